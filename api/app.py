@@ -1,0 +1,109 @@
+"""The Starlette application: GraphQL, health checks, Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.auth import KeyStore, RateLimiter
+from api.compression import GzipMiddleware
+from api.http import GZIP_MINIMUM_SIZE, AuthGate, LiqmapGraphQL
+from api.limits import ApiLimits
+from api.metrics import CONTENT_TYPE, Metrics
+from api.schema import create_schema
+from api.subscriptions import Hub
+from liqmap.logs import get_logger
+from liqmap.settings import Settings
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) -> Starlette:
+    """The whole HTTP surface of liqmap (the viewer mounts here too)."""
+    limits = ApiLimits.from_settings(settings)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    hub = Hub(database_url)
+    metrics = Metrics()
+    graphql = LiqmapGraphQL(
+        create_schema(limits), settings=settings, limits=limits, sessions=sessions, hub=hub,
+        metrics=metrics,
+    )  # fmt: skip
+    gate = AuthGate(
+        graphql,
+        KeyStore(engine, limits.key_cache_seconds),
+        RateLimiter(),
+        require_keys=bool(getattr(settings, "require_api_keys", False)),
+        anonymous_limit=limits.anonymous_rate_limit_per_minute,
+        metrics=metrics,
+    )
+
+    async def live(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> JSONResponse:
+        from liqmap import migrations
+
+        try:
+            async with engine.connect() as conn:
+                current = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+        except Exception as exc:  # the database is down or not migrated
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+        head = migrations.head_revision()
+        if current != head:
+            return JSONResponse({"status": "migrating", "revision": current, "head": head}, 503)
+        return JSONResponse({"status": "ok", "revision": current})
+
+    async def prometheus(_: Request) -> Response:
+        return Response(await metrics.render(sessions), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            await hub.start()
+        except Exception as exc:  # subscriptions retry on first use; serving goes on
+            log.warning("snapshot listener not started", error=repr(exc))
+        yield
+        await hub.close()
+
+    middleware = [
+        Middleware(GzipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, level=limits.gzip_level)
+    ]
+    origins = list(getattr(settings, "cors_origins", []) or [])
+    if origins:
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", "If-None-Match"],
+                expose_headers=["ETag", "Retry-After"], max_age=600,
+            ),
+        )  # fmt: skip
+    app = Starlette(
+        routes=[
+            Route("/health/live", live),
+            Route("/health/ready", ready),
+            Route("/metrics", prometheus),
+            Route("/graphql", gate, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", gate),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.hub = hub
+    app.state.metrics = metrics
+    app.state.limits = limits
+    app.state.graphql = graphql
+    return app

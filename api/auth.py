@@ -1,0 +1,142 @@
+"""API keys (stored as sha256 hashes) and per-key rate limits.
+
+Keys are sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (websockets may use the
+``api_key`` query parameter, which browsers can set). A key looks like ``lqm_<prefix>_<secret>``;
+the prefix is shown in listings so a key can be revoked without knowing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+KEY_PREFIX = "lqm_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its public prefix."""
+    prefix = secrets.token_hex(4)
+    return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def key_from_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return headers.get("x-api-key") or query.get("api_key") or None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: int
+    name: str
+    prefix: str
+    rate_limit_per_minute: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def create_key(
+    engine: AsyncEngine, name: str, rate_limit_per_minute: int
+) -> tuple[str, ApiKeyInfo]:
+    """Store a new key (hashed) and return the key itself — shown once, never stored."""
+    key, prefix = new_key()
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "INSERT INTO api_keys (name, prefix, key_hash, rate_limit_per_minute) "
+                    "VALUES (:n, :p, :h, :r) RETURNING id, name, prefix, rate_limit_per_minute, "
+                    "created_at, revoked_at"
+                ),
+                {"n": name, "p": prefix, "h": hash_key(key), "r": rate_limit_per_minute},
+            )
+        ).one()
+    return key, ApiKeyInfo(*row)
+
+
+async def list_keys(engine: AsyncEngine) -> list[ApiKeyInfo]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT id, name, prefix, rate_limit_per_minute, created_at, revoked_at "
+                "FROM api_keys ORDER BY id"
+            )
+        )
+        return [ApiKeyInfo(*r) for r in rows]
+
+
+async def revoke_key(engine: AsyncEngine, prefix: str) -> bool:
+    """Revoke by prefix (or the full key); False when no active key matches."""
+    if prefix.startswith(KEY_PREFIX):
+        prefix = prefix[len(KEY_PREFIX) :].split("_", 1)[0]
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p AND revoked_at IS NULL"),
+            {"p": prefix},
+        )
+    return bool(result.rowcount)
+
+
+class KeyStore:
+    """Looks keys up by hash, trusting each answer for ``ttl`` seconds."""
+
+    def __init__(self, engine: AsyncEngine, ttl: float) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, ApiKeyInfo | None]] = {}
+
+    async def lookup(self, key: str) -> ApiKeyInfo | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT id, name, prefix, rate_limit_per_minute, created_at, revoked_at "
+                        "FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"
+                    ),
+                    {"h": digest},
+                )
+            ).first()
+        info = ApiKeyInfo(*row) if row is not None else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now, info)
+        return info
+
+
+class RateLimiter:
+    """A token bucket per client: ``limit`` requests per minute, bursts up to ``limit``."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, last refill)
+
+    def allow(self, client: str, limit_per_minute: int) -> tuple[bool, float]:
+        """Whether a request may run now; when not, the seconds until it may."""
+        if limit_per_minute <= 0:
+            return True, 0.0
+        rate = limit_per_minute / 60.0
+        now = time.monotonic()
+        tokens, last = self._buckets.get(client, (float(limit_per_minute), now))
+        tokens = min(float(limit_per_minute), tokens + (now - last) * rate)
+        if tokens >= 1.0:
+            self._buckets[client] = (tokens - 1.0, now)
+            return True, 0.0
+        self._buckets[client] = (tokens, now)
+        return False, math.ceil((1.0 - tokens) / rate * 1000) / 1000

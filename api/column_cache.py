@@ -1,0 +1,52 @@
+"""Decoded snapshot vectors kept in memory, so heatmaps of overlapping ranges read each stored
+snapshot from PostgreSQL once.
+
+Stored snapshots do not change unless the materializer rewrites them, and every write is
+announced by NOTIFY with the snapshot's (series, resolution, ts): the hub calls :meth:`forget`
+for each. The cache is only used while the hub listens, and a read only enters the cache when no
+notification arrived during it (so a snapshot rewritten mid-read is never kept stale).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+
+from api.storage import Column
+from api.subscriptions import SnapshotEvent
+
+Key = tuple[int, str, datetime]
+
+
+class ColumnCache:
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._items: OrderedDict[Key, Column] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Key) -> Column | None:
+        column = self._items.get(key)
+        if column is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return column
+
+    def put(self, key: Key, column: Column) -> None:
+        if self.entries <= 0:
+            return
+        self._items[key] = column
+        self._items.move_to_end(key)
+        while len(self._items) > self.entries:
+            self._items.popitem(last=False)
+
+    def forget(self, event: SnapshotEvent) -> None:
+        self._items.pop((event.series_id, event.resolution, event.ts), None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,159 @@
+"""Errors a client can act on, each with a stable ``extensions.code``.
+
+Resolvers raise :class:`ApiError` subclasses; :class:`ErrorCodes` (a schema extension) stamps
+their code on the response and replaces anything else with a masked ``INTERNAL`` error, so no
+stack trace, SQL or driver message ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.error import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionResult
+
+from liqmap.logs import get_logger
+
+log = get_logger(__name__)
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+NOT_FOUND = "NOT_FOUND"
+RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+RATE_LIMITED = "RATE_LIMITED"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTERNAL = "INTERNAL"
+
+INTERNAL_MESSAGE = "Internal server error; the incident was logged."
+
+
+class ApiError(Exception):
+    """An error whose message is safe to show to a client."""
+
+    code = INTERNAL
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class BadUserInput(ApiError):
+    code = BAD_USER_INPUT
+
+
+class NotFound(ApiError):
+    code = NOT_FOUND
+
+
+class RangeTooLarge(ApiError):
+    code = RANGE_TOO_LARGE
+
+
+class Unauthenticated(ApiError):
+    code = UNAUTHENTICATED
+
+
+class RateLimited(ApiError):
+    code = RATE_LIMITED
+
+
+def not_found(kind: str, name: str, known: Iterable[str]) -> NotFound:
+    """``NOT_FOUND`` naming up to three close matches among ``known`` (or listing all if few)."""
+    candidates = sorted(set(known))
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    if not close:  # case-insensitive prefix matches, e.g. "btc" → "BTC/USDT:USDT"
+        lowered = name.lower()
+        close = [c for c in candidates if c.lower().startswith(lowered[:3])][:3]
+    message = f"unknown {kind} {name!r}"
+    if close:
+        message += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
+    elif candidates and len(candidates) <= 10:
+        message += "; known: " + ", ".join(candidates)
+    return NotFound(message, suggestions=close)
+
+
+# Messages graphql-core and Strawberry's limiter extensions use for oversized documents.
+_LIMIT_MARKERS = (
+    "exceeds maximum operation depth",
+    "aliases found. Allowed",
+    "Document contains more than",
+    "Source contains more than",
+)
+
+
+def error_code(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return original.code
+    if original is None or error.path is None:
+        # syntax, validation and variable-coercion errors (no field path) are the client's to fix
+        if any(marker in error.message for marker in _LIMIT_MARKERS):
+            return QUERY_TOO_COMPLEX
+        return BAD_USER_INPUT
+    return INTERNAL
+
+
+def present(error: GraphQLError) -> GraphQLError:
+    """The client-facing version of ``error``: a stable code, masked when internal."""
+    code = error_code(error)
+    original = error.original_error
+    if code == INTERNAL:
+        log.error(
+            "resolver failed",
+            path=error.path,
+            error=repr(original),
+            exc_info=(type(original), original, original.__traceback__) if original else None,
+        )
+        return GraphQLError(
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": INTERNAL},
+        )
+    extensions = dict(error.extensions or {})
+    if isinstance(original, ApiError):
+        extensions.update(original.extensions)
+    extensions["code"] = code
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Stamp every error with its ``extensions.code`` and mask internal ones."""
+
+    def __init__(self) -> None:
+        self._streaming = False
+
+    @staticmethod
+    def _process(result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if isinstance(result, ExecutionResult | GraphQLExecutionResult) and errors:
+            result.errors = [present(e) for e in errors]
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        if not self._streaming:  # subscription frames are handled one by one below
+            self._process(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streaming = True
+        self._process(result)
+        yield None
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """A GraphQL-shaped body for errors answered before execution (auth, rate limits)."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}

@@ -1,0 +1,263 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with orjson, cache headers and an auth gate."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.schema import BaseSchema
+
+from api.auth import KeyStore, RateLimiter, key_from_headers
+from api.column_cache import ColumnCache
+from api.context import ApiContext
+from api.errors import (
+    INTERNAL,
+    INTERNAL_MESSAGE,
+    RATE_LIMITED,
+    UNAUTHENTICATED,
+    error_body,
+    present,
+)
+from api.limits import ApiLimits
+from api.loaders import Loaders
+from api.metrics import Metrics
+from api.response_cache import CachedResponse, ResponseCache, request_key
+from api.subscriptions import Hub
+from api.timerange import timeframe_seconds
+from liqmap.logs import get_logger
+
+log = get_logger(__name__)
+
+CLOSED_RANGE_MAX_AGE_S = 300
+GZIP_MINIMUM_SIZE = 1024  # the same threshold as the app's GZipMiddleware
+
+
+class LiqmapGraphQL(GraphQL):
+    """Strawberry's view with orjson encoding and HTTP caching for closed historical ranges."""
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        settings: Any,
+        limits: ApiLimits,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: Hub,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if getattr(settings, "graphiql", True) else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+        self.limits = limits
+        self.sessions = sessions
+        self.hub = hub
+        self.metrics = metrics
+        self.timeframe_s = timeframe_seconds(str(getattr(settings, "timeframe", "5m")))
+        self.columns = ColumnCache(limits.column_cache_entries)
+        hub.on_event(self.columns.forget)
+        hub.on_reset(self.columns.clear)
+        self.responses = ResponseCache(
+            limits.cache_entries, limits.response_cache_seconds, CLOSED_RANGE_MAX_AGE_S
+        )
+
+    @property
+    def response_cache_seconds(self) -> float:
+        return self.responses.ttl
+
+    @response_cache_seconds.setter
+    def response_cache_seconds(self, value: float) -> None:
+        self.responses.ttl = value
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        """Serve repeated identical queries from :class:`ResponseCache`; execute the rest."""
+        from strawberry.types.unset import UNSET
+
+        context = UNSET if context is None else context
+        root_value = UNSET if root_value is None else root_value
+        key = None
+        if (
+            self.responses.enabled
+            and isinstance(request, Request)
+            and request.method in {"GET", "POST"}
+        ):
+            key = request_key(request, await request.body())
+        if key is not None:
+            started = time.perf_counter()
+            hit = self.responses.get(key, self.hub)
+            if hit is not None:
+                self.metrics.requests.labels(hit.label, "ok").inc()
+                self.metrics.cache_hits.labels(hit.label).inc()
+                self.metrics.latency.labels(hit.label).observe(time.perf_counter() - started)
+                return self._cached_response(request, hit)
+        generation = self.hub.generation
+        response = await super().run(request, context, root_value)
+        stored: ApiContext | None = getattr(response, "liqmap_context", None)
+        if (
+            key is not None
+            and stored is not None
+            and getattr(response, "liqmap_ok", False)
+            and response.status_code == 200
+            and stored.operation_label
+        ):
+            headers = {k: v for k, v in response.headers.items() if k in {"etag", "cache-control"}}
+            self.responses.put(
+                key,
+                CachedResponse(
+                    body=bytes(response.body), headers=headers, label=stored.operation_label,
+                    closed=stored.cache.cacheable, generation=generation,
+                ),
+            )  # fmt: skip
+        return response
+
+    def _cached_response(self, request: Request, hit: CachedResponse) -> Response:
+        headers = dict(hit.headers)
+        etag = headers.get("etag")
+        if etag and etag in {
+            t.strip() for t in request.headers.get("if-none-match", "").split(",")
+        }:
+            return Response(status_code=304, headers=headers)
+        body = hit.body
+        if len(body) >= GZIP_MINIMUM_SIZE and "gzip" in request.headers.get("accept-encoding", ""):
+            body = hit.gzipped(self.limits.gzip_level)
+            headers["content-encoding"] = "gzip"
+            headers["vary"] = "Accept-Encoding"
+        return Response(body, media_type="application/json", headers=headers)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        # errors raised outside the operation hooks (e.g. by the parse cache) get coded here
+        if result.errors and any("code" not in (e.extensions or {}) for e in result.errors):
+            result.errors = [
+                e if "code" in (e.extensions or {}) else present(e) for e in result.errors
+            ]
+        return await super().process_result(request, result)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    async def get_context(self, request: Any, response: Any = None) -> ApiContext:  # type: ignore[override]
+        context = ApiContext(
+            sessions=self.sessions,
+            settings=self.settings,
+            limits=self.limits,
+            loaders=Loaders(
+                self.sessions, self.timeframe_s, str(getattr(self.settings, "timeframe", "5m"))
+            ),
+            hub=self.hub,
+            request=request,
+            response=response,
+            api_key=request.scope.get("liqmap_api_key"),
+        )
+        context.metrics = self.metrics
+        context.columns = self.columns
+        if response is not None and not isinstance(response, WebSocket):
+            response.liqmap_context = context
+        return context
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        context: ApiContext | None = getattr(sub_response, "liqmap_context", None)
+        ok = isinstance(response_data, dict) and not response_data.get("errors")
+        response.liqmap_context = context  # type: ignore[attr-defined]
+        response.liqmap_ok = ok  # type: ignore[attr-defined]
+        if context is not None and ok and context.cache.cacheable:
+            etag = '"' + hashlib.blake2b(bytes(response.body), digest_size=16).hexdigest() + '"'
+            response.headers["ETag"] = etag
+            response.headers["Cache-Control"] = f"public, max-age={CLOSED_RANGE_MAX_AGE_S}"
+            sent = context.request.headers.get("if-none-match", "") if context.request else ""
+            if etag in {tag.strip() for tag in sent.split(",")}:
+                return Response(status_code=304, headers=dict(response.headers))
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+class AuthGate:
+    """Checks the API key and the rate limit before the GraphQL view runs.
+
+    A key that is sent must be valid (401 otherwise); keys are required only when
+    ``require_api_keys`` is on. Over the limit: HTTP 429 with ``RATE_LIMITED`` and Retry-After.
+    """
+
+    def __init__(
+        self,
+        app: GraphQL,
+        keys: KeyStore,
+        limiter: RateLimiter,
+        *,
+        require_keys: bool,
+        anonymous_limit: int,
+        metrics: Metrics,
+    ) -> None:
+        self.app = app
+        self.keys = keys
+        self.limiter = limiter
+        self.require_keys = require_keys
+        self.anonymous_limit = anonymous_limit
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        connection = Request(scope) if scope["type"] == "http" else WebSocket(scope, receive, send)
+        is_ide = (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and "query" not in connection.query_params
+            and "text/html" in connection.headers.get("accept", "")
+        )
+        key = key_from_headers(connection.headers, connection.query_params)
+        try:
+            info = await self.keys.lookup(key) if key else None
+        except Exception as exc:  # the key store is unreachable: answer like any internal error
+            log.error("api key lookup failed", error=repr(exc))
+            await self._reject(scope, receive, send, 500, INTERNAL, INTERNAL_MESSAGE, {})
+            return
+        if (key and info is None) or (info is None and self.require_keys and not is_ide):
+            message = "invalid or revoked API key" if key else "an API key is required"
+            await self._reject(scope, receive, send, 401, UNAUTHENTICATED, message, {})
+            self.metrics.http.labels("unauthenticated").inc()
+            log.info("request rejected", reason="unauthenticated", key_sent=bool(key))
+            return
+        if info is not None:
+            client, limit = f"key:{info.id}", info.rate_limit_per_minute
+        else:
+            host = scope.get("client") or ("unknown", 0)
+            client, limit = f"ip:{host[0]}", self.anonymous_limit
+        allowed, retry_after = self.limiter.allow(client, limit)
+        if not allowed:
+            headers = {"Retry-After": str(max(1, round(retry_after + 0.5)))}
+            message = f"rate limit of {limit} requests per minute exceeded"
+            await self._reject(scope, receive, send, 429, RATE_LIMITED, message, headers)
+            self.metrics.http.labels("rate_limited").inc()
+            log.info("request rejected", reason="rate_limited", client=client, limit=limit)
+            return
+        scope["liqmap_api_key"] = info
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _reject(
+        scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
+        headers: dict[str, str],
+    ) -> None:  # fmt: skip
+        if scope["type"] == "websocket":
+            # graphql-transport-ws: 4401 Unauthorized / 4429 Too many requests, before accept
+            websocket = WebSocket(scope, receive, send)
+            await websocket.close(code=4000 + status, reason=message)
+            return
+        response = JSONResponse(error_body(code, message), status_code=status, headers=headers)
+        await response(scope, receive, send)

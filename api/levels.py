@@ -1,0 +1,117 @@
+"""Reading one liquidation map: cumulative curves, max pain, walls, intensity, long/short split.
+
+Pure numpy over a :class:`api.grid.BucketVector`. Long positions are liquidated when price falls,
+so long levels count *below* the price and their cumulative curve is summed outward (downward)
+from the price; shorts mirror that above. The bucket holding the price counts on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from api.grid import BucketVector
+
+
+def price_bucket(price: float, bucket_size: float) -> int:
+    """Grid index of the bucket containing ``price``."""
+    return int(np.floor(price / bucket_size))
+
+
+def cumulative_outward(
+    vector: BucketVector, price: float, bucket_size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative long (from the price downward) and short (from the price upward) per bucket.
+
+    Buckets on the other side of the price get zero.
+    """
+    k = price_bucket(price, bucket_size) - vector.first  # may fall outside the window
+    n = vector.long_usd.size
+    cum_long = np.zeros(n, np.float64)
+    cum_short = np.zeros(n, np.float64)
+    below = min(k, n - 1)
+    if below >= 0:
+        cum_long[: below + 1] = np.cumsum(vector.long_usd[below::-1])[::-1]
+    above = max(k, 0)
+    if above < n:
+        cum_short[above:] = np.cumsum(vector.short_usd[above:])
+    return cum_long, cum_short
+
+
+@dataclass(frozen=True, slots=True)
+class MaxPain:
+    """The bucket where a side's cumulative liquidations within the window first reach their
+    maximum, moving away from the price."""
+
+    index: int  # position in the window
+    cumulative_usd: float
+
+
+def max_pain(cumulative: np.ndarray, *, downward: bool) -> MaxPain | None:
+    if cumulative.size == 0:
+        return None
+    peak = float(cumulative.max())
+    if peak <= 0:
+        return None
+    hits = np.flatnonzero(cumulative == peak)
+    index = int(hits[-1] if downward else hits[0])  # the first reached going outward
+    return MaxPain(index, peak)
+
+
+def intensity(vector: BucketVector) -> np.ndarray:
+    """(long + short) per bucket scaled to 0–1 by the largest bucket in the window."""
+    total = vector.long_usd + vector.short_usd
+    peak = float(total.max()) if total.size else 0.0
+    return total / peak if peak > 0 else np.zeros_like(total)
+
+
+@dataclass(frozen=True, slots=True)
+class Wall:
+    """A run of adjacent buckets ``[start, stop)`` (window positions) on one side."""
+
+    side: str  # "LONG" | "SHORT"
+    start: int
+    stop: int
+    notional_usd: float
+    peak: int  # position of the largest bucket in the run
+
+
+def walls(values: np.ndarray, side: str) -> list[Wall]:
+    """Maximal runs of adjacent buckets each holding at least the side's mean non-empty bucket,
+    largest first. The mean is taken over the response window, so walls are relative to what
+    the client looks at."""
+    nonempty = values[values > 0]
+    if nonempty.size == 0:
+        return []
+    inside = values >= nonempty.mean()
+    edges = np.diff(np.concatenate(([0], inside.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    out = []
+    for start, stop in zip(starts, stops, strict=True):
+        run = values[start:stop]
+        out.append(Wall(side, int(start), int(stop), float(run.sum()), int(start + np.argmax(run))))
+    out.sort(key=lambda w: (-w.notional_usd, w.start))
+    return out
+
+
+def clusters(vector: BucketVector, *, min_usd: float, limit: int) -> list[Wall]:
+    """The largest walls of both sides with at least ``min_usd``, at most ``limit``."""
+    found = walls(vector.long_usd, "LONG") + walls(vector.short_usd, "SHORT")
+    found = [w for w in found if w.notional_usd >= min_usd]
+    found.sort(key=lambda w: (-w.notional_usd, w.side, w.start))
+    return found[:limit]
+
+
+def split_within(
+    vector: BucketVector, price: float, bucket_size: float, within_pct: float
+) -> tuple[float, float]:
+    """Long and short USD within ``price × (1 ± within_pct/100)``; partly covered buckets count
+    in proportion to the covered part of their width (notional spread evenly in a bucket)."""
+    low = price * (1 - within_pct / 100)
+    high = price * (1 + within_pct / 100)
+    edges = (vector.first + np.arange(vector.long_usd.size, dtype=np.float64)) * bucket_size
+    overlap = np.clip(np.minimum(edges + bucket_size, high) - np.maximum(edges, low), 0, None)
+    weight = overlap / bucket_size
+    return float(vector.long_usd @ weight), float(vector.short_usd @ weight)

@@ -1,0 +1,1 @@
+"""Query and subscription resolvers, one module per concept."""

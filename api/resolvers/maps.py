@@ -1,0 +1,157 @@
+"""liquidationLevels (the map at an instant) and snapshots (the same over history, paged)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import series as series_mod
+from api import storage
+from api.errors import BadUserInput
+from api.maps import build_map, check_price_window, rebucket_factor
+from api.timerange import checked_range, timeframe_seconds, utc
+from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
+from api.types.maps import LiquidationMap
+from api.types.scalars import SnapshotResolution
+
+Symbol = Annotated[str, strawberry.argument(description="Unified symbol, e.g. BTC/USDT:USDT.")]
+Exchanges = Annotated[
+    list[str] | None,
+    strawberry.argument(description="ccxt exchange ids; omitted or empty = cross-exchange total."),
+]
+PriceMin = Annotated[
+    float | None, strawberry.argument(description="Lowest price to include (USD).")
+]
+PriceMax = Annotated[
+    float | None, strawberry.argument(description="Highest price to include (USD).")
+]
+BucketSize = Annotated[
+    float | None,
+    strawberry.argument(description="Re-bucket to this width (a multiple of the stored grid)."),
+]
+
+
+async def liquidation_levels(
+    info: Info,
+    symbol: Symbol,
+    exchanges: Exchanges = None,
+    at: Annotated[
+        datetime | None, strawberry.argument(description="Instant to show; latest if omitted.")
+    ] = None,
+    price_min: PriceMin = None,
+    price_max: PriceMax = None,
+    bucket_size: BucketSize = None,
+) -> LiquidationMap | None:
+    """The liquidation map at an instant: USD at risk per price bucket, walls and max pain.
+    Null when nothing was materialized at or before that instant."""
+    ctx = info.context
+    check_price_window(price_min, price_max)
+    step = timeframe_seconds(ctx.timeframe)
+    async with ctx.session() as session:
+        found = await series_mod.resolve(session, symbol, exchanges)
+        rebucket_factor(bucket_size, found.bucket_size)
+        at_bar = (
+            datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
+        )
+        parts = await storage.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
+        final = (
+            await storage.complete_until(session, found.series_ids, ctx.timeframe)
+            if at is not None
+            else None
+        )
+    # an explicit instant up to which every series has materialized will not change
+    ctx.cache.mark(at is not None and final is not None and utc(at) <= final)
+    if not parts:
+        return None
+    return build_map(
+        found, parts, timeframe_s=step, price_min=price_min, price_max=price_max,
+        bucket_size=bucket_size, max_levels=ctx.limits.max_levels,
+    )  # fmt: skip
+
+
+def encode_cursor(ts: datetime) -> str:
+    return base64.urlsafe_b64encode(f"ts:{round(ts.timestamp() * 1000)}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> datetime:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, ms = text.split(":", 1)
+        if kind != "ts":
+            raise ValueError(kind)
+        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+    except (ValueError, UnicodeDecodeError):
+        raise BadUserInput(f"invalid cursor {cursor!r}") from None
+
+
+async def snapshots(
+    info: Info,
+    symbol: Symbol,
+    start: Annotated[datetime, strawberry.argument(description="First instant (inclusive).")],
+    end: Annotated[
+        datetime | None,
+        strawberry.argument(description="Last instant (exclusive); now if omitted."),
+    ] = None,
+    exchange: Annotated[
+        str | None, strawberry.argument(description="One exchange; omitted = cross-exchange total.")
+    ] = None,
+    resolution: Annotated[
+        SnapshotResolution, strawberry.argument(description="Stored resolution to page through.")
+    ] = SnapshotResolution.ONE_HOUR,
+    first: Annotated[int, strawberry.argument(description="Page size.")] = 24,
+    after: Annotated[
+        str | None, strawberry.argument(description="endCursor of the previous page.")
+    ] = None,
+    price_min: PriceMin = None,
+    price_max: PriceMax = None,
+    bucket_size: BucketSize = None,
+) -> SnapshotConnection:
+    """Historical liquidation maps, oldest first, paged with keyset (time) cursors. Times are
+    the instants the maps describe (bar closes)."""
+    ctx = info.context
+    limits = ctx.limits
+    if first < 0:
+        raise BadUserInput("first must not be negative")
+    if first > limits.max_page_size:
+        raise BadUserInput(f"first must be at most {limits.max_page_size}")
+    check_price_window(price_min, price_max)
+    start, end = checked_range(start, end, limits.max_span_days)
+    step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
+    after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)
+    async with ctx.session() as session:
+        found = await series_mod.resolve(session, symbol, [exchange] if exchange else None)
+        rebucket_factor(bucket_size, found.bucket_size)
+        # bars whose close lies in [start, end): open in [start - step, end - step)
+        pages = [
+            await storage.snapshot_page(
+                session, sid, str(resolution.value), start - step, end - step, after_bar, first + 1
+            )
+            for sid in found.series_ids
+        ]
+        final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
+    ctx.cache.mark(final is not None and end <= final)
+    by_ts: dict[datetime, list[storage.Snapshot]] = {}
+    for page in pages:
+        for snap in page:
+            by_ts.setdefault(snap.ts, []).append(snap)
+    stamps = sorted(by_ts)
+    edges = []
+    for ts in stamps[:first]:
+        node = build_map(
+            found, by_ts[ts], timeframe_s=int(step.total_seconds()), price_min=price_min,
+            price_max=price_max, bucket_size=bucket_size, max_levels=limits.max_levels,
+        )  # fmt: skip
+        edges.append(SnapshotEdge(cursor=encode_cursor(node.at), node=node))
+    return SnapshotConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(stamps) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

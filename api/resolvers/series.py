@@ -1,0 +1,206 @@
+"""Market time series: candles, open interest, funding, realized and swept liquidations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from api import series as series_mod
+from api import storage
+from api.errors import BadUserInput, RangeTooLarge, not_found
+from api.resolvers.maps import Exchanges, Symbol
+from api.timerange import checked_range, floor_to, timeframe_seconds
+from api.types.scalars import Interval
+from api.types.series import (
+    Candle,
+    FundingRatePoint,
+    OpenInterestPoint,
+    RealizedLiquidationBar,
+    SweptBar,
+)
+
+Exchange = Annotated[str, strawberry.argument(description="ccxt exchange id, e.g. binanceusdm.")]
+Start = Annotated[datetime, strawberry.argument(description="Start of the range (inclusive).")]
+End = Annotated[
+    datetime | None,
+    strawberry.argument(description="End of the range (exclusive); now if omitted."),
+]
+LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
+
+
+def _closed(ctx: Any, end: datetime) -> bool:
+    """For sources without a watermark (realized-liquidation imports): a day in the past."""
+    return end < datetime.now(UTC) - timedelta(days=1)
+
+
+async def _stored_through(session: Any, market_id: int, dataset: str, end: datetime) -> bool:
+    """Whether the ingest watermark has passed ``end`` (the range cannot gain rows)."""
+    mark = await storage.watermark(session, market_id, dataset)
+    return mark is not None and end <= mark
+
+
+def _check_points(ctx: Any, start: datetime, end: datetime, step_s: int) -> None:
+    points = (end - start).total_seconds() / step_s
+    if points > ctx.limits.max_series_points:
+        raise RangeTooLarge(
+            f"about {points:.0f} points exceed the maximum of {ctx.limits.max_series_points}; "
+            "use a longer interval or a shorter range",
+            max_points=ctx.limits.max_series_points,
+        )
+
+
+async def candles(
+    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None,
+    interval: Annotated[
+        Interval | None, strawberry.argument(description="Bar width; the base bar if omitted.")
+    ] = None,
+) -> list[Candle]:  # fmt: skip
+    """OHLCV bars of one market."""
+    ctx = info.context
+    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    base_s = timeframe_seconds(ctx.timeframe)
+    step = interval.seconds if interval else base_s
+    if step < base_s:
+        raise BadUserInput(f"interval must be at least the base bar ({ctx.timeframe})")
+    _check_points(ctx, start, end, step)
+    start = floor_to(start, step)
+    async with ctx.session() as session:
+        market = await series_mod.market(session, symbol, exchange)
+        rows = await storage.candles(
+            session, market.id, ctx.timeframe, start, end, step, ctx.limits.max_series_points
+        )
+        ctx.cache.mark(await _stored_through(session, market.id, "candles", end))
+    return [Candle(**r._asdict()) for r in rows]
+
+
+async def open_interest(
+    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None
+) -> list[OpenInterestPoint]:
+    """Open interest of one market per base bar."""
+    ctx = info.context
+    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    _check_points(ctx, start, end, timeframe_seconds(ctx.timeframe))
+    async with ctx.session() as session:
+        market = await series_mod.market(session, symbol, exchange)
+        rows = await storage.open_interest(
+            session, market.id, ctx.timeframe, start, end, ctx.limits.max_series_points
+        )
+        ctx.cache.mark(await _stored_through(session, market.id, "open_interest", end))
+    return [OpenInterestPoint(**r._asdict()) for r in rows]
+
+
+async def funding_rates(
+    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None
+) -> list[FundingRatePoint]:
+    """Settled funding rates of one market."""
+    ctx = info.context
+    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    async with ctx.session() as session:
+        market = await series_mod.market(session, symbol, exchange)
+        rows = await storage.funding_rates(
+            session, market.id, start, end, ctx.limits.max_series_points
+        )
+        ctx.cache.mark(await _stored_through(session, market.id, "funding", end))
+    return [FundingRatePoint(**r._asdict()) for r in rows]
+
+
+async def realized_liquidations(
+    info: Info, symbol: Symbol, start: Start, end: End = None,
+    exchanges: Annotated[
+        list[str] | None,
+        strawberry.argument(description="ccxt ids or * (multi-venue totals); all if omitted."),
+    ] = None,
+    timeframe: Annotated[
+        str | None, strawberry.argument(description="Only bars of this length, e.g. 30m.")
+    ] = None,
+) -> list[RealizedLiquidationBar]:  # fmt: skip
+    """Realized liquidations stored for the symbol's base asset, per bar and source."""
+    ctx = info.context
+    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    async with ctx.session() as session:
+        known = await storage.known_symbols(session)
+        if symbol not in known:
+            raise not_found("symbol", symbol, known)
+        rows = await storage.realized(
+            session, symbol.split("/", 1)[0], exchanges or None, timeframe, start, end,
+            ctx.limits.max_series_points,
+        )  # fmt: skip
+    ctx.cache.mark(_closed(ctx, end))
+    return [RealizedLiquidationBar(**r._asdict()) for r in rows]
+
+
+def realized_for(
+    rows: list[Any], scopes: tuple[str, ...], aggregate: bool
+) -> dict[datetime, tuple[float, float, str, bool]]:
+    """Per bar, the realized figures comparable to the model's series: for the cross-exchange
+    total a multi-venue (*) source if stored, else the sum of every requested exchange."""
+    by_ts: dict[datetime, dict[str, Any]] = {}
+    for r in rows:  # first source (alphabetical) per exchange and bar
+        by_ts.setdefault(r.ts, {}).setdefault(r.exchange, r)
+    out = {}
+    for ts, per_exchange in by_ts.items():
+        if aggregate and "*" in per_exchange:
+            r = per_exchange["*"]
+            out[ts] = (r.long_usd, r.short_usd, f"{r.source}/*", r.lower_bound)
+        elif all(s in per_exchange for s in scopes):
+            chosen = [per_exchange[s] for s in scopes]
+            out[ts] = (
+                sum(r.long_usd for r in chosen),
+                sum(r.short_usd for r in chosen),
+                ",".join(f"{r.source}/{r.exchange}" for r in chosen),
+                any(r.lower_bound for r in chosen),
+            )
+    return out
+
+
+async def swept_levels(
+    info: Info, symbol: Symbol, start: Start, end: End = None, exchanges: Exchanges = None,
+    interval: Annotated[
+        Interval | None,
+        strawberry.argument(description="Bar width; the base bar if omitted (30m matches "
+                                        "CoinGlass totals)."),
+    ] = None,
+) -> list[SweptBar]:  # fmt: skip
+    """Per bar, the notional the model says was liquidated beside the realized liquidations
+    stored for the same bar and exchanges (realized fields are null where no source covers
+    the bar at this interval)."""
+    ctx = info.context
+    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    base_s = timeframe_seconds(ctx.timeframe)
+    step = interval.seconds if interval else base_s
+    if step < base_s:
+        raise BadUserInput(f"interval must be at least the base bar ({ctx.timeframe})")
+    _check_points(ctx, start, end, step)
+    start = floor_to(start, step)
+    async with ctx.session() as session:
+        found = await series_mod.resolve(session, symbol, exchanges)
+        rows = await storage.swept(
+            session, found.series_ids, start, end, step, ctx.limits.max_series_points
+        )
+        aggregate = found.scopes == (series_mod.AGGREGATE,)
+        realized_rows = await storage.realized(
+            session, symbol.split("/", 1)[0],
+            [*found.member_scopes, "*"] if aggregate else list(found.member_scopes),
+            LABELS[step], start, end, ctx.limits.max_series_points * 4,
+        )  # fmt: skip
+        final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
+    # the model's side is final once materialized; realized totals are revised for about a day
+    ctx.cache.mark(final is not None and end <= final and _closed(ctx, end))
+    realized = realized_for(realized_rows, found.member_scopes, aggregate)
+    out = []
+    for r in rows:
+        real = realized.get(r.ts)
+        out.append(
+            SweptBar(
+                ts=r.ts, bars=r.bars, predicted_long_usd=r.long_usd,
+                predicted_short_usd=r.short_usd,
+                realized_long_usd=real[0] if real else None,
+                realized_short_usd=real[1] if real else None,
+                realized_source=real[2] if real else None,
+                realized_lower_bound=real[3] if real else None,
+            )
+        )  # fmt: skip
+    return out

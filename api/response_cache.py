@@ -1,0 +1,106 @@
+"""Encoded responses of identical queries, kept in memory until new snapshots land.
+
+An entry is dropped when the process's snapshot listener has seen any NOTIFY since it was stored
+(the hub's generation moved) and in any case after ``ttl`` seconds — or, for closed historical
+ranges while the listener is connected, after ``closed_ttl`` seconds. Answers that depend on
+the clock (``coverage.staleness``) are therefore at most ``ttl`` seconds old. The gzip form of a
+body is computed once, on the first hit that accepts it, so repeated large heatmaps cost neither
+execution, JSON encoding nor compression.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from api.compression import compressor
+from api.subscriptions import Hub
+
+Key = tuple[str, bytes, str | None]
+
+
+@dataclass
+class CachedResponse:
+    body: bytes
+    headers: dict[str, str]
+    label: str
+    closed: bool
+    generation: int
+    stored_at: float = field(default_factory=time.monotonic)
+    _gzipped: bytes | None = None
+
+    def gzipped(self, level: int) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = compressor(level)(self.body)
+        return self._gzipped
+
+
+class ResponseCache:
+    def __init__(self, entries: int, ttl: float, closed_ttl: float) -> None:
+        self.entries = entries
+        self.ttl = ttl
+        self.closed_ttl = closed_ttl
+        self._items: OrderedDict[Key, CachedResponse] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0 and self.entries > 0
+
+    @staticmethod
+    def key(query: object, variables: object, operation_name: object) -> Key | None:
+        if not isinstance(query, str) or not (
+            operation_name is None or isinstance(operation_name, str)
+        ):
+            return None
+        try:
+            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return (query, encoded, operation_name)
+
+    def get(self, key: Key, hub: Hub) -> CachedResponse | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        age = time.monotonic() - item.stored_at
+        fresh = item.generation == hub.generation
+        limit = self.closed_ttl if (item.closed and hub.listening) else self.ttl
+        if not fresh or age > limit:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Key, item: CachedResponse) -> None:
+        self._items[key] = item
+        self._items.move_to_end(key)
+        while len(self._items) > self.entries:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def request_key(request: Any, body: bytes) -> Key | None:
+    """The cache key of a GET or POST GraphQL request, or None when it is not a plain query."""
+    if request.method == "GET":
+        params = request.query_params
+        variables: Any = params.get("variables")
+        try:
+            variables = orjson.loads(variables) if variables else None
+        except orjson.JSONDecodeError:
+            return None
+        return ResponseCache.key(params.get("query"), variables, params.get("operationName"))
+    if "json" not in request.headers.get("content-type", ""):
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None  # batches are not cached
+    return ResponseCache.key(data.get("query"), data.get("variables"), data.get("operationName"))

@@ -1,0 +1,97 @@
+"""The GraphQL schema: Query and Subscription roots plus the safety extensions."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from api.errors import ErrorCodes
+from api.execution import FlatListExecutionContext
+from api.limits import ApiLimits
+from api.metrics import OperationMetrics
+from api.resolvers import catalogue, heatmap, live, maps, series, split
+from api.types.scalars import SCALAR_MAP
+
+
+def _root(func: Callable[..., Any]) -> Any:
+    return strawberry.field(resolver=func, description=inspect.cleandoc(func.__doc__ or ""))
+
+
+def _subscription(func: Callable[..., Any]) -> Any:
+    return strawberry.subscription(resolver=func, description=inspect.cleandoc(func.__doc__ or ""))
+
+
+@strawberry.type(description="Read liquidation maps, heatmaps and the market data behind them.")
+class Query:
+    exchanges = _root(catalogue.exchanges)
+    markets = _root(catalogue.markets)
+    liquidation_levels = _root(maps.liquidation_levels)
+    snapshots = _root(maps.snapshots)
+    heatmap = _root(heatmap.heatmap)
+    long_short_split = _root(split.long_short_split)
+    long_short_series = _root(split.long_short_series)
+    candles = _root(series.candles)
+    open_interest = _root(series.open_interest)
+    funding_rates = _root(series.funding_rates)
+    realized_liquidations = _root(series.realized_liquidations)
+    swept_levels = _root(series.swept_levels)
+
+
+@strawberry.type(description="Live updates over graphql-transport-ws, fed by the materializer.")
+class Subscription:
+    heatmap_updated = _subscription(live.heatmap_updated)
+    cluster_alert = _subscription(live.cluster_alert)
+
+
+class LiqmapSchema(strawberry.Schema):
+    """Errors are logged by :class:`api.errors.ErrorCodes` (internal ones only, with context)."""
+
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        return None
+
+
+def create_schema(limits: ApiLimits) -> strawberry.Schema:
+    # The limiters' validation rules are built once, so the validation cache (keyed by the rule
+    # classes) hits for repeated queries; a fresh AddValidationRules carries them per request.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
+    return LiqmapSchema(
+        query=Query,
+        subscription=Subscription,
+        extensions=[
+            # the token limit is a parser option, applied before the (module-level) parse cache
+            lambda: MaxTokensLimiter(max_token_count=limits.max_query_tokens),
+            lambda: ParserCache(maxsize=512),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=512),
+            ErrorCodes,
+            OperationMetrics,
+        ],
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        execution_context_class=FlatListExecutionContext,
+    )
+
+
+def sdl(limits: ApiLimits | None = None) -> str:
+    """The schema in SDL, as committed in schema.graphql."""
+
+    schema = create_schema(limits or ApiLimits.from_settings(object()))
+    return schema.as_str() + "\n"
+
+
+if __name__ == "__main__":  # regenerate the committed SDL: python -m api.schema > schema.graphql
+    print(sdl(), end="")

@@ -1,0 +1,72 @@
+"""Scalars and enums shared by several types."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NewType
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+Matrix = NewType("Matrix", object)
+JSON = NewType("JSON", object)
+
+MATRIX_SCALAR = strawberry.scalar(
+    name="Matrix",
+    description=(
+        "A rows × columns matrix of USD values. With encoding FLOAT32_BASE64 it is a base64 string "
+        "of little-endian float32 values in row-major order (row 0 = lowest price, column 0 = "
+        "earliest time; element [i, j] at index i·columns + j). With encoding JSON it is a list "
+        "of rows, each a list of numbers."
+    ),
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+)
+
+JSON_SCALAR = strawberry.scalar(
+    name="JSON",
+    description="Arbitrary JSON (the model's assumptions, as the engine records them).",
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+)
+
+
+@strawberry.enum(description="How a heatmap matrix is encoded.")
+class MatrixEncoding(Enum):
+    FLOAT32_BASE64 = strawberry.enum_value(
+        "FLOAT32_BASE64", description="base64 of little-endian float32, row-major (default)."
+    )
+    JSON = strawberry.enum_value("JSON", description="Nested lists: one list per price row.")
+
+
+@strawberry.enum(description="Time step of a heatmap or series.")
+class Interval(Enum):
+    FIVE_MINUTES = strawberry.enum_value(300, description="5 minutes (the base bar).")
+    FIFTEEN_MINUTES = strawberry.enum_value(900, description="15 minutes.")
+    THIRTY_MINUTES = strawberry.enum_value(1800, description="30 minutes.")
+    ONE_HOUR = strawberry.enum_value(3600, description="1 hour.")
+    FOUR_HOURS = strawberry.enum_value(14_400, description="4 hours.")
+    ONE_DAY = strawberry.enum_value(86_400, description="1 day.")
+
+    @property
+    def seconds(self) -> int:
+        return int(self.value)
+
+
+@strawberry.enum(description="Stored snapshot resolution.")
+class SnapshotResolution(Enum):
+    FIVE_MINUTES = strawberry.enum_value(
+        "5m", description="Every base bar; kept for the most recent days only."
+    )
+    ONE_HOUR = strawberry.enum_value("1h", description="Every hour; kept for all history.")
+
+
+@strawberry.enum(description="Which positions a level or wall would liquidate.")
+class Side(Enum):
+    LONG = strawberry.enum_value("LONG", description="Long positions (liquidated as price falls).")
+    SHORT = strawberry.enum_value(
+        "SHORT", description="Short positions (liquidated as price rises)."
+    )
+
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {Matrix: MATRIX_SCALAR, JSON: JSON_SCALAR}

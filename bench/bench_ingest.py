@@ -1,0 +1,179 @@
+"""Ingest write-path benchmark: COPY-staging upsert vs the naive ORM ``session.add_all`` path,
+and a one-year backfill of 5m candles from Binance archive files.
+
+Run:  .venv/bin/python bench/bench_ingest.py [--database-url URL] [--rows 100000] [--repeats 5]
+
+Uses a fresh database on the given server (DATABASE_URL, else an embedded PostgreSQL) and drops it
+afterwards. Bars are the real Binance 5m bars of ../shared/data tiled forward in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from jobs.archive import import_archive_folder  # noqa: E402
+from jobs.runtime import Runtime  # noqa: E402
+from liqmap import migrations  # noqa: E402
+from liqmap.database import (  # noqa: E402
+    create_engine,
+    normalize_url,
+    start_embedded_server,
+    with_database,
+)
+from liqmap.settings import Settings  # noqa: E402
+from models import Candle  # noqa: E402
+from models.bulk import copy_upsert  # noqa: E402
+from models.store import CANDLE_COLUMNS  # noqa: E402
+
+STEP = 300_000
+SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def real_bars() -> list[tuple[float, float, float, float]]:
+    with (SHARED / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv").open() as handle:
+        return [
+            (float(r["price_open"]), float(r["price_high"]), float(r["price_low"]),
+             float(r["price_close"]))
+            for r in csv.DictReader(handle)
+        ]  # fmt: skip
+
+
+def tiled(n: int, start_ms: int) -> list[tuple[int, float, float, float, float]]:
+    bars = real_bars()
+    return [(start_ms + i * STEP, *bars[i % len(bars)]) for i in range(n)]
+
+
+async def setup_market(engine) -> int:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO exchanges (id, name) VALUES ('bench', 'bench') "
+                                "ON CONFLICT DO NOTHING"))  # fmt: skip
+        return (
+            await conn.execute(
+                text(
+                    "INSERT INTO markets (exchange_id, symbol, exchange_symbol, base, quote, "
+                    "settle, linear, contract_size) VALUES ('bench','BTC/USDT:USDT','BTCUSDT',"
+                    "'BTC','USDT','USDT',true,1) ON CONFLICT (exchange_id, symbol) DO UPDATE "
+                    "SET base = 'BTC' RETURNING id"
+                )
+            )
+        ).scalar_one()
+
+
+async def bench_writes(url: str, rows: int, repeats: int) -> None:
+    engine = create_engine(url, pool_size=2)
+    market = await setup_market(engine)
+    copy_times, orm_times = [], []
+    orm_rows = max(rows // 10, 1000)
+    for r in range(repeats):
+        start = 1_600_000_000_000 + r * rows * STEP * 2
+        bars = tiled(rows, start)
+        records = [
+            (market, "5m", datetime.fromtimestamp(ts / 1000, tz=UTC), o, h, lo, c, None, None)
+            for ts, o, h, lo, c in bars
+        ]
+        async with engine.begin() as conn:
+            t0 = time.perf_counter()
+            await copy_upsert(conn, "candles", CANDLE_COLUMNS, records)
+        copy_times.append(time.perf_counter() - t0)
+
+        orm_start = start + rows * STEP
+        orm_bars = tiled(orm_rows, orm_start)
+        sessions = async_sessionmaker(engine)
+        t0 = time.perf_counter()
+        async with sessions() as session, session.begin():
+            session.add_all(
+                [
+                    Candle(market_id=market, timeframe="5m",
+                           ts=datetime.fromtimestamp(ts / 1000, tz=UTC),
+                           open=o, high=h, low=lo, close=c)
+                    for ts, o, h, lo, c in orm_bars
+                ]
+            )  # fmt: skip
+        orm_times.append(time.perf_counter() - t0)
+    await engine.dispose()
+    copy_rate = rows / statistics.median(copy_times)
+    orm_rate = orm_rows / statistics.median(orm_times)
+    print(f"copy+upsert: {rows} rows, median {statistics.median(copy_times) * 1000:.0f} ms "
+          f"→ {copy_rate:,.0f} rows/s")  # fmt: skip
+    print(f"ORM add_all: {orm_rows} rows, median {statistics.median(orm_times) * 1000:.0f} ms "
+          f"→ {orm_rate:,.0f} rows/s")  # fmt: skip
+    print(f"ratio copy/ORM: {copy_rate / orm_rate:.1f}x")
+
+
+def write_year_archive(folder: Path) -> int:
+    bars = tiled(365 * 288, int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000))
+    by_day: dict[str, list[tuple[int, float, float, float, float]]] = {}
+    for bar in bars:
+        day = datetime.fromtimestamp(bar[0] / 1000, tz=UTC).strftime("%Y-%m-%d")
+        by_day.setdefault(day, []).append(bar)
+    for day, rows in by_day.items():
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["open_time", "open", "high", "low", "close", "volume", "close_time",
+                    "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume",
+                    "ignore"])  # fmt: skip
+        for ts, o, h, lo, c in rows:
+            w.writerow([ts, o, h, lo, c, "", ts + STEP - 1, "", "", "", "", 0])
+        with zipfile.ZipFile(folder / f"BTCUSDT-5m-{day}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"BTCUSDT-5m-{day}.csv", out.getvalue())
+    return len(bars)
+
+
+async def bench_backfill(url: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        n = write_year_archive(Path(tmp))
+        settings = Settings(_env_file=None, exchanges=["binanceusdm"])  # type: ignore[call-arg]
+        engine = create_engine(url, pool_size=2)
+        rt = Runtime(settings=settings, engine=engine)
+        t0 = time.perf_counter()
+        report = await import_archive_folder(rt, Path(tmp))
+        elapsed = time.perf_counter() - t0
+        await engine.dispose()
+    print(f"archive backfill: {report.files} daily files, {report.candles} of {n} candles "
+          f"in {elapsed:.1f} s ({report.candles / elapsed:,.0f} rows/s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if args.database_url:
+        server = normalize_url(args.database_url)
+    else:
+        server = with_database(start_embedded_server(Path(tempfile.mkdtemp())), "postgres")
+    name = f"liqmap_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server, name)
+    try:
+        migrations.upgrade(url)
+        asyncio.run(bench_writes(url, args.rows, args.repeats))
+        asyncio.run(bench_backfill(url))
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

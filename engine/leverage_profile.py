@@ -1,0 +1,95 @@
+"""The leverage distribution new positions are spread over, and its liquidation distances.
+
+New exposure is split over ``n`` leverage levels on a geometric grid from ``leverage_min`` to
+``leverage_max`` with weights proportional to ``leverage**-alpha`` (``alpha = 0``: uniform in
+log-leverage). Levels may exceed the venue's maximum leverage on purpose: an isolated position
+with a given leverage is also the stand-in for cross-margin accounts whose margin left for this
+position is that thin, which is what puts liquidation levels within a few tenths of a percent of
+price.
+
+Each level's liquidation price is computed once per tier table with the exchange formula
+(``engine.liquidation.isolated_liquidation_price``) for a representative position of
+``position_usd`` notional. With the notional fixed at entry, ``LP / EP`` does not depend on
+``EP`` (the tier is chosen at notional ``position_usd · LP/EP``), so the hot loop only multiplies
+entry prices by these ratios.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.tiers import MarginTiers
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class LeverageProfile:
+    """Levels with usable liquidation prices: leverage, weight (sums to 1), LP/EP per side."""
+
+    leverage: FloatArray
+    weight: FloatArray
+    long_ratio: FloatArray
+    short_ratio: FloatArray
+
+
+def leverage_levels(
+    count: int, leverage_min: float, leverage_max: float, alpha: float
+) -> tuple[FloatArray, FloatArray]:
+    """Geometric leverage grid and weights ∝ leverage**-alpha, normalized to sum 1."""
+    if count < 1:
+        raise ValueError("at least one leverage level is needed")
+    if not (1.0 <= leverage_min <= leverage_max):
+        raise ValueError("need 1 <= leverage_min <= leverage_max")
+    if count == 1:
+        levels = np.array([leverage_min], dtype=np.float64)
+    else:
+        levels = np.geomspace(leverage_min, leverage_max, count)
+    weights = levels ** (-alpha)
+    return levels, weights / weights.sum()
+
+
+def liquidation_profile(
+    count: int,
+    leverage_min: float,
+    leverage_max: float,
+    alpha: float,
+    tiers: MarginTiers,
+    position_usd: float,
+) -> LeverageProfile:
+    """Levels whose long and short liquidation prices both exist and lie on the losing side.
+
+    A level whose LP would be on the wrong side of entry (leverage beyond 1/MMR) or absent
+    (long LP ≤ 0) cannot be liquidated by a price move, so it is left out and the remaining
+    weights renormalized.
+    """
+    from engine.liquidation import isolated_liquidation_price
+
+    levels, weights = leverage_levels(count, leverage_min, leverage_max, alpha)
+    ones = np.ones_like(levels)
+    quantity = np.full_like(levels, position_usd)  # entry price 1 → notional = position_usd
+    long_ratio = np.asarray(
+        isolated_liquidation_price(1, ones, levels, quantity, tiers), dtype=np.float64
+    )
+    short_ratio = np.asarray(
+        isolated_liquidation_price(-1, ones, levels, quantity, tiers), dtype=np.float64
+    )
+    usable = (
+        np.isfinite(long_ratio)
+        & np.isfinite(short_ratio)
+        & (long_ratio > 0)
+        & (long_ratio < 1)
+        & (short_ratio > 1)
+    )
+    if not usable.any():
+        raise ValueError("no leverage level has a usable liquidation price for this tier table")
+    w = weights[usable]
+    return LeverageProfile(
+        leverage=levels[usable],
+        weight=w / w.sum(),
+        long_ratio=long_ratio[usable],
+        short_ratio=short_ratio[usable],
+    )

@@ -1,0 +1,1093 @@
+"""The heatmap model: open interest → leveraged positions → liquidation levels, bar by bar.
+
+Public API (used by the materialization job and the backtest)::
+
+    params = ModelParams.default()            # shipped calibrated values (engine/params.json)
+    params.to_dict() / ModelParams.from_dict(d); params.version
+    bars = Bars(timestamp, open, high, low, close, open_interest_usd,
+                volume=None, taker_buy_volume=None)       # numpy arrays, bar-open epoch ms
+    grid = PriceGrid(bucket_size=10.0)                    # engine.grid
+    result = simulate(bars, params, grid, tiers, state=None, snapshot_every=None,
+                      snapshot_sink=None)
+    result.state                 # EngineState after the last bar; .to_bytes() / .from_bytes()
+    result.predicted_long_usd    # per bar: long notional liquidated in that bar
+    result.predicted_short_usd
+    result.snapshots             # list[Snapshot] for bars where snapshot_every is True
+                                 # (empty when snapshot_sink is given: blocks go to the sink)
+
+``Snapshot``: ``timestamp``, ``price`` (the bar's close), ``bucket_origin_index`` (absolute grid
+index of ``long[0]``/``short[0]``; lower price edge = ``grid.origin + index·bucket_size``),
+``long``/``short`` (USD notional per bucket over ``close·(1 ± params.window_fraction)``).
+
+The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar end):
+
+1. **Consumption.** The bar trades through ``[low, high]`` extended to the previous close (so a
+   gap between bars counts as traded through). Longs with ``LP ≥ low`` and shorts with
+   ``LP ≤ high`` are liquidated; their current notional is the bar's predicted liquidations.
+   This uses only the state after ``u−1`` and bar ``u``'s range (walk-forward).
+2. **Closes and decay.** Open interest is tracked in contracts (``OI_usd / close``) so price moves
+   alone do not open or close anything. A decrease closes that fraction of every open position
+   (proportional); an optional half-life decays all positions by the elapsed time.
+   **Turnover** (``turnover_per_day``, a Poisson rate) closes the fraction
+   ``1 − exp(−rate·Δt)`` of every position and reopens as many contracts at this bar: trading
+   that net open interest does not show, and what keeps fresh levels near the price for small
+   moves to reach.
+3. **Opens.** An increase (plus the turnover) opens that many contracts as *both* a long and a
+   short (weighted by the side split: even, taker-flow share or candle direction), at the entry
+   price (close, typical price or spread over the bar's range), spread over the leverage
+   distribution (``engine.leverage_profile``); each level's liquidation price comes from the
+   market's tier table. On a fresh state, the first bar opens ``seed_fraction`` of its open
+   interest. Positions whose remaining fraction falls below ``prune_fraction`` are dropped.
+
+Snapshots (heatmaps) are the open notional per grid bucket after the bar, over the window.
+
+Implementation: every (bar, side, entry point, leverage level) is a *cohort* with its own exact
+liquidation price. Closes and decay act on all positions alike, so they are one global log-scale
+``L``; a cohort's notional at bar ``u`` is ``w·exp(L_u − L_birth)``. A cohort dies at the first
+later bar whose range reaches its LP — found for all cohorts at once by binary lifting over a
+sparse table of running lows/highs — or when pruned; no per-position Python loop. Heatmap
+buckets are kept as int64 multiples of a quantum so that sums do not depend on the order of
+additions: an incremental run from a saved state is bit-for-bit a full recompute.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.grid import PriceGrid
+from engine.leverage_profile import LeverageProfile, liquidation_profile
+from engine.tiers import MarginTiers
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+MODEL_NAME = "oi-delta-cohorts"
+PARAMS_FILE = Path(__file__).with_name("params.json")
+LN2 = math.log(2.0)
+HOUR_MS = 3_600_000.0
+DAY_MS = 86_400_000.0
+# Heatmap units: int64 multiples of QUANTUM_PER_OI·(open interest at the epoch start). An epoch
+# restarts when the global scale has fallen by REBASE_LOG or open interest grew OI_GROWTH-fold,
+# which bounds units to ≈ (book / OI)·e^REBASE_LOG / QUANTUM_PER_OI ≪ 2**63.
+QUANTUM_PER_OI = 1e-15
+REBASE_LOG = 7.0
+OI_GROWTH_REBASE = 64.0
+MAX_UNITS = 2.0**62
+STATE_FORMAT = 1
+
+SideSplit = Literal["even", "taker", "candle"]
+EntryPrice = Literal["close", "typical", "range"]
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Free parameters of the model. ``default()`` returns the shipped calibrated values."""
+
+    leverage_levels: int = 40
+    leverage_min: float = 2.0
+    leverage_max: float = 200.0
+    leverage_alpha: float = 0.0
+    position_usd: float = 10_000.0
+    side_split: SideSplit = "even"
+    side_skew: float = 0.0
+    entry_price: EntryPrice = "close"
+    entry_points: int = 1
+    half_life_hours: float = 0.0
+    turnover_per_day: float = 0.5
+    seed_fraction: float = 0.0
+    prune_fraction: float = 1e-9
+    window_fraction: float = 0.1
+    version: str = f"{MODEL_NAME}/uncalibrated"
+
+    def __post_init__(self) -> None:
+        if self.side_split not in ("even", "taker", "candle"):
+            raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
+        if self.entry_price not in ("close", "typical", "range"):
+            raise ValueError(
+                f"entry_price must be close, typical or range, not {self.entry_price!r}"
+            )
+        if self.entry_points < 1 or (self.entry_price != "range" and self.entry_points != 1):
+            raise ValueError("entry_points must be 1 unless entry_price is 'range'")
+        if not 0.0 <= self.side_skew <= 1.0:
+            raise ValueError("side_skew must be within [0, 1]")
+        if self.half_life_hours < 0 or self.turnover_per_day < 0:
+            raise ValueError("half_life_hours and turnover_per_day must be >= 0")
+        if not 0.0 <= self.seed_fraction <= 1.0:
+            raise ValueError("seed_fraction must be within [0, 1]")
+        if not 0.0 < self.prune_fraction < 1.0:
+            raise ValueError("prune_fraction must be within (0, 1)")
+        if not 0.0 < self.window_fraction < 1.0:
+            raise ValueError("window_fraction must be within (0, 1)")
+        if self.position_usd <= 0:
+            raise ValueError("position_usd must be positive")
+
+    @classmethod
+    def default(cls) -> ModelParams:
+        """The calibrated defaults shipped in ``engine/params.json`` (see engine/calibration)."""
+        if PARAMS_FILE.exists():
+            data = json.loads(PARAMS_FILE.read_text())
+            return cls.from_dict(data["params"])
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelParams:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model parameters: {', '.join(unknown)}")
+        return cls(**data)
+
+    def profile(self, tiers: MarginTiers) -> LeverageProfile:
+        return liquidation_profile(
+            self.leverage_levels,
+            self.leverage_min,
+            self.leverage_max,
+            self.leverage_alpha,
+            tiers,
+            self.position_usd,
+        )
+
+
+def _array(name: str, values: Any) -> FloatArray:
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array")
+    return arr
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One market's bars: open timestamps (epoch ms), OHLC, open interest in USD at bar end."""
+
+    timestamp: npt.NDArray[np.int64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    open_interest_usd: FloatArray
+    volume: FloatArray | None = None
+    taker_buy_volume: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        ts = np.ascontiguousarray(self.timestamp, dtype=np.int64)
+        object.__setattr__(self, "timestamp", ts)
+        n = len(ts)
+        for name in ("open", "high", "low", "close", "open_interest_usd"):
+            arr = _array(name, getattr(self, name))
+            if len(arr) != n:
+                raise ValueError(f"{name} has {len(arr)} values, timestamp has {n}")
+            object.__setattr__(self, name, arr)
+        for name in ("volume", "taker_buy_volume"):
+            value = getattr(self, name)
+            if value is not None:
+                arr = _array(name, value)
+                if len(arr) != n:
+                    raise ValueError(f"{name} has {len(arr)} values, timestamp has {n}")
+                object.__setattr__(self, name, arr)
+        if n > 1 and not np.all(np.diff(ts) > 0):
+            raise ValueError("timestamps must be strictly increasing")
+        for name in ("open", "high", "low", "close"):
+            bad = np.flatnonzero(~(getattr(self, name) > 0) | ~np.isfinite(getattr(self, name)))
+            if len(bad):
+                raise ValueError(f"{name} must be a positive finite price (bar {int(bad[0])})")
+        bad = np.flatnonzero(~(self.open_interest_usd >= 0) | ~np.isfinite(self.open_interest_usd))
+        if len(bad):
+            raise ValueError(f"open_interest_usd must be finite and >= 0 (bar {int(bad[0])})")
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def slice(self, start: int, stop: int) -> Bars:
+        def cut(a: FloatArray | None) -> FloatArray | None:
+            return None if a is None else a[start:stop]
+
+        return Bars(
+            self.timestamp[start:stop],
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            self.open_interest_usd[start:stop],
+            cut(self.volume),
+            cut(self.taker_buy_volume),
+        )
+
+
+@dataclass
+class EngineState:
+    """Everything needed to continue after the last processed bar (see ``to_bytes``)."""
+
+    bucket_size: float
+    grid_origin: float
+    last_timestamp: int
+    last_close: float
+    last_oi_contracts: float
+    log_scale: float
+    ref_log_scale: float
+    quantum: float
+    oi_basis: float
+    # open cohorts, in birth order
+    side: npt.NDArray[np.int8]
+    liquidation_price: FloatArray
+    notional_at_birth: FloatArray
+    log_scale_at_birth: FloatArray
+    bucket: IntArray
+    units: IntArray
+    # heatmap in quantum units (relative to ref_log_scale), buckets from units_origin
+    units_origin: int
+    long_units: IntArray
+    short_units: IntArray
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        scalars = np.array(
+            [self.bucket_size, self.grid_origin, self.last_close, self.last_oi_contracts,
+             self.log_scale, self.ref_log_scale, self.quantum, self.oi_basis],
+            dtype=np.float64,
+        )  # fmt: skip
+        ints = np.array([STATE_FORMAT, self.last_timestamp, self.units_origin], dtype=np.int64)
+        np.savez(
+            buf,
+            scalars=scalars,
+            ints=ints,
+            side=self.side,
+            liquidation_price=self.liquidation_price,
+            notional_at_birth=self.notional_at_birth,
+            log_scale_at_birth=self.log_scale_at_birth,
+            bucket=self.bucket,
+            units=self.units,
+            long_units=self.long_units,
+            short_units=self.short_units,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EngineState:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            s = z["scalars"]
+            ints = z["ints"]
+            if int(ints[0]) != STATE_FORMAT:
+                raise ValueError(f"engine state format {int(ints[0])} is not {STATE_FORMAT}")
+            return cls(
+                bucket_size=float(s[0]),
+                grid_origin=float(s[1]),
+                last_timestamp=int(ints[1]),
+                last_close=float(s[2]),
+                last_oi_contracts=float(s[3]),
+                log_scale=float(s[4]),
+                ref_log_scale=float(s[5]),
+                quantum=float(s[6]),
+                oi_basis=float(s[7]),
+                side=z["side"],
+                liquidation_price=z["liquidation_price"],
+                notional_at_birth=z["notional_at_birth"],
+                log_scale_at_birth=z["log_scale_at_birth"],
+                bucket=z["bucket"],
+                units=z["units"],
+                units_origin=int(ints[2]),
+                long_units=z["long_units"],
+                short_units=z["short_units"],
+            )
+
+    @property
+    def open_cohorts(self) -> int:
+        return len(self.side)
+
+    def levels(self, grid: PriceGrid, price: float, window_fraction: float) -> Snapshot:
+        """The heatmap window around ``price`` as of the last processed bar."""
+        lo, hi = grid.window(price, window_fraction)
+        scale = self.quantum * math.exp(self.log_scale - self.ref_log_scale)
+        return Snapshot(
+            timestamp=self.last_timestamp,
+            price=price,
+            bucket_origin_index=lo,
+            long=_window(self.long_units, self.units_origin, lo, hi) * scale,
+            short=_window(self.short_units, self.units_origin, lo, hi) * scale,
+        )
+
+
+def _window(units: IntArray, origin: int, lo: int, hi: int) -> FloatArray:
+    out = np.zeros(hi - lo, dtype=np.float64)
+    a, b = max(lo, origin), min(hi, origin + len(units))
+    if b > a:
+        out[a - lo : b - lo] = units[a - origin : b - origin]
+    return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    timestamp: int
+    price: float
+    bucket_origin_index: int
+    long: FloatArray
+    short: FloatArray
+
+
+@dataclass(frozen=True)
+class SnapshotBlock:
+    """Consecutive snapshots sharing dense ``long``/``short`` rows over columns from ``first``.
+
+    Row ``i`` holds snapshot ``i`` over absolute buckets ``first .. first+width``; its own window
+    is ``[lo[i], hi[i])``. Iterate to get ``Snapshot`` views (no copies). The arrays are reused
+    for the next block: a sink that keeps values must copy them.
+    """
+
+    timestamp: npt.NDArray[np.int64]
+    price: FloatArray
+    lo: IntArray
+    hi: IntArray
+    first: int
+    long: npt.NDArray[np.float64]
+    short: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        for i in range(len(self.timestamp)):
+            a, b = int(self.lo[i]) - self.first, int(self.hi[i]) - self.first
+            yield Snapshot(
+                int(self.timestamp[i]),
+                float(self.price[i]),
+                int(self.lo[i]),
+                self.long[i, a:b],
+                self.short[i, a:b],
+            )
+
+
+SnapshotSink = Callable[[SnapshotBlock], None]
+
+
+@dataclass
+class SimulationResult:
+    state: EngineState | None
+    predicted_long_usd: FloatArray
+    predicted_short_usd: FloatArray
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+def empty_state(grid: PriceGrid) -> EngineState:
+    return EngineState(
+        bucket_size=grid.bucket_size,
+        grid_origin=grid.origin,
+        last_timestamp=-1,
+        last_close=math.nan,
+        last_oi_contracts=math.nan,
+        log_scale=0.0,
+        ref_log_scale=0.0,
+        quantum=math.nan,
+        oi_basis=math.nan,
+        side=np.zeros(0, dtype=np.int8),
+        liquidation_price=np.zeros(0),
+        notional_at_birth=np.zeros(0),
+        log_scale_at_birth=np.zeros(0),
+        bucket=np.zeros(0, dtype=np.int64),
+        units=np.zeros(0, dtype=np.int64),
+        units_origin=0,
+        long_units=np.zeros(0, dtype=np.int64),
+        short_units=np.zeros(0, dtype=np.int64),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# per-bar drivers (all vectorized over bars)
+
+
+@dataclass(frozen=True)
+class BarDrivers:
+    """What each bar does to the book, derived from the bars and the previous bar."""
+
+    low_reach: FloatArray  # lowest price traded since the previous close
+    high_reach: FloatArray
+    log_step: FloatArray  # log of the factor closes and decay apply to every position
+    log_scale: FloatArray  # L after each bar
+    log_scale_before: FloatArray  # L before each bar (after the previous one)
+    opened_contracts: FloatArray  # contracts opened, each as a long and a short
+    long_share: FloatArray
+    entry: FloatArray  # (n, entry_points)
+    oi_contracts: FloatArray
+
+
+def entry_prices(bars: Bars, params: ModelParams) -> FloatArray:
+    if params.entry_price == "close":
+        return bars.close[:, None].copy()
+    if params.entry_price == "typical":
+        return ((bars.high + bars.low + bars.close) / 3.0)[:, None]
+    m = params.entry_points
+    frac = (np.arange(m, dtype=np.float64) + 0.5) / m
+    return bars.low[:, None] + (bars.high - bars.low)[:, None] * frac[None, :]
+
+
+def long_shares(bars: Bars, params: ModelParams) -> FloatArray:
+    n = len(bars)
+    if params.side_split == "even" or params.side_skew == 0.0:
+        return np.full(n, 0.5)
+    if params.side_split == "candle":
+        signal = np.sign(bars.close - bars.open)
+    else:
+        if bars.volume is None or bars.taker_buy_volume is None:
+            signal = np.zeros(n)
+        else:
+            vol = bars.volume
+            with np.errstate(divide="ignore", invalid="ignore"):
+                signal = 2.0 * bars.taker_buy_volume / vol - 1.0
+            # no (or missing) volume: no information about the side
+            signal = np.where((vol > 0) & np.isfinite(signal), np.clip(signal, -1.0, 1.0), 0.0)
+    return np.clip(0.5 + 0.5 * params.side_skew * signal, 0.0, 1.0)
+
+
+def bar_drivers(bars: Bars, params: ModelParams, state: EngineState) -> BarDrivers:
+    n = len(bars)
+    fresh = state.last_timestamp < 0
+    oi_contracts = bars.open_interest_usd / bars.close
+    prev_close = np.empty(n)
+    prev_oi = np.empty(n)
+    prev_ts = np.empty(n, dtype=np.int64)
+    prev_close[1:] = bars.close[:-1]
+    prev_oi[1:] = oi_contracts[:-1]
+    prev_ts[1:] = bars.timestamp[:-1]
+    if fresh:
+        prev_close[0], prev_oi[0], prev_ts[0] = bars.close[0], oi_contracts[0], bars.timestamp[0]
+    else:
+        if bars.timestamp[0] <= state.last_timestamp:
+            raise ValueError(
+                f"bar {int(bars.timestamp[0])} is not after the state's last bar "
+                f"{state.last_timestamp}"
+            )
+        prev_close[0], prev_oi[0], prev_ts[0] = (
+            state.last_close,
+            state.last_oi_contracts,
+            state.last_timestamp,
+        )
+    low_reach = np.minimum(bars.low, prev_close)
+    high_reach = np.maximum(bars.high, prev_close)
+    delta = oi_contracts - prev_oi
+    elapsed = (bars.timestamp - prev_ts).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = np.where(prev_oi > 0, np.clip(-delta / prev_oi, 0.0, 1.0), 0.0)
+    # turnover: positions closed and reopened at the same rate, invisible in net open interest;
+    # it keeps a fresh layer of levels near the price that small moves can reach
+    # (a Poisson rate: over ``dt`` the fraction 1 − exp(−rate·dt) is closed and reopened, so a
+    # long gap turns the book over almost completely instead of more than once)
+    churn_log = -params.turnover_per_day * elapsed / DAY_MS
+    churn = -np.expm1(churn_log)
+    # a full close would be log(0); keep a sliver so the arithmetic stays finite
+    log_step = np.log1p(-np.minimum(closed, 1.0 - 1e-12)) + churn_log
+    if params.half_life_hours > 0:
+        log_step = log_step - LN2 * elapsed / (params.half_life_hours * HOUR_MS)
+    opened_contracts = np.maximum(delta, 0.0) + churn * prev_oi
+    if fresh:
+        log_step[0] = 0.0
+        opened_contracts[0] = params.seed_fraction * oi_contracts[0]
+    log_scale = np.cumsum(np.concatenate(([state.log_scale], log_step)))
+    entry = entry_prices(bars, params)
+    return BarDrivers(
+        low_reach=low_reach,
+        high_reach=high_reach,
+        log_step=log_step,
+        log_scale=log_scale[1:],
+        log_scale_before=log_scale[:-1],
+        opened_contracts=opened_contracts,
+        long_share=long_shares(bars, params),
+        entry=entry,
+        oi_contracts=oi_contracts,
+    )
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """Structure-of-arrays of cohorts; ``birth`` is the bar index (−1 = from the saved state)."""
+
+    side: npt.NDArray[np.int8]
+    liquidation_price: FloatArray
+    notional_at_birth: FloatArray
+    log_scale_at_birth: FloatArray
+    birth: npt.NDArray[np.int64]
+
+
+def new_cohorts(drivers: BarDrivers, profile: LeverageProfile, params: ModelParams) -> Cohorts:
+    """Cohorts opened by each bar, ordered by bar, side (long first), entry point, level."""
+    opening = np.flatnonzero(drivers.opened_contracts > 0)
+    m = drivers.entry.shape[1]
+    lev = len(profile.weight)
+    shape = (len(opening), 2, m, lev)
+    share = drivers.long_share[opening]
+    side_share = np.stack([2.0 * share, 2.0 * (1.0 - share)], axis=1)  # (nb, 2)
+    entry = drivers.entry[opening]  # (nb, m)
+    # notional per (bar, side, entry point, level): contracts/m · entry · side share · weight
+    per_entry = drivers.opened_contracts[opening, None] * (1.0 / m) * entry  # (nb, m)
+    notional = np.empty(shape)
+    np.multiply(
+        (per_entry[:, None, :] * side_share[:, :, None])[:, :, :, None],
+        profile.weight[None, None, None, :],
+        out=notional,
+    )
+    ratios = np.stack([profile.long_ratio, profile.short_ratio])  # (2, lev)
+    lp = np.empty(shape)
+    np.multiply(entry[:, None, :, None], ratios[:, None, :][None], out=lp)
+    side = np.empty(shape, dtype=np.int8)
+    side[:, 0] = 1
+    side[:, 1] = -1
+    birth = np.empty(shape, dtype=np.int64)
+    birth[...] = opening[:, None, None, None]
+    born_scale = np.empty(shape)
+    born_scale[...] = drivers.log_scale[opening][:, None, None, None]
+    cohorts = Cohorts(
+        side=side.reshape(-1),
+        liquidation_price=lp.reshape(-1),
+        notional_at_birth=notional.reshape(-1),
+        log_scale_at_birth=born_scale.reshape(-1),
+        birth=birth.reshape(-1),
+    )
+    keep = cohorts.notional_at_birth > 0
+    if keep.all():
+        return cohorts
+    return Cohorts(
+        side=cohorts.side[keep],
+        liquidation_price=cohorts.liquidation_price[keep],
+        notional_at_birth=cohorts.notional_at_birth[keep],
+        log_scale_at_birth=cohorts.log_scale_at_birth[keep],
+        birth=cohorts.birth[keep],
+    )
+
+
+def _sparse_table(values: FloatArray, levels: int) -> list[FloatArray]:
+    """table[k][i] = min(values[i : i + 2**k]) with +inf beyond the end."""
+    n = len(values)
+    size = n + (1 << levels)
+    base = np.full(size, np.inf)
+    base[:n] = values
+    table = [base]
+    for k in range(1, levels):
+        prev = table[-1]
+        half = 1 << (k - 1)
+        cur = prev.copy()
+        np.minimum(prev[:-half], prev[half:], out=cur[:-half])
+        table.append(cur)
+    return table
+
+
+def first_reach(
+    reach: FloatArray, threshold: FloatArray, start: npt.NDArray[np.int64], chunk: int = 1 << 20
+) -> npt.NDArray[np.int64]:
+    """First index ``u ≥ start`` with ``reach[u] ≤ threshold`` (``len(reach)`` if none).
+
+    Binary lifting over a sparse table of running minima, all queries at once.
+    """
+    n = len(reach)
+    out = np.full(len(threshold), n, dtype=np.int64)
+    if n == 0 or len(threshold) == 0:
+        return out
+    levels = max(1, int(n).bit_length())
+    table = _sparse_table(reach, levels)
+    return _lift(table, levels, threshold, start, n, chunk)
+
+
+def _lift(
+    table: list[FloatArray],
+    levels: int,
+    threshold: FloatArray,
+    start: npt.NDArray[np.int64],
+    n: int,
+    chunk: int = 1 << 20,
+) -> npt.NDArray[np.int64]:
+    out = np.empty(len(threshold), dtype=np.int64)
+    for a in range(0, len(threshold), chunk):
+        x = threshold[a : a + chunk]
+        pos = start[a : a + chunk].astype(np.int64, copy=True)
+        above = np.empty(len(x), dtype=bool)
+        for k in range(levels - 1, -1, -1):
+            np.greater(table[k][pos], x, out=above)
+            pos += above.astype(np.int64) << k
+        out[a : a + chunk] = pos
+    return out
+
+
+def _first_below(log_scale: FloatArray, limit: FloatArray) -> npt.NDArray[np.int64]:
+    """First index with ``log_scale < limit`` (``log_scale`` is non-increasing)."""
+    return np.searchsorted(-log_scale, -limit, side="right").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Fates:
+    hit: npt.NDArray[np.int64]  # bar where the range reaches the LP (n = not within this run)
+    pruned: npt.NDArray[np.int64]  # bar after whose closes/decay the cohort is dropped
+
+    @property
+    def death(self) -> npt.NDArray[np.int64]:
+        return np.minimum(self.hit, self.pruned)
+
+
+def cohort_fates(cohorts: Cohorts, drivers: BarDrivers, params: ModelParams) -> Fates:
+    n = len(drivers.log_scale)
+    # longs are reached when low ≤ LP; shorts when −high ≤ −LP: one table of running minima of
+    # both (lows, then negated highs) so all cohorts are searched in one pass without masks
+    levels = max(1, int(n).bit_length())
+    width = n + (1 << levels)
+    lows = _sparse_table(drivers.low_reach, levels)
+    highs = _sparse_table(-drivers.high_reach, levels)
+    table = [np.concatenate([lo, hi]) for lo, hi in zip(lows, highs, strict=True)]
+    is_short = cohorts.side < 0
+    offset = is_short.astype(np.int64) * width
+    start = cohorts.birth + 1 + offset
+    threshold = cohorts.liquidation_price * cohorts.side
+    hit = _lift(table, levels, threshold, start, n) - offset
+    np.minimum(hit, n, out=hit)
+    log_prune = math.log(params.prune_fraction)
+    # cohorts born in the same bar share log_scale_at_birth: search once per bar
+    pruned_by_bar = _first_below(drivers.log_scale, drivers.log_scale + log_prune)
+    n_state = int(np.searchsorted(cohorts.birth, 0))
+    pruned = np.empty(len(hit), dtype=np.int64)
+    pruned[:n_state] = _first_below(
+        drivers.log_scale, cohorts.log_scale_at_birth[:n_state] + log_prune
+    )
+    pruned[n_state:] = pruned_by_bar[cohorts.birth[n_state:]]
+    np.minimum(pruned, n, out=pruned)
+    return Fates(hit=hit, pruned=pruned)
+
+
+def predicted_liquidations(
+    cohorts: Cohorts, fates: Fates, drivers: BarDrivers
+) -> tuple[FloatArray, FloatArray]:
+    n = len(drivers.log_scale)
+    liquidated = np.flatnonzero((fates.hit < n) & (fates.hit <= fates.pruned))
+    idx = fates.hit[liquidated]
+    amount = cohorts.notional_at_birth[liquidated] * np.exp(
+        drivers.log_scale_before[idx] - cohorts.log_scale_at_birth[liquidated]
+    )
+    longs = cohorts.side[liquidated] == 1
+    long_usd = np.bincount(idx[longs], weights=amount[longs], minlength=n)
+    short_usd = np.bincount(idx[~longs], weights=amount[~longs], minlength=n)
+    return long_usd.astype(np.float64), short_usd.astype(np.float64)
+
+
+def _concat_state(state: EngineState, new: Cohorts) -> Cohorts:
+    if len(state.side) == 0:
+        return new
+    return Cohorts(
+        side=np.concatenate([state.side, new.side]),
+        liquidation_price=np.concatenate([state.liquidation_price, new.liquidation_price]),
+        notional_at_birth=np.concatenate([state.notional_at_birth, new.notional_at_birth]),
+        log_scale_at_birth=np.concatenate([state.log_scale_at_birth, new.log_scale_at_birth]),
+        birth=np.concatenate([np.full(len(state.side), -1, dtype=np.int64), new.birth]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# heatmap epochs and snapshots
+
+
+@dataclass(frozen=True)
+class Epoch:
+    start: int  # first bar (its closes/prunes happen before the epoch's units are set)
+    stop: int
+    ref_log_scale: float
+    quantum: float
+    oi_basis: float
+    rebuilt: bool  # units recomputed from the open cohorts at ``start``
+
+
+def epochs(drivers: BarDrivers, bars: Bars, state: EngineState) -> list[Epoch]:
+    """Split the run where heatmap units are re-based (decided bar by bar, so split-invariant)."""
+    n = len(bars)
+    out: list[Epoch] = []
+    oi_usd = bars.open_interest_usd
+    neg_l = -drivers.log_scale
+
+    def fresh_epoch(at: int) -> tuple[float, float, float]:
+        basis = max(float(oi_usd[at]), 1.0)
+        return float(drivers.log_scale[at]), basis * QUANTUM_PER_OI, basis
+
+    if state.last_timestamp < 0:
+        start, rebuilt, search_from = 0, True, 1
+        ref, quantum, basis = fresh_epoch(0)
+    else:
+        start, rebuilt, search_from = 0, False, 0
+        ref, quantum, basis = state.ref_log_scale, state.quantum, state.oi_basis
+    while True:
+        by_scale = int(np.searchsorted(neg_l, -(ref - REBASE_LOG), side="right"))
+        grown = np.flatnonzero(oi_usd[search_from:] > OI_GROWTH_REBASE * basis)
+        by_oi = search_from + int(grown[0]) if len(grown) else n
+        nxt = max(min(by_scale, by_oi), search_from)
+        if nxt >= n:
+            out.append(Epoch(start, n, ref, quantum, basis, rebuilt))
+            return out
+        if nxt > start:
+            out.append(Epoch(start, nxt, ref, quantum, basis, rebuilt))
+        start, rebuilt, search_from = nxt, True, nxt + 1
+        ref, quantum, basis = fresh_epoch(nxt)
+
+
+def cohort_units(
+    notional: FloatArray, log_scale_at_birth: FloatArray, ref: float, quantum: float
+) -> IntArray:
+    units = np.rint(notional * np.exp(ref - log_scale_at_birth) / quantum)
+    if len(units) and units.max() >= MAX_UNITS:
+        raise OverflowError("heatmap units overflow: open interest or book size out of range")
+    return units.astype(np.int64)
+
+
+@dataclass
+class UnitBook:
+    """Dense int64 heatmap per side over absolute buckets ``origin .. origin+len``."""
+
+    origin: int
+    long: IntArray
+    short: IntArray
+
+    def add(self, bucket: IntArray, side: npt.NDArray[np.int8], units: IntArray) -> None:
+        longs = side == 1
+        np.add.at(self.long, bucket[longs] - self.origin, units[longs])
+        np.add.at(self.short, bucket[~longs] - self.origin, units[~longs])
+
+
+BLOCK_ROWS = 128
+BLOCK_CELLS = 1 << 19
+
+
+def _blocks(lo: IntArray, hi: IntArray) -> Iterator[tuple[int, int]]:
+    """Snapshot ranges of at most BLOCK_ROWS whose union window fits BLOCK_CELLS cells."""
+    a, stop = 0, len(lo)
+    while a < stop:
+        b = min(a + BLOCK_ROWS, stop)
+        while b - a > 1 and (hi[a:b].max() - lo[a:b].min()) * (b - a) > BLOCK_CELLS:
+            b = a + (b - a) // 2
+        yield a, b
+        a = b
+
+
+class _Scratch:
+    """Reused buffers for snapshot blocks (avoids page-faulting fresh arrays per block)."""
+
+    def __init__(self) -> None:
+        self.units = np.zeros(0, dtype=np.int64)
+        self.long = np.zeros(0)
+        self.short = np.zeros(0)
+
+    def take(self, rows: int, width: int) -> tuple[IntArray, FloatArray, FloatArray]:
+        cells = rows * width
+        if len(self.units) < cells:
+            self.units = np.zeros(cells, dtype=np.int64)
+            self.long = np.zeros(cells)
+            self.short = np.zeros(cells)
+        units = self.units[:cells].reshape(rows, width)
+        return (
+            units,
+            self.long[:cells].reshape(rows, width),
+            self.short[:cells].reshape(rows, width),
+        )
+
+
+def _run_snapshots(
+    book: UnitBook,
+    epoch: Epoch,
+    drivers: BarDrivers,
+    bars: Bars,
+    events: tuple[npt.NDArray[np.int64], IntArray, npt.NDArray[np.int8], IntArray],
+    mask: BoolArray,
+    lo: IntArray,
+    hi: IntArray,
+    emit: SnapshotSink,
+    scratch: _Scratch,
+) -> None:
+    """Advance ``book`` through the epoch's bars, emitting snapshots for bars in ``mask``.
+
+    ``events`` = (bar, bucket, side, ±units) sorted by bar. A block's row ``i`` is the book after
+    its ``i``-th snapshot bar: the book before the block plus the running sum of the events up to
+    that bar (integers, so the order of additions does not matter).
+    """
+    ev_bar, ev_bucket, ev_side, ev_units = events
+    rows = np.flatnonzero(mask[epoch.start : epoch.stop]) + epoch.start
+    e0 = 0
+    for ra, rb in _blocks(lo[rows], hi[rows]):
+        sel = rows[ra:rb]
+        e1 = int(np.searchsorted(ev_bar, sel[-1], side="right"))
+        first = int(lo[sel].min())
+        width = int(hi[sel].max()) - first
+        bkt, sd, un = ev_bucket[e0:e1], ev_side[e0:e1], ev_units[e0:e1]
+        cell = np.searchsorted(sel, ev_bar[e0:e1], side="left") * width + (bkt - first)
+        inside = (bkt >= first) & (bkt < first + width)
+        scale = epoch.quantum * np.exp(drivers.log_scale[sel] - epoch.ref_log_scale)
+        out_units, out_long, out_short = scratch.take(len(sel), width)
+        flat = out_units.reshape(-1)
+        for units, side_value, out in ((book.long, 1, out_long), (book.short, -1, out_short)):
+            flat[:] = 0
+            a = max(first, book.origin)
+            b = min(first + width, book.origin + len(units))
+            if b > a:
+                out_units[0, a - first : b - first] = units[a - book.origin : b - book.origin]
+            pick = inside & (sd == side_value)
+            np.add.at(flat, cell[pick], un[pick])
+            np.cumsum(out_units, axis=0, out=out_units)
+            np.multiply(out_units, scale[:, None], out=out)
+        book.add(bkt, sd, un)
+        e0 = e1
+        emit(
+            SnapshotBlock(
+                timestamp=bars.timestamp[sel],
+                price=bars.close[sel],
+                lo=lo[sel],
+                hi=hi[sel],
+                first=first,
+                long=out_long,
+                short=out_short,
+            )
+        )
+    book.add(ev_bucket[e0:], ev_side[e0:], ev_units[e0:])
+
+
+def simulate(
+    bars: Bars,
+    params: ModelParams,
+    grid: PriceGrid,
+    tiers: MarginTiers,
+    state: EngineState | None = None,
+    snapshot_every: BoolArray | None = None,
+    snapshot_sink: SnapshotSink | None = None,
+    *,
+    keep_state: bool = True,
+    profile: LeverageProfile | None = None,
+) -> SimulationResult:
+    """Run the model over ``bars`` continuing from ``state`` (see the module docstring).
+
+    ``snapshot_sink`` receives ``SnapshotBlock``s as they are produced instead of collecting
+    ``Snapshot``s in the result (for long runs). ``keep_state=False`` skips building the final
+    state and heatmap (backtests that only need predicted liquidations). ``profile`` overrides
+    the leverage profile computed from ``params`` and ``tiers`` (calibration reuses one).
+    """
+    n = len(bars)
+    if n > CHUNK_BARS and (keep_state or snapshot_every is not None):
+        # long runs go in chunks: a chunked run equals a single one exactly (the same property
+        # incremental runs rely on), and it keeps the cohort arrays small and in cache
+        return _simulate_chunked(
+            bars, params, grid, tiers, state, snapshot_every, snapshot_sink, keep_state, profile
+        )
+    if state is None:
+        state = empty_state(grid)
+    elif (state.bucket_size, state.grid_origin) != (grid.bucket_size, grid.origin):
+        raise ValueError("the saved state was built on a different price grid")
+    if snapshot_every is not None:
+        snapshot_every = np.asarray(snapshot_every, dtype=bool)
+        if snapshot_every.shape != (n,):
+            raise ValueError("snapshot_every must be one boolean per bar")
+        if not snapshot_every.any():
+            snapshot_every = None
+    if n == 0:
+        return SimulationResult(state, np.zeros(0), np.zeros(0))
+    if profile is None:
+        profile = params.profile(tiers)
+    drivers = bar_drivers(bars, params, state)
+    new = new_cohorts(drivers, profile, params)
+    cohorts = _concat_state(state, new)
+    fates = cohort_fates(cohorts, drivers, params)
+    long_usd, short_usd = predicted_liquidations(cohorts, fates, drivers)
+    collected: list[Snapshot] = []
+    if not keep_state and snapshot_every is None:
+        return SimulationResult(None, long_usd, short_usd)
+
+    def collect(block: SnapshotBlock) -> None:
+        collected.extend(
+            Snapshot(s.timestamp, s.price, s.bucket_origin_index, s.long.copy(), s.short.copy())
+            for s in block
+        )
+
+    emit = snapshot_sink or collect
+    final = _advance_book(bars, grid, params, state, cohorts, fates, drivers, snapshot_every, emit)
+    return SimulationResult(final if keep_state else None, long_usd, short_usd, collected)
+
+
+CHUNK_BARS = 16_384
+
+
+def _simulate_chunked(
+    bars: Bars,
+    params: ModelParams,
+    grid: PriceGrid,
+    tiers: MarginTiers,
+    state: EngineState | None,
+    snapshot_every: BoolArray | None,
+    snapshot_sink: SnapshotSink | None,
+    keep_state: bool,
+    profile: LeverageProfile | None,
+) -> SimulationResult:
+    if profile is None:
+        profile = params.profile(tiers)
+    longs: list[FloatArray] = []
+    shorts: list[FloatArray] = []
+    snapshots: list[Snapshot] = []
+    for a in range(0, len(bars), CHUNK_BARS):
+        b = min(a + CHUNK_BARS, len(bars))
+        mask = None if snapshot_every is None else np.asarray(snapshot_every)[a:b]
+        part = simulate(
+            bars.slice(a, b), params, grid, tiers, state, mask, snapshot_sink, profile=profile
+        )
+        state = part.state
+        longs.append(part.predicted_long_usd)
+        shorts.append(part.predicted_short_usd)
+        snapshots.extend(part.snapshots)
+    return SimulationResult(
+        state if keep_state else None, np.concatenate(longs), np.concatenate(shorts), snapshots
+    )
+
+
+def _run_epoch(
+    book: UnitBook,
+    epoch: Epoch,
+    drivers: BarDrivers,
+    bars: Bars,
+    cohorts: Cohorts,
+    bucket: IntArray,
+    units: IntArray,
+    death: npt.NDArray[np.int64],
+    dying: npt.NDArray[np.int64],
+    born: npt.NDArray[np.int64],
+    mask: BoolArray,
+    lo: IntArray,
+    hi: IntArray,
+    emit: SnapshotSink,
+    scratch: _Scratch,
+) -> None:
+    """Events of one epoch (deaths subtract, births add units) sorted by bar, then the book."""
+    ev_rows = np.concatenate([dying, born])
+    ev_bar = np.concatenate([death[dying], cohorts.birth[born]])
+    ev_sign = np.concatenate(
+        [np.full(len(dying), -1, dtype=np.int64), np.ones(len(born), np.int64)]
+    )
+    order = np.argsort(ev_bar, kind="stable")
+    ev_rows = ev_rows[order]
+    events = (
+        ev_bar[order],
+        bucket[ev_rows],
+        cohorts.side[ev_rows],
+        units[ev_rows] * ev_sign[order],
+    )
+    _run_snapshots(book, epoch, drivers, bars, events, mask, lo, hi, emit, scratch)
+
+
+def _advance_book(
+    bars: Bars,
+    grid: PriceGrid,
+    params: ModelParams,
+    state: EngineState,
+    cohorts: Cohorts,
+    fates: Fates,
+    drivers: BarDrivers,
+    snapshot_every: BoolArray | None,
+    emit: SnapshotSink,
+) -> EngineState:
+    """Integer heatmap through the run (snapshots on the way) and the state after the last bar.
+
+    Cohorts are in birth order, so each epoch's births are a slice; the cohorts that matter in
+    an epoch are those open at its start plus its births, so the work per epoch is proportional
+    to the open book, not to all cohorts ever created.
+    """
+    n = len(bars)
+    n_state = len(state.side)
+    bucket = np.empty(len(cohorts.side), dtype=np.int64)
+    bucket[:n_state] = state.bucket
+    bucket[n_state:] = grid.index_of(cohorts.liquidation_price[n_state:])
+    death = fates.death
+    if snapshot_every is not None:
+        lo = grid.index_of(bars.close * (1.0 - params.window_fraction))
+        hi = grid.index_of(bars.close * (1.0 + params.window_fraction)) + 1
+        mask = snapshot_every
+    else:
+        lo = hi = np.zeros(n, dtype=np.int64)
+        mask = np.zeros(n, dtype=bool)
+    # one dense book covering every bucket any cohort of this run occupies
+    span_lo = [int(bucket.min())] if len(bucket) else []
+    span_hi = [int(bucket.max()) + 1] if len(bucket) else []
+    if len(state.long_units):
+        span_lo.append(state.units_origin)
+        span_hi.append(state.units_origin + len(state.long_units))
+    origin = min(span_lo, default=0)
+    size = max(span_hi, default=0) - origin
+    units = np.zeros(len(cohorts.side), dtype=np.int64)
+    units[:n_state] = state.units
+    epoch_list = epochs(drivers, bars, state)
+    book = UnitBook(origin, np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64))
+    if not epoch_list[0].rebuilt and len(state.long_units):
+        off = state.units_origin - origin
+        book.long[off : off + len(state.long_units)] = state.long_units
+        book.short[off : off + len(state.short_units)] = state.short_units
+    birth_slices = np.searchsorted(cohorts.birth, [e.start for e in epoch_list] + [n])
+    scratch = _Scratch()
+    if len(epoch_list) == 1 and not epoch_list[0].rebuilt:
+        # the common incremental case: one epoch continuing the saved book, no index lists
+        epoch = epoch_list[0]
+        units[n_state:] = cohort_units(
+            cohorts.notional_at_birth[n_state:],
+            cohorts.log_scale_at_birth[n_state:],
+            epoch.ref_log_scale,
+            epoch.quantum,
+        )
+        dying = np.flatnonzero(death < n)
+        _run_epoch(book, epoch, drivers, bars, cohorts, bucket, units, death, dying,
+                   np.arange(n_state, len(units)), mask, lo, hi, emit, scratch)  # fmt: skip
+    else:
+        open_rows = np.arange(n_state, dtype=np.int64)  # open before the first epoch's births
+        for i, epoch in enumerate(epoch_list):
+            s, e = epoch.start, epoch.stop
+            born = np.arange(birth_slices[i], birth_slices[i + 1], dtype=np.int64)
+            if epoch.rebuilt:
+                # open at the rebase: not dead by bar ``s`` (its hits, closes and prunes included)
+                open_rows = open_rows[death[open_rows] > s]
+                units[open_rows] = cohort_units(
+                    cohorts.notional_at_birth[open_rows],
+                    cohorts.log_scale_at_birth[open_rows],
+                    epoch.ref_log_scale,
+                    epoch.quantum,
+                )
+                book.long[:] = 0
+                book.short[:] = 0
+                book.add(bucket[open_rows], cohorts.side[open_rows], units[open_rows])
+            units[born] = cohort_units(
+                cohorts.notional_at_birth[born],
+                cohorts.log_scale_at_birth[born],
+                epoch.ref_log_scale,
+                epoch.quantum,
+            )
+            first_death_bar = s + 1 if epoch.rebuilt else s
+            candidates = np.concatenate([open_rows, born])
+            cand_death = death[candidates]
+            dying = candidates[(cand_death >= first_death_bar) & (cand_death < e)]
+            _run_epoch(book, epoch, drivers, bars, cohorts, bucket, units, death, dying, born,
+                       mask, lo, hi, emit, scratch)  # fmt: skip
+            open_rows = candidates[cand_death >= e]
+    last = epoch_list[-1]
+    alive = death >= n  # open after the last bar, in birth order
+    nz = np.flatnonzero((book.long != 0) | (book.short != 0))
+    a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+    return EngineState(
+        bucket_size=grid.bucket_size,
+        grid_origin=grid.origin,
+        last_timestamp=int(bars.timestamp[-1]),
+        last_close=float(bars.close[-1]),
+        last_oi_contracts=float(drivers.oi_contracts[-1]),
+        log_scale=float(drivers.log_scale[-1]),
+        ref_log_scale=last.ref_log_scale,
+        quantum=last.quantum,
+        oi_basis=last.oi_basis,
+        side=cohorts.side[alive],
+        liquidation_price=cohorts.liquidation_price[alive],
+        notional_at_birth=cohorts.notional_at_birth[alive],
+        log_scale_at_birth=cohorts.log_scale_at_birth[alive],
+        bucket=bucket[alive],
+        units=units[alive],
+        units_origin=origin + a,
+        long_units=book.long[a:b].copy(),
+        short_units=book.short[a:b].copy(),
+    )

@@ -1,0 +1,218 @@
+"""Importer for Binance's public bulk archive (data.binance.vision) files in a local folder.
+
+History beyond the 30-day open-interest API window comes from these files:
+
+- klines: ``BTCUSDT-5m-2024-01-01.zip`` (daily) or ``BTCUSDT-5m-2024-01.zip`` (monthly), CSV with
+  or without a header: open_time, open, high, low, close, volume, close_time, quote_volume, count,
+  taker_buy_volume, taker_buy_quote_volume, ignore;
+- metrics: ``BTCUSDT-metrics-2024-01-01.zip``: create_time, symbol, sum_open_interest,
+  sum_open_interest_value, … (``create_time`` is the snapshot instant, i.e. the *end* of the bar
+  that opened one period earlier — stored at that bar's open, as everywhere in liqmap).
+
+Zipped or plain ``.csv``. Files are processed in time order, each in one transaction together
+with the watermark, so an interrupted import resumes cleanly and re-importing is idempotent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobs.records import CandleRow, MarketInfo, OpenInterestRow
+from jobs.runtime import Runtime
+from jobs.validation import BatchRejected, timeframe_ms, validate_candles, validate_open_interest
+from liqmap.logs import get_logger
+from models import store
+
+log = get_logger(__name__)
+
+_KLINES = re.compile(
+    r"^(?P<sym>[A-Z0-9]+)-(?P<tf>\d+[mhdw])-(?P<date>\d{4}-\d{2}(?:-\d{2})?)\.(zip|csv)$"
+)
+_METRICS = re.compile(r"^(?P<sym>[A-Z0-9]+)-metrics-(?P<date>\d{4}-\d{2}-\d{2})\.(zip|csv)$")
+_QUOTES = ("USDT", "USDC", "BUSD")
+
+
+class ArchiveError(ValueError):
+    """A file that cannot be imported; names the file, row and column."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveFile:
+    path: Path
+    kind: str  # klines | metrics
+    exchange_symbol: str
+    timeframe: str | None
+    period: str
+
+
+@dataclass
+class ArchiveReport:
+    files: int = 0
+    candles: int = 0
+    open_interest: int = 0
+    rejected: list[str] | None = None
+
+
+def scan_folder(folder: Path) -> list[ArchiveFile]:
+    found: list[ArchiveFile] = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        if m := _KLINES.match(path.name):
+            found.append(ArchiveFile(path, "klines", m["sym"], m["tf"], m["date"]))
+        elif m := _METRICS.match(path.name):
+            found.append(ArchiveFile(path, "metrics", m["sym"], None, m["date"]))
+    found.sort(key=lambda f: (f.kind, f.exchange_symbol, f.period))
+    return found
+
+
+def _read_text(path: Path) -> str:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".csv")]
+            if not names:
+                raise ArchiveError(f"{path}: no .csv inside the zip")
+            return archive.read(names[0]).decode()
+    return path.read_text()
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(_read_text(path)))
+    for line, row in enumerate(reader, start=1):
+        if not row or (
+            line == 1 and not row[0].strip().lstrip("-").isdigit() and "time" in row[0].lower()
+        ):
+            continue  # header line (newer files have one)
+        yield line, row
+
+
+def parse_klines(path: Path) -> list[CandleRow]:
+    out: list[CandleRow] = []
+    columns = ("open_time", "open", "high", "low", "close", "volume")
+    for line, row in _rows(path):
+        try:
+            values = [float(row[i]) for i in range(5)]
+            volume = float(row[5]) if len(row) > 5 and row[5] != "" else None
+            taker = float(row[9]) if len(row) > 9 and row[9] != "" else None
+        except (ValueError, IndexError) as exc:
+            bad = next(
+                (c for i, c in enumerate(columns) if i >= len(row) or not _is_number(row[i])),
+                "taker_buy_volume",
+            )
+            raise ArchiveError(f"{path}: row {line}, column {bad}: {exc}") from None
+        ts = int(values[0])
+        if ts > 10**14:  # 2025+ archives use microseconds
+            ts //= 1000
+        out.append(CandleRow(ts, values[1], values[2], values[3], values[4], volume, taker))
+    return out
+
+
+def parse_metrics(path: Path, step_ms: int) -> list[OpenInterestRow]:
+    out: list[OpenInterestRow] = []
+    for line, row in _rows(path):
+        try:
+            when = datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except (ValueError, IndexError):
+            raise ArchiveError(f"{path}: row {line}, column create_time: {row[:1]!r}") from None
+        try:
+            amount = float(row[2])
+            value = float(row[3])
+        except (ValueError, IndexError):
+            raise ArchiveError(
+                f"{path}: row {line}, column sum_open_interest/sum_open_interest_value"
+            ) from None
+        end_ms = store.to_ms(when)
+        if end_ms % step_ms:
+            continue  # metrics granularity varies; keep only snapshots on the bar grid
+        out.append(OpenInterestRow(end_ms - step_ms, amount, value))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def market_from_exchange_symbol(exchange: str, exchange_symbol: str) -> MarketInfo:
+    """A USDⓈ-M perpetual's market record from its id (BTCUSDT → BTC/USDT:USDT)."""
+    for quote in _QUOTES:
+        if exchange_symbol.endswith(quote) and len(exchange_symbol) > len(quote):
+            base = exchange_symbol[: -len(quote)]
+            return MarketInfo(
+                exchange=exchange, symbol=f"{base}/{quote}:{quote}",
+                exchange_symbol=exchange_symbol, base=base, quote=quote, settle=quote,
+                linear=True, contract_size=1.0,
+            )  # fmt: skip
+    raise ArchiveError(f"cannot map archive symbol {exchange_symbol!r} to a USDⓈ-M market")
+
+
+async def import_archive_folder(
+    rt: Runtime,
+    folder: Path,
+    *,
+    exchange: str = "binanceusdm",
+    progress: Callable[[int, int], None] | None = None,
+) -> ArchiveReport:
+    files = scan_folder(folder)
+    if not files:
+        raise ArchiveError(f"{folder}: no Binance archive files (SYMBOL-5m-DATE.zip, …-metrics-…)")
+    report = ArchiveReport(rejected=[])
+    step = timeframe_ms(rt.settings.timeframe)
+    markets: dict[str, store.MarketRef] = {}
+    for done, item in enumerate(files, start=1):
+        if item.exchange_symbol not in markets:
+            info = market_from_exchange_symbol(exchange, item.exchange_symbol)
+            async with rt.engine.connect() as conn:
+                ref = await store.get_market(conn, exchange, info.symbol)
+            if ref is None:
+                async with rt.engine.begin() as conn:
+                    ref = (await store.upsert_markets(conn, [info]))[0]
+            markets[item.exchange_symbol] = ref
+        market = markets[item.exchange_symbol]
+        try:
+            if item.kind == "klines":
+                if item.timeframe != rt.settings.timeframe:
+                    continue
+                candles = parse_klines(item.path)
+                validate_candles(candles, step, 2**62)
+                async with rt.engine.begin() as conn:
+                    report.candles += await store.write_candles(
+                        conn, market.id, rt.settings.timeframe, candles
+                    )
+                    if candles:
+                        await store.set_watermark(
+                            conn, market.id, "candles",
+                            store.to_datetime(candles[-1].timestamp + step),
+                        )  # fmt: skip
+            else:
+                oi = parse_metrics(item.path, step)
+                validate_open_interest(oi, step, 2**62)
+                async with rt.engine.begin() as conn:
+                    report.open_interest += await store.write_open_interest(
+                        conn, market.id, rt.settings.timeframe, oi
+                    )
+                    if oi:
+                        await store.set_watermark(
+                            conn, market.id, "open_interest",
+                            store.to_datetime(oi[-1].timestamp + step),
+                        )  # fmt: skip
+        except (ArchiveError, BatchRejected) as exc:
+            log.error("archive file rejected; nothing of it written", file=str(item.path),
+                      reason=str(exc))  # fmt: skip
+            assert report.rejected is not None
+            report.rejected.append(f"{item.path.name}: {exc}")
+            continue
+        report.files += 1
+        if progress is not None:
+            progress(done, len(files))
+    return report

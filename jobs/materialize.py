@@ -1,0 +1,241 @@
+"""Materialization: turn new bars into heatmap snapshots, per market and aggregated.
+
+For each market the engine state saved after the last processed bar is loaded, only bars after
+it are run, and snapshots, per-bar swept levels and the new state are written in one transaction
+(with a NOTIFY per new snapshot, delivered on commit). Because the engine is deterministic and its
+state round-trips exactly, this incremental path produces exactly what a full recompute would.
+A change of model parameters or version triggers a full recompute of the series.
+
+Resolutions: every base bar for the most recent ``recent_days`` (default 7), and hourly (bars that
+close on the hour) for all history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from engine.grid import PriceGrid
+from engine.model import Bars, EngineState, ModelParams, simulate
+from engine.tiers import MarginTiers
+from jobs.runtime import Runtime
+from jobs.validation import timeframe_ms
+from liqmap.logs import get_logger
+from models import heatmap_store as hs
+from models import store
+
+log = get_logger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR_MS = 3_600_000
+
+
+@dataclass
+class SeriesReport:
+    scope: str
+    bars: int = 0
+    snapshots_written: int = 0
+    full_recompute: bool = False
+
+
+@dataclass
+class MaterializeReport:
+    symbol: str
+    series: list[SeriesReport] = field(default_factory=list)
+
+    @property
+    def snapshots_written(self) -> int:
+        return sum(s.snapshots_written for s in self.series)
+
+
+def model_params(rt: Runtime) -> ModelParams:
+    overrides = rt.settings.model
+    params = ModelParams.default()
+    if overrides:
+        params = ModelParams.from_dict({**params.to_dict(), **overrides})
+    return params
+
+
+def snapshot_resolutions(
+    timestamps: np.ndarray, step_ms: int, recent_from_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of bars that get a base-resolution snapshot and an hourly one."""
+    base = timestamps >= recent_from_ms
+    hourly = (timestamps + step_ms) % HOUR_MS == 0
+    return base, hourly
+
+
+async def tiers_for(rt: Runtime, market: store.MarketRef) -> tuple[MarginTiers, str]:
+    async with rt.engine.connect() as conn:
+        rows = await store.latest_tier_table(conn, market.id)
+    if rows:
+        tiers = MarginTiers.from_rates(
+            floors=[r.min_notional for r in rows],
+            caps=[r.max_notional for r in rows],
+            rates=[r.maintenance_margin_rate for r in rows],
+            max_leverage=[r.max_leverage for r in rows],
+        )
+        return tiers, f"{rows[0].source} (valid from {rows[0].valid_from:%Y-%m-%d})"
+    from engine.tiers import load_shipped_binance_tiers
+
+    tiers, source, valid_from = load_shipped_binance_tiers("BTC/USDT:USDT")
+    return tiers, f"fallback {source} ({valid_from}); no tiers stored for this market"
+
+
+async def materialize_market(
+    rt: Runtime, exchange: str, symbol: str, params: ModelParams
+) -> tuple[SeriesReport, datetime | None]:
+    """Process new bars of one market. Returns the report and the last bar before this run."""
+    report = SeriesReport(scope=exchange)
+    market = await rt.market(exchange, symbol)
+    step = timeframe_ms(rt.settings.timeframe)
+    tiers, tier_source = await tiers_for(rt, market)
+    params_dict = hs.dumps_params({**params.to_dict(), "tier_table": tier_source})
+
+    async with rt.engine.begin() as conn:
+        series_id = await hs.ensure_series(conn, symbol, exchange, _bucket(rt, symbol))
+        saved = await hs.load_state(conn, series_id)
+    state: EngineState | None = None
+    after = EPOCH
+    if saved is not None and saved.model_version == params.version and saved.params == params_dict:
+        state = EngineState.from_bytes(saved.state)
+        after = saved.last_bar_ts
+    else:
+        report.full_recompute = True
+    previous_last = after if state is not None else None
+
+    async with rt.engine.connect() as conn:
+        bars = await hs.load_bars(conn, market.id, rt.settings.timeframe, after)
+    if len(bars) == 0:
+        return report, previous_last
+    grid = PriceGrid(bucket_size=_bucket(rt, symbol))
+    newest = int(bars.timestamp[-1])
+    recent_from = newest - rt.settings.recent_days * 86_400_000
+    base_mask, hourly_mask = snapshot_resolutions(bars.timestamp, step, recent_from)
+    result = simulate(
+        Bars(
+            timestamp=bars.timestamp, open=bars.open, high=bars.high, low=bars.low,
+            close=bars.close, open_interest_usd=bars.open_interest_usd,
+            volume=bars.volume, taker_buy_volume=bars.taker_buy_volume,
+        ),
+        params, grid, tiers, state=state, snapshot_every=base_mask | hourly_mask,
+    )  # fmt: skip
+    snapshots: list[hs.SnapshotRow] = []
+    index_of = {int(t): i for i, t in enumerate(bars.timestamp)}
+    for snap in result.snapshots:
+        i = index_of[int(snap.timestamp)]
+        origin = float(snap.bucket_origin_index) * grid.bucket_size
+        ts = store.to_datetime(int(snap.timestamp))
+        long_usd = np.asarray(snap.long, dtype=np.float32)
+        short_usd = np.asarray(snap.short, dtype=np.float32)
+        for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
+            if mask[i]:
+                snapshots.append(
+                    hs.SnapshotRow(
+                        ts, resolution, float(snap.price), origin, grid.bucket_size,
+                        long_usd, short_usd, params.version,
+                    )
+                )
+    stamps = [store.to_datetime(int(t)) for t in bars.timestamp]
+    async with rt.engine.begin() as conn:
+        if report.full_recompute:
+            await hs.clear_series(conn, series_id)
+        report.snapshots_written = await hs.write_snapshots(conn, series_id, snapshots)
+        await hs.write_swept(
+            conn, series_id, stamps, np.asarray(result.predicted_long_usd),
+            np.asarray(result.predicted_short_usd),
+        )  # fmt: skip
+        if result.state is None:  # simulate() keeps the state unless told not to
+            raise RuntimeError("engine returned no state to persist")
+        await hs.save_state(
+            conn, series_id, stamps[-1], params.version, params_dict, result.state.to_bytes()
+        )
+        await hs.prune_snapshots(
+            conn, series_id, rt.settings.timeframe, store.to_datetime(recent_from)
+        )
+        await hs.notify_snapshots(conn, series_id, symbol, exchange, snapshots)
+    report.bars = len(bars)
+    log.info("materialized", exchange=exchange, symbol=symbol, bars=report.bars,
+             snapshots=report.snapshots_written, full=report.full_recompute)  # fmt: skip
+    return report, previous_last
+
+
+def _bucket(rt: Runtime, symbol: str) -> float:
+    return rt.settings.bucket_size_for(symbol)
+
+
+async def materialize_aggregate(
+    rt: Runtime, symbol: str, exchanges: list[str], since: datetime | None, version: str
+) -> SeriesReport:
+    """Sum the exchanges' snapshots and swept levels onto the shared grid (USD-normalized)."""
+    report = SeriesReport(scope=hs.AGGREGATE_SCOPE)
+    bucket = _bucket(rt, symbol)
+    after = since or EPOCH
+    async with rt.engine.begin() as conn:
+        agg_id = await hs.ensure_series(conn, symbol, hs.AGGREGATE_SCOPE, bucket)
+        member_ids = [await hs.ensure_series(conn, symbol, e, bucket) for e in exchanges]
+    snapshots: list[hs.SnapshotRow] = []
+    swept: dict[datetime, list[float]] = {}
+    async with rt.engine.connect() as conn:
+        for resolution in (rt.settings.timeframe, "1h"):
+            by_ts: dict[datetime, list[tuple[float, float, list[float], list[float]]]] = {}
+            for member in member_ids:
+                for ts, price, origin, _size, lo, sh in await hs.read_snapshots(
+                    conn, member, resolution, after
+                ):
+                    by_ts.setdefault(ts, []).append((price, origin, lo, sh))
+            for ts, parts in sorted(by_ts.items()):
+                first = min(round(origin / bucket) for _, origin, _, _ in parts)
+                last = max(round(origin / bucket) + len(lo) for _, origin, lo, _ in parts)
+                long_usd = np.zeros(last - first, dtype=np.float64)
+                short_usd = np.zeros(last - first, dtype=np.float64)
+                for _, origin, lo, sh in parts:
+                    offset = round(origin / bucket) - first
+                    long_usd[offset : offset + len(lo)] += lo
+                    short_usd[offset : offset + len(sh)] += sh
+                price = float(np.mean([p for p, _, _, _ in parts]))
+                snapshots.append(
+                    hs.SnapshotRow(
+                        ts, resolution, price, first * bucket, bucket,
+                        long_usd.astype(np.float32), short_usd.astype(np.float32), version,
+                    )
+                )
+        for member in member_ids:
+            for ts, swept_long, swept_short in await hs.read_swept(conn, member, after):
+                acc = swept.setdefault(ts, [0.0, 0.0])
+                acc[0] += swept_long
+                acc[1] += swept_short
+    if not snapshots and not swept:
+        return report
+    stamps = sorted(swept)
+    async with rt.engine.begin() as conn:
+        if since is None:
+            await hs.clear_series(conn, agg_id)
+        report.snapshots_written = await hs.write_snapshots(conn, agg_id, snapshots)
+        await hs.write_swept(
+            conn, agg_id, stamps, np.array([swept[t][0] for t in stamps]),
+            np.array([swept[t][1] for t in stamps]),
+        )  # fmt: skip
+        if stamps:
+            recent_from = stamps[-1] - timedelta(days=rt.settings.recent_days)
+            await hs.prune_snapshots(conn, agg_id, rt.settings.timeframe, recent_from)
+        await hs.notify_snapshots(conn, agg_id, symbol, hs.AGGREGATE_SCOPE, snapshots)
+    report.bars = len(stamps)
+    return report
+
+
+async def materialize_symbol(rt: Runtime, symbol: str) -> MaterializeReport:
+    params = model_params(rt)
+    exchanges = [e for e in rt.settings.exchanges if symbol in rt.settings.symbols_for(e)]
+    report = MaterializeReport(symbol)
+    previous: list[datetime | None] = []
+    for exchange in exchanges:
+        series, before = await materialize_market(rt, exchange, symbol, params)
+        report.series.append(series)
+        previous.append(None if series.full_recompute else before)
+    # everything after the oldest previous watermark may have changed in the aggregate
+    since = None if any(p is None for p in previous) else min(p for p in previous if p)
+    report.series.append(await materialize_aggregate(rt, symbol, exchanges, since, params.version))
+    return report

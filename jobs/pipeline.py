@@ -1,0 +1,128 @@
+"""The main job's steps, callable once (``liqmap up --once``, tests) or as a worker."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from jobs.ingest import DATASETS, IngestResult, ingest_dataset
+from jobs.runtime import ConfigurationError, Runtime
+from liqmap.database import DatabaseTarget, create_engine
+from liqmap.logs import get_logger
+from liqmap.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class PipelineReport:
+    ingest: list[IngestResult] = field(default_factory=list)
+    realized_rows: int = 0
+    liquidation_events: int = 0
+    snapshots: int = 0
+
+
+def open_runtime(settings: Settings, target: DatabaseTarget) -> Runtime:
+    engine = create_engine(
+        target.url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    return Runtime(settings=settings, engine=engine)
+
+
+async def sync_all_markets(rt: Runtime) -> None:
+    """Load every configured market; unknown exchanges/markets stop start-up with valid names."""
+    errors: list[str] = []
+    for exchange in rt.settings.exchanges:
+        try:
+            await rt.sync_markets(exchange)
+        except ConfigurationError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigurationError("; ".join(errors))
+
+
+async def ingest_exchange(rt: Runtime, exchange: str) -> list[IngestResult]:
+    results = []
+    for symbol in rt.settings.symbols_for(exchange):
+        for dataset in DATASETS:
+            results.append(await ingest_dataset(rt, exchange, symbol, dataset))
+    return results
+
+
+async def ingest_all(rt: Runtime) -> list[IngestResult]:
+    """Every exchange concurrently: one failing exchange never stalls the others."""
+    per_exchange = await asyncio.gather(
+        *(ingest_exchange(rt, exchange) for exchange in rt.settings.exchanges),
+        return_exceptions=True,
+    )
+    results: list[IngestResult] = []
+    for exchange, outcome in zip(rt.settings.exchanges, per_exchange, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("exchange ingest crashed", exchange=exchange, error=repr(outcome))
+            continue
+        results.extend(outcome)
+    return results
+
+
+async def import_replay_realized(rt: Runtime, report: PipelineReport) -> None:
+    """Replay mode: load realized liquidations that the shared data folder carries."""
+    from jobs.liquidations import coinglass_files, collect_liquidations, import_realized_file
+
+    replay = rt.settings.replay_dir
+    if replay is None:
+        return
+    for path, base in coinglass_files(replay):
+        report.realized_rows += await import_realized_file(
+            rt, path, base=base, note="CoinGlass aggregated history (Binance+Bybit+OKX)"
+        )
+    for exchange in rt.settings.exchanges:
+        try:
+            collected = await collect_liquidations(rt, exchange)
+        except NotImplementedError:
+            continue
+        report.liquidation_events += collected.events
+
+
+async def materialize_all(rt: Runtime, report: PipelineReport) -> None:
+    from jobs.materialize import materialize_symbol
+
+    symbols = sorted({s for e in rt.settings.exchanges for s in rt.settings.symbols_for(e)})
+    for symbol in symbols:
+        result = await materialize_symbol(rt, symbol)
+        report.snapshots += result.snapshots_written
+
+
+async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> PipelineReport:
+    rt = open_runtime(settings, target)
+    report = PipelineReport()
+    try:
+        await sync_all_markets(rt)
+        report.ingest = await ingest_all(rt)
+        await import_replay_realized(rt, report)
+        await materialize_all(rt, report)
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
+    failed = [r for r in report.ingest if r.status != "succeeded"]
+    log.info(
+        "pipeline run finished",
+        ingested_rows=sum(r.rows_written for r in report.ingest),
+        failed=len(failed),
+        realized_rows=report.realized_rows,
+        liquidation_events=report.liquidation_events,
+        snapshots=report.snapshots,
+    )
+    return report
+
+
+async def run_worker(settings: Settings, target: DatabaseTarget, *, concurrency: int = 2) -> None:
+    from jobs.app import run_worker as run_procrastinate_worker
+
+    rt = open_runtime(settings, target)
+    try:
+        await run_procrastinate_worker(rt, target.url, concurrency=concurrency)
+    finally:
+        await rt.close()
+        await rt.engine.dispose()

@@ -1,0 +1,79 @@
+"""Normalized records that exchange adapters hand to the ingest jobs.
+
+Adapters translate each exchange's quirks (field names, units, pagination) into these plain
+records; the jobs validate them and write them to PostgreSQL. Times are epoch milliseconds (UTC);
+prices in quote currency; USD values in USD (quote ≈ USD for USDT/USDC-settled markets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInfo:
+    exchange: str  # liqmap exchange id, e.g. "binanceusdm"
+    symbol: str  # unified ccxt symbol, e.g. "BTC/USDT:USDT"
+    exchange_symbol: str  # the venue's own id, e.g. "BTCUSDT"
+    base: str
+    quote: str
+    settle: str
+    linear: bool  # False for inverse (coin-margined)
+    contract_size: float  # base units per contract (linear) or quote units per contract (inverse)
+    price_precision: float | None = None
+    amount_precision: float | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CandleRow:
+    timestamp: int  # bar open
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None  # base volume
+    taker_buy_volume: float | None = None  # base volume bought by takers (None if unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterestRow:
+    timestamp: int
+    open_interest: float | None  # in base units (linear) or contracts (inverse)
+    open_interest_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRateRow:
+    timestamp: int
+    funding_rate: float  # fraction per funding interval (3.5e-05, not percent)
+
+
+@dataclass(frozen=True, slots=True)
+class TierRow:
+    tier: int
+    min_notional: float
+    max_notional: float
+    maintenance_margin_rate: float
+    maintenance_amount: float  # Binance "cum", Bybit "mmDeduction"
+    max_leverage: float
+    notional_unit: str = "quote"  # "quote" (USDT), "base" (coin, inverse) or "contracts" (OKX)
+
+
+@dataclass(frozen=True, slots=True)
+class TierTable:
+    tiers: list[TierRow]
+    source: str  # e.g. "api" or "shipped:binance_leverage_tiers_BTC_ETH_latest.json@2024-10-24"
+    valid_from: int  # epoch ms the table is known to be valid from
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationEvent:
+    exchange: str
+    symbol: str
+    timestamp: int
+    side: str  # side of the *liquidated position*: "long" or "short"
+    price: float
+    quantity: float  # base units
+    usd_value: float
+    raw: dict = field(default_factory=dict, compare=False)

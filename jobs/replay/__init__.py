@@ -1,0 +1,100 @@
+"""Offline replay: recorded exchange responses served to the real ccxt classes.
+
+``open_recording(directory, exchange_id)`` accepts either ``../shared/data`` exactly as it is
+(recordings are built in memory from its real files) or a folder written by
+``scripts/build_recordings.py`` (``<exchange_id>.recording.json`` per exchange).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from jobs.replay.recording import RECORDING_SUFFIX, Recording
+from jobs.replay.transport import FAULT_NAMES, Injection, RecordedRequest, RecordedTransport
+from jobs.replay.wire import Routes
+
+__all__ = [
+    "FAULT_NAMES",
+    "REPLAY_EXCHANGES",
+    "Injection",
+    "RecordedRequest",
+    "RecordedTransport",
+    "Recording",
+    "ReplayClock",
+    "build_recordings",
+    "open_recording",
+    "routes_for",
+    "write_recordings",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayClock:
+    """The wall clock of a replay: frozen at the end of the recorded data."""
+
+    now: int
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+_WIRE_MODULES = {
+    "binanceusdm": "jobs.replay.binance_wire",
+    "bybit": "jobs.replay.bybit_wire",
+    "okx": "jobs.replay.okx_wire",
+}
+REPLAY_EXCHANGES = tuple(_WIRE_MODULES)
+
+
+def _wire_module(exchange_id: str) -> ModuleType:
+    if exchange_id not in _WIRE_MODULES:
+        raise ValueError(
+            f"no replay recordings for {exchange_id!r}; valid: {', '.join(_WIRE_MODULES)}"
+        )
+    return importlib.import_module(_WIRE_MODULES[exchange_id])
+
+
+def routes_for(exchange_id: str) -> Routes:
+    routes: Routes = _wire_module(exchange_id).ROUTES
+    return routes
+
+
+def build_recordings(shared_data: Path, exchange_ids: list[str] | None = None) -> list[Recording]:
+    """Build wire-format recordings from the real files in ``shared_data``."""
+    from jobs.replay.source import load_shared_data
+
+    data = load_shared_data(shared_data.resolve())
+    ids = exchange_ids or list(REPLAY_EXCHANGES)
+    return [_wire_module(exchange_id).build(data) for exchange_id in ids]
+
+
+def write_recordings(
+    shared_data: Path, out_dir: Path, exchange_ids: list[str] | None = None
+) -> list[Path]:
+    """Write ``<exchange_id>.recording.json`` files that ``open_recording`` can replay."""
+    return [r.save(out_dir) for r in build_recordings(shared_data, exchange_ids)]
+
+
+@lru_cache(maxsize=16)
+def _cached_recording(directory: Path, exchange_id: str) -> Recording:
+    from jobs.replay.source import is_shared_data_dir
+
+    if is_shared_data_dir(directory):
+        return build_recordings(directory, [exchange_id])[0]
+    path = directory / f"{exchange_id}{RECORDING_SUFFIX}"
+    if path.is_file():
+        return Recording.load(path)
+    raise FileNotFoundError(
+        f"{directory} is neither the shared data folder (binance/…klines_oi_funding.csv) nor a "
+        f"recordings folder with {path.name} (write one with scripts/build_recordings.py)"
+    )
+
+
+def open_recording(directory: Path, exchange_id: str) -> Recording:
+    """The recording of ``exchange_id`` in ``directory`` (cached; treat it as read-only)."""
+    _wire_module(exchange_id)
+    return _cached_recording(directory.resolve(), exchange_id)

@@ -1,0 +1,78 @@
+"""What a job process holds: settings, the database engine, one adapter per exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liqmap.logs import get_logger
+from liqmap.settings import Settings
+from models.store import MarketRef, get_market, upsert_markets
+
+if TYPE_CHECKING:
+    from jobs.exchanges import ExchangeAdapter
+
+log = get_logger(__name__)
+
+
+class ConfigurationError(ValueError):
+    """Settings name an exchange or market that does not exist (message lists valid ones)."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    adapters: dict[str, ExchangeAdapter] = field(default_factory=dict)
+    markets: dict[tuple[str, str], MarketRef] = field(default_factory=dict)
+
+    def adapter(self, exchange: str) -> ExchangeAdapter:
+        if exchange not in self.adapters:
+            from jobs.exchanges import create_adapter  # ccxt loads only when a job needs it
+
+            try:
+                self.adapters[exchange] = create_adapter(
+                    exchange,
+                    replay_dir=self.settings.replay_dir,
+                    api_key=self.settings.binance_api_key if exchange == "binanceusdm" else None,
+                    secret=self.settings.binance_api_secret if exchange == "binanceusdm" else None,
+                )
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+        return self.adapters[exchange]
+
+    async def sync_markets(
+        self, exchange: str, symbols: list[str] | None = None
+    ) -> list[MarketRef]:
+        """Load market metadata for the configured symbols and store it."""
+        wanted = symbols if symbols is not None else self.settings.symbols_for(exchange)
+        try:
+            infos = await self.adapter(exchange).load_markets(wanted)
+        except ValueError as exc:
+            raise ConfigurationError(f"{exchange}: {exc}") from None
+        async with self.engine.begin() as conn:
+            refs = await upsert_markets(conn, infos)
+        for ref in refs:
+            self.markets[(ref.exchange, ref.symbol)] = ref
+        return refs
+
+    async def market(self, exchange: str, symbol: str) -> MarketRef:
+        key = (exchange, symbol)
+        if key not in self.markets:
+            async with self.engine.connect() as conn:
+                stored = await get_market(conn, exchange, symbol)
+            if stored is not None:
+                self.markets[key] = stored
+            else:
+                await self.sync_markets(exchange, [symbol])
+        return self.markets[key]
+
+    async def close(self) -> None:
+        for adapter in self.adapters.values():
+            try:
+                await adapter.close()
+            except Exception as exc:  # closing must never mask the real outcome
+                log.warning("adapter close failed", exchange=adapter.exchange_id, error=str(exc))
+        self.adapters.clear()

@@ -1,0 +1,318 @@
+"""``liqmap backtest``: score the model walk-forward against realized liquidations from CSV files.
+
+    liqmap backtest --candles C.csv --open-interest OI.csv --liquidations L.csv \\
+        [--predictions OUT.csv] [--json] [--warmup 48] [--params PARAMS.json]
+
+C.csv: ``timestamp`` (epoch ms, bar open), ``open``, ``high``, ``low``, ``close``, optional
+``volume``, ``taker_buy_volume``. OI.csv: ``timestamp``, ``open_interest_usd`` (at bar end).
+L.csv: ``timestamp``, ``long_usd``, ``short_usd`` (realized during the bar). All three must list
+the same bars in increasing order; any bar length, gaps allowed. Bad input exits with code 2,
+naming the file, row and column, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+EXIT_INPUT = 2
+DEFAULT_TIER_SYMBOL = "BTC/USDT:USDT"
+
+
+class InputError(Exception):
+    """Bad input file: the message names the file, row (1 = header) and column."""
+
+    def __init__(self, path: Path | str, row: int | None, column: str | None, message: str):
+        where = f"{path}"
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    timestamp: npt.NDArray[np.int64]
+    columns: dict[str, npt.NDArray[np.float64]]
+    file_row: npt.NDArray[np.int64]  # row in the file of each data row (header = 1)
+
+
+def read_table(
+    path: Path,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    *,
+    positive: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+) -> Table:
+    """Read a CSV with an integer ``timestamp`` column and float columns, validating as it goes.
+
+    Timestamps must be strictly increasing; every listed value must be a finite number, those in
+    ``positive`` > 0 and those in ``non_negative`` ≥ 0. Extra columns are ignored.
+    """
+    try:
+        handle = path.open(newline="")
+    except OSError as exc:
+        raise InputError(path, None, None, f"cannot read file ({exc.strerror})") from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise InputError(path, None, None, "file is empty (no header row)")
+        names = [h.strip() for h in header]
+        index = {name: i for i, name in enumerate(names)}
+        for column in ("timestamp", *required):
+            if column not in index:
+                raise InputError(path, 1, column, "required column is missing")
+        wanted = [c for c in (*required, *optional) if c in index]
+        stamps: list[int] = []
+        file_rows: list[int] = []
+        values: dict[str, list[float]] = {c: [] for c in wanted}
+        previous: int | None = None
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) < len(names):
+                row = row + [""] * (len(names) - len(row))
+            raw_ts = row[index["timestamp"]].strip()
+            try:
+                ts = int(raw_ts)
+            except ValueError:
+                try:
+                    as_float = float(raw_ts)
+                except ValueError:
+                    as_float = math.nan
+                if not (math.isfinite(as_float) and as_float == int(as_float)):
+                    raise InputError(
+                        path, line_no, "timestamp", f"not an integer epoch-ms value: {raw_ts!r}"
+                    ) from None
+                ts = int(as_float)
+            if previous is not None and ts <= previous:
+                what = "duplicate" if ts == previous else "out of order (timestamps must increase)"
+                raise InputError(path, line_no, "timestamp", f"{what}: {ts} after {previous}")
+            previous = ts
+            stamps.append(ts)
+            file_rows.append(line_no)
+            for column in wanted:
+                raw = row[index[column]].strip()
+                try:
+                    value = float(raw)
+                except ValueError:
+                    raise InputError(path, line_no, column, f"not a number: {raw!r}") from None
+                if not math.isfinite(value):
+                    raise InputError(path, line_no, column, f"not a finite number: {raw!r}")
+                if column in positive and value <= 0:
+                    raise InputError(path, line_no, column, f"must be positive, got {raw}")
+                if column in non_negative and value < 0:
+                    raise InputError(path, line_no, column, f"must not be negative, got {raw}")
+                values[column].append(value)
+    if not stamps:
+        raise InputError(path, None, None, "file has a header but no data rows")
+    return Table(
+        path,
+        np.asarray(stamps, dtype=np.int64),
+        {c: np.asarray(v, dtype=np.float64) for c, v in values.items()},
+        np.asarray(file_rows, dtype=np.int64),
+    )
+
+
+def _row_of(table: Table, i: int) -> int:
+    """File row of the ``i``-th data row (header is row 1)."""
+    return int(table.file_row[i])
+
+
+def check_same_bars(reference: Table, other: Table) -> None:
+    """Both tables must list exactly the same timestamps."""
+    n = min(len(reference.timestamp), len(other.timestamp))
+    diff = np.flatnonzero(reference.timestamp[:n] != other.timestamp[:n])
+    if len(diff):
+        i = int(diff[0])
+        raise InputError(
+            other.path,
+            _row_of(other, i),
+            "timestamp",
+            f"{int(other.timestamp[i])} does not match {reference.path} row "
+            f"{_row_of(reference, i)} ({int(reference.timestamp[i])})",
+        )
+    if len(other.timestamp) != len(reference.timestamp):
+        longer, shorter = (other, reference) if len(other.timestamp) > n else (reference, other)
+        raise InputError(
+            longer.path,
+            _row_of(longer, n),
+            "timestamp",
+            f"bar {int(longer.timestamp[n])} has no matching row in {shorter.path} "
+            f"({len(shorter.timestamp)} data rows there, {len(longer.timestamp)} here)",
+        )
+
+
+@dataclass(frozen=True)
+class BacktestInput:
+    candles: Table
+    open_interest: Table
+    liquidations: Table
+
+
+def read_candles(path: Path) -> Table:
+    table = read_table(
+        path,
+        ["open", "high", "low", "close"],
+        ["volume", "taker_buy_volume"],
+        positive=["open", "high", "low", "close"],
+        non_negative=["volume", "taker_buy_volume"],
+    )
+    bad = np.flatnonzero(table.columns["high"] < table.columns["low"])
+    if len(bad):
+        raise InputError(path, _row_of(table, int(bad[0])), "high", "high is below low")
+    return table
+
+
+def read_inputs(candles: Path, open_interest: Path, liquidations: Path) -> BacktestInput:
+    c = read_candles(candles)
+    oi = read_table(open_interest, ["open_interest_usd"], non_negative=["open_interest_usd"])
+    sides = ["long_usd", "short_usd"]
+    liq = read_table(liquidations, sides, non_negative=sides)
+    check_same_bars(c, oi)
+    check_same_bars(c, liq)
+    return BacktestInput(c, oi, liq)
+
+
+def bars_from(inputs: BacktestInput) -> Any:
+    from engine.model import Bars
+
+    c = inputs.candles.columns
+    return Bars(
+        timestamp=inputs.candles.timestamp,
+        open=c["open"],
+        high=c["high"],
+        low=c["low"],
+        close=c["close"],
+        open_interest_usd=inputs.open_interest.columns["open_interest_usd"],
+        volume=c.get("volume"),
+        taker_buy_volume=c.get("taker_buy_volume"),
+    )
+
+
+def load_params(path: str | None) -> Any:
+    from engine.model import ModelParams
+
+    if path is None:
+        return ModelParams.default()
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(path, None, None, f"cannot read parameters: {exc}") from None
+    try:
+        return ModelParams.from_dict(data.get("params", data))
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, None, None, f"invalid parameters: {exc}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candles", required=True, type=Path, help="C.csv (bar OHLC)")
+    parser.add_argument(
+        "--open-interest", required=True, type=Path, help="OI.csv (open interest at bar end)"
+    )
+    parser.add_argument(
+        "--liquidations", required=True, type=Path, help="L.csv (realized, used only to score)"
+    )
+    parser.add_argument("--predictions", type=Path, help="write per-bar predictions to this CSV")
+    parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    parser.add_argument(
+        "--warmup", type=int, default=48, help="bars left out of the scores (default 48)"
+    )
+    parser.add_argument("--params", help="model parameters JSON (default: shipped calibration)")
+    parser.add_argument(
+        "--tiers-symbol",
+        default=DEFAULT_TIER_SYMBOL,
+        help=f"shipped Binance tier table to use (default {DEFAULT_TIER_SYMBOL})",
+    )
+
+
+def write_predictions(
+    path: Path,
+    timestamp: npt.NDArray[np.int64],
+    long_usd: npt.NDArray[np.float64],
+    short_usd: npt.NDArray[np.float64],
+) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        handle.write("timestamp,predicted_long_usd,predicted_short_usd\n")
+        rows = zip(timestamp.tolist(), long_usd.tolist(), short_usd.tolist(), strict=True)
+        handle.writelines(f"{t},{lo!r},{sh!r}\n" for t, lo, sh in rows)
+    tmp.replace(path)
+
+
+def _fmt(x: float | None) -> str:
+    return "   n/a" if x is None else f"{x:+.4f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.backtest import backtest
+    from engine.tiers import load_shipped_binance_tiers
+
+    if args.warmup < 0:
+        print("error: --warmup must be >= 0", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        inputs = read_inputs(args.candles, args.open_interest, args.liquidations)
+        params = load_params(args.params)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.warmup >= len(inputs.candles.timestamp):
+        print(
+            f"error: --warmup {args.warmup} leaves no bar to score "
+            f"({len(inputs.candles.timestamp)} bars)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    tiers, _source, _valid_from = load_shipped_binance_tiers(args.tiers_symbol)
+    bars = bars_from(inputs)
+    liq = inputs.liquidations.columns
+    result = backtest(bars, liq["long_usd"], liq["short_usd"], params, tiers, warmup=args.warmup)
+    if args.predictions is not None:
+        try:
+            write_predictions(
+                args.predictions,
+                bars.timestamp,
+                result.predicted_long_usd,
+                result.predicted_short_usd,
+            )
+        except OSError as exc:
+            print(f"error: {args.predictions}: cannot write ({exc.strerror})", file=sys.stderr)
+            return EXIT_INPUT
+    report = result.to_dict(params)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"bars scored: {report['bars']} (warm-up {args.warmup})")
+        print("                 long pearson  long spearman  short pearson  short spearman")
+        for name in ("model", "baseline"):
+            s = report[name]
+            print(
+                f"  {name:<12} {_fmt(s['long']['pearson']):>13} {_fmt(s['long']['spearman']):>14}"
+                f" {_fmt(s['short']['pearson']):>14} {_fmt(s['short']['spearman']):>15}"
+            )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="liqmap backtest", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

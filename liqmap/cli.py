@@ -1,0 +1,183 @@
+"""The `liqmap` command. Thin: parses arguments, builds settings, calls into jobs/api/engine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich_argparse import RawDescriptionRichHelpFormatter
+
+from liqmap import __version__
+from liqmap.database import DatabaseConfigError, DatabaseTarget, check_connection, resolve_database
+from liqmap.logs import configure_logging
+from liqmap.settings import Settings, load_settings
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error the user fixes (bad flag, bad file, bad setting): printed as one line."""
+
+
+DESCRIPTION = """\
+liqmap estimates where leveraged crypto-futures positions would be force-liquidated and serves
+liquidation maps and heatmaps over GraphQL.
+
+Main job:  liqmap up                      ingest → materialize → serve (embedded PostgreSQL when
+                                          DATABASE_URL is unset)
+Offline:   liqmap up --replay ../shared/data
+Settings come from the environment / .env with the LIQMAP_ prefix (see README).
+"""
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    overrides: dict[str, object] = dict(extra)
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "replay", None):
+        overrides["replay_dir"] = Path(args.replay).resolve()
+    try:
+        return load_settings(**overrides)
+    except Exception as exc:  # pydantic ValidationError: name the setting
+        raise UserError(f"invalid settings: {exc}") from None
+
+
+def _database(settings: Settings) -> DatabaseTarget:
+    target = resolve_database(settings)
+    asyncio.run(check_connection(target.url))
+    return target
+
+
+# --- db ---------------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    from liqmap import migrations
+
+    settings = _settings(args)
+    target = _database(settings)
+    if args.db_command == "upgrade":
+        migrations.upgrade(target.url, args.revision)
+        print(f"database at revision {migrations.current_revision(target.url)}")
+    elif args.db_command == "downgrade":
+        migrations.downgrade(target.url, args.revision)
+        print(f"database at revision {migrations.current_revision(target.url) or 'base'}")
+    elif args.db_command == "current":
+        print(migrations.current_revision(target.url) or "base")
+    elif args.db_command == "check":
+        migrations.check(target.url)
+        print("models and migrations agree")
+    elif args.db_command == "url":
+        print(target.url)
+    return 0
+
+
+# --- up / serve -------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from jobs.runtime import ConfigurationError
+    from liqmap.runner import run_up
+
+    settings = _settings(args, api_host=args.host, api_port=args.port)
+    target = _database(settings)
+    try:
+        asyncio.run(run_up(settings, target, ingest=not args.no_ingest, once=args.once))
+    except ConfigurationError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from liqmap.runner import run_serve
+
+    settings = _settings(args, api_host=args.host, api_port=args.port)
+    target = _database(settings)
+    asyncio.run(run_serve(settings, target))
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="PostgreSQL URL (default: DATABASE_URL / LIQMAP_DATABASE_URL, else embedded)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liqmap", description=DESCRIPTION, formatter_class=RawDescriptionRichHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"liqmap {__version__}")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help_, description=help_, formatter_class=parser.formatter_class
+        )
+        _add_common(p)
+        p.set_defaults(func=func)
+        return p
+
+    db = add("db", "Manage the database schema (Alembic migrations)", cmd_db)
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up_ = db_sub.add_parser("upgrade", help="Migrate to a revision (default: head)")
+    up_.add_argument("revision", nargs="?", default="head")
+    down = db_sub.add_parser("downgrade", help="Migrate down to a revision (e.g. base)")
+    down.add_argument("revision")
+    current = db_sub.add_parser("current", help="Print the database's revision")
+    check = db_sub.add_parser("check", help="Fail if models and migrations differ")
+    url = db_sub.add_parser(
+        "url", help="Print the database URL in use (starts the embedded server)"
+    )
+    for leaf in (up_, down, current, check, url):
+        _add_common(leaf)
+
+    up = add("up", "Run the main job: migrate, ingest, materialize and serve", cmd_up)
+    up.add_argument("--host", default=None, help="API bind address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="API port (default 8000)")
+    up.add_argument("--replay", metavar="DIR", help="answer exchange requests from recordings")
+    up.add_argument("--no-ingest", action="store_true", help="serve what is stored; no jobs")
+    up.add_argument(
+        "--once", action="store_true", help="ingest and materialize once, then exit (no server)"
+    )
+
+    serve = add("serve", "Serve the GraphQL API only (no jobs)", cmd_serve)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+
+    for extension in _EXTENSIONS:
+        extension(sub, add)
+    return parser
+
+
+def _register_jobs(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    from liqmap import jobs_cli
+
+    jobs_cli.register(sub, add)
+
+
+# Subcommands defined in other modules (kept explicit so `liqmap --help` lists all).
+_EXTENSIONS: list[Callable[..., None]] = [_register_jobs]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level or "INFO")
+    try:
+        return int(args.func(args))
+    except (UserError, DatabaseConfigError) as exc:
+        print(f"liqmap: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

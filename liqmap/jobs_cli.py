@@ -1,0 +1,272 @@
+"""CLI commands that run jobs: worker, ingest, backfill, status and imports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from liqmap.database import DatabaseTarget
+from liqmap.settings import Settings
+
+T = TypeVar("T")
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+class JobUserError(Exception):
+    """Bad input to a job command; printed as one line with exit code 2."""
+
+
+def parse_time(text: str) -> int:
+    """Epoch ms from ISO-8601 (``2026-05-25``, ``2026-05-25T16:00Z``) or epoch ms digits."""
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise JobUserError(
+            f"cannot read time {text!r}; use ISO-8601 like 2026-05-25T16:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+async def _with_runtime(
+    settings: Settings, target: DatabaseTarget, body: Callable[[Any], Awaitable[T]]
+) -> T:
+    from jobs.pipeline import open_runtime
+    from jobs.runtime import ConfigurationError
+
+    rt = open_runtime(settings, target)
+    try:
+        return await body(rt)
+    except ConfigurationError as exc:
+        raise JobUserError(str(exc)) from None
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
+    from jobs.pipeline import run_worker
+    from liqmap.runner import migrate
+
+    async def main() -> None:
+        await migrate(target)
+        await run_worker(settings, target, concurrency=args.concurrency)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
+    from jobs.pipeline import ingest_all, sync_all_markets
+
+    async def body(rt: Any) -> list[Any]:
+        await sync_all_markets(rt)
+        return await ingest_all(rt)
+
+    results = asyncio.run(_with_runtime(settings, target, body))
+    _print_results(results)
+    return 0 if all(r.status == "succeeded" for r in results) else 1
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
+    from jobs.ingest import DATASETS, ingest_dataset
+
+    since = parse_time(args.since)
+    until = parse_time(args.until) if args.until else None
+    if until is not None and until <= since:
+        raise JobUserError("--until must be after --since")
+    datasets = args.dataset or [d for d in DATASETS if d != "tiers"]
+
+    async def body(rt: Any) -> list[Any]:
+        await rt.sync_markets(args.exchange, [args.symbol])
+        results = []
+        end = until or rt.adapter(args.exchange).now_ms()
+        with _progress() as bar:
+            for dataset in datasets:
+                task = bar.add_task(dataset, total=max(end - since, 1))
+
+                def advance(rows: int, position: int, task: Any = task) -> None:
+                    bar.update(task, completed=position - since, rows=rows)
+
+                results.append(
+                    await ingest_dataset(
+                        rt, args.exchange, args.symbol, dataset, since_ms=since, until_ms=until,
+                        job="backfill", progress=advance,
+                    )
+                )  # fmt: skip
+                bar.update(task, completed=max(end - since, 1))
+        return results
+
+    results = asyncio.run(_with_runtime(settings, target, body))
+    _print_results(results)
+    return 0 if all(r.status == "succeeded" for r in results) else 1
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
+    from jobs.validation import timeframe_ms
+    from models import store
+
+    async def body(rt: Any) -> tuple[list[Any], dict[tuple[str, str], int]]:
+        async with rt.engine.connect() as conn:
+            rows = (await conn.execute(store.COVERAGE_SQL)).all()
+            gaps: dict[tuple[str, str], int] = {}
+            for row in rows:
+                if row.dataset in {"candles", "open_interest"}:
+                    market = await store.get_market(conn, row.exchange, row.symbol)
+                    assert market is not None
+                    holes = await store.find_gaps(
+                        conn, row.dataset, market.id, settings.timeframe,
+                        timeframe_ms(settings.timeframe),
+                    )  # fmt: skip
+                    gaps[(row.symbol + "@" + row.exchange, row.dataset)] = len(holes)
+        return rows, gaps
+
+    rows, gaps = asyncio.run(_with_runtime(settings, target, body))
+    table = Table(title="liqmap coverage")
+    for column in (
+        "exchange",
+        "symbol",
+        "dataset",
+        "rows",
+        "first",
+        "last",
+        "gaps",
+        "last success",
+        "last status",
+        "last error",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.exchange, r.symbol, r.dataset, str(r.rows), _fmt(r.first_ts), _fmt(r.last_ts),
+            str(gaps.get((r.symbol + "@" + r.exchange, r.dataset), "")), _fmt(r.last_success),
+            r.last_status or "", (r.last_error or "")[:80],
+        )  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
+    if args.import_kind == "liquidations":
+        from jobs.liquidations import RealizedFileError, import_realized_file
+
+        async def body(rt: Any) -> int:
+            total = 0
+            for path in args.files:
+                total += await import_realized_file(
+                    rt, Path(path), base=args.base.upper(), exchange=args.exchange,
+                    source=args.source,
+                )  # fmt: skip
+            return total
+
+        try:
+            written = asyncio.run(_with_runtime(settings, target, body))
+        except RealizedFileError as exc:
+            raise JobUserError(str(exc)) from None
+        print(f"imported {written} bars of realized liquidations")
+        return 0
+
+    from jobs.archive import ArchiveError, import_archive_folder
+
+    async def archive_body(rt: Any) -> Any:
+        with _progress() as bar:
+            task = bar.add_task("archive files", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return await import_archive_folder(rt, Path(args.folder), progress=advance)
+
+    try:
+        report = asyncio.run(_with_runtime(settings, target, archive_body))
+    except ArchiveError as exc:
+        raise JobUserError(str(exc)) from None
+    print(f"imported {report.files} files: {report.candles} candles, "
+          f"{report.open_interest} open-interest rows")  # fmt: skip
+    for line in report.rejected or []:
+        print(f"rejected: {line}")
+    return 0 if not report.rejected else 1
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), transient=False,
+    )  # fmt: skip
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _print_results(results: list[Any]) -> None:
+    table = Table()
+    for column in ("exchange", "symbol", "dataset", "status", "rows", "error"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.exchange, r.symbol, r.dataset, r.status, str(r.rows_written),
+                      (r.error or "")[:100])  # fmt: skip
+    Console().print(table)
+
+
+def register(sub: Any, add: AddCommand) -> None:
+    worker = add("worker", "Run a job worker (periodic ingest + materialize)", _job(cmd_worker))
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--replay", metavar="DIR", help="answer exchange requests from recordings")
+
+    ingest = add(
+        "ingest", "Ingest every configured market once, from its watermark", _job(cmd_ingest)
+    )
+    ingest.add_argument("--replay", metavar="DIR")
+
+    backfill = add("backfill", "Load history for one market over a time range", _job(cmd_backfill))
+    backfill.add_argument("--exchange", required=True)
+    backfill.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT:USDT")
+    backfill.add_argument("--since", required=True, help="ISO-8601 or epoch ms")
+    backfill.add_argument("--until", help="ISO-8601 or epoch ms (default: now)")
+    backfill.add_argument(
+        "--dataset", action="append", choices=["candles", "open_interest", "funding"]
+    )
+    backfill.add_argument("--replay", metavar="DIR")
+
+    add("status", "Coverage, gaps, last success and last error per market and dataset",
+        _job(cmd_status))  # fmt: skip
+
+    imp = add("import", "Import realized liquidations or Binance archive files", _job(cmd_import))
+    kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    liq = kinds.add_parser("liquidations", help="per-bar realized totals (CoinGlass CSV layout)")
+    liq.add_argument("files", nargs="+")
+    liq.add_argument("--base", default="BTC", help="base asset of the file (default BTC)")
+    liq.add_argument("--exchange", default="*", help="exchange id, or * for a multi-venue total")
+    liq.add_argument("--source", default="coinglass")
+    arch = kinds.add_parser("binance-archive", help="klines/metrics files from data.binance.vision")
+    arch.add_argument("folder")
+    for leaf in (liq, arch):
+        leaf.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS)
+
+
+def _job(
+    func: Callable[[argparse.Namespace, Settings, DatabaseTarget], int],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from liqmap.cli import UserError, _database, _settings
+
+        settings = _settings(args)
+        target = _database(settings)
+        try:
+            return func(args, settings, target)
+        except JobUserError as exc:
+            raise UserError(str(exc)) from None
+
+    return run

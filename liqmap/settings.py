@@ -1,0 +1,132 @@
+"""The one settings object, read from the environment and `.env` (prefix ``LIQMAP_``).
+
+Modules never read the environment themselves: the CLI builds a :class:`Settings` once and passes
+it (or the parts it needs) down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SYMBOLS: dict[str, list[str]] = {
+    "binanceusdm": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
+    "bybit": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
+    "okx": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
+}
+
+# Price-bucket size (quote currency) of the fixed heatmap grid, per base asset.
+DEFAULT_BUCKET_SIZES: dict[str, float] = {"BTC": 50.0, "ETH": 2.0}
+
+
+def default_data_dir() -> Path:
+    """Where liqmap keeps its embedded database: the user's data folder (XDG on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("liqmap", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything liqmap can be configured with. Environment: ``LIQMAP_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIQMAP_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LIQMAP_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL; unset means an embedded server under data_dir.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # --- what to track ---------------------------------------------------------------------
+    exchanges: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    symbols: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SYMBOLS))
+    timeframe: str = "5m"
+    backfill_days: int = Field(default=30, ge=1)
+    bucket_sizes: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_BUCKET_SIZES))
+    default_bucket_fraction: float = Field(
+        default=0.0005, gt=0, description="Bucket size as a fraction of price for unlisted bases."
+    )
+
+    # --- materialization ----------------------------------------------------------------------
+    recent_days: int = Field(
+        default=7, ge=1, description="Keep a snapshot at every base bar for this many days."
+    )
+    model: dict[str, object] = Field(
+        default_factory=dict,
+        description="Overrides of the engine's calibrated model parameters (JSON).",
+    )
+
+    # --- schedules (seconds) ----------------------------------------------------------------
+    ingest_interval_s: int = Field(default=300, ge=10)
+    tiers_interval_s: int = Field(default=86_400, ge=60)
+    materialize_interval_s: int = Field(default=300, ge=10)
+
+    # --- retries on transient exchange errors (timeouts, rate limits, 5xx) ------------------
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_initial_s: float = Field(default=1.0, ge=0)
+    retry_max_s: float = Field(default=60.0, ge=0)
+
+    # --- offline replay ----------------------------------------------------------------------
+    replay_dir: Path | None = Field(
+        default=None, description="Answer exchange requests from recordings in this folder."
+    )
+
+    # --- API ---------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    require_api_keys: bool = False
+    graphiql: bool = True
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- exchange credentials (optional; only Binance tiers need them) ----------------------
+    binance_api_key: str | None = None
+    binance_api_secret: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("exchanges", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def symbols_for(self, exchange: str) -> list[str]:
+        return list(self.symbols.get(exchange, []))
+
+    def bucket_size_for(self, symbol: str, reference_price: float | None = None) -> float:
+        """Fixed grid step for a symbol: configured per base asset, else a fraction of price."""
+        base = symbol.split("/", 1)[0]
+        if base in self.bucket_sizes:
+            return float(self.bucket_sizes[base])
+        if reference_price is None or reference_price <= 0:
+            raise ValueError(f"no bucket size configured for {base}; set LIQMAP_BUCKET_SIZES")
+        # round the step to 1, 2 or 5 × 10^k so the grid reads well
+        import math
+
+        raw = reference_price * self.default_bucket_fraction
+        exponent = math.floor(math.log10(raw))
+        for mantissa in (1, 2, 5, 10):
+            if mantissa * 10**exponent >= raw:
+                return float(mantissa * 10**exponent)
+        return float(10 ** (exponent + 1))  # pragma: no cover - loop always returns
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides (CLI flags) on top."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

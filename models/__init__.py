@@ -1,0 +1,32 @@
+"""SQLAlchemy models: the storage schema (owned by Alembic migrations) and storage helpers."""
+
+from models.auth import ApiKey
+from models.base import PARTITIONED_TABLES, Base
+from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, SweptLevel
+from models.jobs import IngestWatermark, JobRun
+from models.liquidations import LiquidationEvent, RealizedLiquidation
+from models.market import Exchange, MarginTier, Market
+from models.market_data import Candle, FundingRate, OpenInterest
+
+metadata = Base.metadata
+
+__all__ = [
+    "PARTITIONED_TABLES",
+    "ApiKey",
+    "Base",
+    "Candle",
+    "EngineStateRow",
+    "Exchange",
+    "FundingRate",
+    "HeatmapSeries",
+    "HeatmapSnapshot",
+    "IngestWatermark",
+    "JobRun",
+    "LiquidationEvent",
+    "MarginTier",
+    "Market",
+    "OpenInterest",
+    "RealizedLiquidation",
+    "SweptLevel",
+    "metadata",
+]

@@ -1,0 +1,22 @@
+"""API keys for third-party integrations; only a hash of each key is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown in listings
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer, server_default="600")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,370 @@
+"""Storage helpers for the ingest side: markets, series writes, watermarks and job runs.
+
+All SQL the jobs need lives here, parameterized. Series writes take the caller's connection so a
+page of rows and the watermark that covers it commit in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from jobs.records import (
+    CandleRow,
+    FundingRateRow,
+    LiquidationEvent,
+    MarketInfo,
+    OpenInterestRow,
+    TierTable,
+)
+from models.bulk import copy_upsert
+from models.jobs import IngestWatermark, JobRun
+from models.market import Exchange, MarginTier, Market
+from models.partitions import ensure_month_partitions
+
+EXCHANGE_NAMES = {"binanceusdm": "Binance USDⓈ-M", "bybit": "Bybit", "okx": "OKX"}
+
+
+def to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def to_ms(ts: datetime) -> int:
+    return round(ts.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRef:
+    id: int
+    exchange: str
+    symbol: str
+    base: str
+    linear: bool
+    contract_size: float
+
+
+# --- markets ------------------------------------------------------------------------------------
+async def upsert_markets(conn: AsyncConnection, markets: Sequence[MarketInfo]) -> list[MarketRef]:
+    out: list[MarketRef] = []
+    for m in markets:
+        await conn.execute(
+            insert(Exchange)
+            .values(id=m.exchange, name=EXCHANGE_NAMES.get(m.exchange, m.exchange))
+            .on_conflict_do_nothing()
+        )
+        values = {
+            "exchange_id": m.exchange,
+            "symbol": m.symbol,
+            "exchange_symbol": m.exchange_symbol,
+            "base": m.base,
+            "quote": m.quote,
+            "settle": m.settle,
+            "linear": m.linear,
+            "contract_size": m.contract_size,
+            "price_precision": m.price_precision,
+            "amount_precision": m.amount_precision,
+            "active": m.active,
+        }
+        base_stmt = insert(Market).values(**values)
+        upsert = base_stmt.on_conflict_do_update(
+            index_elements=[Market.exchange_id, Market.symbol],
+            set_={k: base_stmt.excluded[k] for k in values if k not in {"exchange_id", "symbol"}}
+            | {"updated_at": func.now()},
+        ).returning(Market.id)
+        market_id = (await conn.execute(upsert)).scalar_one()
+        out.append(MarketRef(market_id, m.exchange, m.symbol, m.base, m.linear, m.contract_size))
+    return out
+
+
+async def get_market(conn: AsyncConnection, exchange: str, symbol: str) -> MarketRef | None:
+    row = (
+        await conn.execute(
+            select(Market).where(Market.exchange_id == exchange, Market.symbol == symbol)
+        )
+    ).first()
+    if row is None:
+        return None
+    m = row[0] if not hasattr(row, "id") else row
+    return MarketRef(m.id, m.exchange_id, m.symbol, m.base, m.linear, m.contract_size)
+
+
+# --- series writes --------------------------------------------------------------------------------
+CANDLE_COLUMNS = (
+    "market_id", "timeframe", "ts", "open", "high", "low", "close", "volume", "taker_buy_volume",
+)  # fmt: skip
+OI_COLUMNS = ("market_id", "timeframe", "ts", "open_interest", "open_interest_usd")
+FUNDING_COLUMNS = ("market_id", "ts", "funding_rate")
+
+
+async def write_candles(
+    conn: AsyncConnection, market_id: int, timeframe: str, rows: Sequence[CandleRow]
+) -> int:
+    if not rows:
+        return 0
+    stamps = [to_datetime(r.timestamp) for r in rows]
+    await ensure_month_partitions(conn, "candles", min(stamps), max(stamps))
+    records = [
+        (market_id, timeframe, ts, r.open, r.high, r.low, r.close, r.volume, r.taker_buy_volume)
+        for ts, r in zip(stamps, rows, strict=True)
+    ]
+    return await copy_upsert(conn, "candles", CANDLE_COLUMNS, records)
+
+
+async def write_open_interest(
+    conn: AsyncConnection, market_id: int, timeframe: str, rows: Sequence[OpenInterestRow]
+) -> int:
+    if not rows:
+        return 0
+    stamps = [to_datetime(r.timestamp) for r in rows]
+    await ensure_month_partitions(conn, "open_interest", min(stamps), max(stamps))
+    records = [
+        (market_id, timeframe, ts, r.open_interest, r.open_interest_usd)
+        for ts, r in zip(stamps, rows, strict=True)
+    ]
+    return await copy_upsert(conn, "open_interest", OI_COLUMNS, records)
+
+
+async def write_funding_rates(
+    conn: AsyncConnection, market_id: int, rows: Sequence[FundingRateRow]
+) -> int:
+    records = [(market_id, to_datetime(r.timestamp), r.funding_rate) for r in rows]
+    return await copy_upsert(conn, "funding_rates", FUNDING_COLUMNS, records)
+
+
+async def write_tier_table(conn: AsyncConnection, market_id: int, table: TierTable) -> int:
+    valid_from = to_datetime(table.valid_from)
+    records = [
+        (
+            market_id, valid_from, t.tier, t.min_notional, t.max_notional,
+            t.maintenance_margin_rate, t.maintenance_amount, t.max_leverage, t.notional_unit,
+            table.source,
+        )
+        for t in table.tiers
+    ]  # fmt: skip
+    cols = (
+        "market_id", "valid_from", "tier", "min_notional", "max_notional",
+        "maintenance_margin_rate", "maintenance_amount", "max_leverage", "notional_unit", "source",
+    )  # fmt: skip
+    return await copy_upsert(conn, "margin_tiers", cols, records)
+
+
+async def latest_tier_table(
+    conn: AsyncConnection, market_id: int, at: datetime | None = None
+) -> list[Row[Any]]:
+    """The tier table in force at ``at`` (latest when None), tiers ascending."""
+    valid = select(func.max(MarginTier.valid_from)).where(MarginTier.market_id == market_id)
+    if at is not None:
+        valid = valid.where(MarginTier.valid_from <= at)
+    # a Core connection returns rows, not ORM objects: select the columns (rows keep the names)
+    stmt = (
+        select(*MarginTier.__table__.columns)
+        .where(MarginTier.market_id == market_id, MarginTier.valid_from == valid.scalar_subquery())
+        .order_by(MarginTier.tier)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
+async def write_liquidation_events(
+    conn: AsyncConnection, market_id: int, events: Sequence[LiquidationEvent]
+) -> int:
+    import orjson
+
+    records = [
+        (
+            market_id, to_datetime(e.timestamp), e.side, e.price, e.quantity, e.usd_value,
+            orjson.dumps(e.raw).decode() if e.raw else None,
+        )
+        for e in events
+    ]  # fmt: skip
+    cols = ("market_id", "ts", "side", "price", "quantity", "usd_value", "raw")
+    return await copy_upsert(conn, "liquidation_events", cols, records, update=False)
+
+
+async def write_realized_totals(
+    conn: AsyncConnection,
+    rows: Sequence[tuple[str, str, str, str, datetime, float, float, int | None, bool, str | None]],
+) -> int:
+    """Rows: (source, exchange, base, timeframe, ts, long, short, events, lower_bound, note)."""
+    cols = (
+        "source", "exchange", "base", "timeframe", "ts", "long_usd", "short_usd", "events",
+        "lower_bound", "note",
+    )  # fmt: skip
+    return await copy_upsert(conn, "realized_liquidations", cols, rows)
+
+
+async def refresh_realized_from_events(
+    conn: AsyncConnection, market: MarketRef, timeframe_ms: int, first: datetime, last: datetime
+) -> int:
+    """Recompute per-bar realized totals of one market from its stored events (idempotent)."""
+    result = await conn.execute(
+        text(
+            """
+            INSERT INTO realized_liquidations
+                (source, exchange, base, timeframe, ts, long_usd, short_usd, events,
+                 lower_bound, note)
+            SELECT 'stream', m.exchange_id, m.base, :tf,
+                   to_timestamp(floor(extract(epoch FROM e.ts) * 1000 / :step) * :step / 1000.0),
+                   coalesce(sum(e.usd_value) FILTER (WHERE e.side = 'long'), 0),
+                   coalesce(sum(e.usd_value) FILTER (WHERE e.side = 'short'), 0),
+                   count(*), m.exchange_id = 'binanceusdm',
+                   CASE WHEN m.exchange_id = 'binanceusdm'
+                        THEN 'lower bound: Binance pushes at most one event per symbol per second'
+                   END
+            FROM liquidation_events e JOIN markets m ON m.id = e.market_id
+            WHERE e.market_id = :market AND e.ts >= :first AND e.ts <= :last
+            GROUP BY m.exchange_id, m.base, 5
+            ON CONFLICT (source, exchange, base, timeframe, ts) DO UPDATE SET
+                long_usd = EXCLUDED.long_usd, short_usd = EXCLUDED.short_usd,
+                events = EXCLUDED.events, lower_bound = EXCLUDED.lower_bound,
+                note = EXCLUDED.note
+            """
+        ),
+        {
+            "tf": _timeframe_name(timeframe_ms),
+            "step": timeframe_ms,
+            "market": market.id,
+            "first": first,
+            "last": last,
+        },
+    )
+    return int(result.rowcount or 0)
+
+
+def _timeframe_name(ms: int) -> str:
+    minutes = ms // 60_000
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+# --- watermarks ---------------------------------------------------------------------------------
+async def get_watermark(conn: AsyncConnection, market_id: int, dataset: str) -> datetime | None:
+    return (
+        await conn.execute(
+            select(IngestWatermark.watermark).where(
+                IngestWatermark.market_id == market_id, IngestWatermark.dataset == dataset
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def set_watermark(
+    conn: AsyncConnection, market_id: int, dataset: str, watermark: datetime
+) -> None:
+    """Move the watermark forward only (a late, smaller value never rewinds it)."""
+    stmt = insert(IngestWatermark).values(market_id=market_id, dataset=dataset, watermark=watermark)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[IngestWatermark.market_id, IngestWatermark.dataset],
+        set_={
+            "watermark": func.greatest(IngestWatermark.watermark, stmt.excluded.watermark),
+            "updated_at": func.now(),
+        },
+    )
+    await conn.execute(stmt)
+
+
+# --- job runs -----------------------------------------------------------------------------------
+async def start_job_run(
+    engine: AsyncEngine,
+    job: str,
+    exchange: str | None,
+    symbol: str | None,
+    dataset: str | None,
+    watermark_from: datetime | None,
+) -> int:
+    async with engine.begin() as conn:
+        return (
+            await conn.execute(
+                insert(JobRun)
+                .values(
+                    job=job,
+                    exchange=exchange,
+                    symbol=symbol,
+                    dataset=dataset,
+                    status="running",
+                    watermark_from=watermark_from,
+                )
+                .returning(JobRun.id)
+            )
+        ).scalar_one()
+
+
+async def finish_job_run(
+    engine: AsyncEngine,
+    run_id: int,
+    status: str,
+    rows_written: int,
+    watermark_to: datetime | None,
+    error: str | None = None,
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(
+                status=status,
+                rows_written=rows_written,
+                watermark_to=watermark_to,
+                error=error,
+                finished_at=func.now(),
+            )
+        )
+
+
+COVERAGE_SQL = text(
+    """
+    WITH series AS (
+        SELECT market_id, 'candles' AS dataset, min(ts) AS first_ts, max(ts) AS last_ts,
+               count(*) AS rows FROM candles GROUP BY market_id
+        UNION ALL
+        SELECT market_id, 'open_interest', min(ts), max(ts), count(*)
+        FROM open_interest GROUP BY market_id
+        UNION ALL
+        SELECT market_id, 'funding', min(ts), max(ts), count(*)
+        FROM funding_rates GROUP BY market_id
+        UNION ALL
+        SELECT market_id, 'tiers', min(valid_from), max(valid_from), count(*)
+        FROM margin_tiers GROUP BY market_id
+    ), runs AS (
+        SELECT DISTINCT ON (exchange, symbol, dataset) exchange, symbol, dataset,
+               max(finished_at) FILTER (WHERE status = 'succeeded')
+                   OVER (PARTITION BY exchange, symbol, dataset) AS last_success,
+               status AS last_status, error AS last_error, finished_at
+        FROM job_runs WHERE job IN ('ingest', 'backfill')
+        ORDER BY exchange, symbol, dataset, started_at DESC
+    )
+    SELECT m.exchange_id AS exchange, m.symbol, d.dataset, s.first_ts, s.last_ts,
+           coalesce(s.rows, 0) AS rows, r.last_success, r.last_status, r.last_error
+    FROM markets m
+    CROSS JOIN (VALUES ('candles'), ('open_interest'), ('funding'), ('tiers')) AS d(dataset)
+    LEFT JOIN series s ON s.market_id = m.id AND s.dataset = d.dataset
+    LEFT JOIN runs r ON r.exchange = m.exchange_id AND r.symbol = m.symbol
+                    AND r.dataset = d.dataset
+    ORDER BY m.exchange_id, m.symbol, d.dataset
+    """
+)
+
+GAPS_SQL = text(
+    """
+    SELECT ts, next_ts FROM (
+        SELECT ts, lead(ts) OVER (ORDER BY ts) AS next_ts
+        FROM {table} WHERE market_id = :market AND timeframe = :tf
+    ) g WHERE next_ts - ts > make_interval(secs => :step_s)
+    ORDER BY ts
+    """
+)
+
+
+async def find_gaps(
+    conn: AsyncConnection, table: str, market_id: int, timeframe: str, step_ms: int
+) -> list[tuple[datetime, datetime]]:
+    """Holes in a stored series: (last bar before the hole, first bar after it)."""
+    if table not in {"candles", "open_interest"}:
+        raise ValueError(table)
+    sql = text(GAPS_SQL.text.replace("{table}", table))
+    rows = await conn.execute(sql, {"market": market_id, "tf": timeframe, "step_s": step_ms / 1000})
+    return [(r[0], r[1]) for r in rows.all()]

@@ -1,0 +1,157 @@
+"""API keys: hashed storage, both headers, required switch, revocation, rate limits, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import auth
+from api import cli as api_cli
+from tests.api.conftest import build_app
+from tests.api.seed import Seeded
+
+QUERY = {"query": "{ exchanges { id } }"}
+
+
+def client_for(engine: AsyncEngine, url: str, **overrides: Any) -> httpx.AsyncClient:
+    app = build_app(engine, url, **overrides)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+) -> None:
+    key, info = await auth.create_key(api_engine, "acme", 100)
+    async with api_engine.connect() as conn:
+        stored = (
+            await conn.execute(text("SELECT key_hash FROM api_keys WHERE id = :i"), {"i": info.id})
+        ).scalar_one()
+    assert stored == hashlib.sha256(key.encode()).hexdigest()
+    assert key.startswith(f"lqm_{info.prefix}_")
+    async with client_for(api_engine, api_database_url, require_api_keys=True,
+                          api_key_cache_seconds=0.0) as client:  # fmt: skip
+        anonymous = await client.post("/graphql", json=QUERY)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        bearer = await client.post(
+            "/graphql", json=QUERY, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert bearer.status_code == 200 and bearer.json()["data"]["exchanges"]
+        header = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
+        assert header.status_code == 200
+        wrong = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key + "x"})
+        assert wrong.status_code == 401
+        assert await auth.revoke_key(api_engine, info.prefix)
+        revoked = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
+        assert revoked.status_code == 401
+        # the IDE page itself stays reachable so people can paste a key into it
+        ide = await client.get("/graphql", headers={"Accept": "text/html"})
+        assert ide.status_code == 200
+
+
+async def test_keys_are_optional_by_default_but_must_be_valid_when_sent(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+) -> None:
+    async with client_for(api_engine, api_database_url) as client:
+        assert (await client.post("/graphql", json=QUERY)).status_code == 200
+        bad = await client.post("/graphql", json=QUERY, headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+
+
+async def test_per_key_rate_limit_answers_429(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+) -> None:
+    key, _ = await auth.create_key(api_engine, "tiny", 3)
+    other, _ = await auth.create_key(api_engine, "other", 100)
+    async with client_for(api_engine, api_database_url) as client:
+        statuses = [
+            (await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]
+        limited = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
+        assert limited.status_code == 429
+        assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # one token comes back every 60/3 = 20 s
+        assert 1 <= int(limited.headers["retry-after"]) <= 20
+        # limits are per key
+        ok = await client.post("/graphql", json=QUERY, headers={"X-API-Key": other})
+        assert ok.status_code == 200
+        metrics = (await client.get("/metrics")).text
+        assert 'liqmap_http_rejections_total{reason="rate_limited"} 1.0' in metrics
+
+
+def test_token_bucket_refills_at_the_configured_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    limiter = auth.RateLimiter()
+    assert [limiter.allow("k", 60)[0] for _ in range(60)] == [True] * 60
+    allowed, retry = limiter.allow("k", 60)
+    assert not allowed and retry == pytest.approx(1.0)
+    clock[0] += 2.5  # 60/min = one per second
+    assert [limiter.allow("k", 60)[0] for _ in range(3)] == [True, True, False]
+
+
+def test_cli_create_list_revoke(
+    api_database_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import psycopg
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(func=func)
+        return p
+
+    api_cli.register(sub, add)
+    monkeypatch.setenv("LIQMAP_DATABASE_URL", api_database_url)
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(["apikey", *argv])
+        return int(args.func(args))
+
+    def stored(key: str) -> tuple | None:
+        with psycopg.connect(api_database_url) as conn:
+            return conn.execute(
+                "SELECT name, prefix, rate_limit_per_minute, revoked_at IS NOT NULL "
+                "FROM api_keys WHERE key_hash = %s",
+                (hashlib.sha256(key.encode()).hexdigest(),),
+            ).fetchone()
+
+    assert run("create", "cli test", "--rate-limit", "42") == 0
+    key = capsys.readouterr().out.splitlines()[0]
+    row = stored(key)
+    assert row is not None and row[0] == "cli test" and row[2] == 42 and row[3] is False
+    prefix = row[1]
+    assert run("list") == 0
+    assert prefix in capsys.readouterr().out
+    assert run("revoke", prefix) == 0
+    assert stored(key)[3] is True
+    from liqmap.cli import UserError
+
+    with pytest.raises(UserError):
+        run("revoke", prefix)
+
+
+async def test_key_store_failure_is_a_masked_internal_error(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    async def down(self: Any, key: str) -> Any:
+        raise OSError("connection refused: postgresql://liqmap:secret@db/liqmap")
+
+    monkeypatch.setattr(auth.KeyStore, "lookup", down)
+    async with client_for(api_engine, api_database_url) as client:
+        response = await client.post("/graphql", json=QUERY, headers={"X-API-Key": "lqm_x_y"})
+    assert response.status_code == 500
+    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert "secret" not in response.text and "postgresql" not in response.text

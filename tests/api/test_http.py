@@ -1,0 +1,217 @@
+"""HTTP behaviour: GET, gzip, cache headers, CORS, GraphiQL switch, health, metrics, masking,
+query limits (including the fragment bypass)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import storage
+from api.errors import INTERNAL_MESSAGE
+from tests.api.conftest import build_app
+from tests.api.seed import Seeded
+
+CLOSED_HEATMAP = """{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-01T06:00:00Z",
+  end: "2026-06-02T06:00:00Z", priceMin: 60000, priceMax: 85000) { columns rows long short } }"""
+
+
+@pytest.fixture
+async def make_client(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+) -> AsyncIterator[Any]:
+    clients: list[tuple[httpx.AsyncClient, Any]] = []
+
+    def make(**overrides: Any) -> httpx.AsyncClient:
+        app = build_app(api_engine, api_database_url, **overrides)
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        clients.append((c, app))
+        return c
+
+    yield make
+    for c, app in clients:
+        await c.aclose()
+        await app.state.hub.close()
+
+
+async def test_get_queries_gzip_and_etag_for_closed_ranges(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/graphql", params={"query": CLOSED_HEATMAP}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-encoding"] == "gzip"
+    body = response.json()
+    assert body["data"]["heatmap"]["columns"] == 288
+    etag = response.headers["etag"]
+    assert response.headers["cache-control"] == "public, max-age=300"
+    again = await client.get(
+        "/graphql", params={"query": CLOSED_HEATMAP}, headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+
+
+async def test_open_ranges_are_not_cacheable(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": '{ liquidationLevels(symbol: "BTC/USDT:USDT") { price } }'}
+    )
+    assert response.headers["cache-control"] == "no-cache"
+    assert "etag" not in response.headers
+
+
+async def test_internal_errors_are_masked(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError('relation "exchanges" does not exist: SELECT id, name FROM exchanges')
+
+    monkeypatch.setattr(storage, "exchanges", broken)
+    response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+    body = response.json()
+    assert body["errors"] == [
+        {
+            "message": INTERNAL_MESSAGE,
+            "locations": [{"line": 1, "column": 3}],
+            "path": ["exchanges"],
+            "extensions": {"code": "INTERNAL"},
+        }
+    ]
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+
+
+async def test_query_limits_including_fragments(make_client: Any) -> None:
+    client = make_client(api_max_query_depth=2, api_max_aliases=2, api_max_query_tokens=60)
+
+    async def code(query: str) -> str:
+        body = (await client.post("/graphql", json={"query": query})).json()
+        return body["errors"][0]["extensions"]["code"]
+
+    deep = "{ exchanges { markets { coverage { dataset } } } }"
+    assert await code(deep) == "QUERY_TOO_COMPLEX"
+    hidden_depth = "{ ...A } fragment A on Query { exchanges { ...B } } " \
+        "fragment B on Exchange { markets { coverage { dataset } } }"  # fmt: skip
+    assert await code(hidden_depth) == "QUERY_TOO_COMPLEX"
+    hidden_aliases = "{ ...A } fragment A on Query { a: exchanges { id } b: exchanges { id } " \
+        "c: exchanges { id } }"  # fmt: skip
+    assert await code(hidden_aliases) == "QUERY_TOO_COMPLEX"
+    many_tokens = "{ exchanges { " + " ".join(["id"] * 80) + " } }"
+    assert await code(many_tokens) == "QUERY_TOO_COMPLEX"
+    assert await code("{ exchanges { nope } }") == "BAD_USER_INPUT"
+    assert await code("{ exchanges { id }") == "BAD_USER_INPUT"
+    ok = (await client.post("/graphql", json={"query": "{ exchanges { id } }"})).json()
+    assert ok["data"]["exchanges"][0]["id"] == "binanceusdm"
+
+
+async def test_cors_graphiql_switch_and_health(make_client: Any) -> None:
+    client = make_client(cors_origins=["https://viewer.example"], graphiql=False)
+    preflight = await client.options(
+        "/graphql",
+        headers={"Origin": "https://viewer.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type,x-api-key"},
+    )  # fmt: skip
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://viewer.example"
+    other = await client.options(
+        "/graphql",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in other.headers
+    ide = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert ide.status_code == 404
+
+    default = make_client()
+    ide = await default.get("/graphql", headers={"Accept": "text/html"})
+    assert ide.status_code == 200 and "graphiql" in ide.text.lower()
+
+    assert (await default.get("/health/live")).json() == {"status": "ok"}
+    ready = await default.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+
+
+async def test_metrics_count_operations_and_ingest_lag(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+    await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+    await client.post("/graphql", json={"query": '{ markets(exchange: "nope") { symbol } }'})
+    text = (await client.get("/metrics")).text
+    assert 'liqmap_graphql_requests_total{operation="exchanges",outcome="ok"} 2.0' in text
+    assert 'liqmap_graphql_requests_total{operation="markets",outcome="error"} 1.0' in text
+    assert 'liqmap_graphql_request_seconds_count{operation="exchanges"} 2.0' in text
+    # the repeated query was answered from the response cache
+    assert 'liqmap_graphql_response_cache_hits_total{operation="exchanges"} 1.0' in text
+    lag = [line for line in text.splitlines() if line.startswith("liqmap_ingest_lag_seconds{")]
+    assert any('dataset="candles",exchange="binanceusdm"' in line for line in lag)
+    # the watermark is the fixture's last bar + 5 min; the lag is the time since then
+    from datetime import UTC, datetime, timedelta
+
+    expected = (datetime.now(UTC) - (seeded.bars.ts[-1] + timedelta(minutes=5))).total_seconds()
+    value = float(lag[0].rsplit(" ", 1)[1])
+    assert abs(value - expected) < 60
+
+
+async def test_get_with_variables_and_cached_repeat(client: httpx.AsyncClient) -> None:
+    import json
+
+    query = "query ($s: String!) { liquidationLevels(symbol: $s) { price totalLongUsd } }"
+    params = {"query": query, "variables": json.dumps({"s": "BTC/USDT:USDT"})}
+    first = await client.get("/graphql", params=params)
+    second = await client.get("/graphql", params=params)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["data"]["liquidationLevels"]["totalLongUsd"] > 0
+    wrong = await client.get(
+        "/graphql", params={"query": query, "variables": json.dumps({"s": "XRP/USDT:USDT"})}
+    )
+    assert wrong.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # mutations do not exist and GET never runs anything but queries
+    bad = await client.get("/graphql", params={"query": "mutation { x }"})
+    assert bad.status_code in {400, 405}
+
+
+async def test_only_fully_materialized_instants_and_ranges_are_cacheable(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    from datetime import timedelta
+
+    last_close = seeded.bars.ts[-1] + timedelta(minutes=5)  # newest materialized instant
+
+    async def cache_control(query: str) -> str:
+        return (await client.post("/graphql", json={"query": query})).headers["cache-control"]
+
+    levels = '{{ liquidationLevels(symbol: "BTC/USDT:USDT", at: "{}") {{ price }} }}'
+    assert await cache_control(levels.format(last_close.isoformat())) == "public, max-age=300"
+    later = (last_close + timedelta(minutes=5)).isoformat()  # not materialized yet: may change
+    assert await cache_control(levels.format(later)) == "no-cache"
+    heatmap = ('{{ heatmap(symbol: "BTC/USDT:USDT", start: "{}", end: "{}", priceMin: 60000, '
+               'priceMax: 61000) {{ rows }} }}')  # fmt: skip
+    start = (last_close - timedelta(hours=2)).isoformat()
+    assert await cache_control(heatmap.format(start, last_close.isoformat())) != "no-cache"
+    assert await cache_control(heatmap.format(start, later)) == "no-cache"
+
+
+async def test_series_are_cacheable_once_the_watermark_passed_their_end(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    from datetime import timedelta
+
+    watermark = seeded.bars.ts[-1] + timedelta(minutes=5)  # the fixture's candles watermark
+    query = ('{{ candles(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", start: "{}", '
+             'end: "{}") {{ close }} }}')  # fmt: skip
+    start = (watermark - timedelta(hours=1)).isoformat()
+    inside = await client.post(
+        "/graphql", json={"query": query.format(start, watermark.isoformat())}
+    )
+    assert inside.headers["cache-control"] == "public, max-age=300"
+    beyond = (watermark + timedelta(minutes=5)).isoformat()
+    outside = await client.post("/graphql", json={"query": query.format(start, beyond)})
+    assert outside.headers["cache-control"] == "no-cache"
+    funding = '{ fundingRates(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", ' \
+        'start: "2026-06-01T00:00:00Z", end: "2026-06-02T00:00:00Z") { fundingRate } }'  # fmt: skip
+    # the fixture stores no funding watermark: funding ranges are never called final
+    response = await client.post("/graphql", json={"query": funding})
+    assert response.headers["cache-control"] == "no-cache"

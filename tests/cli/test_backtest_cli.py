@@ -1,0 +1,174 @@
+"""``liqmap backtest`` on CSVs cut from the real CoinGlass 30m file: scores, outputs, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from liqmap.backtest import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def regime_rows(shared_data: Path) -> list[dict[str, str]]:
+    with (shared_data / "coinglass" / "BTC_regime_30m.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))[:300]
+
+
+@pytest.fixture
+def files(tmp_path: Path, regime_rows: list[dict[str, str]]) -> dict[str, Path]:
+    rows = regime_rows
+    return {
+        "C": write_csv(
+            tmp_path / "C.csv",
+            ["timestamp", "open", "high", "low", "close"],
+            [
+                [r["timestamp"], r["price_open"], r["price_high"], r["price_low"], r["price_close"]]
+                for r in rows
+            ],
+        ),
+        "OI": write_csv(
+            tmp_path / "OI.csv",
+            ["timestamp", "open_interest_usd"],
+            [[r["timestamp"], r["oi_close"]] for r in rows],
+        ),
+        "L": write_csv(
+            tmp_path / "L.csv",
+            ["timestamp", "long_usd", "short_usd"],
+            [[r["timestamp"], r["liquidation_long_usd"], r["liquidation_short_usd"]] for r in rows],
+        ),
+    }
+
+
+def args(files: dict[str, Path], *extra: str) -> list[str]:
+    return ["--candles", str(files["C"]), "--open-interest", str(files["OI"]),
+            "--liquidations", str(files["L"]), *extra]  # fmt: skip
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    data = np.loadtxt(path, delimiter=",", skiprows=1)
+    assert path.read_text().splitlines()[0] == "timestamp,predicted_long_usd,predicted_short_usd"
+    return data[:, 0].astype(np.int64), data[:, 1], data[:, 2]
+
+
+def test_json_report_scores_the_written_predictions(
+    files: dict[str, Path], regime_rows: list[dict[str, str]], tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "pred.csv"
+    assert main(args(files, "--json", "--predictions", str(out), "--warmup", "48")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"bars", "model", "baseline", "params"}
+    assert report["bars"] == len(regime_rows) - 48
+    ts, pred_long, pred_short = read_predictions(out)
+    assert ts.tolist() == [int(r["timestamp"]) for r in regime_rows]
+    real_long = np.array([float(r["liquidation_long_usd"]) for r in regime_rows])
+    real_short = np.array([float(r["liquidation_short_usd"]) for r in regime_rows])
+    # independent scoring of the written file with scipy
+    for side, pred, real in (("long", pred_long, real_long), ("short", pred_short, real_short)):
+        want_p = stats.pearsonr(pred[48:], real[48:]).statistic
+        want_s = stats.spearmanr(pred[48:], real[48:]).statistic
+        assert report["model"][side]["pearson"] == pytest.approx(want_p, rel=1e-9)
+        assert report["model"][side]["spearman"] == pytest.approx(want_s, rel=1e-9)
+    # the baseline exactly as specified, computed here from the raw rows
+    o = np.array([float(r["price_open"]) for r in regime_rows])
+    lo = np.array([float(r["price_low"]) for r in regime_rows])
+    hi = np.array([float(r["price_high"]) for r in regime_rows])
+    oi = np.array([float(r["oi_close"]) for r in regime_rows])
+    base_long = oi[47:-1] * np.maximum(0, (o[48:] - lo[48:]) / o[48:])
+    base_short = oi[47:-1] * np.maximum(0, (hi[48:] - o[48:]) / o[48:])
+    assert report["baseline"]["long"]["spearman"] == pytest.approx(
+        stats.spearmanr(base_long, real_long[48:]).statistic, rel=1e-9
+    )
+    assert report["baseline"]["short"]["pearson"] == pytest.approx(
+        stats.pearsonr(base_short, real_short[48:]).statistic, rel=1e-9
+    )
+    assert report["params"]["version"]
+
+
+def test_predictions_do_not_depend_on_realized_liquidations(
+    files: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(args(files, "--predictions", str(first))) == 0
+    rows = list(csv.reader(files["L"].open()))
+    write_csv(files["L"], rows[0], [[r[0], "0", "0"] for r in rows[1:]])
+    assert main(args(files, "--predictions", str(second))) == 0
+    assert first.read_bytes() == second.read_bytes()
+    capsys.readouterr()
+
+
+def test_gaps_and_other_bar_lengths_are_fine(files: dict[str, Path], tmp_path: Path) -> None:
+    # drop a block of rows from all three files: a 10-hour gap
+    for key in ("C", "OI", "L"):
+        rows = list(csv.reader(files[key].open()))
+        write_csv(files[key], rows[0], rows[1:100] + rows[120:])
+    out = tmp_path / "p.csv"
+    assert main(args(files, "--predictions", str(out), "--json")) == 0
+    ts, pred_long, _ = read_predictions(out)
+    assert len(ts) == 280 and np.all(np.isfinite(pred_long))
+
+
+BAD_CASES = [
+    ("C", lambda rows: [[c for i, c in enumerate(r) if i != 3] for r in rows], "C.csv", 1, "low"),
+    ("OI", lambda rows: [rows[0], rows[2], rows[1], *rows[3:]], "OI.csv", 3, "timestamp"),
+    ("C", lambda rows: [*rows[:5], [rows[5][0], "nan", *rows[5][2:]], *rows[6:]], "C.csv", 6,
+     "open"),
+    ("OI", lambda rows: [*rows[:7], [rows[7][0], "-5"], *rows[8:]], "OI.csv", 8,
+     "open_interest_usd"),
+    ("L", lambda rows: [*rows[:9], [str(int(rows[9][0]) + 1), *rows[9][1:]], *rows[10:]], "L.csv",
+     10, "timestamp"),
+    ("L", lambda rows: rows[:-1], "C.csv", 301, "timestamp"),
+    ("C", lambda rows: [*rows[:4], [rows[4][0], rows[4][1], "1", "2", rows[4][4]], *rows[5:]],
+     "C.csv", 5, "high"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "mutate", "file", "row", "column"), BAD_CASES)
+def test_bad_input_names_file_row_column_and_writes_nothing(
+    files: dict[str, Path], tmp_path: Path, capsys, key, mutate, file, row, column
+) -> None:
+    rows = list(csv.reader(files[key].open()))
+    mutated = mutate(rows)
+    write_csv(files[key], mutated[0], mutated[1:])
+    out = tmp_path / "pred.csv"
+    assert main(args(files, "--predictions", str(out), "--json")) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert file in captured.err and f"row {row}" in captured.err
+    assert f"column '{column}'" in captured.err
+    assert not out.exists()
+
+
+def test_empty_and_header_only_files(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "pred.csv"
+    files["OI"].write_text("")
+    assert main(args(files, "--predictions", str(out))) == 2
+    assert "OI.csv" in capsys.readouterr().err and not out.exists()
+    files["OI"].write_text("timestamp,open_interest_usd\n")
+    assert main(args(files, "--predictions", str(out))) == 2
+    assert "no data rows" in capsys.readouterr().err and not out.exists()
+
+
+def test_module_entry_point(files: dict[str, Path]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "liqmap.backtest", *args(files, "--json")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["bars"] == 300 - 48

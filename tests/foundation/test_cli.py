@@ -1,0 +1,91 @@
+"""The CLI as a user meets it: helpful --help, one-line errors and exit code 2 for bad settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from liqmap import migrations
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "LIQMAP_DATABASE_URL"}
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "liqmap.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_help_lists_commands() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for word in ("db", "up", "serve"):
+        assert word in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/liqmap", "cannot reach PostgreSQL"),
+        ("mysql://root@127.0.0.1/liqmap", "unsupported database URL scheme"),
+    ],
+)
+def test_bad_database_url_is_one_clear_line(url: str, expected: str) -> None:
+    out = run_cli("db", "upgrade", env={"DATABASE_URL": url})
+    assert out.returncode == 2
+    assert expected in out.stderr
+    assert "DATABASE_URL" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_database_names_the_fix(server_url: str) -> None:
+    url = server_url.rsplit("/", 1)[0] + "/liqmap_no_such_db"
+    if "?" in server_url:
+        url = (
+            server_url.split("?")[0].rsplit("/", 1)[0]
+            + "/liqmap_no_such_db?"
+            + server_url.split("?")[1]
+        )
+    out = run_cli("db", "upgrade", env={"DATABASE_URL": url})
+    assert out.returncode == 2
+    assert "does not exist" in out.stderr and "DATABASE_URL" in out.stderr
+
+
+def test_embedded_server_that_cannot_start_fails_clearly(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = run_cli("db", "current", env={"LIQMAP_DATA_DIR": str(blocker)})
+    assert out.returncode == 2
+    assert "embedded PostgreSQL" in out.stderr and "LIQMAP_DATA_DIR" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_db_upgrade_via_cli_and_alembic_agree(empty_database_url: str) -> None:
+    out = run_cli("db", "upgrade", "--database-url", empty_database_url)
+    assert out.returncode == 0, out.stderr
+    assert migrations.current_revision(empty_database_url) == migrations.head_revision()
+    env = {k: v for k, v in os.environ.items() if k != "LIQMAP_DATABASE_URL"}
+    env["DATABASE_URL"] = empty_database_url
+    alembic = subprocess.run(
+        [sys.executable, "-m", "alembic", "check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert alembic.returncode == 0, alembic.stderr
+    assert "No new upgrade operations detected" in alembic.stdout + alembic.stderr

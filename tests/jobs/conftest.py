@@ -1,0 +1,40 @@
+"""Fixtures for job tests: a Runtime on the run's database, and slices of the real Binance CSV."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jobs.runtime import Runtime
+from liqmap.settings import Settings
+
+BINANCE_CSV = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+
+
+def make_settings(**overrides: object) -> Settings:
+    base: dict[str, object] = {
+        "exchanges": ["binanceusdm"],
+        "symbols": {"binanceusdm": ["BTC/USDT:USDT"]},
+        "retry_initial_s": 0.01,
+        "retry_max_s": 0.05,
+        "retry_attempts": 4,
+    }
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def runtime(db: AsyncEngine, shared_data: Path) -> AsyncIterator[Runtime]:
+    rt = Runtime(settings=make_settings(replay_dir=shared_data), engine=db)
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture(scope="session")
+def binance_rows(shared_data: Path) -> list[dict[str, str]]:
+    with (shared_data / BINANCE_CSV).open(newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,215 @@
+"""Binance archive files and CoinGlass realized-liquidation files import exactly, idempotently."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from jobs.archive import import_archive_folder, parse_klines
+from jobs.liquidations import RealizedFileError, import_realized_file, read_realized_csv
+from jobs.runtime import Runtime
+
+DAY_MS = 86_400_000
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def write_archive(rows: list[dict[str, str]], folder: Path) -> dict[str, list[dict[str, str]]]:
+    """Real bars written in the archive layouts: klines (daily zip, the first day as plain CSV
+    without header) and metrics (create_time = bar end). Volume columns are left empty: the
+    shared CSV does not carry volume."""
+    by_day: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_day.setdefault(_day(int(row["timestamp"])), []).append(row)
+    for index, (day, bars) in enumerate(sorted(by_day.items())):
+        klines = io.StringIO()
+        writer = csv.writer(klines)
+        if index > 0:
+            writer.writerow(
+                [
+                    "open_time",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "volume",
+                    "close_time",
+                    "quote_volume",
+                    "count",
+                    "taker_buy_volume",
+                    "taker_buy_quote_volume",
+                    "ignore",
+                ]
+            )
+        for b in bars:
+            ts = int(b["timestamp"])
+            writer.writerow(
+                [
+                    ts,
+                    b["price_open"],
+                    b["price_high"],
+                    b["price_low"],
+                    b["price_close"],
+                    "",
+                    ts + 299_999,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "0",
+                ]
+            )
+        metrics = io.StringIO()
+        writer = csv.writer(metrics)
+        writer.writerow(
+            [
+                "create_time",
+                "symbol",
+                "sum_open_interest",
+                "sum_open_interest_value",
+                "count_toptrader_long_short_ratio",
+                "sum_toptrader_long_short_ratio",
+                "count_long_short_ratio",
+                "sum_taker_long_short_vol_ratio",
+            ]
+        )
+        for b in bars:
+            end = datetime.fromtimestamp((int(b["timestamp"]) + 300_000) / 1000, tz=UTC)
+            usd = float(b["open_interest_usd"])
+            writer.writerow(
+                [
+                    end.strftime("%Y-%m-%d %H:%M:%S"),
+                    "BTCUSDT",
+                    usd / float(b["price_close"]),
+                    b["open_interest_usd"],
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
+        if index == 0:
+            (folder / f"BTCUSDT-5m-{day}.csv").write_text(klines.getvalue())
+        else:
+            with zipfile.ZipFile(folder / f"BTCUSDT-5m-{day}.zip", "w") as z:
+                z.writestr(f"BTCUSDT-5m-{day}.csv", klines.getvalue())
+        with zipfile.ZipFile(folder / f"BTCUSDT-metrics-{day}.zip", "w") as z:
+            z.writestr(f"BTCUSDT-metrics-{day}.csv", metrics.getvalue())
+    return by_day
+
+
+async def test_archive_import_matches_source_and_is_idempotent(
+    runtime: Runtime, binance_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    rows = binance_rows[:900]  # 2026-05-25 15:55 → about three days, four calendar days
+    write_archive(rows, tmp_path)
+    report = await import_archive_folder(runtime, tmp_path)
+    assert report.rejected == []
+    assert report.candles == len(rows)
+    assert report.open_interest == len(rows)
+    again = await import_archive_folder(runtime, tmp_path)
+    assert again.candles == len(rows)
+    async with runtime.engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one()
+        first, last = (await conn.execute(text("SELECT min(ts), max(ts) FROM candles"))).one()
+        sample = rows[500]
+        ts = datetime.fromtimestamp(int(sample["timestamp"]) / 1000, tz=UTC)
+        close, oi_usd = (
+            await conn.execute(
+                text(
+                    "SELECT c.close, o.open_interest_usd FROM candles c JOIN open_interest o "
+                    "USING (market_id, timeframe, ts) WHERE ts = :ts"
+                ),
+                {"ts": ts},
+            )
+        ).one()
+    assert count == len(rows)
+    assert int(first.timestamp() * 1000) == int(rows[0]["timestamp"])
+    assert int(last.timestamp() * 1000) == int(rows[-1]["timestamp"])
+    assert close == float(sample["price_close"])
+    assert oi_usd == pytest.approx(float(sample["open_interest_usd"]), rel=1e-12)
+
+
+async def test_corrupt_archive_file_rejected_whole_others_kept(
+    runtime: Runtime, binance_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    by_day = write_archive(binance_rows[:600], tmp_path)
+    bad_day = sorted(by_day)[1]
+    with zipfile.ZipFile(tmp_path / f"BTCUSDT-5m-{bad_day}.zip", "w") as z:
+        good = [b for b in by_day[bad_day]]
+        lines = [
+            f"{b['timestamp']},{b['price_open']},{b['price_high']},{b['price_low']},"
+            f"{b['price_close']},,0,,,,,0"
+            for b in good
+        ]
+        lines[10] = lines[10].replace(good[10]["price_high"], "not-a-number", 1)
+        z.writestr(f"BTCUSDT-5m-{bad_day}.csv", "\n".join(lines))
+    report = await import_archive_folder(runtime, tmp_path)
+    assert report.rejected and f"BTCUSDT-5m-{bad_day}.zip" in report.rejected[0]
+    assert "row 11" in report.rejected[0]
+    async with runtime.engine.connect() as conn:
+        days = (
+            await conn.execute(
+                text("SELECT count(*) FROM candles WHERE ts >= :a AND ts < :b"),
+                {
+                    "a": datetime.fromisoformat(bad_day + "T00:00:00+00:00"),
+                    "b": datetime.fromisoformat(bad_day + "T23:59:59+00:00"),
+                },
+            )
+        ).scalar_one()
+        total = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one()
+    assert days == 0  # nothing of the bad file
+    assert total == 600 - len(by_day[bad_day])
+
+
+def test_parse_klines_microsecond_timestamps(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-5m-2025-01-01.csv"
+    path.write_text("1735689600000000,1,2,0.5,1.5,10,1735689899999999,0,0,4,0,0\n")
+    (row,) = parse_klines(path)
+    assert row.timestamp == 1_735_689_600_000
+    assert row.volume == 10 and row.taker_buy_volume == 4
+
+
+async def test_coinglass_import(runtime: Runtime, shared_data: Path) -> None:
+    path = shared_data / "coinglass" / "BTC_agg_liquidation_30m.csv"
+    with path.open() as handle:
+        source = list(csv.DictReader(handle))
+    written = await import_realized_file(runtime, path, base="BTC")
+    assert written == len(source)
+    assert await import_realized_file(runtime, path, base="BTC") == len(source)
+    async with runtime.engine.connect() as conn:
+        n, long_sum, short_sum = (
+            await conn.execute(
+                text(
+                    "SELECT count(*), sum(long_usd), sum(short_usd) FROM realized_liquidations "
+                    "WHERE source = 'coinglass' AND exchange = '*' AND base = 'BTC' "
+                    "AND timeframe = '30m'"
+                )
+            )
+        ).one()
+    assert n == len(source)
+    assert long_sum == pytest.approx(sum(float(r["longUsd"]) for r in source), rel=1e-12)
+    assert short_sum == pytest.approx(sum(float(r["shortUsd"]) for r in source), rel=1e-12)
+
+
+def test_realized_csv_errors_name_file_row_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,longUsd,shortUsd\n1800000,1,2\n3600000,-5,2\n")
+    with pytest.raises(RealizedFileError, match=r"bad.csv: row 3, column longUsd"):
+        read_realized_csv(bad)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("timestamp,longUsd,shortUsd\n")
+    with pytest.raises(RealizedFileError, match="no rows"):
+        read_realized_csv(empty)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("time,a,b\n1,2,3\n")
+    with pytest.raises(RealizedFileError, match="no 'timestamp' column"):
+        read_realized_csv(wrong)

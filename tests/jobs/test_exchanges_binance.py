@@ -1,0 +1,209 @@
+"""The Binance USDⓈ-M adapter over the real ccxt class, replaying the shared 4-week window.
+
+Every expected number is read from ../shared/data in the test itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import ccxt.async_support as ccxt
+import pytest
+
+from jobs.exchanges import SUPPORTED_EXCHANGES, ExchangeAdapter, create_adapter
+
+SYMBOL = "BTC/USDT:USDT"
+BAR = 300_000
+CSV_PATH = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+TIERS_PATH = Path("exchange_specs") / "binance_leverage_tiers_BTC_ETH_latest.json"
+EIGHT_HOURS = 8 * 3_600_000
+
+
+@pytest.fixture(scope="module")
+def csv_rows(shared_data: Path) -> list[dict[str, str]]:
+    with (shared_data / CSV_PATH).open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+async def binance(shared_data: Path) -> AsyncIterator[ExchangeAdapter]:
+    adapter = create_adapter("binanceusdm", replay_dir=shared_data)
+    yield adapter
+    await adapter.close()
+
+
+async def _collect(pages: AsyncIterator[list]) -> tuple[list, list[int]]:  # type: ignore[type-arg]
+    rows: list = []  # type: ignore[type-arg]
+    sizes: list[int] = []
+    async for page in pages:
+        rows.extend(page)
+        sizes.append(len(page))
+    return rows, sizes
+
+
+def _closed(csv_rows: list[dict[str, str]], now: int) -> list[dict[str, str]]:
+    return [r for r in csv_rows if int(r["timestamp"]) + BAR <= now]
+
+
+async def test_markets_and_clock(binance: ExchangeAdapter, csv_rows: list[dict[str, str]]) -> None:
+    (info,) = await binance.load_markets([SYMBOL])
+    assert (info.exchange, info.exchange_symbol, info.linear) == ("binanceusdm", "BTCUSDT", True)
+    assert (info.base, info.quote, info.settle, info.contract_size) == ("BTC", "USDT", "USDT", 1)
+    # exchangeInfo: PRICE_FILTER tickSize 0.01, LOT_SIZE stepSize 0.001
+    assert (info.price_precision, info.amount_precision) == (0.01, 0.001)
+    # the replay clock stops inside the last (possibly partial) bar: it is not closed
+    last_open = int(csv_rows[-1]["timestamp"])
+    assert last_open < binance.now_ms() < last_open + BAR
+
+
+async def test_replay_and_live_modes_are_the_same_class(binance: ExchangeAdapter) -> None:
+    assert binance.recorded_markets == [SYMBOL]
+    live = create_adapter("binanceusdm")  # no request is made until a method is awaited
+    try:
+        assert type(live) is type(binance)
+        assert live.transport is None and live.recorded_markets is None
+        assert (
+            type(live.exchange).__module__
+            == type(binance.exchange).__module__
+            == "ccxt.pro.binanceusdm"
+        )
+    finally:
+        await live.close()
+
+
+async def test_candles_over_the_whole_window_match_the_csv(
+    binance: ExchangeAdapter, csv_rows: list[dict[str, str]]
+) -> None:
+    now = binance.now_ms()
+    first = int(csv_rows[0]["timestamp"])
+    rows, sizes = await _collect(binance.fetch_candles(SYMBOL, "5m", first - 7 * 86_400_000, now))
+    closed = _closed(csv_rows, now)
+    assert len(rows) == len(closed) == len(csv_rows) - 1
+    assert len(sizes) > 1 and max(sizes) <= 1500  # paginated, fapi's 1500-bar pages
+    assert [r.timestamp for r in rows] == [int(r["timestamp"]) for r in closed]
+    for index in (0, 1, 2777, 4000, len(closed) - 1):
+        expected = closed[index]
+        got = rows[index]
+        assert (got.open, got.high, got.low, got.close) == tuple(
+            float(expected[k]) for k in ("price_open", "price_high", "price_low", "price_close")
+        )
+        assert got.volume is None and got.taker_buy_volume is None  # not in the source
+    klines_calls = [r for r in binance.transport.requests if r.path == "/fapi/v1/klines"]
+    assert all(r.params["limit"] == "1500" for r in klines_calls)
+
+
+async def test_candles_respect_until_and_resume_without_overlap(
+    binance: ExchangeAdapter, csv_rows: list[dict[str, str]]
+) -> None:
+    start = int(csv_rows[100]["timestamp"])
+    cut = int(csv_rows[3100]["timestamp"])
+    head, _ = await _collect(binance.fetch_candles(SYMBOL, "5m", start, cut))
+    tail, _ = await _collect(binance.fetch_candles(SYMBOL, "5m", cut, binance.now_ms()))
+    assert len(head) == 3000 and head[-1].timestamp == cut - BAR
+    assert tail[0].timestamp == cut
+    stamps = [r.timestamp for r in head + tail]
+    assert stamps == sorted(set(stamps))
+    assert all(b - a == BAR for a, b in itertools.pairwise(stamps))
+
+
+async def test_open_interest_matches_the_csv_with_derived_base_amount(
+    binance: ExchangeAdapter, csv_rows: list[dict[str, str]]
+) -> None:
+    now = binance.now_ms()
+    rows, sizes = await _collect(binance.fetch_open_interest(SYMBOL, "5m", 0, now))
+    # the whole 27.8-day file lies inside Binance's 30-day window, every row is served
+    assert len(rows) == len(csv_rows)
+    assert max(sizes) <= 500 and len(sizes) >= len(csv_rows) // 500
+    assert rows[0].timestamp == int(csv_rows[0]["timestamp"])
+    assert rows[-1].timestamp == int(csv_rows[-1]["timestamp"])
+    for index in (0, 4000, len(csv_rows) - 1):
+        usd = float(csv_rows[index]["open_interest_usd"])
+        close = float(csv_rows[index]["price_close"])
+        assert rows[index].open_interest_usd == usd
+        assert rows[index].open_interest == pytest.approx(usd / close, rel=1e-12)
+    # requests never reach back beyond the 30-day window (the oldest row fapi serves)
+    oldest = min(
+        int(r.params["startTime"])
+        for r in binance.transport.requests
+        if r.path == "/futures/data/openInterestHist"
+    )
+    assert oldest >= now - 30 * 86_400_000
+
+
+async def test_funding_events_are_the_settlements_in_the_csv(
+    binance: ExchangeAdapter, csv_rows: list[dict[str, str]]
+) -> None:
+    by_time = {int(r["timestamp"]): r for r in csv_rows}
+    first, last = int(csv_rows[0]["timestamp"]), int(csv_rows[-1]["timestamp"])
+    rows, _ = await _collect(binance.fetch_funding_rates(SYMBOL, first, binance.now_ms()))
+    settlements = [t for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
+                   if t + BAR <= last]  # fmt: skip
+    assert [r.timestamp for r in rows] == settlements
+    for row in rows:
+        # the CSV's last_funding_rate shows the new settlement from the bar after it on
+        assert row.funding_rate == float(by_time[row.timestamp + BAR]["last_funding_rate"])
+    changes = {
+        int(b["timestamp"]) - int(b["timestamp"]) % EIGHT_HOURS
+        for a, b in itertools.pairwise(csv_rows)
+        if a["last_funding_rate"] != b["last_funding_rate"]
+    }
+    assert changes <= set(settlements)  # every step in the column is one of the events
+
+
+async def test_tiers_without_keys_use_the_dated_shipped_table(
+    binance: ExchangeAdapter, shared_data: Path
+) -> None:
+    table = await binance.fetch_tiers(SYMBOL)
+    assert table.source == "shipped:binance_leverage_tiers_BTC_ETH_latest.json@2024-10-24"
+    with (shared_data / TIERS_PATH).open() as handle:
+        raw = [t["info"] for t in json.load(handle)["tiers"][SYMBOL]]
+    assert [(t.tier, t.min_notional, t.max_notional) for t in table.tiers] == [
+        (int(r["bracket"]), float(r["notionalFloor"]), float(r["notionalCap"])) for r in raw
+    ]
+    rates = [(t.maintenance_margin_rate, t.maintenance_amount, t.max_leverage) for t in table.tiers]
+    assert rates == [
+        (float(r["maintMarginRatio"]), float(r["cum"]), float(r["initialLeverage"])) for r in raw
+    ]
+    # Table B (2024-10-24): 125x at 0.4 % with no deduction, tier 3 0.65 % / cum 950
+    assert (table.tiers[0].max_leverage, table.tiers[0].maintenance_margin_rate) == (125, 0.004)
+    assert table.tiers[2].maintenance_amount == 950.0
+    with pytest.raises(ccxt.BadSymbol):
+        await binance.fetch_tiers("DOGE/USDT:USDT")
+
+
+async def test_tiers_with_keys_parse_the_leverage_bracket_endpoint(shared_data: Path) -> None:
+    adapter = create_adapter("binanceusdm", replay_dir=shared_data, api_key="k", secret="s")
+    try:
+        api = await adapter.fetch_tiers(SYMBOL)
+        shipped = adapter.shipped_tiers(SYMBOL)  # type: ignore[attr-defined]
+    finally:
+        await adapter.close()
+    assert api.source == "api"
+    assert api.tiers == shipped.tiers  # ccxt's parse of fapi brackets == the shipped table
+    request = adapter.transport.requests[-1]  # type: ignore[union-attr]
+    assert request.path == "/fapi/v1/leverageBracket"
+
+
+async def test_unknown_exchange_and_market_errors_list_valid_names(
+    binance: ExchangeAdapter,
+) -> None:
+    with pytest.raises(ValueError, match="valid: binanceusdm, bybit, okx"):
+        create_adapter("binance-futures")
+    assert SUPPORTED_EXCHANGES == ("binanceusdm", "bybit", "okx")
+    with pytest.raises(ValueError) as excinfo:
+        await binance.load_markets([SYMBOL, "BTC/USDT"])
+    message = str(excinfo.value)
+    assert "'BTC/USDT'" in message and "close: BTC/USDT:USDT" in message
+    assert "ETH/USDT:USDT" in message  # the valid markets are listed
+    with pytest.raises(ccxt.BadSymbol):
+        await anext(binance.fetch_candles("XRP/USDT:USDT", "5m", 0, binance.now_ms()))
+
+
+async def test_unrecorded_request_names_its_key(binance: ExchangeAdapter) -> None:
+    # ETHUSDT is a listed market, but the shared data has no ETH series
+    with pytest.raises(ccxt.BadRequest, match=r"no recording for GET /fapi/v1/klines\?symbol=ETH"):
+        await anext(binance.fetch_candles("ETH/USDT:USDT", "5m", 0, binance.now_ms()))
