@@ -23,6 +23,9 @@ class PipelineReport:
 
 
 def open_runtime(settings: Settings, target: DatabaseTarget) -> Runtime:
+    from jobs.replay import replay_settings
+
+    settings = replay_settings(settings)
     engine = create_engine(
         target.url,
         pool_size=settings.db_pool_size,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import delete, select, text
+from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,10 +59,10 @@ async def ensure_series(conn: AsyncConnection, symbol: str, scope: str, bucket_s
     return int((await conn.execute(upsert)).scalar_one())
 
 
-async def load_state(conn: AsyncConnection, series_id: int) -> EngineStateRow | None:
-    return (
-        await conn.execute(select(EngineStateRow).where(EngineStateRow.series_id == series_id))
-    ).scalar_one_or_none()
+async def load_state(conn: AsyncConnection, series_id: int) -> Row[Any] | None:
+    """The saved engine state of a series (a Core row with the table's column names)."""
+    stmt = select(*EngineStateRow.__table__.columns).where(EngineStateRow.series_id == series_id)
+    return (await conn.execute(stmt)).one_or_none()
 
 
 async def save_state(

@@ -83,15 +83,12 @@ async def upsert_markets(conn: AsyncConnection, markets: Sequence[MarketInfo]) -
 
 
 async def get_market(conn: AsyncConnection, exchange: str, symbol: str) -> MarketRef | None:
-    row = (
-        await conn.execute(
-            select(Market).where(Market.exchange_id == exchange, Market.symbol == symbol)
-        )
-    ).first()
-    if row is None:
-        return None
-    m = row[0] if not hasattr(row, "id") else row
-    return MarketRef(m.id, m.exchange_id, m.symbol, m.base, m.linear, m.contract_size)
+    stmt = select(
+        Market.id, Market.exchange_id, Market.symbol, Market.base, Market.linear,
+        Market.contract_size,
+    ).where(Market.exchange_id == exchange, Market.symbol == symbol)  # fmt: skip
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else MarketRef(*row)
 
 
 # --- series writes --------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ from types import ModuleType
 from jobs.replay.recording import RECORDING_SUFFIX, Recording
 from jobs.replay.transport import FAULT_NAMES, Injection, RecordedRequest, RecordedTransport
 from jobs.replay.wire import Routes
+from liqmap.logs import get_logger
+from liqmap.settings import Settings
+
+log = get_logger(__name__)
 
 __all__ = [
     "FAULT_NAMES",
@@ -27,6 +31,7 @@ __all__ = [
     "ReplayClock",
     "build_recordings",
     "open_recording",
+    "replay_settings",
     "routes_for",
     "write_recordings",
 ]
@@ -98,3 +103,45 @@ def open_recording(directory: Path, exchange_id: str) -> Recording:
     """The recording of ``exchange_id`` in ``directory`` (cached; treat it as read-only)."""
     _wire_module(exchange_id)
     return _cached_recording(directory.resolve(), exchange_id)
+
+
+def replay_settings(settings: Settings) -> Settings:
+    """Replay defaults: track what the recordings really hold unless the user chose otherwise.
+
+    The shared folder carries real market data for Binance only; the Bybit and OKX recordings
+    replay those same Binance numbers in their own wire formats, to exercise ccxt's parsing.
+    Ingesting them by default would triple-count one market in the cross-exchange aggregate, so
+    without explicit ``LIQMAP_EXCHANGES`` a replay tracks only exchanges whose recordings carry
+    their own values, and without ``LIQMAP_SYMBOLS`` only the markets that were recorded.
+    """
+    if settings.replay_dir is None:
+        return settings
+    recordings = {}
+    for exchange_id in settings.exchanges:
+        if exchange_id in REPLAY_EXCHANGES:
+            try:
+                recordings[exchange_id] = open_recording(settings.replay_dir, exchange_id)
+            except FileNotFoundError:
+                continue
+    update: dict[str, object] = {}
+    if "exchanges" not in settings.model_fields_set:
+        real = [e for e, r in recordings.items() if r.metadata.get("values_of", e) == e]
+        if real:
+            update["exchanges"] = real
+    exchanges = update.get("exchanges", settings.exchanges)
+    assert isinstance(exchanges, list)
+    for exchange_id in exchanges:
+        recording = recordings.get(exchange_id)
+        values_of = recording.metadata.get("values_of", exchange_id) if recording else None
+        if values_of not in (None, exchange_id):
+            log.warning(
+                "this replay carries another exchange's values in this exchange's wire format; "
+                "its numbers are not this exchange's market",
+                exchange=exchange_id,
+                values_of=values_of,
+            )
+    if "symbols" not in settings.model_fields_set:
+        update["symbols"] = {
+            e: list(r.metadata.get("recorded_markets", [])) for e, r in recordings.items()
+        }
+    return settings.model_copy(update=update) if update else settings

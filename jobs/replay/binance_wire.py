@@ -89,6 +89,7 @@ def build(data: SharedData) -> Recording:
         now_ms=data.now_ms,
         metadata={
             "recorded_markets": ["BTC/USDT:USDT"],
+            "values_of": "binanceusdm",  # whose market these numbers are
             "values": "real Binance USDⓈ-M data from ../shared/data",
             "sources": {
                 "klines/openInterestHist/fundingRate": "binance/BTCUSDT_perp_5m_klines_oi_funding"

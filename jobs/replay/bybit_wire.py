@@ -133,6 +133,7 @@ def build(data: SharedData) -> Recording:
         now_ms=data.now_ms,
         metadata={
             "recorded_markets": ["BTC/USDT:USDT"],
+            "values_of": "binanceusdm",  # whose market these numbers are
             "values": "REAL BINANCE USDⓈ-M VALUES in Bybit v5 wire format (no Bybit market "
             "data is shared); for exercising ccxt's Bybit parsing, not Bybit's market",
             "sources": {

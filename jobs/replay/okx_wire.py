@@ -124,6 +124,7 @@ def build(data: SharedData) -> Recording:
         now_ms=data.now_ms,
         metadata={
             "recorded_markets": ["BTC/USDT:USDT"],
+            "values_of": "binanceusdm",  # whose market these numbers are
             "values": "REAL BINANCE USDⓈ-M VALUES in OKX v5 wire format (no OKX market data "
             "is shared); for exercising ccxt's OKX parsing, not OKX's market",
             "sources": {

@@ -26,11 +26,12 @@ class ReplayExhausted(Exception):
 class WebsocketReplay:
     def __init__(self, frames: list[Any]) -> None:
         self.frames = frames
-        self.sent: list[Any] = []  # subscription requests ccxt sent
+        self.sent: list[Any] = []  # subscription requests ccxt sent, in order
         self.delivered = 0
         self._clients: list[Any] = []
+        self._sent_by_client: dict[int, list[str]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._expected: set[str] = set()
+        self._expected: set[tuple[int, str]] = set()
         self._expected_count = 1
 
     def install(self, exchange: Any) -> None:
@@ -40,6 +41,7 @@ class WebsocketReplay:
             ws = original(url)
             if ws not in self._clients:
                 self._clients.append(ws)
+                sent_here = self._sent_by_client.setdefault(id(ws), [])
 
                 def connect(session: Any, backoff_delay: float = 0) -> Any:
                     if not ws.connected.done():
@@ -49,6 +51,7 @@ class WebsocketReplay:
 
                 async def send(message: Any) -> None:
                     self.sent.append(message)
+                    sent_here.append(json.dumps(message, separators=(",", ":")))
 
                 ws.connect = connect
                 ws.send = send
@@ -75,25 +78,49 @@ class WebsocketReplay:
     def is_end(exc: BaseException) -> bool:
         return isinstance(exc, ReplayExhausted)
 
-    async def _listening(self) -> Any:
-        """The client once every future the watcher registered is pending."""
+    def _pending(self) -> set[tuple[int, str]]:
+        return {
+            (id(ws), h) for ws in self._clients for h, f in ws.futures.items() if not f.done()
+        }
+
+    async def _listening(self) -> None:
+        """Return once every future the watcher registered (on any client) is pending again.
+
+        A watcher may span several clients (Bybit's linear and inverse markets live on
+        different endpoints), so pending futures are counted across all of them.
+        """
         while True:
-            for ws in self._clients:
-                pending = {h for h, f in ws.futures.items() if not f.done()}
-                if not self._expected and len(pending) >= self._expected_count:
-                    self._expected = pending  # what the watcher awaits, fixed once complete
-                if self._expected and self._expected <= pending:
-                    return ws
+            pending = self._pending()
+            if not self._expected and len(pending) >= self._expected_count:
+                self._expected = pending  # what the watcher awaits, fixed once complete
+            if self._expected and self._expected <= pending:
+                return
             await asyncio.sleep(0)
+
+    def _client_for(self, frame: Any) -> Any:
+        """The client that subscribed to the frame's stream (topic, stream name or arg)."""
+        key: Any = None
+        if isinstance(frame, dict):
+            key = frame.get("topic") or frame.get("stream") or frame.get("arg")
+        if key is not None:
+            needle = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
+            needle = needle.strip("{}")
+            for ws in self._clients:
+                if any(needle in sent for sent in self._sent_by_client.get(id(ws), [])):
+                    return ws
+        pending_ids = {client_id for client_id, _ in self._expected}
+        return next(ws for ws in self._clients if id(ws) in pending_ids)
 
     async def _feed(self) -> None:
         for frame in self.frames:
-            ws = await self._listening()
+            await self._listening()
+            ws = self._client_for(frame)
             ws.handle_text_or_binary_message(json.dumps(frame, separators=(",", ":")))
             self.delivered += 1
             await asyncio.sleep(0)
-        ws = await self._listening()
-        for message_hash, future in list(ws.futures.items()):
-            if not future.done():
-                ws.reject(ReplayExhausted(f"{self.delivered} recorded frames replayed"),
-                          message_hash)  # fmt: skip
+        await self._listening()
+        end = ReplayExhausted(f"{self.delivered} recorded frames replayed")
+        for ws in self._clients:
+            for message_hash, future in list(ws.futures.items()):
+                if not future.done():
+                    ws.reject(end, message_hash)
