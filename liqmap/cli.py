@@ -162,8 +162,32 @@ def _register_jobs(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> Non
     jobs_cli.register(sub, add)
 
 
+def _register_apikeys(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    from api import cli as api_cli
+
+    api_cli.register(sub, add)
+
+
+def _register_engine_tools(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """backtest and calibrate work on CSV files only: no database, no settings."""
+    from liqmap import backtest, calibrate
+
+    for name, module, help_ in (
+        ("backtest", backtest, "Score the model against realized liquidations (CSV files)"),
+        ("calibrate", calibrate, "Fit the model's free parameters on development data"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=module.__doc__,
+            formatter_class=RawDescriptionRichHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
+
+
 # Subcommands defined in other modules (kept explicit so `liqmap --help` lists all).
-_EXTENSIONS: list[Callable[..., None]] = [_register_jobs]
+_EXTENSIONS: list[Callable[..., None]] = [_register_jobs, _register_apikeys, _register_engine_tools]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,9 +12,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from liqmap.backtest import main
+from liqmap import cli
 
 REPO = Path(__file__).resolve().parents[2]
+LIQMAP = Path(sys.executable).with_name("liqmap")  # the installed console script
+
+
+def main(argv: list[str]) -> int:
+    """``liqmap backtest …`` through the real command-line entry point."""
+    return cli.main(["backtest", *argv])
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
@@ -165,9 +171,9 @@ def test_empty_and_header_only_files(files: dict[str, Path], tmp_path: Path, cap
     assert "no data rows" in capsys.readouterr().err and not out.exists()
 
 
-def test_module_entry_point(files: dict[str, Path]) -> None:
+def test_console_script_entry_point(files: dict[str, Path]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "liqmap.backtest", *args(files, "--json")],
+        [str(LIQMAP), "backtest", *args(files, "--json")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

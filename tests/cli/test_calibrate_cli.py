@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from engine.model import ModelParams
-from liqmap.calibrate import main, parse_time
+from liqmap import cli
+from liqmap.calibrate import parse_time
+
+
+def main(argv: list[str]) -> int:
+    """``liqmap calibrate …`` through the real command-line entry point."""
+    return cli.main(["calibrate", *argv])
 
 
 def test_calibrate_writes_loadable_params(shared_data: Path, tmp_path: Path, capsys) -> None:
