@@ -12,6 +12,11 @@ Each level's liquidation price is computed once per tier table with the exchange
 ``position_usd`` notional. With the notional fixed at entry, ``LP / EP`` does not depend on
 ``EP`` (the tier is chosen at notional ``position_usd · LP/EP``), so the hot loop only multiplies
 entry prices by these ratios.
+
+Inverse (coin-margined) contracts are sized in USD contracts and their tiers are keyed on coin
+notional, ``position_usd / LP``, which does depend on the price level: their ratios are solved at
+a ``reference_price`` (the materializer uses the market's close when the tier table was fetched).
+Away from tier boundaries the inverse ratio is exactly price-free, ``(1 ± m)/(1 ± 1/L)``.
 """
 
 from __future__ import annotations
@@ -59,24 +64,42 @@ def liquidation_profile(
     alpha: float,
     tiers: MarginTiers,
     position_usd: float,
+    *,
+    inverse: bool = False,
+    reference_price: float = 1.0,
 ) -> LeverageProfile:
     """Levels whose long and short liquidation prices both exist and lie on the losing side.
 
     A level whose LP would be on the wrong side of entry (leverage beyond 1/MMR) or absent
     (long LP ≤ 0) cannot be liquidated by a price move, so it is left out and the remaining
-    weights renormalized.
+    weights renormalized. ``inverse`` uses the coin-margined formula with tiers in coin,
+    solved at ``reference_price`` (see the module docstring).
     """
     from engine.liquidation import isolated_liquidation_price
 
     levels, weights = leverage_levels(count, leverage_min, leverage_max, alpha)
-    ones = np.ones_like(levels)
-    quantity = np.full_like(levels, position_usd)  # entry price 1 → notional = position_usd
-    long_ratio = np.asarray(
-        isolated_liquidation_price(1, ones, levels, quantity, tiers), dtype=np.float64
-    )
-    short_ratio = np.asarray(
-        isolated_liquidation_price(-1, ones, levels, quantity, tiers), dtype=np.float64
-    )
+    if inverse:
+        if not reference_price > 0:
+            raise ValueError("an inverse profile needs a positive reference price")
+        entry = np.full_like(levels, reference_price)
+        contracts = np.full_like(levels, position_usd)  # one-dollar contracts: Q·CS = notional
+
+        def ratio(side: int) -> FloatArray:
+            lp = isolated_liquidation_price(
+                side, entry, levels, contracts, tiers, inverse=True, contract_size=1.0
+            )
+            return np.asarray(lp, dtype=np.float64) / reference_price
+
+        long_ratio, short_ratio = ratio(1), ratio(-1)
+    else:
+        ones = np.ones_like(levels)
+        quantity = np.full_like(levels, position_usd)  # entry price 1 → notional = position_usd
+        long_ratio = np.asarray(
+            isolated_liquidation_price(1, ones, levels, quantity, tiers), dtype=np.float64
+        )
+        short_ratio = np.asarray(
+            isolated_liquidation_price(-1, ones, levels, quantity, tiers), dtype=np.float64
+        )
     usable = (
         np.isfinite(long_ratio)
         & np.isfinite(short_ratio)

@@ -150,7 +150,10 @@ class ModelParams:
             raise ValueError(f"unknown model parameters: {', '.join(unknown)}")
         return cls(**data)
 
-    def profile(self, tiers: MarginTiers) -> LeverageProfile:
+    def profile(
+        self, tiers: MarginTiers, *, inverse: bool = False, reference_price: float = 1.0
+    ) -> LeverageProfile:
+        """The leverage levels and their LP/EP ratios under ``tiers`` (see leverage_profile)."""
         return liquidation_profile(
             self.leverage_levels,
             self.leverage_min,
@@ -158,6 +161,8 @@ class ModelParams:
             self.leverage_alpha,
             tiers,
             self.position_usd,
+            inverse=inverse,
+            reference_price=reference_price,
         )
 
 

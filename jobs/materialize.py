@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from sqlalchemy import text
 
 from engine.grid import PriceGrid
-from engine.model import Bars, EngineState, ModelParams, simulate
-from engine.tiers import MarginTiers
+from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
 from jobs.runtime import Runtime
+from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
 from models import heatmap_store as hs
@@ -67,21 +68,81 @@ def snapshot_resolutions(
     return base, hourly
 
 
-async def tiers_for(rt: Runtime, market: store.MarketRef) -> tuple[MarginTiers, str]:
+async def tier_periods_for(rt: Runtime, market: store.MarketRef) -> list[TierPeriod]:
+    """The market's tier periods, oldest first (the shipped fallback when none is stored)."""
     async with rt.engine.connect() as conn:
-        rows = await store.latest_tier_table(conn, market.id)
-    if rows:
-        tiers = MarginTiers.from_rates(
-            floors=[r.min_notional for r in rows],
-            caps=[r.max_notional for r in rows],
-            rates=[r.maintenance_margin_rate for r in rows],
-            max_leverage=[r.max_leverage for r in rows],
+        rows = await hs.load_tier_tables(conn, market.id, rt.settings.timeframe)
+        periods = tier_periods(rows, market)
+        if periods:
+            return periods
+        first = await conn.execute(
+            text(
+                "SELECT close FROM candles WHERE market_id = :m AND timeframe = :tf "
+                "ORDER BY ts LIMIT 1"
+            ),
+            {"m": market.id, "tf": rt.settings.timeframe},
         )
-        return tiers, f"{rows[0].source} (valid from {rows[0].valid_from:%Y-%m-%d})"
-    from engine.tiers import load_shipped_binance_tiers
+        price = first.scalar()
+    return [fallback_period(market, float(price or 0.0))]
 
-    tiers, source, valid_from = load_shipped_binance_tiers("BTC/USDT:USDT")
-    return tiers, f"fallback {source} ({valid_from}); no tiers stored for this market"
+
+def _period_record(period: TierPeriod) -> dict[str, object]:
+    return {
+        "from": period.start_ms,
+        "source": period.label,
+        "fingerprint": fingerprint(period.tiers),
+    }
+
+
+def _state_usable(
+    saved: object, params: ModelParams, periods: list[TierPeriod], model_dict: dict
+) -> bool:
+    """A saved state continues only under the same model and the same tiers for its past bars.
+
+    Tier periods that start after the saved bar may be new (a changed table applies from when
+    it was fetched on); any change to a period the saved bars already used means a recompute.
+    """
+    if saved is None or saved.model_version != params.version:  # type: ignore[attr-defined]
+        return False
+    saved_params = dict(saved.params)  # type: ignore[attr-defined]
+    used = saved_params.pop("tier_tables", None)
+    if saved_params != model_dict or not isinstance(used, list):
+        return False
+    last = store.to_ms(saved.last_bar_ts)  # type: ignore[attr-defined]
+    current = [_period_record(p) for p in periods if p.start_ms is None or p.start_ms <= last]
+    key = [(r.get("from"), r.get("fingerprint")) for r in used]
+    return key == [(r["from"], r["fingerprint"]) for r in current]
+
+
+def _simulate_periods(
+    bars: Bars,
+    params: ModelParams,
+    grid: PriceGrid,
+    periods: list[TierPeriod],
+    market: store.MarketRef,
+    state: EngineState | None,
+    snapshot_every: np.ndarray,
+) -> SimulationResult:
+    """Run the engine period by period: positions opened in a period use its tier table."""
+    starts = [p.start_ms or 0 for p in periods[1:]]  # only the first period has no start
+    bounds = [0, *(int(np.searchsorted(bars.timestamp, s, side="left")) for s in starts)]
+    bounds.append(len(bars))
+    longs, shorts, snapshots = [], [], []
+    for period, a, b in zip(periods, bounds[:-1], bounds[1:], strict=True):
+        if b <= a:
+            continue
+        profile = params.profile(
+            period.tiers, inverse=not market.linear, reference_price=period.reference_price
+        )
+        part = simulate(
+            bars.slice(a, b), params, grid, period.tiers, state=state,
+            snapshot_every=snapshot_every[a:b], profile=profile,
+        )  # fmt: skip
+        state = part.state
+        longs.append(part.predicted_long_usd)
+        shorts.append(part.predicted_short_usd)
+        snapshots.extend(part.snapshots)
+    return SimulationResult(state, np.concatenate(longs), np.concatenate(shorts), snapshots)
 
 
 async def materialize_market(
@@ -91,15 +152,16 @@ async def materialize_market(
     report = SeriesReport(scope=exchange)
     market = await rt.market(exchange, symbol)
     step = timeframe_ms(rt.settings.timeframe)
-    tiers, tier_source = await tiers_for(rt, market)
-    params_dict = hs.dumps_params({**params.to_dict(), "tier_table": tier_source})
+    periods = await tier_periods_for(rt, market)
+    model_dict = hs.dumps_params(params.to_dict())
 
     async with rt.engine.begin() as conn:
         series_id = await hs.ensure_series(conn, symbol, exchange, _bucket(rt, symbol))
         saved = await hs.load_state(conn, series_id)
     state: EngineState | None = None
     after = EPOCH
-    if saved is not None and saved.model_version == params.version and saved.params == params_dict:
+    if _state_usable(saved, params, periods, model_dict):
+        assert saved is not None
         state = EngineState.from_bytes(saved.state)
         after = saved.last_bar_ts
     else:
@@ -114,14 +176,16 @@ async def materialize_market(
     newest = int(bars.timestamp[-1])
     recent_from = newest - rt.settings.recent_days * 86_400_000
     base_mask, hourly_mask = snapshot_resolutions(bars.timestamp, step, recent_from)
-    result = simulate(
+    result = _simulate_periods(
         Bars(
             timestamp=bars.timestamp, open=bars.open, high=bars.high, low=bars.low,
             close=bars.close, open_interest_usd=bars.open_interest_usd,
             volume=bars.volume, taker_buy_volume=bars.taker_buy_volume,
         ),
-        params, grid, tiers, state=state, snapshot_every=base_mask | hourly_mask,
+        params, grid, periods, market, state, base_mask | hourly_mask,
     )  # fmt: skip
+    used = [p for p in periods if p.start_ms is None or p.start_ms <= newest]
+    params_dict = hs.dumps_params({**model_dict, "tier_tables": [_period_record(p) for p in used]})
     snapshots: list[hs.SnapshotRow] = []
     index_of = {int(t): i for i, t in enumerate(bars.timestamp)}
     for snap in result.snapshots:

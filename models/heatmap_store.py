@@ -110,7 +110,7 @@ BARS_SQL = text(
 
 
 async def load_bars(
-    conn: AsyncConnection, market_id: int, timeframe: str, after: datetime, *, inverse: bool = False
+    conn: AsyncConnection, market_id: int, timeframe: str, after: datetime
 ) -> BarArrays:
     rows = (
         await conn.execute(BARS_SQL, {"market": market_id, "tf": timeframe, "after": after})
@@ -131,6 +131,33 @@ async def load_bars(
         taker_buy_volume=data[:, 6],
         open_interest_usd=data[:, 7],
     )
+
+
+TIER_TABLES_SQL = text(
+    """
+    SELECT t.valid_from, t.tier, t.min_notional, t.max_notional, t.maintenance_margin_rate,
+           t.maintenance_amount, t.max_leverage, t.notional_unit, t.source,
+           (SELECT c.close FROM candles c
+             WHERE c.market_id = t.market_id AND c.timeframe = :tf AND c.ts <= t.valid_from
+             ORDER BY c.ts DESC LIMIT 1) AS close_at,
+           (SELECT c.close FROM candles c
+             WHERE c.market_id = t.market_id AND c.timeframe = :tf
+             ORDER BY c.ts LIMIT 1) AS first_close
+    FROM margin_tiers t
+    WHERE t.market_id = :market
+    ORDER BY t.valid_from, t.tier
+    """
+)
+
+
+async def load_tier_tables(
+    conn: AsyncConnection, market_id: int, timeframe: str
+) -> list[Row[Any]]:
+    """Every stored tier table of a market, oldest first, tiers ascending; each row also carries
+    the market's close when the table became valid (``close_at``, else ``first_close``), the
+    price at which tiers given in another unit are converted."""
+    result = await conn.execute(TIER_TABLES_SQL, {"market": market_id, "tf": timeframe})
+    return list(result.all())
 
 
 SNAPSHOT_COLUMNS = (

@@ -1,6 +1,5 @@
 """End to end with data produced by the real jobs: replay ingest → materialize → API.
 
-Runs once the engine and materializer are in the tree (skipped, with the reason, until then).
 The FLOAT32_BASE64 heatmap is decoded and compared cell by cell with the snapshot rows the
 materializer stored, read back here with plain SQL.
 """
@@ -8,7 +7,6 @@ materializer stored, read back here with plain SQL.
 from __future__ import annotations
 
 import base64
-import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +22,6 @@ from tests.api.conftest import build_app
 from tests.conftest import create_database, drop_database
 
 SYMBOL = "BTC/USDT:USDT"
-READY = all(
-    importlib.util.find_spec(name) is not None for name in ("engine.model", "jobs.materialize")
-)
-pytestmark = pytest.mark.skipif(not READY, reason="engine/materializer not in the tree yet")
 
 
 @pytest.fixture(scope="module")
