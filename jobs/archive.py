@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs.records import CandleRow, MarketInfo, OpenInterestRow
 from jobs.runtime import Runtime
 from jobs.validation import BatchRejected, timeframe_ms, validate_candles, validate_open_interest
 from liqmap.logs import get_logger
 from models import store
+from models.records import CandleRow, MarketInfo, OpenInterestRow
 
 log = get_logger(__name__)
 

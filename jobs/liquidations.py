@@ -16,11 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.records import LiquidationEvent
 from jobs.runtime import Runtime
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
 from models import store
+from models.records import LiquidationEvent
 
 log = get_logger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from jobs.records import CandleRow, FundingRateRow, OpenInterestRow
+from models.records import CandleRow, FundingRateRow, OpenInterestRow
 
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 

@@ -15,7 +15,11 @@ from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from jobs.records import (
+from models.bulk import copy_upsert
+from models.jobs import IngestWatermark, JobRun
+from models.market import Exchange, MarginTier, Market
+from models.partitions import ensure_month_partitions
+from models.records import (
     CandleRow,
     FundingRateRow,
     LiquidationEvent,
@@ -23,10 +27,6 @@ from jobs.records import (
     OpenInterestRow,
     TierTable,
 )
-from models.bulk import copy_upsert
-from models.jobs import IngestWatermark, JobRun
-from models.market import Exchange, MarginTier, Market
-from models.partitions import ensure_month_partitions
 
 EXCHANGE_NAMES = {"binanceusdm": "Binance USDⓈ-M", "bybit": "Bybit", "okx": "OKX"}
 

@@ -1,6 +1,6 @@
 """The adapter boundary: one small class per exchange over the real ccxt (pro) classes.
 
-Jobs see only this interface and the records in ``jobs.records``. Each subclass isolates its
+Jobs see only this interface and the records in ``models.records``. Each subclass isolates its
 venue's quirks (endpoints, units, page sizes, history windows) the way freqtrade's exchange
 subclasses do. Errors are ccxt's own exception types (``NetworkError`` and children for transient
 faults, ``BadSymbol``/``AuthenticationError``/``BadRequest`` for permanent ones) so callers can
@@ -21,7 +21,10 @@ from typing import Any, ClassVar, TypeVar
 import ccxt.async_support as ccxt
 import ccxt.pro as ccxtpro
 
-from jobs.records import (
+from jobs.replay import RecordedTransport, Recording, ReplayClock, open_recording, routes_for
+from jobs.replay.websocket import WebsocketReplay
+from liqmap.logs import get_logger
+from models.records import (
     CandleRow,
     FundingRateRow,
     LiquidationEvent,
@@ -30,9 +33,6 @@ from jobs.records import (
     TierRow,
     TierTable,
 )
-from jobs.replay import RecordedTransport, Recording, ReplayClock, open_recording, routes_for
-from jobs.replay.websocket import WebsocketReplay
-from liqmap.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 import ccxt.async_support as ccxt
 
 from jobs.exchanges.base import ExchangeAdapter, number
-from jobs.records import CandleRow, LiquidationEvent, TierRow, TierTable
 from liqmap.logs import get_logger
+from models.records import CandleRow, LiquidationEvent, TierRow, TierTable
 
 log = get_logger(__name__)
 

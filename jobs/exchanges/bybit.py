@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from jobs.exchanges.base import ExchangeAdapter, number
-from jobs.records import LiquidationEvent, OpenInterestRow, TierRow
+from models.records import LiquidationEvent, OpenInterestRow, TierRow
 
 
 class BybitAdapter(ExchangeAdapter):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.exchanges import create_adapter
-from jobs.records import LiquidationEvent
+from models.records import LiquidationEvent
 
 CAPTURES = Path("forceorder") / "binance_usdm_forceorder_captures_normalized.csv"
 

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from jobs.records import CandleRow, FundingRateRow, OpenInterestRow
 from jobs.validation import (
     BatchRejected,
     timeframe_ms,
@@ -14,6 +13,7 @@ from jobs.validation import (
     validate_funding,
     validate_open_interest,
 )
+from models.records import CandleRow, FundingRateRow, OpenInterestRow
 
 STEP = 300_000
 NOW = 1_780_000_000_000 - 1_780_000_000_000 % STEP

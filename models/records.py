@@ -1,4 +1,4 @@
-"""Normalized records that exchange adapters hand to the ingest jobs.
+"""Normalized records: the row shapes exchange adapters produce and storage writes.
 
 Adapters translate each exchange's quirks (field names, units, pagination) into these plain
 records; the jobs validate them and write them to PostgreSQL. Times are epoch milliseconds (UTC);
