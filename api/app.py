@@ -21,6 +21,7 @@ from api.limits import ApiLimits
 from api.metrics import CONTENT_TYPE, Metrics
 from api.schema import create_schema
 from api.subscriptions import Hub
+from api.viewer import routes as viewer_routes
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
             Route("/metrics", prometheus),
             Route("/graphql", gate, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gate),
+            *viewer_routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -1,0 +1,325 @@
+// Canvas panels: the heatmap over time (with candles and the price line), the liquidation map
+// beside it on the same price axis, and the colour legend.
+
+import { LUT, LUT32, SCALES, css } from "./colormap.js";
+import { niceTicks, price as fmtPrice, timeTicks, usd } from "./format.js";
+
+export const MARGIN = { top: 12, bottom: 28, left: 10, right: 74 };
+const AXIS = "#9aa4b2";
+const GRID = "rgba(154,164,178,0.18)";
+const PRICE_LINE = "#38bdf8";
+const CANDLE_UP = "#f1f5f9";
+const CANDLE_DOWN = "#8b98ab";
+export const LONG_COLOR = "#2dd4bf";
+export const SHORT_COLOR = "#f472b6";
+
+/** Size a canvas to its CSS box × devicePixelRatio; returns [ctx, width, height] in CSS px. */
+function fit(canvas) {
+  const dpr = window.devicePixelRatio || 1;
+  const { width, height } = canvas.getBoundingClientRect();
+  const w = Math.max(1, Math.round(width));
+  const h = Math.max(1, Math.round(height));
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return [ctx, w, h];
+}
+
+/** The value shown in a cell for a side: long, short, or both summed. */
+export function cellValues(hm, side) {
+  if (side === "long") return hm.long;
+  if (side === "short") return hm.short;
+  const out = new Float32Array(hm.long.length);
+  for (let k = 0; k < out.length; k++) out[k] = hm.long[k] + hm.short[k];
+  return out;
+}
+
+export class HeatmapPanel {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.off = document.createElement("canvas");
+    this.geom = null;
+  }
+
+  /** Paint the matrix into the offscreen image (one pixel per cell); returns the colour max. */
+  paintCells(hm, side, scale) {
+    const values = cellValues(hm, side);
+    let max = 0;
+    for (let k = 0; k < values.length; k++) if (values[k] > max) max = values[k];
+    const { rows, columns } = hm;
+    this.off.width = Math.max(1, columns);
+    this.off.height = Math.max(1, rows);
+    const octx = this.off.getContext("2d");
+    const image = octx.createImageData(this.off.width, this.off.height);
+    const px = new Uint32Array(image.data.buffer);
+    const forward = SCALES[scale].forward;
+    const inv = max > 0 ? 1 / max : 0;
+    // row 0 is the lowest price: it goes to the bottom of the image
+    for (let i = 0; i < rows; i++) {
+      const src = i * columns;
+      const dst = (rows - 1 - i) * columns;
+      for (let j = 0; j < columns; j++) {
+        const v = values[src + j];
+        const idx = v > 0 ? Math.min(255, Math.max(1, (forward(v * inv) * 255.999) | 0)) : 0;
+        px[dst + j] = LUT32[idx];
+      }
+    }
+    octx.putImageData(image, 0, 0);
+    this.max = max;
+    return max;
+  }
+
+  draw(hm, view) {
+    const [ctx, w, h] = fit(this.canvas);
+    ctx.clearRect(0, 0, w, h);
+    const x0 = MARGIN.left;
+    const y0 = MARGIN.top;
+    const pw = Math.max(10, w - MARGIN.left - MARGIN.right);
+    const ph = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const pLo = hm.priceMin;
+    const pHi = hm.priceMin + hm.rows * hm.priceStep;
+    const g = {
+      x0, y0, w: pw, h: ph, pLo, pHi, start: hm.start, end: hm.end,
+      xOfTime: (t) => x0 + ((t - hm.start) / (hm.end - hm.start)) * pw,
+      yOfPrice: (p) => y0 + (1 - (p - pLo) / (pHi - pLo)) * ph,
+      colW: pw / Math.max(1, hm.columns),
+      rowH: ph / Math.max(1, hm.rows),
+    };
+    this.geom = g;
+    ctx.fillStyle = css(0);
+    ctx.fillRect(x0, y0, pw, ph);
+    if (hm.rows > 0 && hm.columns > 0) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(this.off, 0, 0, hm.columns, hm.rows, x0, y0, pw, ph);
+    }
+    this.drawCandles(ctx, hm, g);
+    if (view.price !== null && view.price > pLo && view.price < pHi) {
+      priceLine(ctx, g.yOfPrice(view.price), x0, x0 + pw);
+    }
+    if (view.hover) {
+      const { col, row } = view.hover;
+      ctx.strokeStyle = "rgba(255,255,255,0.55)";
+      ctx.lineWidth = 1;
+      ctx.setLineDash([]);
+      ctx.strokeRect(x0 + col * g.colW + 0.5, y0 + (hm.rows - 1 - row) * g.rowH + 0.5,
+        Math.max(1, g.colW - 1), Math.max(1, g.rowH - 1));
+    }
+    this.drawAxes(ctx, hm, g, view);
+    this.canvas.dataset.plot = [x0, y0, pw, ph].map((v) => v.toFixed(2)).join(",");
+    this.canvas.dataset.priceMin = String(pLo);
+    this.canvas.dataset.priceMax = String(pHi);
+    this.canvas.dataset.start = new Date(hm.start).toISOString();
+    this.canvas.dataset.end = new Date(hm.end).toISOString();
+    this.canvas.dataset.rows = String(hm.rows);
+    this.canvas.dataset.columns = String(hm.columns);
+    return g;
+  }
+
+  drawCandles(ctx, hm, g) {
+    const body = Math.max(1, Math.min(9, g.colW * 0.62));
+    for (let j = 0; j < hm.candles.length; j++) {
+      const c = hm.candles[j];
+      if (!c) continue;
+      const x = Math.round(g.x0 + (j + 0.5) * g.colW) + 0.5;
+      const up = c.close >= c.open;
+      ctx.strokeStyle = up ? CANDLE_UP : CANDLE_DOWN;
+      ctx.fillStyle = up ? CANDLE_UP : CANDLE_DOWN;
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(x, g.yOfPrice(c.high));
+      ctx.lineTo(x, g.yOfPrice(c.low));
+      ctx.stroke();
+      const top = g.yOfPrice(Math.max(c.open, c.close));
+      const bottom = g.yOfPrice(Math.min(c.open, c.close));
+      const height = Math.max(1, bottom - top);
+      if (up && body >= 3) ctx.strokeRect(x - body / 2, top, body, height);
+      else ctx.fillRect(x - body / 2, top, body, height);
+    }
+  }
+
+  drawAxes(ctx, hm, g, view) {
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = AXIS;
+    ctx.strokeStyle = AXIS;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([]);
+    const { step, ticks } = niceTicks(g.pLo, g.pHi, Math.max(2, Math.floor(g.h / 48)));
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    for (const p of ticks) {
+      const y = Math.round(g.yOfPrice(p)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(g.x0 + g.w, y);
+      ctx.lineTo(g.x0 + g.w + 4, y);
+      ctx.stroke();
+      ctx.fillText(fmtPrice(p, step), g.x0 + g.w + 7, y);
+    }
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (const tick of timeTicks(g.start, g.end, g.w)) {
+      const x = Math.round(g.xOfTime(tick.t)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, g.y0 + g.h);
+      ctx.lineTo(x, g.y0 + g.h + 4);
+      ctx.stroke();
+      ctx.font = tick.major ? "bold 11px system-ui, sans-serif" : "11px system-ui, sans-serif";
+      ctx.fillText(tick.label, x, g.y0 + g.h + 7);
+    }
+    ctx.strokeStyle = GRID;
+    ctx.strokeRect(g.x0 + 0.5, g.y0 + 0.5, g.w - 1, g.h - 1);
+    if (view.price !== null && view.price > g.pLo && view.price < g.pHi) {
+      priceLabel(ctx, g.yOfPrice(view.price), g.x0 + g.w + 2, fmtPrice(view.price, step / 100));
+    }
+  }
+
+  /** Column and row under a CSS-pixel point, or null outside the plot. */
+  hit(hm, x, y) {
+    const g = this.geom;
+    if (!g || x < g.x0 || x >= g.x0 + g.w || y < g.y0 || y >= g.y0 + g.h) return null;
+    const col = Math.min(hm.columns - 1, Math.floor((x - g.x0) / g.colW));
+    const row = Math.min(hm.rows - 1, hm.rows - 1 - Math.floor((y - g.y0) / g.rowH));
+    return { col, row };
+  }
+}
+
+function priceLine(ctx, y, xa, xb) {
+  ctx.strokeStyle = PRICE_LINE;
+  ctx.lineWidth = 1;
+  ctx.setLineDash([5, 4]);
+  ctx.beginPath();
+  ctx.moveTo(xa, Math.round(y) + 0.5);
+  ctx.lineTo(xb, Math.round(y) + 0.5);
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
+function priceLabel(ctx, y, x, text) {
+  ctx.font = "bold 11px system-ui, sans-serif";
+  const width = ctx.measureText(text).width + 8;
+  ctx.fillStyle = PRICE_LINE;
+  ctx.fillRect(x, y - 8, width, 16);
+  ctx.fillStyle = "#04121c";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  ctx.fillText(text, x + 4, y);
+}
+
+/** The liquidation map: bars per level (long below, short above price) and cumulative curves. */
+export class MapPanel {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.geom = null;
+  }
+
+  draw(map, pLo, pHi, view) {
+    const [ctx, w, h] = fit(this.canvas);
+    ctx.clearRect(0, 0, w, h);
+    const x0 = 8;
+    const y0 = MARGIN.top;
+    const pw = Math.max(10, w - 16);
+    const ph = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const yOfPrice = (p) => y0 + (1 - (p - pLo) / (pHi - pLo)) * ph;
+    this.geom = { x0, y0, w: pw, h: ph, pLo, pHi, yOfPrice };
+    ctx.fillStyle = "#0d1320";
+    ctx.fillRect(x0, y0, pw, ph);
+    if (!map) {
+      this.canvas.dataset.levels = "0";
+      return;
+    }
+    const levels = map.levels.filter((l) => l.priceHigh > pLo && l.price < pHi);
+    let barMax = 0;
+    let cumMax = 0;
+    for (const l of levels) {
+      barMax = Math.max(barMax, l.longUsd, l.shortUsd);
+      cumMax = Math.max(cumMax, l.cumulativeLongUsd, l.cumulativeShortUsd);
+    }
+    const xBar = (v) => x0 + (barMax > 0 ? (v / barMax) * pw * 0.92 : 0);
+    const xCum = (v) => x0 + (cumMax > 0 ? (v / cumMax) * pw * 0.98 : 0);
+    const showLong = view.side !== "short";
+    const showShort = view.side !== "long";
+    for (const l of levels) {
+      const top = yOfPrice(Math.min(pHi, l.priceHigh));
+      const height = Math.max(1, yOfPrice(Math.max(pLo, l.price)) - top - (ph / levels.length > 3 ? 1 : 0));
+      if (showLong && l.longUsd > 0) {
+        ctx.fillStyle = LONG_COLOR;
+        ctx.globalAlpha = 0.85;
+        ctx.fillRect(x0, top, xBar(l.longUsd) - x0, height);
+      }
+      if (showShort && l.shortUsd > 0) {
+        ctx.fillStyle = SHORT_COLOR;
+        ctx.globalAlpha = 0.85;
+        ctx.fillRect(x0, top, xBar(l.shortUsd) - x0, height);
+      }
+    }
+    ctx.globalAlpha = 1;
+    const curve = (key, color, keep) => {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      let started = false;
+      for (const l of levels) {
+        if (!keep(l)) continue;
+        const y = yOfPrice((l.price + l.priceHigh) / 2);
+        const x = xCum(l[key]);
+        if (started) ctx.lineTo(x, y);
+        else ctx.moveTo(x, y);
+        started = true;
+      }
+      ctx.stroke();
+    };
+    if (showLong) curve("cumulativeLongUsd", "#99f6e4", (l) => l.priceHigh <= map.price + map.bucketSize);
+    if (showShort) curve("cumulativeShortUsd", "#fbcfe8", (l) => l.price >= map.price - map.bucketSize);
+    if (map.price > pLo && map.price < pHi) priceLine(ctx, yOfPrice(map.price), x0, x0 + pw);
+    if (view.hoverLevel) {
+      const l = view.hoverLevel;
+      ctx.strokeStyle = "rgba(255,255,255,0.6)";
+      ctx.lineWidth = 1;
+      const top = yOfPrice(l.priceHigh);
+      ctx.strokeRect(x0 + 0.5, top + 0.5, pw - 1, Math.max(1, yOfPrice(l.price) - top - 1));
+    }
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = AXIS;
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left";
+    ctx.fillText(`bar max ${usd(barMax)}`, x0, y0 + ph + 7);
+    ctx.textAlign = "right";
+    ctx.fillText(`cumulative max ${usd(cumMax)}`, x0 + pw, y0 + ph + 7);
+    this.levels = levels;
+    this.canvas.dataset.levels = String(levels.length);
+  }
+
+  hit(y) {
+    const g = this.geom;
+    if (!g || !this.levels || y < g.y0 || y > g.y0 + g.h) return null;
+    const p = g.pLo + (1 - (y - g.y0) / g.h) * (g.pHi - g.pLo);
+    return this.levels.find((l) => l.price <= p && p < l.priceHigh) || null;
+  }
+}
+
+/** The colour bar with USD ticks for the current maximum and scale. */
+export function drawLegend(canvas, max, scale) {
+  const [ctx, w, h] = fit(canvas);
+  ctx.clearRect(0, 0, w, h);
+  const x0 = 8;
+  const bw = w - 16;
+  for (let i = 0; i < bw; i++) {
+    ctx.fillStyle = css(Math.round((i / (bw - 1)) * 255));
+    ctx.fillRect(x0 + i, 4, 1.5, 12);
+  }
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = AXIS;
+  ctx.textBaseline = "top";
+  const inverse = SCALES[scale].inverse;
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+    const x = x0 + t * (bw - 1);
+    ctx.fillRect(Math.round(x), 16, 1, 4);
+    ctx.textAlign = t === 0 ? "left" : t === 1 ? "right" : "center";
+    ctx.fillText(t === 0 ? "$0" : usd(max * inverse(t)), x, 22);
+  }
+  canvas.dataset.max = String(max);
+}
+
+export { LUT };

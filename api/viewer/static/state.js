@@ -1,0 +1,92 @@
+// The view's state and its URL form, so that a view can be shared by its address.
+
+import { DURATIONS } from "./format.js";
+
+export const INTERVALS = {
+  FIVE_MINUTES: 300,
+  FIFTEEN_MINUTES: 900,
+  THIRTY_MINUTES: 1800,
+  ONE_HOUR: 3600,
+  FOUR_HOURS: 14400,
+  ONE_DAY: 86400,
+};
+export const INTERVAL_LABELS = {
+  auto: "auto",
+  FIVE_MINUTES: "5 min",
+  FIFTEEN_MINUTES: "15 min",
+  THIRTY_MINUTES: "30 min",
+  ONE_HOUR: "1 h",
+  FOUR_HOURS: "4 h",
+  ONE_DAY: "1 d",
+};
+export const RANGES = [...Object.keys(DURATIONS), "custom"];
+export const SIDES = ["both", "long", "short"];
+export const SCALE_NAMES = ["sqrt", "linear", "log"];
+
+export const DEFAULTS = {
+  symbol: "",
+  exchanges: [],
+  range: "24h",
+  start: null,
+  end: null,
+  res: "auto",
+  side: "both",
+  scale: "sqrt",
+  within: 5,
+  pmin: null,
+  pmax: null,
+  bucket: null,
+};
+
+function num(text) {
+  if (text === null || text === "") return null;
+  const v = Number(text);
+  return Number.isFinite(v) ? v : null;
+}
+
+function time(text) {
+  if (!text) return null;
+  const v = /^\d+$/.test(text) ? Number(text) : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`);
+  return Number.isFinite(v) ? v : null;
+}
+
+/** State from location.search (unknown or malformed values fall back to the defaults). */
+export function fromUrl(search) {
+  const p = new URLSearchParams(search);
+  const s = { ...DEFAULTS, exchanges: [] };
+  if (p.get("symbol")) s.symbol = p.get("symbol");
+  if (p.get("exchanges")) s.exchanges = p.get("exchanges").split(",").map((e) => e.trim()).filter(Boolean);
+  if (RANGES.includes(p.get("range"))) s.range = p.get("range");
+  s.start = time(p.get("start"));
+  s.end = time(p.get("end"));
+  if (s.start !== null && s.end !== null && !p.get("range")) s.range = "custom";
+  if (p.get("res") in INTERVAL_LABELS) s.res = p.get("res");
+  if (SIDES.includes(p.get("side"))) s.side = p.get("side");
+  if (SCALE_NAMES.includes(p.get("scale"))) s.scale = p.get("scale");
+  const within = num(p.get("within"));
+  if (within !== null && within > 0 && within <= 100) s.within = within;
+  s.pmin = num(p.get("pmin"));
+  s.pmax = num(p.get("pmax"));
+  s.bucket = num(p.get("bucket"));
+  return s;
+}
+
+/** The query string of a state (defaults left out). */
+export function toUrl(s) {
+  const p = new URLSearchParams();
+  if (s.symbol) p.set("symbol", s.symbol);
+  if (s.exchanges.length) p.set("exchanges", s.exchanges.join(","));
+  p.set("range", s.range);
+  if (s.range === "custom") {
+    if (s.start !== null) p.set("start", new Date(s.start).toISOString());
+    if (s.end !== null) p.set("end", new Date(s.end).toISOString());
+  }
+  if (s.res !== "auto") p.set("res", s.res);
+  if (s.side !== "both") p.set("side", s.side);
+  if (s.scale !== "sqrt") p.set("scale", s.scale);
+  if (s.within !== DEFAULTS.within) p.set("within", String(s.within));
+  if (s.pmin !== null) p.set("pmin", String(s.pmin));
+  if (s.pmax !== null) p.set("pmax", String(s.pmax));
+  if (s.bucket !== null) p.set("bucket", String(s.bucket));
+  return `?${p.toString()}`;
+}
