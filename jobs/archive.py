@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs.runtime import Runtime
-from jobs.validation import BatchRejected, timeframe_ms, validate_candles, validate_open_interest
+from jobs.validation import BatchRejected, validate_candles, validate_open_interest
 from liqmap.logs import get_logger
+from liqmap.timeframes import timeframe_ms
 from models import store
 from models.records import CandleRow, MarketInfo, OpenInterestRow
 

@@ -32,12 +32,12 @@ from tenacity import (
 from jobs.runtime import Runtime
 from jobs.validation import (
     BatchRejected,
-    timeframe_ms,
     validate_candles,
     validate_funding,
     validate_open_interest,
 )
 from liqmap.logs import get_logger
+from liqmap.timeframes import timeframe_ms
 from models import store
 
 log = get_logger(__name__)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.runtime import Runtime
-from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
+from liqmap.timeframes import timeframe_ms, timeframe_name
 from models import store
 from models.records import LiquidationEvent
 
@@ -139,8 +139,12 @@ def read_realized_csv(path: Path) -> RealizedBars:
     step = steps[0] if steps else 0
     if step <= 0:
         raise RealizedFileError(f"{path}: cannot infer the bar length from one row")
-    minutes = step // 60_000
-    timeframe = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+    try:
+        timeframe = timeframe_name(step)
+    except ValueError:
+        raise RealizedFileError(
+            f"{path}: bars {step} ms apart are not a whole number of minutes"
+        ) from None
     return RealizedBars(timeframe, stamps, longs, shorts)
 
 

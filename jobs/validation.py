@@ -8,20 +8,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from liqmap.timeframes import timeframe_ms
 from models.records import CandleRow, FundingRateRow, OpenInterestRow
 
-_UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+__all__ = [
+    "BatchRejected",
+    "timeframe_ms",  # re-exported: callers validating a page also size its period grid
+    "validate_candles",
+    "validate_funding",
+    "validate_open_interest",
+]
 
 
 class BatchRejected(ValueError):
     """The batch breaks an invariant; ``str(exc)`` names the row and the rule."""
-
-
-def timeframe_ms(timeframe: str) -> int:
-    try:
-        return int(timeframe[:-1]) * _UNITS[timeframe[-1]]
-    except (KeyError, ValueError):
-        raise ValueError(f"unknown timeframe {timeframe!r}; use e.g. 1m, 5m, 1h") from None
 
 
 def _bad_number(value: float | None, *, allow_zero: bool = False) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from liqmap.timeframes import timeframe_name
 from models.bulk import copy_upsert
 from models.jobs import IngestWatermark, JobRun
 from models.market import Exchange, MarginTier, Market
@@ -223,7 +224,7 @@ async def refresh_realized_from_events(
             """
         ),
         {
-            "tf": _timeframe_name(timeframe_ms),
+            "tf": timeframe_name(timeframe_ms),
             "step": timeframe_ms,
             "market": market.id,
             "first": first,
@@ -231,11 +232,6 @@ async def refresh_realized_from_events(
         },
     )
     return int(result.rowcount or 0)
-
-
-def _timeframe_name(ms: int) -> str:
-    minutes = ms // 60_000
-    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
 # --- watermarks ---------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from jobs.exchanges.base import (
     ExchangeAdapter,
     adapter_class,
     create_adapter,
-    timeframe_ms,
 )
+from liqmap.timeframes import timeframe_ms
 
 __all__ = [
     "SUPPORTED_EXCHANGES",

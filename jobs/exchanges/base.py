@@ -24,6 +24,7 @@ import ccxt.pro as ccxtpro
 from jobs.replay import RecordedTransport, Recording, ReplayClock, open_recording, routes_for
 from jobs.replay.websocket import WebsocketReplay
 from liqmap.logs import get_logger
+from liqmap.timeframes import HOUR_MS, timeframe_ms
 from models.records import (
     CandleRow,
     FundingRateRow,
@@ -36,16 +37,7 @@ from models.records import (
 
 log = get_logger(__name__)
 
-HOUR_MS = 3_600_000
 Row = TypeVar("Row", CandleRow, OpenInterestRow, FundingRateRow)
-
-
-def timeframe_ms(timeframe: str) -> int:
-    units = {"m": 60_000, "h": HOUR_MS, "d": 86_400_000}
-    try:
-        return int(timeframe[:-1]) * units[timeframe[-1]]
-    except (KeyError, ValueError):
-        raise ValueError(f"bad timeframe {timeframe!r}; expected e.g. 1m, 5m, 1h, 1d") from None
 
 
 def number(value: Any) -> float | None:

@@ -8,11 +8,11 @@ import pytest
 
 from jobs.validation import (
     BatchRejected,
-    timeframe_ms,
     validate_candles,
     validate_funding,
     validate_open_interest,
 )
+from liqmap.timeframes import timeframe_ms, timeframe_name
 from models.records import CandleRow, FundingRateRow, OpenInterestRow
 
 STEP = 300_000
@@ -28,8 +28,33 @@ def test_timeframes() -> None:
     assert timeframe_ms("5m") == STEP
     assert timeframe_ms("1h") == 3_600_000
     assert timeframe_ms("1d") == 86_400_000
-    with pytest.raises(ValueError, match="unknown timeframe"):
-        timeframe_ms("5x")
+    assert timeframe_ms("1w") == 7 * 86_400_000
+    for bad in ("5x", "0m", "m", "", "-5m", "1.5h", "5M"):
+        with pytest.raises(ValueError, match="unknown timeframe"):
+            timeframe_ms(bad)
+
+
+@pytest.mark.parametrize("name", ["1m", "5m", "15m", "90m", "1h", "4h", "1d", "3d", "1w"])
+def test_timeframe_names_round_trip(name: str) -> None:
+    assert timeframe_name(timeframe_ms(name)) == name
+
+
+def test_timeframe_name_uses_the_largest_unit() -> None:
+    assert timeframe_name(30 * 60_000) == "30m"
+    assert timeframe_name(120 * 60_000) == "2h"
+    assert timeframe_name(24 * 3_600_000) == "1d"
+    assert timeframe_name(14 * 86_400_000) == "2w"
+    with pytest.raises(ValueError, match="whole number of minutes"):
+        timeframe_name(90_000)
+
+
+def test_one_timeframe_implementation() -> None:
+    """The jobs, the adapters and storage all use liqmap.timeframes (no private copies)."""
+    import jobs.exchanges
+    import jobs.validation
+
+    assert jobs.validation.timeframe_ms is timeframe_ms
+    assert jobs.exchanges.timeframe_ms is timeframe_ms
 
 
 def test_good_candles_pass() -> None:
