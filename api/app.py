@@ -42,7 +42,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
         graphql,
         KeyStore(engine, limits.key_cache_seconds),
         RateLimiter(),
-        require_keys=bool(getattr(settings, "require_api_keys", False)),
+        require_keys=settings.require_api_keys,
         anonymous_limit=limits.anonymous_rate_limit_per_minute,
         metrics=metrics,
     )
@@ -80,7 +80,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
     middleware = [
         Middleware(GzipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, level=limits.gzip_level)
     ]
-    origins = list(getattr(settings, "cors_origins", []) or [])
+    origins = list(settings.cors_origins)
     if origins:
         middleware.insert(
             0,

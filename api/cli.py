@@ -32,7 +32,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     from liqmap.cli import UserError, _database, _settings
 
     settings = _settings(args)
-    target = _database(settings)
+    target = _database(settings, require_schema=True)
     console = Console()
     if args.apikey_command == "create":
         if args.rate_limit < 1:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.limits import ApiLimits
+from liqmap.settings import Settings
 
 if TYPE_CHECKING:
     from api.column_cache import ColumnCache
@@ -36,7 +37,7 @@ class CachePolicy:
 @dataclass
 class ApiContext:
     sessions: async_sessionmaker[AsyncSession]
-    settings: Any
+    settings: Settings
     limits: ApiLimits
     loaders: Loaders
     hub: Hub
@@ -56,4 +57,4 @@ class ApiContext:
 
     @property
     def timeframe(self) -> str:
-        return str(getattr(self.settings, "timeframe", "5m"))
+        return self.settings.timeframe

@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +21,7 @@ from api.auth import KeyStore, RateLimiter, key_from_headers
 from api.column_cache import ColumnCache
 from api.context import ApiContext
 from api.errors import (
+    BAD_USER_INPUT,
     INTERNAL,
     INTERNAL_MESSAGE,
     RATE_LIMITED,
@@ -33,11 +36,27 @@ from api.response_cache import CachedResponse, ResponseCache, request_key
 from api.subscriptions import Hub
 from api.timerange import timeframe_seconds
 from liqmap.logs import get_logger
+from liqmap.settings import Settings
 
 log = get_logger(__name__)
 
 CLOSED_RANGE_MAX_AGE_S = 300
 GZIP_MINIMUM_SIZE = 1024  # the same threshold as the app's GZipMiddleware
+
+
+def _is_subscription(query: str, operation_name: str | None) -> bool:
+    """Whether the operation a request would run is a subscription (False if it won't parse:
+    the execution then reports the syntax error with its own code)."""
+    if "subscription" not in query:  # the keyword must appear: skip parsing every query twice
+        return False
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    return len(operations) == 1 and operations[0].operation == OperationType.SUBSCRIPTION
 
 
 class LiqmapGraphQL(GraphQL):
@@ -47,7 +66,7 @@ class LiqmapGraphQL(GraphQL):
         self,
         schema: BaseSchema,
         *,
-        settings: Any,
+        settings: Settings,
         limits: ApiLimits,
         sessions: async_sessionmaker[AsyncSession],
         hub: Hub,
@@ -55,7 +74,7 @@ class LiqmapGraphQL(GraphQL):
     ) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql" if getattr(settings, "graphiql", True) else None,
+            graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
         )
         self.settings = settings
@@ -63,7 +82,7 @@ class LiqmapGraphQL(GraphQL):
         self.sessions = sessions
         self.hub = hub
         self.metrics = metrics
-        self.timeframe_s = timeframe_seconds(str(getattr(settings, "timeframe", "5m")))
+        self.timeframe_s = timeframe_seconds(settings.timeframe)
         self.columns = ColumnCache(limits.column_cache_entries)
         hub.on_event(self.columns.forget)
         hub.on_reset(self.columns.clear)
@@ -80,7 +99,33 @@ class LiqmapGraphQL(GraphQL):
         self.responses.ttl = value
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
-        """Serve repeated identical queries from :class:`ResponseCache`; execute the rest."""
+        """Serve repeated identical queries from :class:`ResponseCache`; execute the rest.
+
+        Requests Strawberry refuses before execution (a body that is not JSON, no query, a
+        subscription over plain HTTP, a mutation over GET) get a GraphQL-shaped JSON body with
+        ``BAD_USER_INPUT`` and the HTTP status Strawberry chose, instead of plain text.
+        """
+        try:
+            return await self._run(request, context, root_value)
+        except HTTPException as exc:
+            if not isinstance(request, Request):
+                raise
+            code = BAD_USER_INPUT if exc.status_code < 500 else INTERNAL
+            return JSONResponse(error_body(code, exc.reason), status_code=exc.status_code)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """One operation over plain HTTP: subscriptions need the websocket transport."""
+        request_data = kwargs.get("request_data", args[-1] if args else None)
+        query = getattr(request_data, "query", None) or ""
+        if _is_subscription(query, getattr(request_data, "operation_name", None)):
+            raise HTTPException(
+                400,
+                "subscriptions are served over websockets (graphql-transport-ws) at /graphql, "
+                "not over plain HTTP",
+            )
+        return await super().execute_single(*args, **kwargs)
+
+    async def _run(self, request: Any, context: Any, root_value: Any) -> Any:
         from strawberry.types.unset import UNSET
 
         context = UNSET if context is None else context
@@ -153,9 +198,7 @@ class LiqmapGraphQL(GraphQL):
             sessions=self.sessions,
             settings=self.settings,
             limits=self.limits,
-            loaders=Loaders(
-                self.sessions, self.timeframe_s, str(getattr(self.settings, "timeframe", "5m"))
-            ),
+            loaders=Loaders(self.sessions, self.timeframe_s, self.settings.timeframe),
             hub=self.hub,
             request=request,
             response=response,

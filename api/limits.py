@@ -1,31 +1,14 @@
-"""Request limits, read from the settings object (with defaults until the lead adds them).
+"""Request limits and tunables of the API, read from the settings object.
 
-Every setting is ``Settings.api_<name>``; see :data:`DEFAULTS`.
+Every field is ``Settings.api_<name>`` (environment ``LIQMAP_API_<NAME>``); the defaults and
+their meaning live there, in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
 
-DEFAULTS: dict[str, Any] = {
-    "max_query_depth": 10,
-    "max_query_tokens": 2_000,
-    "max_aliases": 15,
-    "max_matrix_cells": 2_000_000,  # per matrix (rows × columns), each side
-    "max_heatmap_columns": 2_000,
-    "max_span_days": 400.0,  # any time range
-    "max_levels": 5_000,  # price buckets in one liquidation map
-    "max_page_size": 100,  # snapshots per connection page
-    "max_series_points": 20_000,  # rows of one candles/OI/funding/realized/swept series
-    "anonymous_rate_limit_per_minute": 0,  # 0 = unlimited (requests without a key)
-    "key_cache_seconds": 10.0,  # how long a looked-up API key is trusted before re-reading it
-    "gzip_level": 1,  # fast compression: responses are large but the hop is short
-    "cache_entries": 256,  # responses kept in memory
-    "column_cache_entries": 20_000,  # decoded snapshot vectors (a few KB each)
-    "response_cache_seconds": 5.0,  # how long an identical query may be answered from memory
-    "default_price_margin_pct": 10.0,  # heatmap price axis: traded range ± this, if not given
-}
+from liqmap.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +33,11 @@ class ApiLimits:
     default_price_margin_pct: float
 
     @classmethod
-    def from_settings(cls, settings: object) -> ApiLimits:
-        values = {
-            f.name: type(DEFAULTS[f.name])(getattr(settings, f"api_{f.name}", DEFAULTS[f.name]))
-            for f in fields(cls)
-        }
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> ApiLimits:
+        return cls(**{f.name: getattr(settings, f"api_{f.name}") for f in fields(cls)})
+
+    @classmethod
+    def defaults(cls) -> ApiLimits:
+        """The limits with every setting at its default (no environment read)."""
+        defaults = Settings.model_fields
+        return cls(**{f.name: defaults[f"api_{f.name}"].default for f in fields(cls)})

@@ -89,7 +89,7 @@ def create_schema(limits: ApiLimits) -> strawberry.Schema:
 def sdl(limits: ApiLimits | None = None) -> str:
     """The schema in SDL, as committed in schema.graphql."""
 
-    schema = create_schema(limits or ApiLimits.from_settings(object()))
+    schema = create_schema(limits or ApiLimits.defaults())
     return schema.as_str() + "\n"
 
 

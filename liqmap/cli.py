@@ -41,14 +41,27 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     if getattr(args, "replay", None):
         overrides["replay_dir"] = Path(args.replay).resolve()
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except Exception as exc:  # pydantic ValidationError: name the setting
         raise UserError(f"invalid settings: {exc}") from None
+    # the settings decide the log format (LIQMAP_LOG_JSON); --log-level wins over LIQMAP_LOG_LEVEL
+    configure_logging(getattr(args, "log_level", None) or settings.log_level, settings.log_json)
+    return settings
 
 
-def _database(settings: Settings) -> DatabaseTarget:
+def _database(settings: Settings, *, require_schema: bool = False) -> DatabaseTarget:
+    """The database to use, reachable; with ``require_schema`` also migrated to head."""
     target = resolve_database(settings)
     asyncio.run(check_connection(target.url))
+    if require_schema:
+        from liqmap import migrations
+
+        current, head = migrations.current_revision(target.url), migrations.head_revision()
+        if current != head:
+            raise UserError(
+                f"the database is at schema revision {current or 'base (empty)'}, not {head}: "
+                "run `liqmap db upgrade` first (or `liqmap up`, which migrates)"
+            )
     return target
 
 
@@ -92,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from liqmap.runner import run_serve
 
     settings = _settings(args, api_host=args.host, api_port=args.port)
-    target = _database(settings)
+    target = _database(settings, require_schema=True)
     asyncio.run(run_serve(settings, target))
     return 0
 
@@ -204,4 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m liqmap.cli` runs this file as __main__: call the imported module's main so the
+    # UserError that other modules raise (liqmap.cli.UserError) is the one caught here
+    from liqmap.cli import main as canonical_main
+
+    sys.exit(canonical_main())

@@ -263,7 +263,7 @@ def _job(
         from liqmap.cli import UserError, _database, _settings
 
         settings = _settings(args)
-        target = _database(settings)
+        target = _database(settings, require_schema=args.command != "worker")
         try:
             return func(args, settings, target)
         except JobUserError as exc:

@@ -91,6 +91,36 @@ class Settings(BaseSettings):
     graphiql: bool = True
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- API limits and tunables (``LIQMAP_API_<NAME>``; read by api.limits.ApiLimits) ---------
+    api_max_query_depth: int = Field(default=10, ge=1, description="GraphQL query depth")
+    api_max_query_tokens: int = Field(default=2_000, ge=10, description="tokens per query")
+    api_max_aliases: int = Field(default=15, ge=1, description="aliases per query")
+    api_max_matrix_cells: int = Field(
+        default=2_000_000, ge=1, description="heatmap cells per matrix (rows × columns), per side"
+    )
+    api_max_heatmap_columns: int = Field(default=2_000, ge=1)
+    api_max_span_days: float = Field(default=400.0, gt=0, description="longest time range")
+    api_max_levels: int = Field(default=5_000, ge=1, description="buckets in one liquidation map")
+    api_max_page_size: int = Field(default=100, ge=1, description="snapshots per page")
+    api_max_series_points: int = Field(default=20_000, ge=1, description="rows of one series")
+    api_anonymous_rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="requests per minute without a key per client IP (0: off)"
+    )
+    api_key_cache_seconds: float = Field(
+        default=10.0, ge=0, description="how long a looked-up API key is trusted"
+    )
+    api_gzip_level: int = Field(default=1, ge=1, le=9)
+    api_cache_entries: int = Field(default=256, ge=0, description="responses kept in memory")
+    api_column_cache_entries: int = Field(
+        default=20_000, ge=0, description="decoded snapshot vectors kept in memory"
+    )
+    api_response_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long an identical open-range query is served again"
+    )
+    api_default_price_margin_pct: float = Field(
+        default=10.0, gt=0, description="heatmap price axis: traded range ± this when not given"
+    )
+
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None
     binance_api_secret: str | None = None

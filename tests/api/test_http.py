@@ -3,6 +3,7 @@ query limits (including the fragment bypass)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -215,3 +216,55 @@ async def test_series_are_cacheable_once_the_watermark_passed_their_end(
     # the fixture stores no funding watermark: funding ranges are never called final
     response = await client.post("/graphql", json={"query": funding})
     assert response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "fragment"),
+    [
+        ({"method": "POST", "content": b"not json",
+          "headers": {"content-type": "application/json"}}, 400, "JSON"),
+        ({"method": "POST", "json": {"variables": {}}}, 400, "query"),
+        ({"method": "POST", "json": {
+            "query": 'subscription { heatmapUpdated(symbol: "BTC/USDT:USDT") { at } }'}},
+         400, "websockets"),
+        ({"method": "GET", "params": {"query": "mutation { x }"}}, 400, "GET"),
+    ],
+)  # fmt: skip
+async def test_requests_refused_before_execution_carry_a_code(
+    client: httpx.AsyncClient, request_args: dict[str, Any], status: int, fragment: str
+) -> None:
+    args = dict(request_args)
+    response = await client.request(url="/graphql", **args)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert fragment in error["message"]
+
+
+async def test_readiness_fails_until_migrations_reach_head(
+    server_url: str, seeded: Seeded
+) -> None:
+    from liqmap import migrations
+    from liqmap.database import create_engine
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(server_url, "liqmap_test_ready")
+    engine = create_engine(url, pool_size=1)
+    try:
+        migrations.upgrade(url, "0001")
+        app = build_app(engine, url)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            behind = await client.get("/health/ready")
+            assert behind.status_code == 503
+            assert behind.json()["status"] != "ok"
+            await asyncio.to_thread(migrations.upgrade, url)
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200
+            assert ready.json()["revision"] == migrations.head_revision()
+        await app.state.hub.close()
+    finally:
+        await engine.dispose()
+        drop_database(server_url, url)

@@ -89,3 +89,30 @@ def test_db_upgrade_via_cli_and_alembic_agree(empty_database_url: str) -> None:
     )
     assert alembic.returncode == 0, alembic.stderr
     assert "No new upgrade operations detected" in alembic.stdout + alembic.stderr
+
+
+def test_log_json_setting_makes_every_log_line_json(server_url: str, shared_data: Path) -> None:
+    import json
+
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(server_url, "liqmap_test_logs")
+    try:
+        refused = run_cli("ingest", "--replay", str(shared_data), env={"DATABASE_URL": url})
+        migrations.upgrade(url)
+        out = run_cli(
+            "ingest", "--replay", str(shared_data),
+            env={"DATABASE_URL": url, "LIQMAP_LOG_JSON": "true", "LIQMAP_EXCHANGES": "binanceusdm",
+                 "LIQMAP_SYMBOLS": '{"binanceusdm": ["BTC/USDT:USDT"]}'},
+        )  # fmt: skip
+    finally:
+        drop_database(server_url, url)
+    # an unmigrated database is one clear line, not a traceback
+    assert refused.returncode == 2 and "liqmap db upgrade" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    ingested = [r for r in records if r.get("event") == "ingested"]
+    assert {r["dataset"] for r in ingested} >= {"candles", "open_interest", "funding"}
+    assert all("timestamp" in r and "level" in r for r in records)

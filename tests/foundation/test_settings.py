@@ -63,3 +63,16 @@ def test_bucket_size_configured_and_derived() -> None:
     assert s.bucket_size_for("SOL/USDT:USDT", reference_price=150.0) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="LIQMAP_BUCKET_SIZES"):
         s.bucket_size_for("SOL/USDT:USDT")
+
+
+def test_api_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.limits import ApiLimits
+
+    monkeypatch.setenv("LIQMAP_API_MAX_MATRIX_CELLS", "10")
+    monkeypatch.setenv("LIQMAP_API_MAX_QUERY_DEPTH", "3")
+    limits = ApiLimits.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert (limits.max_matrix_cells, limits.max_query_depth) == (10, 3)
+    assert ApiLimits.defaults().max_matrix_cells == 2_000_000
+    monkeypatch.setenv("LIQMAP_API_MAX_ALIASES", "0")
+    with pytest.raises(ValueError, match="api_max_aliases"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
