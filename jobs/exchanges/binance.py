@@ -6,42 +6,28 @@ Quirks isolated here:
   ``parse_ohlcv`` drops the taker-buy base volume (kline index 9); up to 1500 bars a request;
 * open-interest history (``/futures/data/openInterestHist``) exists for the last 30 days only:
   requests start no earlier than that (older history comes from the archive importer);
-* leverage brackets need API keys; without them the adapter returns the tier table shipped in
-  ``jobs/exchanges/data`` and says so, with its date, in ``TierTable.source``;
+* leverage brackets need API keys; without them the adapter returns the dated tier table the
+  engine ships (``engine/data``, read by ``engine.tiers.load_shipped_binance_tiers``) and says
+  so, with its date, in ``TierTable.source``;
 * a ``forceOrder`` snapshot's ``z`` (accumulated filled quantity) is the size liquidated so far;
   ccxt's parsed ``contracts`` is ``l`` (the last fill only), so events use ``z`` × ``p``.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import ccxt.async_support as ccxt
 
+from engine.tiers import load_shipped_binance_tiers, shipped_binance_symbols
 from jobs.exchanges.base import ExchangeAdapter, number
 from liqmap.logs import get_logger
 from models.records import CandleRow, LiquidationEvent, TierRow, TierTable
 
 log = get_logger(__name__)
 
-SHIPPED_TIERS = (
-    Path(__file__).resolve().parent / "data" / "binance_leverage_tiers_BTC_ETH_latest.json"
-)
 OPEN_INTEREST_HISTORY_MS = 30 * 86_400_000
-
-
-@lru_cache(maxsize=1)
-def _shipped_tiers() -> tuple[dict[str, Any], str, int]:
-    """(tables by symbol, "YYYY-MM-DD" of the table, that date in epoch ms)."""
-    with SHIPPED_TIERS.open() as handle:
-        data = json.load(handle)
-    changed = str(data["_source"]["file_last_changed_commit"]).split()[-1]
-    moment = datetime.fromisoformat(changed)
-    return data["tiers"], moment.date().isoformat(), int(moment.timestamp() * 1000)
 
 
 class BinanceUsdmAdapter(ExchangeAdapter):
@@ -103,16 +89,29 @@ class BinanceUsdmAdapter(ExchangeAdapter):
         )
 
     def shipped_tiers(self, symbol: str) -> TierTable:
-        tables, date, valid_from = _shipped_tiers()
-        if symbol not in tables:
+        """The engine's dated no-key fallback table; ``source`` names the file and its date."""
+        shipped = shipped_binance_symbols()
+        if symbol not in shipped:
             raise ccxt.AuthenticationError(
-                f"binanceusdm leverage brackets need API keys; the shipped table "
-                f"({SHIPPED_TIERS.name}, {date}) covers only {', '.join(sorted(tables))}"
+                "binanceusdm leverage brackets need API keys; the shipped fallback table "
+                f"covers only {', '.join(sorted(shipped))}"
             )
+        tiers, source, valid = load_shipped_binance_tiers(symbol)
+        midnight = datetime(valid.year, valid.month, valid.day, tzinfo=UTC)
         return TierTable(
-            tiers=[self._tier_row(t) for t in tables[symbol]],
-            source=f"shipped:{SHIPPED_TIERS.name}@{date}",
-            valid_from=valid_from,
+            tiers=[
+                TierRow(
+                    tier=index + 1,  # Binance numbers its brackets 1… by ascending floor
+                    min_notional=float(tiers.floor[index]),
+                    max_notional=float(tiers.cap[index]),
+                    maintenance_margin_rate=float(tiers.maintenance_margin_rate[index]),
+                    maintenance_amount=float(tiers.maintenance_amount[index]),
+                    max_leverage=float(tiers.max_leverage[index]),
+                )
+                for index in range(len(tiers))
+            ],
+            source=source,
+            valid_from=int(midnight.timestamp() * 1000),
         )
 
     def _tier_row(self, tier: dict[str, Any]) -> TierRow:

@@ -158,7 +158,10 @@ async def test_tiers_without_keys_use_the_dated_shipped_table(
     binance: ExchangeAdapter, shared_data: Path
 ) -> None:
     table = await binance.fetch_tiers(SYMBOL)
-    assert table.source == "shipped:binance_leverage_tiers_BTC_ETH_latest.json@2024-10-24"
+    # the stored source says it is the shipped, dated fallback table (and which one)
+    shipped = "shipped:binance_leverage_tiers_BTC_ETH_2024-10-24.json@2024-10-24"
+    assert table.source.startswith(shipped)
+    assert table.valid_from == 1_729_728_000_000  # 2024-10-24T00:00Z
     with (shared_data / TIERS_PATH).open() as handle:
         raw = [t["info"] for t in json.load(handle)["tiers"][SYMBOL]]
     assert [(t.tier, t.min_notional, t.max_notional) for t in table.tiers] == [
@@ -173,6 +176,17 @@ async def test_tiers_without_keys_use_the_dated_shipped_table(
     assert table.tiers[2].maintenance_amount == 950.0
     with pytest.raises(ccxt.BadSymbol):
         await binance.fetch_tiers("DOGE/USDT:USDT")
+
+
+def test_the_tier_table_is_shipped_once() -> None:
+    """One copy of the Binance brackets (engine/data), read by one loader (engine.tiers)."""
+    repo = Path(__file__).resolve().parents[2]
+    copies = sorted(
+        p.relative_to(repo).as_posix()
+        for folder in ("engine", "jobs", "models", "api", "liqmap")
+        for p in (repo / folder).rglob("binance_leverage_tiers*.json")
+    )
+    assert copies == ["engine/data/binance_leverage_tiers_BTC_ETH_2024-10-24.json"]
 
 
 async def test_tiers_with_keys_parse_the_leverage_bracket_endpoint(shared_data: Path) -> None:
