@@ -1,8 +1,8 @@
 """API keys (stored as sha256 hashes) and per-key rate limits.
 
-Keys are sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (websockets may use the
-``api_key`` query parameter, which browsers can set). A key looks like ``lqm_<prefix>_<secret>``;
-the prefix is shown in listings so a key can be revoked without knowing it.
+Keys are sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; websockets may use the
+``api_key`` query parameter, which browsers can set (plain HTTP ignores it). A key looks like
+``lqm_<prefix>_<secret>``; the prefix is shown in listings so a key can be revoked without it.
 """
 
 from __future__ import annotations
@@ -31,11 +31,16 @@ def new_key() -> tuple[str, str]:
     return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
-def key_from_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+def key_from_headers(
+    headers: Mapping[str, str], query: Mapping[str, str], *, websocket: bool = False
+) -> str | None:
+    """The key a request carries. The ``api_key`` query parameter counts on websockets only
+    (browsers cannot set headers there); on plain HTTP a key in the URL would end up in access
+    logs and proxies, so it is ignored there."""
     authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
-    return headers.get("x-api-key") or query.get("api_key") or None
+    return headers.get("x-api-key") or (query.get("api_key") if websocket else None) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +127,29 @@ class KeyStore:
 
 
 class RateLimiter:
-    """A token bucket per client: ``limit`` requests per minute, bursts up to ``limit``."""
+    """A token bucket per client: ``limit`` requests per minute, bursts up to ``limit``.
 
-    def __init__(self) -> None:
+    Buckets of clients idle for over a minute are full again, so they carry no information:
+    they are dropped once ``max_clients`` buckets exist (memory stays bounded under many IPs).
+    """
+
+    IDLE_S = 60.0
+
+    def __init__(self, max_clients: int = 50_000) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, last refill)
+        self.max_clients = max_clients
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _prune(self, now: float) -> None:
+        idle = [c for c, (_, last) in self._buckets.items() if now - last >= self.IDLE_S]
+        for client in idle:
+            del self._buckets[client]
+        if len(self._buckets) >= self.max_clients:  # all active: forget the oldest half
+            by_age = sorted(self._buckets, key=lambda c: self._buckets[c][1])
+            for client in by_age[: len(by_age) // 2]:
+                del self._buckets[client]
 
     def allow(self, client: str, limit_per_minute: int) -> tuple[bool, float]:
         """Whether a request may run now; when not, the seconds until it may."""
@@ -133,6 +157,8 @@ class RateLimiter:
             return True, 0.0
         rate = limit_per_minute / 60.0
         now = time.monotonic()
+        if client not in self._buckets and len(self._buckets) >= self.max_clients:
+            self._prune(now)
         tokens, last = self._buckets.get(client, (float(limit_per_minute), now))
         tokens = min(float(limit_per_minute), tokens + (now - last) * rate)
         if tokens >= 1.0:

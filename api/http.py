@@ -219,7 +219,9 @@ class LiqmapGraphQL(GraphQL):
         if context is not None and ok and context.cache.cacheable:
             etag = '"' + hashlib.blake2b(bytes(response.body), digest_size=16).hexdigest() + '"'
             response.headers["ETag"] = etag
-            response.headers["Cache-Control"] = f"public, max-age={CLOSED_RANGE_MAX_AGE_S}"
+            # with keys required, shared caches must not hand the answer to clients without one
+            scope = "private" if self.settings.require_api_keys else "public"
+            response.headers["Cache-Control"] = f"{scope}, max-age={CLOSED_RANGE_MAX_AGE_S}"
             sent = context.request.headers.get("if-none-match", "") if context.request else ""
             if etag in {tag.strip() for tag in sent.split(",")}:
                 return Response(status_code=304, headers=dict(response.headers))
@@ -263,7 +265,9 @@ class AuthGate:
             and "query" not in connection.query_params
             and "text/html" in connection.headers.get("accept", "")
         )
-        key = key_from_headers(connection.headers, connection.query_params)
+        key = key_from_headers(
+            connection.headers, connection.query_params, websocket=scope["type"] == "websocket"
+        )
         try:
             info = await self.keys.lookup(key) if key else None
         except Exception as exc:  # the key store is unreachable: answer like any internal error

@@ -96,6 +96,42 @@ def test_token_bucket_refills_at_the_configured_rate(monkeypatch: pytest.MonkeyP
     assert [limiter.allow("k", 60)[0] for _ in range(3)] == [True, True, False]
 
 
+def test_limiter_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    limiter = auth.RateLimiter(max_clients=100)
+    for i in range(1_000):  # a flood of addresses never grows the table past its bound
+        limiter.allow(f"flood:{i}", 2)
+        assert len(limiter) <= 100
+    limiter.allow("busy", 2)
+    limiter.allow("busy", 2)
+    assert limiter.allow("busy", 2)[0] is False  # limits still hold for a tracked client
+    clock[0] += 61.0  # every flood bucket is idle, i.e. full again: the next newcomer drops them
+    for i in range(100 - len(limiter)):
+        limiter.allow(f"late:{i}", 2)
+    limiter.allow("newcomer", 2)
+    assert len(limiter) < 100 and limiter.allow("newcomer", 2)[0] is True
+
+
+async def test_key_in_the_url_counts_on_websockets_only(
+    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+) -> None:
+    key, _ = await auth.create_key(api_engine, "url", 100)
+    async with client_for(api_engine, api_database_url, require_api_keys=True) as client:
+        in_url = await client.post("/graphql", params={"api_key": key}, json=QUERY)
+        assert in_url.status_code == 401  # never accepted where it would be logged
+        in_header = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
+        assert in_header.status_code == 200
+        closed = await client.get(
+            "/graphql", headers={"X-API-Key": key},
+            params={"query": '{ candles(exchange: "binanceusdm", symbol: "BTC/USDT:USDT", '
+                    'start: "2026-06-01T00:00:00Z", end: "2026-06-01T01:00:00Z") { close } }'},
+        )  # fmt: skip
+        assert closed.status_code == 200, closed.text
+        # answers behind keys may be cached by the client, not by shared proxies
+        assert closed.headers["cache-control"] == "private, max-age=300"
+
+
 def test_cli_create_list_revoke(
     api_database_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
