@@ -199,8 +199,17 @@ def _register_engine_tools(sub: Any, add: Callable[..., argparse.ArgumentParser]
         p.set_defaults(func=module.run)
 
 
+def _register_analysis(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """render (PNG) and export (Parquet/CSV) for analysts."""
+    from liqmap import analysis_cli
+
+    analysis_cli.register(sub, add)
+
+
 # Subcommands defined in other modules (kept explicit so `liqmap --help` lists all).
-_EXTENSIONS: list[Callable[..., None]] = [_register_jobs, _register_apikeys, _register_engine_tools]
+_EXTENSIONS: list[Callable[..., None]] = [
+    _register_jobs, _register_apikeys, _register_engine_tools, _register_analysis,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
