@@ -34,7 +34,7 @@ The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar
    moves to reach.
 3. **Opens.** An increase (plus the turnover) opens that many contracts as *both* a long and a
    short (weighted by the side split: even, taker-flow share or candle direction), at the entry
-   price (close, typical price or spread over the bar's range), spread over the leverage
+   price (close, typical price, the bar's VWAP or spread over its range), spread over the leverage
    distribution (``engine.leverage_profile``); each level's liquidation price comes from the
    market's tier table. On a fresh state, the first bar opens ``seed_fraction`` of its open
    interest. Positions whose remaining fraction falls below ``prune_fraction`` are dropped.
@@ -86,7 +86,7 @@ MAX_UNITS = 2.0**62
 STATE_FORMAT = 1
 
 SideSplit = Literal["even", "taker", "candle"]
-EntryPrice = Literal["close", "typical", "range"]
+EntryPrice = Literal["close", "typical", "vwap", "range"]
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,9 @@ class ModelParams:
     def __post_init__(self) -> None:
         if self.side_split not in ("even", "taker", "candle"):
             raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
-        if self.entry_price not in ("close", "typical", "range"):
+        if self.entry_price not in ("close", "typical", "vwap", "range"):
             raise ValueError(
-                f"entry_price must be close, typical or range, not {self.entry_price!r}"
+                f"entry_price must be close, typical, vwap or range, not {self.entry_price!r}"
             )
         if self.entry_points < 1 or (self.entry_price != "range" and self.entry_points != 1):
             raise ValueError("entry_points must be 1 unless entry_price is 'range'")
@@ -185,6 +185,7 @@ class Bars:
     open_interest_usd: FloatArray
     volume: FloatArray | None = None
     taker_buy_volume: FloatArray | None = None
+    quote_volume: FloatArray | None = None  # traded value in quote currency (for the VWAP)
 
     def __post_init__(self) -> None:
         ts = np.ascontiguousarray(self.timestamp, dtype=np.int64)
@@ -195,7 +196,7 @@ class Bars:
             if len(arr) != n:
                 raise ValueError(f"{name} has {len(arr)} values, timestamp has {n}")
             object.__setattr__(self, name, arr)
-        for name in ("volume", "taker_buy_volume"):
+        for name in ("volume", "taker_buy_volume", "quote_volume"):
             value = getattr(self, name)
             if value is not None:
                 arr = _array(name, value)
@@ -228,6 +229,7 @@ class Bars:
             self.open_interest_usd[start:stop],
             cut(self.volume),
             cut(self.taker_buy_volume),
+            cut(self.quote_volume),
         )
 
 
@@ -431,9 +433,25 @@ def entry_prices(bars: Bars, params: ModelParams) -> FloatArray:
         return bars.close[:, None].copy()
     if params.entry_price == "typical":
         return ((bars.high + bars.low + bars.close) / 3.0)[:, None]
+    if params.entry_price == "vwap":
+        return bar_vwap(bars)[:, None]
     m = params.entry_points
     frac = (np.arange(m, dtype=np.float64) + 0.5) / m
     return bars.low[:, None] + (bars.high - bars.low)[:, None] * frac[None, :]
+
+
+def bar_vwap(bars: Bars) -> FloatArray:
+    """Each bar's volume-weighted price, ``quote_volume / volume``, kept inside [low, high].
+
+    Bars without a usable volume (no data, zero volume) fall back to the typical price.
+    """
+    typical = (bars.high + bars.low + bars.close) / 3.0
+    if bars.volume is None or bars.quote_volume is None:
+        return typical
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vwap = bars.quote_volume / bars.volume
+    usable = np.isfinite(vwap) & (bars.volume > 0)
+    return np.where(usable, np.clip(vwap, bars.low, bars.high), typical)
 
 
 def long_shares(bars: Bars, params: ModelParams) -> FloatArray:

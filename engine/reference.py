@@ -100,6 +100,12 @@ def _entries(params: ModelParams, bars: Bars, u: int) -> list[float]:
         return [close]
     if params.entry_price == "typical":
         return [(high + low + close) / 3.0]
+    if params.entry_price == "vwap":
+        volume = None if bars.volume is None else float(bars.volume[u])
+        value = None if bars.quote_volume is None else float(bars.quote_volume[u])
+        if volume is None or value is None or not volume > 0 or not math.isfinite(value / volume):
+            return [(high + low + close) / 3.0]
+        return [min(high, max(low, value / volume))]
     m = params.entry_points
     return [low + (high - low) * ((j + 0.5) / m) for j in range(m)]
 

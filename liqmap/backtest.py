@@ -4,7 +4,8 @@
         [--predictions OUT.csv] [--json] [--warmup 48] [--params PARAMS.json]
 
 C.csv: ``timestamp`` (epoch ms, bar open), ``open``, ``high``, ``low``, ``close``, optional
-``volume``, ``taker_buy_volume``. OI.csv: ``timestamp``, ``open_interest_usd`` (at bar end).
+``volume``, ``taker_buy_volume``, ``quote_volume`` (for ``entry_price: vwap``; empty cells mean
+unknown). OI.csv: ``timestamp``, ``open_interest_usd`` (at bar end).
 L.csv: ``timestamp``, ``long_usd``, ``short_usd`` (realized during the bar). All three must list
 the same bars in increasing order; any bar length, gaps allowed. Bad input exits with code 2,
 naming the file, row and column, and writes nothing.
@@ -60,64 +61,85 @@ def read_table(
     """Read a CSV with an integer ``timestamp`` column and float columns, validating as it goes.
 
     Timestamps must be strictly increasing; every listed value must be a finite number, those in
-    ``positive`` > 0 and those in ``non_negative`` ≥ 0. Extra columns are ignored.
+    ``positive`` > 0 and those in ``non_negative`` ≥ 0. A cell of an *optional* column may be
+    empty (the value is unknown for that bar: NaN). Extra columns are ignored. A UTF-8 byte-order
+    mark (spreadsheet exports) is accepted.
     """
     try:
-        handle = path.open(newline="")
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(path, None, None, f"cannot read file ({exc.strerror})") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise InputError(path, None, None, "file is empty (no header row)")
-        names = [h.strip() for h in header]
-        index = {name: i for i, name in enumerate(names)}
-        for column in ("timestamp", *required):
-            if column not in index:
-                raise InputError(path, 1, column, "required column is missing")
-        wanted = [c for c in (*required, *optional) if c in index]
-        stamps: list[int] = []
-        file_rows: list[int] = []
-        values: dict[str, list[float]] = {c: [] for c in wanted}
-        previous: int | None = None
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) < len(names):
-                row = row + [""] * (len(names) - len(row))
-            raw_ts = row[index["timestamp"]].strip()
+    try:
+        with handle:
+            return _read_rows(path, handle, required, optional, positive, non_negative)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, None, None, f"not a UTF-8 text file (byte {exc.start}: {exc.reason})"
+        ) from None
+
+
+def _read_rows(
+    path: Path,
+    handle: Any,
+    required: Sequence[str],
+    optional: Sequence[str],
+    positive: Sequence[str],
+    non_negative: Sequence[str],
+) -> Table:
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None or not any(h.strip() for h in header):
+        raise InputError(path, None, None, "file is empty (no header row)")
+    names = [h.strip() for h in header]
+    index = {name: i for i, name in enumerate(names)}
+    for column in ("timestamp", *required):
+        if column not in index:
+            raise InputError(path, 1, column, "required column is missing")
+    wanted = [c for c in (*required, *optional) if c in index]
+    stamps: list[int] = []
+    file_rows: list[int] = []
+    values: dict[str, list[float]] = {c: [] for c in wanted}
+    previous: int | None = None
+    for line_no, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) < len(names):
+            row = row + [""] * (len(names) - len(row))
+        raw_ts = row[index["timestamp"]].strip()
+        try:
+            ts = int(raw_ts)
+        except ValueError:
             try:
-                ts = int(raw_ts)
+                as_float = float(raw_ts)
             except ValueError:
-                try:
-                    as_float = float(raw_ts)
-                except ValueError:
-                    as_float = math.nan
-                if not (math.isfinite(as_float) and as_float == int(as_float)):
-                    raise InputError(
-                        path, line_no, "timestamp", f"not an integer epoch-ms value: {raw_ts!r}"
-                    ) from None
-                ts = int(as_float)
-            if previous is not None and ts <= previous:
-                what = "duplicate" if ts == previous else "out of order (timestamps must increase)"
-                raise InputError(path, line_no, "timestamp", f"{what}: {ts} after {previous}")
-            previous = ts
-            stamps.append(ts)
-            file_rows.append(line_no)
-            for column in wanted:
-                raw = row[index[column]].strip()
-                try:
-                    value = float(raw)
-                except ValueError:
-                    raise InputError(path, line_no, column, f"not a number: {raw!r}") from None
-                if not math.isfinite(value):
-                    raise InputError(path, line_no, column, f"not a finite number: {raw!r}")
-                if column in positive and value <= 0:
-                    raise InputError(path, line_no, column, f"must be positive, got {raw}")
-                if column in non_negative and value < 0:
-                    raise InputError(path, line_no, column, f"must not be negative, got {raw}")
-                values[column].append(value)
+                as_float = math.nan
+            if not (math.isfinite(as_float) and as_float == int(as_float)):
+                raise InputError(
+                    path, line_no, "timestamp", f"not an integer epoch-ms value: {raw_ts!r}"
+                ) from None
+            ts = int(as_float)
+        if previous is not None and ts <= previous:
+            what = "duplicate" if ts == previous else "out of order (timestamps must increase)"
+            raise InputError(path, line_no, "timestamp", f"{what}: {ts} after {previous}")
+        previous = ts
+        stamps.append(ts)
+        file_rows.append(line_no)
+        for column in wanted:
+            raw = row[index[column]].strip()
+            if not raw and column in optional:
+                values[column].append(math.nan)
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                raise InputError(path, line_no, column, f"not a number: {raw!r}") from None
+            if not math.isfinite(value):
+                raise InputError(path, line_no, column, f"not a finite number: {raw!r}")
+            if column in positive and value <= 0:
+                raise InputError(path, line_no, column, f"must be positive, got {raw}")
+            if column in non_negative and value < 0:
+                raise InputError(path, line_no, column, f"must not be negative, got {raw}")
+            values[column].append(value)
     if not stamps:
         raise InputError(path, None, None, "file has a header but no data rows")
     return Table(
@@ -168,9 +190,9 @@ def read_candles(path: Path) -> Table:
     table = read_table(
         path,
         ["open", "high", "low", "close"],
-        ["volume", "taker_buy_volume"],
+        ["volume", "taker_buy_volume", "quote_volume"],
         positive=["open", "high", "low", "close"],
-        non_negative=["volume", "taker_buy_volume"],
+        non_negative=["volume", "taker_buy_volume", "quote_volume"],
     )
     bad = np.flatnonzero(table.columns["high"] < table.columns["low"])
     if len(bad):
@@ -201,6 +223,7 @@ def bars_from(inputs: BacktestInput) -> Any:
         open_interest_usd=inputs.open_interest.columns["open_interest_usd"],
         volume=c.get("volume"),
         taker_buy_volume=c.get("taker_buy_volume"),
+        quote_volume=c.get("quote_volume"),
     )
 
 
@@ -247,11 +270,14 @@ def write_predictions(
     short_usd: npt.NDArray[np.float64],
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        handle.write("timestamp,predicted_long_usd,predicted_short_usd\n")
-        rows = zip(timestamp.tolist(), long_usd.tolist(), short_usd.tolist(), strict=True)
-        handle.writelines(f"{t},{lo!r},{sh!r}\n" for t, lo, sh in rows)
-    tmp.replace(path)
+    try:
+        with tmp.open("w", newline="") as handle:
+            handle.write("timestamp,predicted_long_usd,predicted_short_usd\n")
+            rows = zip(timestamp.tolist(), long_usd.tolist(), short_usd.tolist(), strict=True)
+            handle.writelines(f"{t},{lo!r},{sh!r}\n" for t, lo, sh in rows)
+        tmp.replace(path)
+    finally:  # written completely and moved into place, or nothing left behind
+        tmp.unlink(missing_ok=True)
 
 
 def _fmt(x: float | None) -> str:

@@ -171,6 +171,41 @@ def test_empty_and_header_only_files(files: dict[str, Path], tmp_path: Path, cap
     assert "no data rows" in capsys.readouterr().err and not out.exists()
 
 
+def test_files_from_spreadsheets_and_unknown_optional_cells_are_read(
+    files: dict[str, Path], tmp_path: Path, regime_rows: list[dict[str, str]]
+) -> None:
+    """A UTF-8 BOM and CRLF line ends (spreadsheet exports), and empty optional volume cells."""
+    plain_out, odd_out = tmp_path / "plain.csv", tmp_path / "odd.csv"
+    assert main(args(files, "--predictions", str(plain_out))) == 0
+    rows = list(csv.reader(files["C"].open()))
+    with files["C"].open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow([*rows[0], "volume", "taker_buy_volume"])
+        for r in rows[1:]:  # volumes unknown everywhere: the even side split does not use them
+            writer.writerow([*r, "", ""])
+    assert files["C"].read_bytes().startswith(b"\xef\xbb\xbf")
+    assert main(args(files, "--predictions", str(odd_out))) == 0
+    assert odd_out.read_bytes() == plain_out.read_bytes()
+
+
+def test_unreadable_input_and_output_fail_cleanly(
+    files: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    files["L"].write_bytes(b"timestamp,long_usd,short_usd\n\xff\xfe1,2,3\n")
+    assert main(args(files, "--json")) == 2
+    err = capsys.readouterr().err
+    assert "L.csv" in err and "UTF-8" in err and "Traceback" not in err
+    out_dir = tmp_path / "predictions"
+    out_dir.mkdir()
+    files["L"] = files["C"].with_name("L2.csv")
+    rows = list(csv.reader(files["C"].open()))
+    write_csv(files["L"], ["timestamp", "long_usd", "short_usd"], [[r[0], 0, 0] for r in rows[1:]])
+    assert main(args(files, "--predictions", str(out_dir))) == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("predictions")) == [
+        "predictions"
+    ]  # no half-written predictions.tmp left behind
+
+
 def test_console_script_entry_point(files: dict[str, Path]) -> None:
     proc = subprocess.run(
         [str(LIQMAP), "backtest", *args(files, "--json")],

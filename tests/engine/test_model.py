@@ -197,6 +197,7 @@ def assert_matches_reference(
             side_skew=0.5,
         ),
         ModelParams(leverage_levels=4, entry_price="typical", turnover_per_day=1.0),
+        ModelParams(leverage_levels=6, entry_price="vwap", turnover_per_day=2.0),
     ],
 )
 def test_engine_matches_reference_on_real_data(
@@ -232,11 +233,16 @@ def random_market(draw: st.DrawFn) -> tuple[Bars, ModelParams, PriceGrid, np.nda
         price = c
     volume = np.array(draw(st.lists(st.floats(0, 1e6), min_size=n, max_size=n)))
     buy_share = np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    # traded value: a price anywhere from a bit below the low to a bit above the high (clipped)
+    where = np.array(draw(st.lists(st.floats(-0.1, 1.1), min_size=n, max_size=n)))
+    vwap = np.array(lows) + (np.array(highs) - np.array(lows)) * where
     bars = Bars(
         ts, np.array(opens), np.array(highs), np.array(lows), np.array(closes), np.array(ois),
-        volume=volume, taker_buy_volume=volume * buy_share,
+        volume=volume, taker_buy_volume=volume * buy_share, quote_volume=volume * vwap,
     )  # fmt: skip
-    entry = draw(st.sampled_from([("close", 1), ("typical", 1), ("range", 2), ("range", 3)]))
+    entry = draw(
+        st.sampled_from([("close", 1), ("typical", 1), ("vwap", 1), ("range", 2), ("range", 3)])
+    )
     lev_min = draw(st.floats(1.5, 20.0))  # 1x longs have no liquidation price
     params = ModelParams(
         leverage_levels=draw(st.integers(1, 6)),
@@ -444,3 +450,26 @@ def test_long_runs_in_chunks_equal_one_pass(
         (chunked.predicted_long_usd, chunked.predicted_short_usd, chunked.snapshots,
          chunked.state.to_bytes()),
     )  # fmt: skip
+
+
+def test_vwap_entry_is_value_over_volume_inside_the_range() -> None:
+    from engine.model import entry_prices
+
+    bars = Bars(
+        np.array([0, 300_000, 600_000, 900_000], dtype=np.int64),
+        np.array([100.0, 100.0, 100.0, 100.0]),
+        np.array([110.0, 110.0, 110.0, 110.0]),
+        np.array([90.0, 90.0, 90.0, 90.0]),
+        np.array([105.0, 105.0, 105.0, 105.0]),
+        np.ones(4),
+        volume=np.array([2.0, 2.0, 0.0, 4.0]),
+        quote_volume=np.array([204.0, 300.0, 0.0, np.nan]),
+    )
+    # 204/2 = 102; 300/2 = 150 lies above the high → 110; no volume / no value → typical 101.67
+    typical = (110.0 + 90.0 + 105.0) / 3.0
+    got = entry_prices(bars, ModelParams(entry_price="vwap"))[:, 0]
+    assert got.tolist() == pytest.approx([102.0, 110.0, typical, typical], rel=1e-15)
+    no_value = Bars(bars.timestamp, bars.open, bars.high, bars.low, bars.close, np.ones(4))
+    assert entry_prices(no_value, ModelParams(entry_price="vwap"))[:, 0] == pytest.approx(
+        [typical] * 4, rel=1e-15
+    )
