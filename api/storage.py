@@ -511,9 +511,19 @@ async def realized(
     session: AsyncSession, base: str, exchanges: Sequence[str] | None, timeframe: str | None,
     start: datetime, end: datetime, limit: int,
 ) -> list[Any]:  # fmt: skip
+    # rows are stored per market (symbol) or as a total over the base's markets (symbol '*'):
+    # one row per bar, source and venue, the stored total where there is one, else the sum
+    whole = "bool_or(symbol = '*')"
     sql = (
-        "SELECT source, exchange, timeframe, ts, long_usd, short_usd, events, lower_bound, "
-        "note FROM realized_liquidations WHERE base = :base AND ts >= :start AND ts < :end"
+        "SELECT source, exchange, timeframe, ts, "
+        f"CASE WHEN {whole} THEN sum(long_usd) FILTER (WHERE symbol = '*') "
+        "ELSE sum(long_usd) END AS long_usd, "
+        f"CASE WHEN {whole} THEN sum(short_usd) FILTER (WHERE symbol = '*') "
+        "ELSE sum(short_usd) END AS short_usd, "
+        f"(CASE WHEN {whole} THEN sum(events) FILTER (WHERE symbol = '*') "
+        "ELSE sum(events) END)::bigint AS events, "
+        "bool_or(lower_bound) AS lower_bound, string_agg(DISTINCT note, '; ') AS note "
+        "FROM realized_liquidations WHERE base = :base AND ts >= :start AND ts < :end"
     )
     params: dict[str, Any] = {"base": base, "start": start, "end": end, "limit": limit}
     if exchanges is not None:
@@ -522,7 +532,8 @@ async def realized(
     if timeframe is not None:
         sql += " AND timeframe = :tf"
         params["tf"] = timeframe
-    rows = await session.execute(text(sql + " ORDER BY ts, exchange, source LIMIT :limit"), params)
+    sql += " GROUP BY source, exchange, timeframe, ts ORDER BY ts, exchange, source LIMIT :limit"
+    rows = await session.execute(text(sql), params)
     return list(rows)
 
 

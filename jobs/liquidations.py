@@ -20,7 +20,7 @@ from jobs.runtime import Runtime
 from liqmap.logs import get_logger
 from liqmap.timeframes import timeframe_ms, timeframe_name
 from models import store
-from models.records import LiquidationEvent
+from models.records import LiquidationEvent, RealizedTotal
 
 log = get_logger(__name__)
 
@@ -154,17 +154,25 @@ async def import_realized_file(
     *,
     base: str,
     exchange: str = "*",
+    symbol: str = "*",
     source: str = "coinglass",
     note: str | None = None,
 ) -> int:
-    """Import per-bar totals; the whole file commits at once or not at all."""
+    """Import per-bar totals; the whole file commits at once or not at all.
+
+    ``exchange``/``symbol`` ``*`` mean a total over venues / over every market of ``base``.
+    """
+    if symbol != "*" and symbol.split("/", 1)[0] != base:
+        raise RealizedFileError(f"{path}: market {symbol!r} is not a {base} market")
     bars = read_realized_csv(path)
     rows = [
-        (source, exchange, base, bars.timeframe, store.to_datetime(ts), lo, sh, None, False,
-         note or f"imported from {path.name}")
+        RealizedTotal(source, exchange, base, symbol, bars.timeframe, ts, lo, sh,
+                      note=note or f"imported from {path.name}")
         for ts, lo, sh in zip(bars.timestamps, bars.long_usd, bars.short_usd, strict=True)
     ]  # fmt: skip
-    run_id = await store.start_job_run(rt.engine, "import", exchange, base, "realized", None)
+    run_id = await store.start_job_run(
+        rt.engine, "import", exchange, base if symbol == "*" else symbol, "realized", None
+    )
     async with rt.engine.begin() as conn:
         written = await store.write_realized_totals(conn, rows)
     await store.finish_job_run(

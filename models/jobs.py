@@ -24,10 +24,18 @@ class IngestWatermark(Base):
 
 
 class JobRun(Base):
-    """One run of one job; failed and rejected runs keep the reason."""
+    """One run of one job; failed and rejected runs keep the reason.
+
+    ``worker`` names the process (``host:pid``) and ``procrastinate_job_id`` the queue job that
+    ran it (None outside a worker, e.g. ``liqmap backfill``): a run left ``running`` by a worker
+    that died is found through its stalled queue job and marked failed.
+    """
 
     __tablename__ = "job_runs"
-    __table_args__ = (Index(None, "job", "exchange", "symbol", "dataset", "started_at"),)
+    __table_args__ = (
+        Index(None, "job", "exchange", "symbol", "dataset", "started_at"),
+        Index(None, "procrastinate_job_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(32))  # ingest | materialize | import | backfill
@@ -41,3 +49,5 @@ class JobRun(Base):
     watermark_from: Mapped[datetime | None]
     watermark_to: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    procrastinate_job_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -31,7 +31,10 @@ class RealizedLiquidation(Base):
     """Realized liquidations summed over one bar, from a stream or an imported file.
 
     ``exchange`` is a ccxt id, or ``*`` for a multi-venue aggregate (the source names the venues).
-    ``lower_bound`` marks totals known to undercount (Binance pushes ≤1 event/symbol/second).
+    ``symbol`` is the unified market (``BTC/USDT:USDT``), or ``*`` for a total over every market of
+    ``base`` (e.g. CoinGlass's BTC history), so a venue's linear and inverse markets of one base
+    asset keep separate rows. ``lower_bound`` marks totals known to undercount (Binance pushes ≤1
+    event/symbol/second).
     """
 
     __tablename__ = "realized_liquidations"
@@ -40,6 +43,7 @@ class RealizedLiquidation(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
     base: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
     ts: Mapped[datetime] = mapped_column(primary_key=True)
     long_usd: Mapped[float] = mapped_column(Double)

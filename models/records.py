@@ -77,3 +77,20 @@ class LiquidationEvent:
     quantity: float  # base units
     usd_value: float
     raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedTotal:
+    """Liquidations that really happened in one bar, per source, venue and market."""
+
+    source: str  # "stream" (the collector), "coinglass", …
+    exchange: str  # ccxt id, or "*" for a multi-venue total
+    base: str  # base asset, e.g. "BTC"
+    symbol: str  # unified market, or "*" for every market of ``base``
+    timeframe: str  # bar length, e.g. "30m"
+    timestamp: int  # bar open, epoch ms
+    long_usd: float  # long positions liquidated
+    short_usd: float  # short positions liquidated
+    events: int | None = None
+    lower_bound: bool = False  # the source is known to undercount
+    note: str | None = None

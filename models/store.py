@@ -26,6 +26,7 @@ from models.records import (
     LiquidationEvent,
     MarketInfo,
     OpenInterestRow,
+    RealizedTotal,
     TierTable,
 )
 
@@ -184,16 +185,17 @@ async def write_liquidation_events(
     return await copy_upsert(conn, "liquidation_events", cols, records, update=False)
 
 
-async def write_realized_totals(
-    conn: AsyncConnection,
-    rows: Sequence[tuple[str, str, str, str, datetime, float, float, int | None, bool, str | None]],
-) -> int:
-    """Rows: (source, exchange, base, timeframe, ts, long, short, events, lower_bound, note)."""
+async def write_realized_totals(conn: AsyncConnection, rows: Sequence[RealizedTotal]) -> int:
     cols = (
-        "source", "exchange", "base", "timeframe", "ts", "long_usd", "short_usd", "events",
-        "lower_bound", "note",
+        "source", "exchange", "base", "symbol", "timeframe", "ts", "long_usd", "short_usd",
+        "events", "lower_bound", "note",
     )  # fmt: skip
-    return await copy_upsert(conn, "realized_liquidations", cols, rows)
+    records = [
+        (r.source, r.exchange, r.base, r.symbol, r.timeframe, to_datetime(r.timestamp),
+         r.long_usd, r.short_usd, r.events, r.lower_bound, r.note)
+        for r in rows
+    ]  # fmt: skip
+    return await copy_upsert(conn, "realized_liquidations", cols, records)
 
 
 async def refresh_realized_from_events(
@@ -204,9 +206,9 @@ async def refresh_realized_from_events(
         text(
             """
             INSERT INTO realized_liquidations
-                (source, exchange, base, timeframe, ts, long_usd, short_usd, events,
+                (source, exchange, base, symbol, timeframe, ts, long_usd, short_usd, events,
                  lower_bound, note)
-            SELECT 'stream', m.exchange_id, m.base, :tf,
+            SELECT 'stream', m.exchange_id, m.base, m.symbol, :tf,
                    to_timestamp(floor(extract(epoch FROM e.ts) * 1000 / :step) * :step / 1000.0),
                    coalesce(sum(e.usd_value) FILTER (WHERE e.side = 'long'), 0),
                    coalesce(sum(e.usd_value) FILTER (WHERE e.side = 'short'), 0),
@@ -216,8 +218,8 @@ async def refresh_realized_from_events(
                    END
             FROM liquidation_events e JOIN markets m ON m.id = e.market_id
             WHERE e.market_id = :market AND e.ts >= :first AND e.ts <= :last
-            GROUP BY m.exchange_id, m.base, 5
-            ON CONFLICT (source, exchange, base, timeframe, ts) DO UPDATE SET
+            GROUP BY m.exchange_id, m.base, m.symbol, 6
+            ON CONFLICT (source, exchange, base, symbol, timeframe, ts) DO UPDATE SET
                 long_usd = EXCLUDED.long_usd, short_usd = EXCLUDED.short_usd,
                 events = EXCLUDED.events, lower_bound = EXCLUDED.lower_bound,
                 note = EXCLUDED.note

@@ -283,8 +283,8 @@ async def seed(
     realized = read_realized(shared_data, first, last + timedelta(minutes=5))
     await copy_upsert(
         conn, "realized_liquidations",
-        ("source", "exchange", "base", "timeframe", "ts", "long_usd", "short_usd", "events",
-         "lower_bound", "note"),
-        realized,
+        ("source", "exchange", "base", "symbol", "timeframe", "ts", "long_usd", "short_usd",
+         "events", "lower_bound", "note"),
+        [(*r[:3], "*", *r[3:]) for r in realized],  # a CoinGlass total over all BTC markets
     )  # fmt: skip
     return Seeded(bars, series, snapshots, swept, realized, markets)
