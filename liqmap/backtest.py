@@ -255,6 +255,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=int, default=48, help="bars left out of the scores (default 48)"
     )
+    parser.add_argument(
+        "--score-from",
+        metavar="TIME",
+        help="score only bars from this time on (ISO-8601 or epoch ms); earlier bars still run "
+        "the model, as warm-up: a held-out period after a calibration split",
+    )
     parser.add_argument("--params", help="model parameters JSON (default: shipped calibration)")
     parser.add_argument(
         "--tiers-symbol",
@@ -304,10 +310,23 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INPUT
+    warmup = args.warmup
+    if args.score_from:
+        from liqmap.calibrate import parse_time
+
+        try:
+            first = parse_time(args.score_from)
+        except ValueError:
+            print(f"error: --score-from {args.score_from!r} is not a time", file=sys.stderr)
+            return EXIT_INPUT
+        warmup = max(warmup, int(np.searchsorted(inputs.candles.timestamp, first, side="left")))
+        if warmup >= len(inputs.candles.timestamp):
+            print(f"error: no bar at or after --score-from {args.score_from}", file=sys.stderr)
+            return EXIT_INPUT
     tiers, _source, _valid_from = load_shipped_binance_tiers(args.tiers_symbol)
     bars = bars_from(inputs)
     liq = inputs.liquidations.columns
-    result = backtest(bars, liq["long_usd"], liq["short_usd"], params, tiers, warmup=args.warmup)
+    result = backtest(bars, liq["long_usd"], liq["short_usd"], params, tiers, warmup=warmup)
     if args.predictions is not None:
         try:
             write_predictions(
@@ -323,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"bars scored: {report['bars']} (warm-up {args.warmup})")
+        print(f"bars scored: {report['bars']} (warm-up {warmup} bars)")
         print("                 long pearson  long spearman  short pearson  short spearman")
         for name in ("model", "baseline"):
             s = report[name]

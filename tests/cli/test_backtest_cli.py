@@ -213,3 +213,17 @@ def test_console_script_entry_point(files: dict[str, Path]) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["bars"] == 300 - 48
+
+
+def test_score_from_scores_only_the_held_out_bars(
+    files: dict[str, Path], regime_rows: list[dict[str, str]], capsys
+) -> None:
+    cut = int(regime_rows[200]["timestamp"])
+    assert main(args(files, "--json", "--score-from", str(cut))) == 0
+    held_out = json.loads(capsys.readouterr().out)
+    assert held_out["bars"] == 100  # rows 200..299
+    # the same as skipping the first 200 bars by count: earlier bars only warm the model up
+    assert main(args(files, "--json", "--warmup", "200")) == 0
+    assert json.loads(capsys.readouterr().out) == held_out
+    assert main(args(files, "--score-from", "2999-01-01")) == 2
+    assert "no bar" in capsys.readouterr().err
