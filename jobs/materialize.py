@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy import text
 
-from engine.grid import PriceGrid
+from engine.grid import GridLevels, PriceGrid, aggregate_levels
 from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
@@ -251,19 +251,22 @@ async def materialize_aggregate(
                 ):
                     by_ts.setdefault(ts, []).append((price, origin, lo, sh))
             for ts, parts in sorted(by_ts.items()):
-                first = min(round(origin / bucket) for _, origin, _, _ in parts)
-                last = max(round(origin / bucket) + len(lo) for _, origin, lo, _ in parts)
-                long_usd = np.zeros(last - first, dtype=np.float64)
-                short_usd = np.zeros(last - first, dtype=np.float64)
-                for _, origin, lo, sh in parts:
-                    offset = round(origin / bucket) - first
-                    long_usd[offset : offset + len(lo)] += lo
-                    short_usd[offset : offset + len(sh)] += sh
+                # every member is already in USD on the same grid: plain sums
+                total = aggregate_levels(
+                    [
+                        GridLevels(
+                            round(origin / bucket),
+                            np.asarray(lo, dtype=np.float64),
+                            np.asarray(sh, dtype=np.float64),
+                        )
+                        for _, origin, lo, sh in parts
+                    ]
+                )
                 price = float(np.mean([p for p, _, _, _ in parts]))
                 snapshots.append(
                     hs.SnapshotRow(
-                        ts, resolution, price, first * bucket, bucket,
-                        long_usd.astype(np.float32), short_usd.astype(np.float32), version,
+                        ts, resolution, price, total.origin_index * bucket, bucket,
+                        total.long.astype(np.float32), total.short.astype(np.float32), version,
                     )
                 )
         for member in member_ids:
