@@ -6,8 +6,12 @@ History beyond the 30-day open-interest API window comes from these files:
   or without a header: open_time, open, high, low, close, volume, close_time, quote_volume, count,
   taker_buy_volume, taker_buy_quote_volume, ignore;
 - metrics: ``BTCUSDT-metrics-2024-01-01.zip``: create_time, symbol, sum_open_interest,
-  sum_open_interest_value, … (``create_time`` is the snapshot instant, i.e. the *end* of the bar
-  that opened one period earlier — stored at that bar's open, as everywhere in liqmap).
+  sum_open_interest_value, … at 5-minute snapshots. Up to the 2026-06-24 files ``create_time``
+  is the snapshot instant (rows 00:05 … 00:00 of the next day), i.e. the *end* of the bar that
+  opened one period earlier — the same stamp as the REST ``openInterestHist`` ``timestamp``;
+  from the 2026-06-25 files on it is the start of that period (rows 00:00 … 23:55, snapshot
+  five minutes later; binance/binance-public-data#491). Either way the value is stored at the
+  open of the bar whose end it was taken at, as everywhere in liqmap.
 
 Zipped or plain ``.csv``. Files are processed in time order, each in one transaction together
 with the watermark, so an interrupted import resumes cleanly and re-importing is idempotent.
@@ -21,7 +25,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from jobs.runtime import Runtime
@@ -115,7 +119,20 @@ def parse_klines(path: Path) -> list[CandleRow]:
     return out
 
 
-def parse_metrics(path: Path, step_ms: int) -> list[OpenInterestRow]:
+METRICS_PERIOD_MS = 300_000  # the archive's open-interest snapshots are 5 minutes apart
+# from this file date on, create_time labels the start of the period, not the snapshot instant
+METRICS_START_LABELS_FROM = date(2026, 6, 25)
+
+
+def metrics_stamp_offset_ms(period: str) -> int:
+    """What to add to a metrics file's ``create_time`` to get its snapshot instant."""
+    day = date.fromisoformat(period[:10])
+    return METRICS_PERIOD_MS if day >= METRICS_START_LABELS_FROM else 0
+
+
+def parse_metrics(path: Path, step_ms: int, period: str) -> list[OpenInterestRow]:
+    """Open-interest rows at bar open (the snapshot closing that bar); ``period`` = file date."""
+    offset = metrics_stamp_offset_ms(period)
     out: list[OpenInterestRow] = []
     for line, row in _rows(path):
         try:
@@ -129,10 +146,10 @@ def parse_metrics(path: Path, step_ms: int) -> list[OpenInterestRow]:
             raise ArchiveError(
                 f"{path}: row {line}, column sum_open_interest/sum_open_interest_value"
             ) from None
-        end_ms = store.to_ms(when)
-        if end_ms % step_ms:
+        snapshot_ms = store.to_ms(when) + offset
+        if snapshot_ms % step_ms:
             continue  # metrics granularity varies; keep only snapshots on the bar grid
-        out.append(OpenInterestRow(end_ms - step_ms, amount, value))
+        out.append(OpenInterestRow(snapshot_ms - step_ms, amount, value))
     return out
 
 
@@ -196,7 +213,7 @@ async def import_archive_folder(
                             store.to_datetime(candles[-1].timestamp + step),
                         )  # fmt: skip
             else:
-                oi = parse_metrics(item.path, step)
+                oi = parse_metrics(item.path, step, item.period)
                 validate_open_interest(oi, step, 2**62)
                 async with rt.engine.begin() as conn:
                     report.open_interest += await store.write_open_interest(

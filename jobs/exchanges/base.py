@@ -228,12 +228,25 @@ class ExchangeAdapter:
     async def fetch_open_interest(
         self, symbol: str, timeframe: str, since_ms: int, until_ms: int
     ) -> AsyncIterator[list[OpenInterestRow]]:
+        """Open interest at the *end* of each bar with ``since <= open < until``, ascending.
+
+        Venues stamp an open-interest snapshot with the instant it was taken, which is the end
+        of the bar it closes (Binance ``openInterestHist`` ``timestamp``, like the archive's
+        ``create_time``; Bybit and OKX alike). liqmap stores every series at its bar's *open*,
+        so the row for bar ``t`` is the snapshot stamped ``t + step``: windows ask for the
+        stamps one step later and the rows come back one step earlier. The engine reads the
+        value at ``t`` as the open interest at that bar's end.
+        """
         market = await self._market(symbol)
         step = timeframe_ms(timeframe)
         since_ms = self._open_interest_start(since_ms, step)
 
         async def window(start: int, end: int) -> list[OpenInterestRow]:
-            return await self._open_interest_window(market, timeframe, start, end)
+            stamped = await self._open_interest_window(market, timeframe, start + step, end + step)
+            return [
+                OpenInterestRow(r.timestamp - step, r.open_interest, r.open_interest_usd)
+                for r in stamped
+            ]
 
         async for page in self._windows(
             window, since_ms, until_ms, self.open_interest_page_limit * step, lambda row: True
@@ -241,6 +254,7 @@ class ExchangeAdapter:
             yield page
 
     def _open_interest_start(self, since_ms: int, step: int) -> int:
+        """The first bar open to ask for (venues with a history window clamp it)."""
         return since_ms
 
     async def fetch_funding_rates(
@@ -287,6 +301,7 @@ class ExchangeAdapter:
     async def _open_interest_window(
         self, market: dict[str, Any], timeframe: str, start: int, end: int
     ) -> list[OpenInterestRow]:
+        """The venue's snapshots stamped in [start, end], as stamped (the snapshot instant)."""
         history = await self.exchange.fetch_open_interest_history(
             market["symbol"], timeframe, start, self.open_interest_page_limit, {"until": end}
         )

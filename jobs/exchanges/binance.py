@@ -5,7 +5,10 @@ Quirks isolated here:
 * candles come from the raw ``GET /fapi/v1/klines`` (``fapiPublicGetKlines``) because ccxt's
   ``parse_ohlcv`` drops the taker-buy base volume (kline index 9); up to 1500 bars a request;
 * open-interest history (``/futures/data/openInterestHist``) exists for the last 30 days only:
-  requests start no earlier than that (older history comes from the archive importer);
+  requests start no earlier than that (older history comes from the archive importer). Its
+  ``timestamp`` is the instant of the snapshot ("end time of the period"), i.e. the end of the
+  bar that opened one period earlier, exactly like the archive's ``create_time``: both are
+  stored at that bar's open (see ``ExchangeAdapter.fetch_open_interest``);
 * leverage brackets need API keys; without them the adapter returns the dated tier table the
   engine ships (``engine/data``, read by ``engine.tiers.load_shipped_binance_tiers``) and says
   so, with its date, in ``TierTable.source``;
@@ -66,8 +69,9 @@ class BinanceUsdmAdapter(ExchangeAdapter):
         ]
 
     def _open_interest_start(self, since_ms: int, step: int) -> int:
-        oldest = self.now_ms() - OPEN_INTEREST_HISTORY_MS + step
-        oldest += -oldest % step  # the first period boundary inside the window
+        oldest_stamp = self.now_ms() - OPEN_INTEREST_HISTORY_MS + step
+        oldest_stamp += -oldest_stamp % step  # the first period boundary inside the window
+        oldest = oldest_stamp - step  # the bar that snapshot closes
         if since_ms < oldest:
             log.warning(
                 "binanceusdm serves open interest for the last 30 days only; starting there "

@@ -3,8 +3,9 @@
 Quirks isolated here:
 
 * linear open interest comes in base coin only (ccxt fills ``openInterestAmount``): the USD
-  value is derived as amount × the close of the bar opening at the same time, fetched for the
-  same window; inverse open interest comes in USD (1-USD contracts) only;
+  value is derived as amount × the price at the snapshot, the close of the bar that ends at its
+  ``timestamp``, fetched for the same window; inverse open interest comes in USD (1-USD
+  contracts) only;
 * risk limits: ``mmDeduction`` is the maintenance amount; inverse limits are in coin;
 * ``allLiquidation`` frames carry the *position* side (``S`` = "Buy" means a long was
   liquidated), unlike Binance's order side; inverse sizes are USD contracts;
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from jobs.exchanges.base import ExchangeAdapter, number
+from liqmap.timeframes import timeframe_ms
 from models.records import LiquidationEvent, OpenInterestRow, TierRow
 
 
@@ -36,8 +38,10 @@ class BybitAdapter(ExchangeAdapter):
                     for r in rows]  # fmt: skip
         if not rows:
             return rows
-        bars = await self._candle_window(market, timeframe, start, end)
-        closes = {bar.timestamp: bar.close for bar in bars}
+        step = timeframe_ms(timeframe)
+        # a snapshot stamped t is worth its amount at the close of the bar [t - step, t)
+        bars = await self._candle_window(market, timeframe, start - step, end - step)
+        closes = {bar.timestamp + step: bar.close for bar in bars}
         return [
             OpenInterestRow(
                 r.timestamp,

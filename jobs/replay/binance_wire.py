@@ -9,7 +9,8 @@ USD and the last funding rate, but no volume, so in each 12-field kline:
   (unknown; never a made-up number), 11 "ignore": "0" as Binance always sends.
 
 openInterestHist rows: ``sumOpenInterestValue`` is the CSV's USD value; ``sumOpenInterest``
-(BTC) is derived as USD / the bar's close. fundingRate rows are the settlements derived from
+(BTC) is derived as USD / the price at the snapshot (the close of the bar ending at
+``timestamp``; the first row: its own open). fundingRate rows are the settlements derived from
 ``last_funding_rate`` (see ``source.funding_events``); ``markPrice`` is omitted (not recorded).
 exchangeInfo is the recorded 2021-07-22 response (BTCUSDT, ETHUSDT); leverageBracket is the
 shipped 2024-10-24 bracket table (freqtrade) in fapi form. Range queries follow the fapi docs:
@@ -53,11 +54,11 @@ def build(data: SharedData) -> Recording:
     open_interest = [
         {
             "symbol": symbol,
-            "sumOpenInterest": open_interest_base(b),
+            "sumOpenInterest": open_interest_base(data.bars, i),
             "sumOpenInterestValue": b.open_interest_usd,
-            "timestamp": b.timestamp,
+            "timestamp": b.timestamp,  # the snapshot instant: the end of the previous bar
         }
-        for b in data.bars
+        for i, b in enumerate(data.bars)
     ]
     funding = [
         {"symbol": symbol, "fundingTime": e.funding_time, "fundingRate": e.rate}
@@ -103,7 +104,8 @@ def build(data: SharedData) -> Recording:
             "derived": {
                 "kline[6] closeTime": "open time + 299999 ms",
                 "kline[5,7,8,9,10]": "null: the source has no volume or trade counts",
-                "sumOpenInterest": "sumOpenInterestValue / kline close of the same bar",
+                "sumOpenInterest": "sumOpenInterestValue / close of the bar ending at the "
+                "snapshot (timestamp); the first row: its own open",
                 "fundingRate": "settlement at 00/08/16 UTC carries last_funding_rate of the "
                 "bar opening 5 min later; the first event is the rate before the window",
                 "now_ms": "close time of the last (possibly partial) bar",

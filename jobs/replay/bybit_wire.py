@@ -9,7 +9,8 @@ says so). Their purpose is to run ccxt's Bybit request building and parsing on r
   quote: USD → inverse, settled in the base coin);
 * ``kline`` rows ``[start, open, high, low, close, volume, turnover]``, newest first, volume and
   turnover ``null`` (not in the source);
-* ``open-interest``: linear OI is in base coin: the Binance USD value / bar close;
+* ``open-interest``: linear OI is in base coin: the Binance USD value / the price at the
+  snapshot (the close of the bar ending at its timestamp);
 * ``funding/history``: the Binance settlements (see ``source.funding_events``);
 * ``risk-limit``: Binance's 2024-10-24 brackets as risk limits (``riskLimitValue`` = notional
   cap, ``maintenanceMargin`` = maintMarginRatio, ``mmDeduction`` = cum, ``maxLeverage`` and
@@ -87,7 +88,8 @@ def build(data: SharedData) -> Recording:
     instruments = [_instrument(v2) for v2 in data.instrument_specs["bybit_v2_symbols"]["result"]]
     klines = [[str(b.timestamp), b.open, b.high, b.low, b.close, None, None] for b in data.bars]
     open_interest = [
-        {"openInterest": open_interest_base(b), "timestamp": str(b.timestamp)} for b in data.bars
+        {"openInterest": open_interest_base(data.bars, i), "timestamp": str(b.timestamp)}
+        for i, b in enumerate(data.bars)
     ]
     funding = [
         {"symbol": symbol, "fundingRate": e.rate, "fundingRateTimestamp": str(e.funding_time)}
@@ -146,7 +148,8 @@ def build(data: SharedData) -> Recording:
             },
             "derived": {
                 "kline volume/turnover": "null: not in the source",
-                "openInterest": "Binance sumOpenInterestValue / bar close (base coin)",
+                "openInterest": "Binance sumOpenInterestValue / close of the bar ending at the "
+                "snapshot (base coin)",
                 "initialMargin": "1 / initialLeverage",
                 "allLiquidation S": "position side: Binance SELL order -> Buy",
                 "allLiquidation v": "Binance accumulated filled quantity z",

@@ -11,7 +11,8 @@ run ccxt's OKX request building and parsing on real numbers:
   volCcyQuote, confirm]``, newest first; volumes ``null`` (not in the source); ``confirm`` "0"
   for the last, still open bar;
 * ``rubik/stat/contracts/open-interest-history`` rows ``[ts, oi, oiCcy, oiUsd]``: ``oiUsd`` is
-  Binance's USD value, ``oiCcy`` = USD / bar close, ``oi`` (contracts) = ``oiCcy`` / ctVal;
+  Binance's USD value, ``oiCcy`` = USD / the close of the bar
+  ending at ``ts``, ``oi`` (contracts) = ``oiCcy`` / ctVal;
 * ``public/funding-rate-history``: the Binance settlements as both ``fundingRate`` and
   ``realizedRate`` (a settled rate is what was realized);
 * ``public/position-tiers``: Binance's 2024-10-24 brackets with notional bounds converted to
@@ -63,8 +64,8 @@ def build(data: SharedData) -> Recording:
         for b in data.bars
     ]  # fmt: skip
     open_interest = []
-    for b in data.bars:
-        base = open_interest_base(b)
+    for i, b in enumerate(data.bars):
+        base = open_interest_base(data.bars, i)
         open_interest.append([str(b.timestamp), repr(float(base) / ct_val), base,
                               b.open_interest_usd])  # fmt: skip
     funding = [
@@ -139,7 +140,7 @@ def build(data: SharedData) -> Recording:
                 "instFamily": "= uly",
                 "candle vol/volCcy/volCcyQuote": "null: not in the source",
                 "candle confirm": "0 for the last (open) bar, else 1",
-                "oiCcy": "Binance USD value / bar close",
+                "oiCcy": "Binance USD value / close of the bar ending at the snapshot",
                 "oi": "oiCcy / ctVal (contracts)",
                 "realizedRate": "= fundingRate (the settled Binance rate)",
                 "position-tiers minSz/maxSz": "Binance notional / (ctVal x close of the last "

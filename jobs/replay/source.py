@@ -121,9 +121,18 @@ def load_shared_data(root: Path) -> SharedData:
     return SharedData(root, bars, specs, tiers, orders)
 
 
-def open_interest_base(bar: Bar) -> str:
-    """Open interest in BTC, derived as USD value / bar close (the CSV keeps only USD)."""
-    return repr(float(bar.open_interest_usd) / float(bar.close))
+def open_interest_base(bars: tuple[Bar, ...], index: int) -> str:
+    """Open interest in BTC of row ``index``, derived (the CSV keeps only USD).
+
+    The CSV's ``open_interest_usd`` on the row opening at ``t`` is Binance's snapshot stamped
+    ``t``: taken at ``t``, the end of the previous bar (its changes follow that bar's price
+    move, see tests/jobs/test_open_interest_alignment.py). The amount is that USD value over
+    the price at the snapshot: the previous bar's close; the first row has no previous bar and
+    uses its own open.
+    """
+    bar = bars[index]
+    price = bars[index - 1].close if index > 0 else bar.open
+    return repr(float(bar.open_interest_usd) / float(price))
 
 
 def funding_events(bars: tuple[Bar, ...]) -> list[FundingEvent]:

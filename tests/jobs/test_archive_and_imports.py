@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,95 +14,9 @@ from jobs.archive import import_archive_folder, parse_klines
 from jobs.liquidations import RealizedFileError, import_realized_file, read_realized_csv
 from jobs.runtime import Runtime
 
+from .archive_files import write_archive
+
 DAY_MS = 86_400_000
-
-
-def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d")
-
-
-def write_archive(rows: list[dict[str, str]], folder: Path) -> dict[str, list[dict[str, str]]]:
-    """Real bars written in the archive layouts: klines (daily zip, the first day as plain CSV
-    without header) and metrics (create_time = bar end). Volume columns are left empty: the
-    shared CSV does not carry volume."""
-    by_day: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_day.setdefault(_day(int(row["timestamp"])), []).append(row)
-    for index, (day, bars) in enumerate(sorted(by_day.items())):
-        klines = io.StringIO()
-        writer = csv.writer(klines)
-        if index > 0:
-            writer.writerow(
-                [
-                    "open_time",
-                    "open",
-                    "high",
-                    "low",
-                    "close",
-                    "volume",
-                    "close_time",
-                    "quote_volume",
-                    "count",
-                    "taker_buy_volume",
-                    "taker_buy_quote_volume",
-                    "ignore",
-                ]
-            )
-        for b in bars:
-            ts = int(b["timestamp"])
-            writer.writerow(
-                [
-                    ts,
-                    b["price_open"],
-                    b["price_high"],
-                    b["price_low"],
-                    b["price_close"],
-                    "",
-                    ts + 299_999,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "0",
-                ]
-            )
-        metrics = io.StringIO()
-        writer = csv.writer(metrics)
-        writer.writerow(
-            [
-                "create_time",
-                "symbol",
-                "sum_open_interest",
-                "sum_open_interest_value",
-                "count_toptrader_long_short_ratio",
-                "sum_toptrader_long_short_ratio",
-                "count_long_short_ratio",
-                "sum_taker_long_short_vol_ratio",
-            ]
-        )
-        for b in bars:
-            end = datetime.fromtimestamp((int(b["timestamp"]) + 300_000) / 1000, tz=UTC)
-            usd = float(b["open_interest_usd"])
-            writer.writerow(
-                [
-                    end.strftime("%Y-%m-%d %H:%M:%S"),
-                    "BTCUSDT",
-                    usd / float(b["price_close"]),
-                    b["open_interest_usd"],
-                    "",
-                    "",
-                    "",
-                    "",
-                ]
-            )
-        if index == 0:
-            (folder / f"BTCUSDT-5m-{day}.csv").write_text(klines.getvalue())
-        else:
-            with zipfile.ZipFile(folder / f"BTCUSDT-5m-{day}.zip", "w") as z:
-                z.writestr(f"BTCUSDT-5m-{day}.csv", klines.getvalue())
-        with zipfile.ZipFile(folder / f"BTCUSDT-metrics-{day}.zip", "w") as z:
-            z.writestr(f"BTCUSDT-metrics-{day}.csv", metrics.getvalue())
-    return by_day
 
 
 async def test_archive_import_matches_source_and_is_idempotent(
@@ -114,13 +27,14 @@ async def test_archive_import_matches_source_and_is_idempotent(
     report = await import_archive_folder(runtime, tmp_path)
     assert report.rejected == []
     assert report.candles == len(rows)
+    # one row per snapshot, at the open of the bar it closes (the first closes the bar before)
     assert report.open_interest == len(rows)
     again = await import_archive_folder(runtime, tmp_path)
     assert again.candles == len(rows)
     async with runtime.engine.connect() as conn:
         count = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one()
         first, last = (await conn.execute(text("SELECT min(ts), max(ts) FROM candles"))).one()
-        sample = rows[500]
+        sample, snapshot = rows[500], rows[501]  # the bar, and the snapshot at its end
         ts = datetime.fromtimestamp(int(sample["timestamp"]) / 1000, tz=UTC)
         close, oi_usd = (
             await conn.execute(
@@ -135,7 +49,7 @@ async def test_archive_import_matches_source_and_is_idempotent(
     assert int(first.timestamp() * 1000) == int(rows[0]["timestamp"])
     assert int(last.timestamp() * 1000) == int(rows[-1]["timestamp"])
     assert close == float(sample["price_close"])
-    assert oi_usd == pytest.approx(float(sample["open_interest_usd"]), rel=1e-12)
+    assert oi_usd == float(snapshot["open_interest_usd"])
 
 
 async def test_corrupt_archive_file_rejected_whole_others_kept(

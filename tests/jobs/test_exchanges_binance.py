@@ -118,13 +118,14 @@ async def test_open_interest_matches_the_csv_with_derived_base_amount(
     # the whole 27.8-day file lies inside Binance's 30-day window, every row is served
     assert len(rows) == len(csv_rows)
     assert max(sizes) <= 500 and len(sizes) >= len(csv_rows) // 500
-    assert rows[0].timestamp == int(csv_rows[0]["timestamp"])
-    assert rows[-1].timestamp == int(csv_rows[-1]["timestamp"])
-    for index in (0, 4000, len(csv_rows) - 1):
+    # the snapshot stamped t (the CSV row opening at t) closes the bar opening at t - 5 min
+    assert [r.timestamp for r in rows] == [int(r["timestamp"]) - BAR for r in csv_rows]
+    for index in (0, 1, 4000, len(csv_rows) - 1):
         usd = float(csv_rows[index]["open_interest_usd"])
-        close = float(csv_rows[index]["price_close"])
+        # the derived amount: USD over the price at the snapshot (the bar's close it ends)
+        price = float(csv_rows[index - 1]["price_close"] if index else csv_rows[0]["price_open"])
         assert rows[index].open_interest_usd == usd
-        assert rows[index].open_interest == pytest.approx(usd / close, rel=1e-12)
+        assert rows[index].open_interest == pytest.approx(usd / price, rel=1e-12)
     # requests never reach back beyond the 30-day window (the oldest row fapi serves)
     oldest = min(
         int(r.params["startTime"])
