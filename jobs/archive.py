@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -174,6 +175,15 @@ def market_from_exchange_symbol(exchange: str, exchange_symbol: str) -> MarketIn
     raise ArchiveError(f"cannot map archive symbol {exchange_symbol!r} to a USDⓈ-M market")
 
 
+@dataclass
+class _ImportRun:
+    """One job run per (market, dataset) of an import: rows, rejected files, watermark."""
+
+    run_id: int
+    rows: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
 async def import_archive_folder(
     rt: Runtime,
     folder: Path,
@@ -181,12 +191,23 @@ async def import_archive_folder(
     exchange: str = "binanceusdm",
     progress: Callable[[int, int], None] | None = None,
 ) -> ArchiveReport:
+    """Import every archive file of ``folder``, each file in one transaction.
+
+    The ingest watermark (where the API ingest resumes) only moves *contiguously*: when the
+    stored bars now run without a hole from the current watermark on, it moves to the first
+    missing bar; an import that leaves a hole after the watermark does not move it, so the API
+    ingest still fills that hole. Without a watermark (nothing ingested yet) it stays unset.
+    Each (market, dataset) of the import is recorded as one ``import`` job run.
+    """
     files = scan_folder(folder)
     if not files:
         raise ArchiveError(f"{folder}: no Binance archive files (SYMBOL-5m-DATE.zip, …-metrics-…)")
     report = ArchiveReport(rejected=[])
-    step = timeframe_ms(rt.settings.timeframe)
+    timeframe = rt.settings.timeframe
+    step = timeframe_ms(timeframe)
+    now = int(time.time() * 1000)
     markets: dict[str, store.MarketRef] = {}
+    runs: dict[tuple[int, str], _ImportRun] = {}
     for done, item in enumerate(files, start=1):
         if item.exchange_symbol not in markets:
             info = market_from_exchange_symbol(exchange, item.exchange_symbol)
@@ -197,40 +218,55 @@ async def import_archive_folder(
                     ref = (await store.upsert_markets(conn, [info]))[0]
             markets[item.exchange_symbol] = ref
         market = markets[item.exchange_symbol]
+        if item.kind == "klines" and item.timeframe != timeframe:
+            continue
+        dataset = "candles" if item.kind == "klines" else "open_interest"
+        run = runs.get((market.id, dataset))
+        if run is None:
+            async with rt.engine.connect() as conn:
+                watermark = await store.get_watermark(conn, market.id, dataset)
+            run_id = await store.start_job_run(
+                rt.engine, "import", exchange, market.symbol, dataset, watermark
+            )
+            run = runs[(market.id, dataset)] = _ImportRun(run_id)
         try:
-            if item.kind == "klines":
-                if item.timeframe != rt.settings.timeframe:
-                    continue
+            candles: list[CandleRow] = []
+            interest: list[OpenInterestRow] = []
+            if dataset == "candles":
                 candles = parse_klines(item.path)
-                validate_candles(candles, step, 2**62)
-                async with rt.engine.begin() as conn:
-                    report.candles += await store.write_candles(
-                        conn, market.id, rt.settings.timeframe, candles
-                    )
-                    if candles:
-                        await store.set_watermark(
-                            conn, market.id, "candles",
-                            store.to_datetime(candles[-1].timestamp + step),
-                        )  # fmt: skip
+                validate_candles(candles, step, now)
             else:
-                oi = parse_metrics(item.path, step, item.period)
-                validate_open_interest(oi, step, 2**62)
-                async with rt.engine.begin() as conn:
-                    report.open_interest += await store.write_open_interest(
-                        conn, market.id, rt.settings.timeframe, oi
-                    )
-                    if oi:
-                        await store.set_watermark(
-                            conn, market.id, "open_interest",
-                            store.to_datetime(oi[-1].timestamp + step),
-                        )  # fmt: skip
+                interest = parse_metrics(item.path, step, item.period)
+                validate_open_interest(interest, step, now)
+            async with rt.engine.begin() as conn:
+                written = await store.write_candles(conn, market.id, timeframe, candles)
+                report.candles += written
+                run.rows += written
+                written = await store.write_open_interest(conn, market.id, timeframe, interest)
+                report.open_interest += written
+                run.rows += written
+                await store.advance_watermark_contiguously(
+                    conn, market.id, dataset, timeframe, step
+                )
         except (ArchiveError, BatchRejected) as exc:
             log.error("archive file rejected; nothing of it written", file=str(item.path),
                       reason=str(exc))  # fmt: skip
             assert report.rejected is not None
             report.rejected.append(f"{item.path.name}: {exc}")
-            continue
-        report.files += 1
+            run.rejected.append(f"{item.path.name}: {exc}")
+        else:
+            report.files += 1
         if progress is not None:
             progress(done, len(files))
+    for (market_id, dataset), run in runs.items():
+        async with rt.engine.connect() as conn:
+            watermark = await store.get_watermark(conn, market_id, dataset)
+        error = None
+        if run.rejected:
+            more = f" (+{len(run.rejected) - 3} more)" if len(run.rejected) > 3 else ""
+            error = f"batch rejected: {'; '.join(run.rejected[:3])}{more}"
+        await store.finish_job_run(
+            rt.engine, run.run_id, "rejected" if run.rejected else "succeeded", run.rows,
+            watermark, error,
+        )  # fmt: skip
     return report

@@ -262,6 +262,57 @@ async def set_watermark(
     await conn.execute(stmt)
 
 
+_SERIES_TABLES = {"candles": "candles", "open_interest": "open_interest"}
+
+
+async def first_missing_bar(
+    conn: AsyncConnection, dataset: str, market_id: int, timeframe: str, step_ms: int,
+    start: datetime,
+) -> datetime:
+    """The first bar open at or after ``start`` (on the grid) with no stored row."""
+    table = _SERIES_TABLES[dataset]
+    params = {"m": market_id, "tf": timeframe, "start": start, "step_s": step_ms / 1000}
+    present = await conn.execute(
+        text(f"SELECT 1 FROM {table} WHERE market_id = :m AND timeframe = :tf AND ts = :start"),
+        params,
+    )
+    if present.first() is None:
+        return start
+    # an ordered index scan from start that stops at the first break in the run of bars
+    end_of_run = await conn.execute(
+        text(
+            f"""
+            SELECT ts + make_interval(secs => :step_s) FROM (
+                SELECT ts, lead(ts) OVER (ORDER BY ts) AS next_ts FROM {table}
+                WHERE market_id = :m AND timeframe = :tf AND ts >= :start
+            ) run
+            WHERE next_ts IS NULL OR next_ts > ts + make_interval(secs => :step_s)
+            ORDER BY ts LIMIT 1
+            """
+        ),
+        params,
+    )
+    found: datetime = end_of_run.scalar_one()
+    return found
+
+
+async def advance_watermark_contiguously(
+    conn: AsyncConnection, market_id: int, dataset: str, timeframe: str, step_ms: int
+) -> datetime | None:
+    """Move an existing watermark to the first missing bar after it; never past a hole.
+
+    For writers that are not the watermark's own incremental walk (archive imports): rows they
+    store beyond a hole leave the watermark before the hole. No watermark: nothing to move.
+    """
+    current = await get_watermark(conn, market_id, dataset)
+    if current is None:
+        return None
+    new = await first_missing_bar(conn, dataset, market_id, timeframe, step_ms, current)
+    if new > current:
+        await set_watermark(conn, market_id, dataset, new)
+    return new
+
+
 # --- job runs -----------------------------------------------------------------------------------
 async def start_job_run(
     engine: AsyncEngine,

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from jobs.archive import import_archive_folder, parse_klines
+from jobs.ingest import ingest_dataset
 from jobs.liquidations import RealizedFileError, import_realized_file, read_realized_csv
 from jobs.runtime import Runtime
 
@@ -82,6 +83,70 @@ async def test_corrupt_archive_file_rejected_whole_others_kept(
         total = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one()
     assert days == 0  # nothing of the bad file
     assert total == 600 - len(by_day[bad_day])
+    runs = {r[0]: r for r in await _import_runs(runtime)}
+    assert runs["candles"][1] == "rejected"
+    assert runs["candles"][2] == total
+    assert f"BTCUSDT-5m-{bad_day}.zip" in runs["candles"][4] and "row 11" in runs["candles"][4]
+    assert runs["open_interest"][1:3] == ("succeeded", 600)
+
+
+async def _watermark(rt: Runtime, dataset: str) -> int | None:
+    async with rt.engine.connect() as conn:
+        value = (
+            await conn.execute(
+                text("SELECT watermark FROM ingest_watermarks WHERE dataset = :d"), {"d": dataset}
+            )
+        ).scalar()
+    return None if value is None else round(value.timestamp() * 1000)
+
+
+async def _import_runs(rt: Runtime) -> list[tuple]:  # type: ignore[type-arg]
+    async with rt.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT dataset, status, rows_written, watermark_to, error, exchange, symbol "
+                "FROM job_runs WHERE job = 'import' ORDER BY id"
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_archive_import_moves_the_watermark_only_contiguously(
+    runtime: Runtime, binance_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    rows = binance_rows[:1200]
+    t0, cut = int(rows[0]["timestamp"]), int(rows[288]["timestamp"])
+    api = await ingest_dataset(
+        runtime, "binanceusdm", "BTC/USDT:USDT", "candles", since_ms=t0, until_ms=cut
+    )
+    assert (api.status, api.rows_written) == ("succeeded", 288)
+    assert await _watermark(runtime, "candles") == cut
+
+    # history after a hole [cut, rows[600]) must not hide the hole from the API ingest
+    (tmp_path / "later").mkdir()
+    write_archive(rows[600:], tmp_path / "later")
+    later = await import_archive_folder(runtime, tmp_path / "later")
+    assert later.rejected == [] and later.candles == 600
+    assert await _watermark(runtime, "candles") == cut
+    assert await _watermark(runtime, "open_interest") is None  # never ingested: left unset
+    runs = await _import_runs(runtime)
+    assert [(r[0], r[1], r[2], r[5], r[6]) for r in runs] == [
+        ("candles", "succeeded", 600, "binanceusdm", "BTC/USDT:USDT"),
+        ("open_interest", "succeeded", later.open_interest, "binanceusdm", "BTC/USDT:USDT"),
+    ]
+    assert round(runs[0][3].timestamp() * 1000) == cut and runs[1][3] is None
+
+    # filling the hole makes the stored bars contiguous: the watermark runs to their end
+    (tmp_path / "hole").mkdir()
+    write_archive(rows[288:600], tmp_path / "hole")
+    await import_archive_folder(runtime, tmp_path / "hole")
+    end = int(rows[-1]["timestamp"]) + 300_000
+    assert await _watermark(runtime, "candles") == end
+    runs = await _import_runs(runtime)
+    assert round(runs[-2][3].timestamp() * 1000) == end
+    async with runtime.engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar()
+    assert stored == len(rows)
 
 
 def test_parse_klines_microsecond_timestamps(tmp_path: Path) -> None:
