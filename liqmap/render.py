@@ -262,6 +262,24 @@ def _header(fig: Any, req: RenderRequest, title: str, lines: list[str]) -> float
     return y + 14
 
 
+def _save(
+    fig: Any, ax: Any, req: RenderRequest, path: Path, kind: str, title: str,
+    prices: tuple[float, float], xs: tuple[float, float],
+) -> RenderResult:  # fmt: skip
+    """Write the PNG; its text chunks say where the data panel is, for machine readers."""
+    box = _axes_px(fig, ax, req.height)
+    metadata = {
+        "Title": title,
+        "Software": "liqmap render",
+        "liqmap:kind": kind,
+        "liqmap:plot": ",".join(f"{v:.2f}" for v in box),  # left, top, right, bottom (pixels)
+        "liqmap:price": f"{prices[0]!r},{prices[1]!r}",  # bottom and top edge (USD)
+        "liqmap:x": f"{xs[0]!r},{xs[1]!r}",  # left and right edge (epoch s, or USD for a map)
+    }
+    fig.savefig(path, format="png", facecolor=BACKGROUND, metadata=metadata)
+    return RenderResult(path, req.width, req.height, kind, box, *prices, *xs, title)
+
+
 def _axes_px(fig: Any, ax: Any, height: int) -> tuple[float, float, float, float]:
     box = ax.get_window_extent(renderer=fig.canvas.get_renderer())
     return (float(box.x0), float(height - box.y1), float(box.x1), float(height - box.y0))
@@ -339,11 +357,7 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     side_text = {"both": "long + short", "long": "longs", "short": "shorts"}[req.side]
     fig.text(left + 0.31, 38 / req.height, f"USD at risk per cell ({side_text}, {req.scale} scale)",
              color=MUTED, fontsize=9, va="center")  # fmt: skip
-    fig.savefig(path, format="png", facecolor=BACKGROUND)
-    return RenderResult(
-        path, req.width, req.height, "heatmap", _axes_px(fig, ax, req.height), p0, p1, t0, t1,
-        title,
-    )  # fmt: skip
+    return _save(fig, ax, req, path, "heatmap", title, (p0, p1), (t0, t1))
 
 
 def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
@@ -427,17 +441,19 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
     for spine in cum.spines.values():
         spine.set_color("#1f2937")
     handles = ax.get_legend_handles_labels()[0] + cum.get_legend_handles_labels()[0]
-    legend = ax.legend(handles=handles, loc="lower right", fontsize=9, frameon=True)
+    legend = fig.legend(
+        handles=handles,
+        loc="upper right",
+        bbox_to_anchor=(1 - 10 / req.width, 1 - 8 / req.height),
+        fontsize=8.5,
+        frameon=True,
+        ncols=2,
+    )  # outside the axes, so no key sits on the bars
     legend.get_frame().set_facecolor(BACKGROUND)
     legend.get_frame().set_edgecolor("#1f2937")
     for text in legend.get_texts():
         text.set_color(TEXT)
-    fig.savefig(path, format="png", facecolor=BACKGROUND)
-    x_max = float(ax.get_xlim()[1])
-    return RenderResult(
-        path, req.width, req.height, "map", _axes_px(fig, ax, req.height), p0, p1, 0.0, x_max,
-        title,
-    )  # fmt: skip
+    return _save(fig, ax, req, path, "map", title, (p0, p1), (0.0, float(ax.get_xlim()[1])))
 
 
 async def render(api: LocalApi, req: RenderRequest, path: Path) -> RenderResult:

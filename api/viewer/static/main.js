@@ -333,7 +333,8 @@ async function load() {
     hm = toHeatmap(data.heatmap);
     if (hm.coverage.lastBar) lastBar = Math.max(lastBar ?? 0, Date.parse(hm.coverage.lastBar));
     details = null;
-    view.price = hm.candles.length ? lastCandle(hm).close : null;
+    const newest = lastCandle(hm);
+    view.price = newest ? newest.close : null;
     redraw();
     performance.mark("liqmap:heatmap:drawn");
     performance.measure("liqmap:heatmap-draw", "liqmap:heatmap:response", "liqmap:heatmap:drawn");
@@ -353,6 +354,12 @@ async function load() {
           : `No liquidation data for ${state.symbol} between ${dateTime(hm.start)} and ${dateTime(hm.end)}.${newest}`,
         "EMPTY",
       );
+    }
+    if (hm.filledColumns === 0) {
+      details = { map: null, split: null }; // nothing to show beside an empty range
+      describeDetails();
+      redraw();
+      return;
     }
     await loadDetails(currentAt(), token);
   } catch (err) {
@@ -620,9 +627,9 @@ function onColumn(col, summed) {
   }
   placeColumn(col, j);
   view.price = col.price;
+  hm.coverage = { ...hm.coverage, lastBar: new Date(lastBar).toISOString() };
   redraw();
-  $("last-bar").textContent = dateTime(lastBar);
-  $("last-bar").dataset.atMs = String(lastBar);
+  describe();
   const colStart = hm.start + j * hm.step;
   pendingCandles = pendingCandles === null ? colStart : Math.min(pendingCandles, colStart);
   scheduleRefresh(false);

@@ -95,6 +95,13 @@ export class HeatmapPanel {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(this.off, 0, 0, hm.columns, hm.rows, x0, y0, pw, ph);
     }
+    if (hm.filledColumns === 0) {
+      ctx.fillStyle = AXIS;
+      ctx.font = "14px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText("no liquidation data in this range", x0 + pw / 2, y0 + ph / 2);
+    }
     this.drawCandles(ctx, hm, g);
     if (view.price !== null && view.price > pLo && view.price < pHi) {
       priceLine(ctx, g.yOfPrice(view.price), x0, x0 + pw);
@@ -317,7 +324,7 @@ export function drawLegend(canvas, max, scale) {
     const x = x0 + t * (bw - 1);
     ctx.fillRect(Math.round(x), 16, 1, 4);
     ctx.textAlign = t === 0 ? "left" : t === 1 ? "right" : "center";
-    ctx.fillText(t === 0 ? "$0" : usd(max * inverse(t)), x, 22);
+    ctx.fillText(t === 0 ? "$0" : max > 0 ? usd(max * inverse(t)) : "–", x, 22);
   }
   canvas.dataset.max = String(max);
 }

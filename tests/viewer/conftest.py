@@ -1,0 +1,204 @@
+"""Fixtures for the viewer, render and export tests: data from the real jobs, a real server.
+
+The database is filled the way the main job fills it (tests/api/test_pipeline_e2e.py): the real
+replay adapters over ../shared/data ingest Binance and Bybit BTC/USDT:USDT (and ETH/USDT:USDT on
+Binance, which the shared data has no series of, so it stays empty), then the real materializer
+runs. The newest hour is held back: :meth:`ViewerData.catch_up` ingests and materializes it
+later through the same job functions, which is how a test sees new snapshots arrive live.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from liqmap.database import DatabaseTarget, create_engine
+from liqmap.settings import Settings
+from tests.api.conftest import LiveServer, build_app
+from tests.conftest import create_database, drop_database
+
+SYMBOL = "BTC/USDT:USDT"
+EMPTY_SYMBOL = "ETH/USDT:USDT"  # a market the exchange lists, with no recorded series
+HOLD_BACK_MS = 3_600_000
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def viewer_settings(shared_data: Path) -> Settings:
+    from tests.api.settings import api_settings
+
+    return api_settings(
+        replay_dir=shared_data,
+        exchanges=["binanceusdm", "bybit"],
+        symbols={"binanceusdm": [SYMBOL, EMPTY_SYMBOL], "bybit": [SYMBOL]},
+    )
+
+
+@dataclass
+class ViewerData:
+    url: str
+    settings: Settings
+    engine: AsyncEngine
+    cut_ms: int  # bars opening at or after this were held back
+
+    async def catch_up(self) -> int:
+        """Ingest the held-back bars and materialize them (the main job's steps)."""
+        from jobs.pipeline import PipelineReport, ingest_all, materialize_all, open_runtime
+
+        rt = open_runtime(self.settings, DatabaseTarget(self.url, embedded=False))
+        report = PipelineReport()
+        try:
+            await ingest_all(rt)
+            await materialize_all(rt, report)
+        finally:
+            await rt.close()
+            await rt.engine.dispose()
+        return report.snapshots
+
+    async def series_id(self, scope: str = "all", symbol: str = SYMBOL) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        text("SELECT id FROM heatmap_series WHERE symbol = :s AND scope = :c"),
+                        {"s": symbol, "c": scope},
+                    )
+                ).scalar_one()
+            )
+
+    async def snapshots(
+        self, scope: str, resolution: str, start_bar: Any, end_bar: Any
+    ) -> list[Any]:
+        """Stored snapshots (plain SQL) whose bar opened in [start_bar, end_bar)."""
+        sid = await self.series_id(scope)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT ts, price, bucket_origin, bucket_size, long_usd, short_usd "
+                    "FROM heatmap_snapshots WHERE series_id = :s AND resolution = :r "
+                    "AND ts >= :a AND ts < :b ORDER BY ts"
+                ),
+                {"s": sid, "r": resolution, "a": start_bar, "b": end_bar},
+            )
+            return list(rows)
+
+    async def newest_bar_close_ms(self, scope: str = "all") -> int:
+        sid = await self.series_id(scope)
+        async with self.engine.connect() as conn:
+            newest = (
+                await conn.execute(
+                    text("SELECT max(ts) FROM heatmap_snapshots WHERE series_id = :s"), {"s": sid}
+                )
+            ).scalar_one()
+        return round(newest.timestamp() * 1000) + 300_000
+
+
+def grid_matrix(rows: list[Any], first_row: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stored vectors placed on a grid of ``n_rows`` rows from ``first_row`` (one column each)."""
+    long_m = np.zeros((n_rows, len(rows)))
+    short_m = np.zeros((n_rows, len(rows)))
+    for j, r in enumerate(rows):
+        origin = round(r.bucket_origin / r.bucket_size) - first_row
+        for i, (lo, sh) in enumerate(zip(r.long_usd, r.short_usd, strict=True)):
+            if 0 <= origin + i < n_rows:
+                long_m[origin + i, j] = lo
+                short_m[origin + i, j] = sh
+    return long_m, short_m
+
+
+@pytest.fixture(scope="session")
+def viewer_database_url(server_url: str) -> Iterator[str]:
+    from liqmap import migrations
+
+    url = create_database(server_url, "liqmap_test_viewer")
+    migrations.upgrade(url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+async def viewer_data(viewer_database_url: str, shared_data: Path) -> AsyncIterator[ViewerData]:
+    from jobs.ingest import DATASETS, ingest_dataset
+    from jobs.pipeline import PipelineReport, materialize_all, open_runtime, sync_all_markets
+
+    settings = viewer_settings(shared_data)
+    rt = open_runtime(settings, DatabaseTarget(viewer_database_url, embedded=False))
+    try:
+        await sync_all_markets(rt)
+        now = rt.adapter("binanceusdm").now_ms()
+        cut = now - now % 300_000 - HOLD_BACK_MS
+        for exchange in settings.exchanges:
+            for symbol in settings.symbols_for(exchange):
+                for dataset in DATASETS:
+                    await ingest_dataset(rt, exchange, symbol, dataset, until_ms=cut)
+        await materialize_all(rt, PipelineReport())
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
+    engine = create_engine(viewer_database_url, pool_size=5)
+    yield ViewerData(viewer_database_url, settings, engine, cut)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def viewer_app(viewer_data: ViewerData) -> AsyncIterator[Starlette]:
+    app = build_app(viewer_data.engine, viewer_data.url)
+    yield app
+    await app.state.hub.close()
+
+
+@pytest.fixture(scope="session")
+async def viewer_server(viewer_app: Starlette) -> AsyncIterator[LiveServer]:
+    async with LiveServer(viewer_app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One headless Debian chromium for the whole run (scripts/test.sh installs it)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does)")
+    from playwright.async_api import async_playwright
+
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    async with async_playwright() as pw:
+        instance = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield instance
+        await instance.close()
+
+
+@pytest.fixture
+async def page(browser: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh page (1600 × 1300, device pixel ratio 1); a screenshot is kept in tmp_path."""
+    context = await browser.new_context(
+        viewport={"width": 1600, "height": 1300}, device_scale_factor=1
+    )
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.page_errors = errors
+    yield tab
+    try:
+        await tab.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+    finally:
+        await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

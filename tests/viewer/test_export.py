@@ -1,0 +1,176 @@
+"""`liqmap export snapshots`: export → read back with pyarrow / pandas → equal to what the
+public API serves for the same snapshots (the `snapshots` connection, paged over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from starlette.applications import Starlette
+
+from liqmap.cli import main
+from liqmap.export import ExportRequest, export_snapshots
+from tests.viewer.conftest import SYMBOL, ViewerData
+
+SNAPSHOTS = """query ($symbol: String!, $start: DateTime!, $end: DateTime!, $exchange: String,
+    $resolution: SnapshotResolution!, $after: String) {
+  snapshots(symbol: $symbol, start: $start, end: $end, exchange: $exchange,
+            resolution: $resolution, first: 100, after: $after) {
+    edges { node { at levels { price longUsd shortUsd } } }
+    pageInfo { hasNextPage endCursor }
+  } }"""
+
+
+async def api_rows(
+    app: Starlette, start: datetime, end: datetime, exchange: str, resolution: str
+) -> pd.DataFrame:
+    """The tidy rows the API's snapshots connection describes, every page of it."""
+    rows: list[tuple[Any, ...]] = []
+    after = None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
+        while True:
+            variables = {
+                "symbol": SYMBOL, "start": start.isoformat(), "end": end.isoformat(),
+                "exchange": None if exchange == "all" else exchange, "resolution": resolution,
+                "after": after,
+            }  # fmt: skip
+            payload = {"query": SNAPSHOTS, "variables": variables}
+            body = (await client.post("/graphql", json=payload)).json()
+            assert "errors" not in body, body
+            page = body["data"]["snapshots"]
+            for edge in page["edges"]:
+                at = pd.Timestamp(edge["node"]["at"])
+                rows += [
+                    (at, exchange, lv["price"], lv["longUsd"], lv["shortUsd"])
+                    for lv in edge["node"]["levels"]
+                ]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    return pd.DataFrame(rows, columns=["timestamp", "exchange", "price", "long_usd", "short_usd"])
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ms, UTC]")
+    frame["exchange"] = frame["exchange"].astype(str)
+    for column in ("price", "long_usd", "short_usd"):  # CSV readers infer 57150 as an integer
+        frame[column] = frame[column].astype("float64")
+    return frame.sort_values(["timestamp", "exchange", "price"]).reset_index(drop=True)
+
+
+async def cli(*args: str, url: str) -> int:
+    return await asyncio.to_thread(main, ["export", "snapshots", "--database-url", url, *args])
+
+
+def hours_before_cut(viewer_data: ViewerData, first: int, last: int) -> tuple[datetime, datetime]:
+    cut = datetime.fromtimestamp(viewer_data.cut_ms / 1000, UTC)
+    return cut - timedelta(hours=first), cut - timedelta(hours=last)
+
+
+async def test_parquet_round_trip_equals_the_api(
+    viewer_data: ViewerData, viewer_app: Starlette, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    start, end = hours_before_cut(viewer_data, 72, 24)
+    out = tmp_path / "snapshots.parquet"
+    code = await cli(
+        "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
+        "--exchange", "all", "--exchange", "binanceusdm,bybit", "-o", str(out),
+        url=viewer_data.url,
+    )  # fmt: skip
+    assert code == 0
+    assert "from 144 snapshots" in capsys.readouterr().out  # 48 hours × 3 series
+    table = pq.read_table(out)
+    assert table.schema.names == ["timestamp", "exchange", "price", "long_usd", "short_usd"]
+    exported = tidy(table.to_pandas())
+    expected = tidy(
+        pd.concat(
+            [
+                await api_rows(viewer_app, start, end, ex, "ONE_HOUR")
+                for ex in ("all", "binanceusdm", "bybit")
+            ]
+        )
+    )
+    assert len(exported) > 144 * 200
+    pd.testing.assert_frame_equal(exported, expected, check_exact=True)
+    # timestamps are the maps' instants: hourly, inside [start, end)
+    stamps = exported["timestamp"].drop_duplicates()
+    assert len(stamps) == 48 and stamps.min() >= start and stamps.max() < end
+
+
+async def test_csv_round_trip_equals_the_api(
+    viewer_data: ViewerData, viewer_app: Starlette, tmp_path: Path
+) -> None:
+    start, end = hours_before_cut(viewer_data, 3, 0)
+    out = tmp_path / "snapshots.csv"
+    code = await cli(
+        "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
+        "--exchange", "bybit", "--resolution", "5m", "--format", "csv", "--quiet", "-o",
+        str(out), url=viewer_data.url,
+    )  # fmt: skip
+    assert code == 0
+    exported = tidy(pd.read_csv(out))
+    expected = tidy(await api_rows(viewer_app, start, end, "bybit", "FIVE_MINUTES"))
+    assert exported["timestamp"].nunique() == 36
+    pd.testing.assert_frame_equal(exported, expected, check_exact=True)
+
+
+async def test_export_streams_in_row_groups_and_leaves_nothing_when_interrupted(
+    viewer_data: ViewerData, tmp_path: Path
+) -> None:
+    start, end = hours_before_cut(viewer_data, 72, 24)
+    request = ExportRequest(SYMBOL, start, end, ("binanceusdm",), batch=7)
+    seen: list[tuple[int, int]] = []
+    out = tmp_path / "streamed.parquet"
+    report = await export_snapshots(
+        viewer_data.engine, request, out, progress=lambda done, total: seen.append((done, total))
+    )
+    assert report.snapshots == 48 and report.row_groups == 7  # ⌈48 / 7⌉ batches, one group each
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_row_groups == 7 and meta.num_rows == report.rows
+    assert [d for d, _ in seen] == [0, 7, 14, 21, 28, 35, 42, 48, 48]
+    assert {t for _, t in seen} == {48}
+
+    def stop(done: int, total: int) -> None:
+        if done >= 14:
+            raise KeyboardInterrupt
+
+    broken = tmp_path / "broken.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        await export_snapshots(viewer_data.engine, request, broken, progress=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.parquet"]
+
+
+async def test_bad_input_is_one_line_exit_2_and_no_file(
+    viewer_data: ViewerData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start, end = hours_before_cut(viewer_data, 48, 24)
+    target = tmp_path / "out.parquet"
+    (tmp_path / "folder.parquet").mkdir()
+    cases = [
+        ("unknown symbol 'DOGE/USDT:USDT'", ["--symbol", "DOGE/USDT:USDT"], target),
+        ("unknown exchange for BTC/USDT:USDT 'kraken'", ["--exchange", "kraken"], target),
+        ("must be after", ["--start", end.isoformat(), "--end", start.isoformat()], target),
+        ("cannot read time 'yesterday'", ["--start", "yesterday"], target),
+        ("does not exist", [], tmp_path / "missing" / "out.parquet"),
+        ("is a directory", [], tmp_path / "folder.parquet"),
+    ]
+    for expected, extra, path in cases:
+        args = {"--symbol": SYMBOL, "--start": start.isoformat(), "--end": end.isoformat()}
+        for flag, value in zip(extra[::2], extra[1::2], strict=True):
+            args[flag] = value
+        flat = [item for pair in args.items() for item in pair]
+        assert await cli(*flat, "-o", str(path), url=viewer_data.url) == 2, expected
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.startswith("liqmap: error: ") and expected in err, err
+        assert "\n" not in err and "snapshots" not in err  # one line, no progress bar
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.parquet"]

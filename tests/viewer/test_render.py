@@ -1,0 +1,151 @@
+"""`liqmap render` over what the real jobs stored: image size, and the brightest band (or the
+longest bar) at the largest stored bucket, found with plain SQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import colormaps
+from PIL import Image
+
+from liqmap.cli import main
+from tests.viewer.conftest import SYMBOL, ViewerData, grid_matrix
+
+# the colour map as matplotlib writes it into a PNG (its bytes truncate, the page's table rounds)
+LUT = colormaps["inferno"](np.arange(256), bytes=True)[:, :3].astype(int)
+
+
+def lut_index(rgb: np.ndarray) -> np.ndarray:
+    """Index of every pixel's colour in the colour map, -1 where it is not one of them."""
+    table = np.full(1 << 24, -1, np.int16)
+    table[LUT[:, 0] << 16 | LUT[:, 1] << 8 | LUT[:, 2]] = np.arange(256)
+    return table[rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]]
+
+
+def plot_geometry(path: Path) -> tuple[tuple[float, ...], tuple[float, float], tuple[float, float]]:
+    info = Image.open(path).text
+    box = tuple(float(v) for v in info["liqmap:plot"].split(","))
+    p0, p1 = (float(v) for v in info["liqmap:price"].split(","))
+    x0, x1 = (float(v) for v in info["liqmap:x"].split(","))
+    return box, (p0, p1), (x0, x1)
+
+
+async def cli(*args: str, url: str) -> int:
+    """The real command line, in a thread of its own (it runs its own event loop)."""
+    return await asyncio.to_thread(main, [args[0], "--database-url", url, *args[1:]])
+
+
+async def window(viewer_data: ViewerData) -> tuple[datetime, datetime]:
+    """The 24 h before the held-back hour (unaffected by the live-update test)."""
+    end = datetime.fromtimestamp(viewer_data.cut_ms / 1000, UTC)
+    return end - timedelta(hours=24), end
+
+
+async def test_heatmap_png_is_brightest_at_the_largest_stored_bucket(
+    viewer_data: ViewerData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start, end = await window(viewer_data)
+    rows = await viewer_data.snapshots("all", "5m", start, end)
+    assert len(rows) == 288
+    first = min(round(r.bucket_origin / r.bucket_size) for r in rows)
+    last = max(round(r.bucket_origin / r.bucket_size) + len(r.long_usd) for r in rows)
+    long_m, short_m = grid_matrix(rows, first, last - first)
+    both = long_m + short_m
+    row, column = np.unravel_index(both.argmax(), both.shape)
+
+    out = tmp_path / "heatmap.png"
+    code = await cli(
+        "render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
+        "--resolution", "5m", "--price-min", str(first * 50.0), "--price-max", str(last * 50.0),
+        "-o", str(out), url=viewer_data.url,
+    )  # fmt: skip
+    assert code == 0
+    assert "all exchanges (binanceusdm + bybit)" in capsys.readouterr().out
+    image = Image.open(out)
+    assert image.size == (1600, 900)
+    assert image.text["Title"].startswith(f"{SYMBOL} · all exchanges")
+
+    (left, top, right, bottom), (p0, p1), (t0, t1) = plot_geometry(out)
+    assert (p0, p1) == (first * 50.0, last * 50.0)
+    assert (t0, t1) == (start.timestamp(), end.timestamp())
+    y_lo, y_hi, x_lo, x_hi = int(top) + 1, int(bottom) - 1, int(left) + 1, int(right) - 1
+    rgb = np.asarray(image.convert("RGB")).astype(int)[y_lo:y_hi, x_lo:x_hi]
+    index = lut_index(rgb)
+    assert (index >= 0).mean() > 0.9  # the panel is the colour map, but for candles and lines
+    heat = index == index.max()
+    assert index.max() >= 254
+    ys, xs = np.nonzero(heat)
+    # pixel centre → cell (row 0 at the bottom of the axes)
+    up = 1 - (ys + y_lo + 0.5 - top) / (bottom - top)
+    across = (xs + x_lo + 0.5 - left) / (right - left)
+    cell_rows = np.clip((up * both.shape[0]).astype(int), 0, both.shape[0] - 1)
+    cell_cols = np.clip((across * both.shape[1]).astype(int), 0, both.shape[1] - 1)
+    values = both[cell_rows, cell_cols]
+    # every brightest pixel lies on a cell within 1 % of the largest, and the largest is lit
+    assert (values >= 0.99 * both.max()).mean() > 0.98
+    assert ((np.abs(cell_rows - row) <= 1) & (np.abs(cell_cols - column) <= 1)).any()
+
+
+async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
+    viewer_data: ViewerData, tmp_path: Path
+) -> None:
+    start, end = await window(viewer_data)
+    bar = end - timedelta(minutes=5)
+    (snap,) = await viewer_data.snapshots("all", "5m", bar, end)
+    long_usd = np.asarray(snap.long_usd, float)
+    short_usd = np.asarray(snap.short_usd, float)
+    biggest = int(np.maximum(long_usd, short_usd).argmax())
+    biggest_price = snap.bucket_origin + biggest * snap.bucket_size
+
+    out = tmp_path / "map.png"
+    code = await cli(
+        "render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
+        "--kind", "map", "--width", "1200", "--height", "1000", "-o", str(out),
+        url=viewer_data.url,
+    )  # fmt: skip
+    assert code == 0
+    image = Image.open(out)
+    assert image.size == (1200, 1000)
+    assert "liquidation map at " + bar.strftime("%Y-%m-%d") in image.text["Title"]
+    (left, top, right, bottom), (p0, p1), (_, usd_max) = plot_geometry(out)
+    assert p0 == snap.bucket_origin and p1 == snap.bucket_origin + len(long_usd) * snap.bucket_size
+    rgb = np.asarray(image.convert("RGB")).astype(int)[int(top) : int(bottom), int(left) :]
+    bar_colours = np.array([[0x2D, 0xD4, 0xBF], [0xF4, 0x72, 0xB6]])
+    is_bar = (np.abs(rgb[:, :, None, :] - bar_colours[None, None]).sum(axis=3) < 30).any(axis=2)
+    reach = np.where(is_bar.any(axis=1), is_bar.shape[1] - np.argmax(is_bar[:, ::-1], axis=1), 0)
+    y = int(np.argmax(reach))
+    price = p1 - (y + 0.5) / (bottom - top) * (p1 - p0)
+    assert biggest_price - snap.bucket_size <= price <= biggest_price + 2 * snap.bucket_size
+    # and the bar is as long as the bucket's USD on the axis
+    usd = reach[y] / (right - left) * usd_max
+    assert usd == pytest.approx(max(long_usd[biggest], short_usd[biggest]), rel=0.01)
+
+
+async def test_render_refuses_bad_input_with_one_line_and_no_file(
+    viewer_data: ViewerData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start, end = await window(viewer_data)
+    cases = [
+        (("--symbol", "DOGE/USDT:USDT", "--start", start.isoformat()), "unknown symbol"),
+        (
+            ("--symbol", SYMBOL, "--start", end.isoformat(), "--end", start.isoformat()),
+            "--end must be after --start",
+        ),
+        (
+            ("--symbol", SYMBOL, "--start", "2020-01-01", "--end", "2020-01-02"),
+            "no liquidation data",
+        ),
+    ]
+    for args, expected in cases:
+        out = tmp_path / "x.png"
+        assert await cli("render", *args, "-o", str(out), url=viewer_data.url) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("liqmap: error: ") and expected in err and "\n" not in err, err
+        assert list(tmp_path.iterdir()) == []
+    assert await cli("render", "--symbol", SYMBOL, "--start", start.isoformat(), "-o",
+               str(tmp_path / "missing" / "x.png"), url=viewer_data.url) == 2  # fmt: skip
+    assert "does not exist" in capsys.readouterr().err
