@@ -45,7 +45,7 @@ def _run(body: Callable[[Any, Any], int]) -> Callable[[argparse.Namespace], int]
 
         try:
             settings = _settings(args)
-            target = _database(settings)
+            target = _database(settings, require_schema=True)  # reads stored data
             return body(args, (settings, target))
         except AnalysisUserError as exc:
             raise UserError(str(exc)) from None

@@ -161,6 +161,10 @@ function toError(err) {
 
 /** base64 of little-endian float32 → Float32Array (the FLOAT32_BASE64 matrix encoding). */
 export function decodeMatrix(b64) {
+  if (typeof Uint8Array.fromBase64 === "function") {
+    const bytes = Uint8Array.fromBase64(b64); // native decoder where the browser has one
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
