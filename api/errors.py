@@ -2,7 +2,9 @@
 
 Resolvers raise :class:`ApiError` subclasses; :class:`ErrorCodes` (a schema extension) stamps
 their code on the response and replaces anything else with a masked ``INTERNAL`` error, so no
-stack trace, SQL or driver message ever reaches a client.
+stack trace, SQL or driver message ever reaches a client. Losing the database (refused or dropped
+connections, a server shutting down or starting up) is ``SERVICE_UNAVAILABLE`` instead, answered
+with HTTP 503 and ``Retry-After``: the client should retry, there is nothing to report.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
+from liqmap.database import is_connection_error
 from liqmap.logs import get_logger
 
 log = get_logger(__name__)
@@ -26,9 +29,12 @@ RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 RATE_LIMITED = "RATE_LIMITED"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL = "INTERNAL"
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
+UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
+UNAVAILABLE_RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -90,6 +96,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, ApiError):
         return original.code
+    if original is not None and is_connection_error(original):
+        return SERVICE_UNAVAILABLE
     if original is None or error.path is None:
         # syntax, validation and variable-coercion errors (no field path) are the client's to fix
         if any(marker in error.message for marker in _LIMIT_MARKERS):
@@ -102,6 +110,17 @@ def present(error: GraphQLError) -> GraphQLError:
     """The client-facing version of ``error``: a stable code, masked when internal."""
     code = error_code(error)
     original = error.original_error
+    if code == SERVICE_UNAVAILABLE:
+        # one line, no traceback: during an outage every request fails the same way
+        log.warning("database unavailable", path=error.path, error=repr(original))
+        return GraphQLError(
+            UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": SERVICE_UNAVAILABLE},
+        )
     if code == INTERNAL:
         log.error(
             "resolver failed",

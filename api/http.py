@@ -25,7 +25,10 @@ from api.errors import (
     INTERNAL,
     INTERNAL_MESSAGE,
     RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
     UNAUTHENTICATED,
+    UNAVAILABLE_MESSAGE,
+    UNAVAILABLE_RETRY_AFTER_S,
     error_body,
     present,
 )
@@ -35,6 +38,7 @@ from api.metrics import Metrics
 from api.response_cache import CachedResponse, ResponseCache, request_key
 from api.subscriptions import Hub
 from api.timerange import timeframe_seconds
+from liqmap.database import is_connection_error
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
 
@@ -214,6 +218,13 @@ class LiqmapGraphQL(GraphQL):
         response = super().create_response(response_data, sub_response)
         context: ApiContext | None = getattr(sub_response, "liqmap_context", None)
         ok = isinstance(response_data, dict) and not response_data.get("errors")
+        if not ok and _database_unavailable(response_data):
+            response.status_code = 503  # a load balancer or client retries; nothing is cached
+            response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+            response.headers["Cache-Control"] = "no-store"
+            response.liqmap_context = context  # type: ignore[attr-defined]
+            response.liqmap_ok = False  # type: ignore[attr-defined]
+            return response
         response.liqmap_context = context  # type: ignore[attr-defined]
         response.liqmap_ok = ok  # type: ignore[attr-defined]
         if context is not None and ok and context.cache.cacheable:
@@ -228,6 +239,14 @@ class LiqmapGraphQL(GraphQL):
         else:
             response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+def _database_unavailable(response_data: Any) -> bool:
+    errors = response_data.get("errors") if isinstance(response_data, dict) else None
+    return any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == SERVICE_UNAVAILABLE
+        for e in errors or ()
+    )
 
 
 class AuthGate:
@@ -270,7 +289,14 @@ class AuthGate:
         )
         try:
             info = await self.keys.lookup(key) if key else None
-        except Exception as exc:  # the key store is unreachable: answer like any internal error
+        except Exception as exc:  # the key store failed: never let the request through
+            if is_connection_error(exc):
+                log.warning("api key lookup failed: database unavailable", error=repr(exc))
+                await self._reject(
+                    scope, receive, send, 503, SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE,
+                    {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+                )  # fmt: skip
+                return
             log.error("api key lookup failed", error=repr(exc))
             await self._reject(scope, receive, send, 500, INTERNAL, INTERNAL_MESSAGE, {})
             return

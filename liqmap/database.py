@@ -152,6 +152,54 @@ def explain_connection_error(exc: BaseException, url: str) -> str:
     return f"cannot use PostgreSQL at {shown}: {name}: {text}; check DATABASE_URL"
 
 
+# SQLSTATEs that mean "the server is not there (yet)", not "the statement is wrong": connection
+# exceptions (class 08), shutdown / starting up (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it wraps) says the database is unreachable or went away.
+
+    True for refused/reset connections and connect timeouts, a server shutting down, starting up
+    or out of connection slots, a connection pool that timed out, and SQLAlchemy's "connection
+    invalidated" errors; False for everything a statement itself causes (syntax, constraint,
+    statement timeout …). Used to answer ``SERVICE_UNAVAILABLE`` and to restart the job worker.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _is_unavailable(current):
+            return True
+        stack.extend([current.__cause__, current.__context__, getattr(current, "orig", None)])
+    return False
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, broken pipe, timeouts
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    module = type(exc).__module__
+    name = type(exc).__name__
+    if module.startswith("sqlalchemy"):
+        return bool(getattr(exc, "connection_invalidated", False)) or name == "TimeoutError"
+    if module.startswith("asyncpg"):
+        return name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}
+    if module.startswith("psycopg_pool"):
+        return name == "PoolTimeout"
+    if module.startswith("psycopg"):
+        # client-side failures (no SQLSTATE): connection failed, server closed the connection
+        return name == "OperationalError" and sqlstate is None
+    return False
+
+
 async def check_connection(url: str, timeout: float = 10.0) -> None:
     """Connect once and run ``SELECT 1``; raise :class:`DatabaseConfigError` with a clear line."""
     import asyncpg

@@ -56,12 +56,11 @@ async def _with_runtime(
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
-    from jobs.pipeline import run_worker
-    from liqmap.runner import migrate
+    from liqmap.runner import migrate, supervise_worker
 
     async def main() -> None:
         await migrate(target)
-        await run_worker(settings, target, concurrency=args.concurrency)
+        await supervise_worker(settings, target, concurrency=args.concurrency)
 
     asyncio.run(main())
     return 0

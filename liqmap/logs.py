@@ -15,10 +15,20 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+    # Tracebacks never show local variables: they would copy API keys, passwords and request
+    # bodies into the logs (and rendering them takes seconds per error).
+    tty = sys.stderr.isatty()
+    renderers: list[structlog.types.Processor] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=tty,
+                exception_formatter=structlog.dev.RichTracebackFormatter(
+                    color_system="truecolor" if tty else None, show_locals=False, max_frames=20
+                ),
+            )
+        ]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -27,7 +37,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import uvicorn
 
 from liqmap import migrations
-from liqmap.database import DatabaseTarget, create_engine
+from liqmap.database import DatabaseTarget, check_connection, create_engine, is_connection_error
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
 
@@ -52,14 +53,95 @@ async def run_up(
     if not ingest:
         await run_serve(settings, target)
         return
-    from jobs.pipeline import run_pipeline_once, run_worker
+    from jobs.pipeline import run_pipeline_once
 
     await run_pipeline_once(settings, target)
     if once:
         return
-    worker = asyncio.create_task(run_worker(settings, target), name="liqmap-worker")
+    worker = asyncio.create_task(supervise_worker(settings, target), name="liqmap-worker")
     try:
         await run_serve(settings, target)
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+
+
+WORKER_RESTART_MIN_S = 1.0
+WORKER_RESTART_MAX_S = 30.0
+
+
+async def supervise_worker(
+    settings: Settings, target: DatabaseTarget, *, concurrency: int = 2
+) -> None:
+    """Run the job worker until cancelled, through database outages.
+
+    procrastinate stops a worker whose database connection fails (its listener is a side task);
+    this loop waits until the database answers again and starts a fresh worker in the same
+    process, with exponential backoff. Any other error still ends the command.
+    """
+    from jobs.pipeline import run_worker
+
+    delay = WORKER_RESTART_MIN_S
+    while True:
+        started = time.monotonic()
+        try:
+            await run_worker(settings, target, concurrency=concurrency)
+            reason = "the worker stopped on its own (its database connection failed)"
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            reason = f"database unavailable: {type(exc).__name__}"
+        if time.monotonic() - started > 2 * WORKER_RESTART_MAX_S:
+            delay = WORKER_RESTART_MIN_S  # it ran fine for a while: start over from short waits
+        log.warning("job worker stopped; restarting when the database answers", reason=reason)
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WORKER_RESTART_MAX_S)
+            try:
+                await check_connection(target.url, timeout=5)
+                break
+            except Exception as exc:  # DatabaseConfigError: still down
+                log.info("database still unavailable", error=str(exc), retry_in=delay)
+        try:
+            orphaned = await fail_orphaned_runs(target.url)
+        except Exception as exc:  # the database went away again: the next round retries
+            log.warning("could not check for orphaned job runs", error=repr(exc))
+            orphaned = 0
+        log.info("database reachable again; restarting the job worker", orphaned_runs=orphaned)
+
+
+ORPHANED_RUN = (
+    "the database went away during the run, before its outcome could be stored; "
+    "the next run of the job resumes from the stored watermark"
+)
+
+
+async def fail_orphaned_runs(url: str) -> int:
+    """Mark failed the job runs left ``running`` although their queue job has ended.
+
+    A run is ``running`` only while its procrastinate job is ``doing``. When the database goes
+    away mid-run, the run cannot record its outcome, but procrastinate (which retries storing
+    the job's status) still ends the job; such runs would stay ``running`` forever. (Jobs that
+    stay ``doing`` because their worker died are the stalled-job recovery's to hand on.)
+    """
+    import asyncpg
+
+    from liqmap.database import normalize_url
+
+    conn = await asyncpg.connect(dsn=normalize_url(url), timeout=5)
+    try:
+        status = await conn.execute(
+            """
+            UPDATE job_runs r SET status = 'failed', finished_at = now(),
+                   error = coalesce(r.error || '; ', '') || $1
+            FROM procrastinate_jobs j
+            WHERE r.status = 'running' AND j.id = r.procrastinate_job_id AND j.status <> 'doing'
+            """,
+            ORPHANED_RUN,
+        )
+    finally:
+        await conn.close()
+    count = int(status.split()[-1])
+    if count:
+        log.warning("job runs orphaned by the outage marked failed", runs=count)
+    return count
