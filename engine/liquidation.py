@@ -313,6 +313,105 @@ def binance_cross_liquidation_price(
     )
 
 
+# --- Binance COIN-M cross margin, hedge mode ------------------------------------------------
+
+
+def _inverse_hedge_roots(
+    lq: FloatArray,
+    lep: FloatArray,
+    sq: FloatArray,
+    sep: FloatArray,
+    e0: FloatArray,
+    cs: FloatArray,
+    tiers: MarginTiers,
+) -> FloatArray:
+    """Shared price of an inverse LONG and SHORT leg (contracts), tiers on coin notional.
+
+    In ``x = 1/P`` equity and maintenance are both linear per tier pair:
+    ``E0 + CS·(L/EPL − S/EPS) − CS·(L − S)·x = CS·x·(L·mL + S·mS) − DL − DS``, so
+    ``LP = CS·(L·mL + S·mS + L − S) / (E0 + DL + DS + CS·(L/EPL − S/EPS))`` — the COIN-M FAQ
+    formula [B2]. A positive slope ``c = L·mL + S·mS + L − S`` means a fall liquidates.
+    """
+    m = tiers.maintenance_margin_rate
+    d = tiers.maintenance_amount
+    lower, upper = _bounds(tiers)
+    L, S = lq[:, None, None], sq[:, None, None]
+    size = cs[:, None, None]
+    ml, dl = m[None, :, None], d[None, :, None] * (L > 0)
+    ms, ds = m[None, None, :], d[None, None, :] * (S > 0)
+    slope = L * ml + S * ms + L - S
+    base = e0[:, None, None] + dl + ds + size * (L / lep[:, None, None] - S / sep[:, None, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = size * slope / base
+        long_coin, short_coin = L * size / lp, S * size / lp
+    valid = (
+        np.isfinite(lp)
+        & (lp > 0)
+        & (long_coin >= lower[None, :, None])
+        & (long_coin <= upper[None, :, None])
+        & (short_coin >= lower[None, None, :])
+        & (short_coin <= upper[None, None, :])
+    )
+    n = lp.shape[0]
+    flat_lp = lp.reshape(n, -1)
+    rows = np.arange(n)
+
+    def pick(mask: npt.NDArray[np.bool_]) -> FloatArray:
+        flat = mask.reshape(n, -1)
+        k = np.argmax(flat, axis=1)
+        return np.where(flat[rows, k], flat_lp[rows, k], np.nan)
+
+    falling = pick(valid & (slope > 0))
+    rising = pick(valid & (slope < 0))
+    net_long = lq > sq
+    preferred = np.where(net_long, falling, rising)
+    fallback = np.where(net_long, rising, falling)
+    return np.where(np.isnan(preferred), fallback, preferred)
+
+
+def binance_coinm_cross_liquidation_price(
+    wallet_balance_coin: ArrayLike,
+    tiers: MarginTiers,
+    *,
+    contract_size: ArrayLike,
+    side_both: ArrayLike = 1,
+    position_both: ArrayLike = 0.0,
+    entry_both: ArrayLike = 1.0,
+    position_long: ArrayLike = 0.0,
+    entry_long: ArrayLike = 1.0,
+    position_short: ArrayLike = 0.0,
+    entry_short: ArrayLike = 1.0,
+    other_maintenance: ArrayLike = 0.0,
+    other_upnl: ArrayLike = 0.0,
+) -> FloatArray:
+    """Binance COIN-M FAQ formula [B2] (liquidation-math §2.5), every mode in one call.
+
+    ``LP = (B·MMRB + L·MMRL + S·MMRS + SideBOTH·B + L − S) / ((WB − TMM1 + UPNL1 + cumB + cumL
+    + cumS)/CM + SideBOTH·B/EPB + L/EPL − S/EPS)``; positions in contracts of ``contract_size``
+    (CM) USD, balances and tiers in coin, each leg's MMR/cum from the tier of its coin notional
+    at LP. One-way: BOTH terms; hedge: LONG/SHORT; isolated: TMM1 = UPNL1 = 0.
+    """
+    s = _sides(side_both)
+    both = np.asarray(position_both, dtype=np.float64)
+    hedge_long = np.asarray(position_long, dtype=np.float64)
+    hedge_short = np.asarray(position_short, dtype=np.float64)
+    if np.any((both != 0) & ((hedge_long != 0) | (hedge_short != 0))):
+        raise ValueError("a contract is either one-way (BOTH) or hedge (LONG/SHORT), not both")
+    long_q = np.where(s > 0, both, 0.0) + hedge_long
+    short_q = np.where(s < 0, both, 0.0) + hedge_short
+    long_ep = np.where(hedge_long != 0, entry_long, entry_both)
+    short_ep = np.where(hedge_short != 0, entry_short, entry_both)
+    e0 = np.asarray(wallet_balance_coin, dtype=np.float64)
+    e0 = e0 - np.asarray(other_maintenance, dtype=np.float64)
+    e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
+    args = tuple(
+        np.asarray(a, dtype=np.float64)
+        for a in (long_q, long_ep, short_q, short_ep, e0, contract_size)
+    )
+    block_rows = max(1, BLOCK_ROWS // len(tiers))
+    return _solve_blocks(args, partial(_inverse_hedge_roots, tiers=tiers), block_rows)
+
+
 # --- Bybit ----------------------------------------------------------------------------------
 
 
@@ -426,21 +525,29 @@ def okx_linear_isolated_liquidation_price(
     entry_price: ArrayLike,
     quantity: ArrayLike,
     margin: ArrayLike,
-    maintenance_margin_rate: ArrayLike,
+    maintenance_margin_rate: ArrayLike | MarginTiers,
     *,
     taker_fee_rate: ArrayLike = 0.0,
+    contracts: ArrayLike | None = None,
 ) -> FloatArray:
     """OKX linear swap, isolated — an APPROXIMATION (freqtrade's generic formula [O3]).
 
     ``LP_long = (EP − margin/Q)/(1 − MMR − fee)``, ``LP_short = (EP + margin/Q)/(1 + MMR + fee)``.
     OKX's trigger is a margin ratio ``(margin + UPL)/(MM + fees) = 100%`` [O2]; with no fee this
     is §1 with no deduction. No official worked example was retrievable. OKX tiers are keyed on
-    contracts (``minSz/maxSz``), so the caller picks the rate.
+    position size in contracts (``minSz/maxSz``), which does not move with the price: pass the
+    tier table (floors in contracts) and ``contracts`` to have the rate looked up, or a rate.
     """
     s = _sides(side)
     ep = np.asarray(entry_price, dtype=np.float64)
     q = np.asarray(quantity, dtype=np.float64)
-    rate = np.asarray(maintenance_margin_rate, dtype=np.float64)
+    if isinstance(maintenance_margin_rate, MarginTiers):
+        if contracts is None:
+            raise ValueError("OKX tiers are keyed on contracts: pass contracts=")
+        tiers = maintenance_margin_rate
+        rate = tiers.maintenance_margin_rate[tiers.tier_index(contracts)]
+    else:
+        rate = np.asarray(maintenance_margin_rate, dtype=np.float64)
     fee = np.asarray(taker_fee_rate, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = (ep - s * np.asarray(margin, dtype=np.float64) / q) / (1.0 - s * (rate + fee))

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.liquidation import (
+    binance_coinm_cross_liquidation_price,
     binance_cross_liquidation_price,
     bybit_inverse_bankruptcy_price,
     bybit_inverse_isolated_liquidation_price,
@@ -189,6 +190,75 @@ def test_v6_coin_m_calculator() -> None:
     assert abs(lp(11.605) - 33_599.42) <= 0.05
     assert abs(lp(11.605) - 33_599.40) <= 0.05  # what Binance's calculator shows [B7]
     assert abs(lp(11.81) - 33_578.86) <= 0.05  # the older maintenance amount
+
+
+def test_v6_through_the_coin_m_faq_formula() -> None:
+    """The one-way (BOTH) case of the §2.5 formula reproduces V6 and the one-way solver."""
+    tier = MarginTiers.single(0.125, maintenance_amount=11.605)
+    faq = binance_coinm_cross_liquidation_price(
+        101, tier, contract_size=100, position_both=100_000, entry_both=45_000
+    )
+    assert abs(scalar(faq) - 33_599.42) <= 0.05
+    # hand calculation: (B·MMR + B) / ((WB + cum)/CM + B/EP)
+    by_hand = (100_000 * 0.125 + 100_000) / ((101 + 11.605) / 100 + 100_000 / 45_000)
+    assert rel(scalar(faq), by_hand) < 1e-12
+
+
+def test_coin_m_hedge_matches_a_price_scan(coin_m_tiers: MarginTiers) -> None:
+    """Cross hedge LONG + SHORT of BTCUSD_PERP: equity = maintenance at the root, found by scan."""
+    rng = np.random.default_rng(14)
+    n = 200
+    size = 100.0
+    long_q = np.exp(rng.uniform(np.log(1), np.log(2e5), n))
+    short_q = long_q * rng.uniform(0, 2, n)
+    long_ep = rng.uniform(20_000, 100_000, n)
+    short_ep = long_ep * rng.uniform(0.9, 1.1, n)
+    wallet = (long_q / long_ep + short_q / short_ep) * size / rng.uniform(2, 100, n)
+    closed = binance_coinm_cross_liquidation_price(
+        wallet, coin_m_tiers, contract_size=size, position_long=long_q, entry_long=long_ep,
+        position_short=short_q, entry_short=short_ep,
+    )  # fmt: skip
+    prices = np.geomspace(1e-4, 1e9, 60_001)
+    found_any = 0
+    for i in range(n):
+        equity = (
+            wallet[i] + long_q[i] * size * (1 / long_ep[i] - 1 / prices)
+            - short_q[i] * size * (1 / short_ep[i] - 1 / prices)
+        )  # fmt: skip
+        maintenance = coin_m_tiers.maintenance_margin(long_q[i] * size / prices) * (
+            long_q[i] > 0
+        ) + coin_m_tiers.maintenance_margin(short_q[i] * size / prices) * (short_q[i] > 0)
+        gap = equity - maintenance
+        up = np.flatnonzero((gap[:-1] < 0) & (gap[1:] >= 0))  # liquidated by a fall below
+        down = np.flatnonzero((gap[:-1] >= 0) & (gap[1:] < 0))  # liquidated by a rise above
+        first, second = (up, down) if long_q[i] > short_q[i] else (down, up)
+        found = first if first.size else second
+        if found.size == 0:
+            assert np.isnan(closed[i]), i
+            continue
+        found_any += 1
+        j = int(found[0])
+        assert prices[j] <= closed[i] <= prices[j + 1], i
+    assert found_any > n // 2
+    # a one-legged hedge is the one-way position
+    one_way = inverse_liquidation_price(
+        1, long_q, long_ep, wallet, coin_m_tiers, contract_size=size
+    )
+    legged = binance_coinm_cross_liquidation_price(
+        wallet, coin_m_tiers, contract_size=size, position_long=long_q, entry_long=long_ep
+    )
+    np.testing.assert_allclose(legged, one_way, rtol=1e-12)
+
+
+def test_okx_tiers_are_looked_up_by_contracts() -> None:
+    # floors in contracts: 0–1,000 at 0.4 %, 1,000–5,000 at 1 %
+    tiers = MarginTiers.from_rates([0, 1_000], [1_000, 5_000], [0.004, 0.01])
+    small = okx_linear_isolated_liquidation_price(1, 3_000, 2.0, 600, tiers, contracts=200)
+    large = okx_linear_isolated_liquidation_price(1, 3_000, 20.0, 6_000, tiers, contracts=2_000)
+    assert rel(scalar(small), (3_000 - 300) / (1 - 0.004)) < 1e-12
+    assert rel(scalar(large), (3_000 - 300) / (1 - 0.01)) < 1e-12
+    with pytest.raises(ValueError, match="contracts"):
+        okx_linear_isolated_liquidation_price(1, 3_000, 2.0, 600, tiers)
 
 
 def test_v7_coin_m_maintenance_margin(coin_m_tiers: MarginTiers) -> None:
