@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.auth import KeyStore, RateLimiter
+from api.body_limit import BodySizeLimit
 from api.compression import GzipMiddleware
 from api.http import GZIP_MINIMUM_SIZE, AuthGate, LiqmapGraphQL
 from api.limits import ApiLimits
@@ -78,7 +79,12 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
         await hub.close()
 
     middleware = [
-        Middleware(GzipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, level=limits.gzip_level)
+        Middleware(
+            BodySizeLimit,
+            max_bytes=limits.max_body_bytes,
+            on_reject=metrics.http.labels("body_too_large").inc,
+        ),
+        Middleware(GzipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, level=limits.gzip_level),
     ]
     origins = list(settings.cors_origins)
     if origins:

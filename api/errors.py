@@ -98,12 +98,34 @@ def error_code(error: GraphQLError) -> str:
         return original.code
     if original is not None and is_connection_error(original):
         return SERVICE_UNAVAILABLE
+    if original is not None and _is_data_exception(original):
+        return BAD_USER_INPUT
     if original is None or error.path is None:
         # syntax, validation and variable-coercion errors (no field path) are the client's to fix
         if any(marker in error.message for marker in _LIMIT_MARKERS):
             return QUERY_TOO_COMPLEX
         return BAD_USER_INPUT
     return INTERNAL
+
+
+DATA_EXCEPTION_MESSAGE = (
+    "a value in the request cannot be used (for example a NUL character in a string or a "
+    "number out of range)"
+)
+
+
+def _is_data_exception(exc: BaseException) -> bool:
+    """PostgreSQL's class 22 (data exception): a value the client sent that the database refuses
+    (a NUL character in text, a number or date out of range …), wrapped by SQLAlchemy or not."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def present(error: GraphQLError) -> GraphQLError:
@@ -140,8 +162,13 @@ def present(error: GraphQLError) -> GraphQLError:
     if isinstance(original, ApiError):
         extensions.update(original.extensions)
     extensions["code"] = code
+    message = error.message
+    if original is not None and not isinstance(original, ApiError) and _is_data_exception(original):
+        # a database data exception: its text names SQL and driver details, never sent
+        log.info("request value refused by the database", path=error.path, error=repr(original))
+        message = DATA_EXCEPTION_MESSAGE
     return GraphQLError(
-        error.message,
+        message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -80,6 +81,8 @@ class LiqmapGraphQL(GraphQL):
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
+            # a websocket that never sends connection_init is closed (4408) after this long
+            connection_init_wait_timeout=timedelta(seconds=limits.ws_init_timeout_seconds),
         )
         self.settings = settings
         self.limits = limits

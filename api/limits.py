@@ -31,6 +31,8 @@ class ApiLimits:
     column_cache_entries: int
     response_cache_seconds: float
     default_price_margin_pct: float
+    max_body_bytes: int
+    ws_init_timeout_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiLimits:

@@ -36,6 +36,7 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
         log_config=None,
         proxy_headers=True,
         lifespan="on",
+        ws_max_size=settings.api_max_body_bytes,  # websocket messages: the same bound as bodies
     )
     server = uvicorn.Server(config)
     log.info("serving", url=f"http://{settings.api_host}:{settings.api_port}/graphql")

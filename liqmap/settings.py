@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     api_default_price_margin_pct: float = Field(
         default=10.0, gt=0, description="heatmap price axis: traded range ± this when not given"
     )
+    api_max_body_bytes: int = Field(
+        default=131_072, ge=1024, description="largest request body (HTTP 413 above)"
+    )
+    api_ws_init_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="websocket: close when no connection_init within this"
+    )
 
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None
