@@ -1,4 +1,5 @@
-"""API test fixtures: a database of the API tests' own, seeded once; the app over real HTTP.
+"""API test fixtures: a database of the API tests' own, filled once per session by the real jobs
+(tests/api/pipeline.py); the app over real HTTP.
 
 HTTP tests go through httpx's ASGI transport into the real Starlette app; websocket tests and
 the load test use a real uvicorn server on loopback. Everything reads real PostgreSQL.
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from liqmap.database import create_engine
-from tests.api.seed import Seeded, seed
+from tests.api.pipeline import Stored, produce
 from tests.api.settings import api_settings
 from tests.conftest import create_database, drop_database
 
@@ -42,9 +43,10 @@ async def api_engine(api_database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="session")
-async def seeded(api_engine: AsyncEngine, shared_data: Path) -> Seeded:
-    async with api_engine.begin() as conn:
-        return await seed(conn, shared_data)
+async def stored(api_database_url: str, shared_data: Path) -> Stored:
+    """What the real jobs stored from ../shared/data (see tests/api/pipeline.py), run once."""
+    await produce(api_database_url, shared_data)
+    return Stored(api_database_url, shared_data)
 
 
 def build_app(engine: AsyncEngine, url: str, **overrides: Any) -> Starlette:
@@ -56,7 +58,7 @@ def build_app(engine: AsyncEngine, url: str, **overrides: Any) -> Starlette:
 
 @pytest.fixture
 async def app(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> AsyncIterator[Starlette]:
     application = build_app(api_engine, api_database_url)
     yield application

@@ -1,4 +1,10 @@
-"""Small, realistic fixture data for API tests, written with the project's own storage helpers.
+"""Benchmark fill (bench/bench_api.py) — not used by the tests any more.
+
+The API tests run on data produced by the real jobs (tests/api/pipeline.py). This module stays
+only because bench/bench_api.py fills its database with it; move the benchmark onto
+tests/api/pipeline.produce and delete this file.
+
+Small, realistic fixture data, written with the project's own storage helpers.
 
 Prices, open interest and funding are real Binance BTCUSDT 5m rows cut from the shared CSV;
 realized liquidations are the real CoinGlass 30m rows of the same window. The heatmap snapshots

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import auth
 from tests.api.conftest import build_app
-from tests.api.seed import Seeded
+from tests.api.pipeline import Stored
 
 QUERY = {"query": "{ exchanges { id } }"}
 
@@ -23,7 +23,7 @@ def client_for(engine: AsyncEngine, url: str, **overrides: Any) -> httpx.AsyncCl
 
 
 async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
     key, info = await auth.create_key(api_engine, "acme", 100)
     async with api_engine.connect() as conn:
@@ -54,7 +54,7 @@ async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
 
 
 async def test_keys_are_optional_by_default_but_must_be_valid_when_sent(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
     async with client_for(api_engine, api_database_url) as client:
         assert (await client.post("/graphql", json=QUERY)).status_code == 200
@@ -63,7 +63,7 @@ async def test_keys_are_optional_by_default_but_must_be_valid_when_sent(
 
 
 async def test_per_key_rate_limit_answers_429(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
     key, _ = await auth.create_key(api_engine, "tiny", 3)
     other, _ = await auth.create_key(api_engine, "other", 100)
@@ -114,7 +114,7 @@ def test_limiter_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_key_in_the_url_counts_on_websockets_only(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
     key, _ = await auth.create_key(api_engine, "url", 100)
     async with client_for(api_engine, api_database_url, require_api_keys=True) as client:
@@ -133,7 +133,7 @@ async def test_key_in_the_url_counts_on_websockets_only(
 
 
 def test_cli_create_list_revoke(
-    api_database_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
+    api_database_url: str, stored: Stored, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     import psycopg
@@ -168,7 +168,7 @@ def test_cli_create_list_revoke(
 
 
 async def test_key_store_failure_is_a_masked_internal_error(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded,
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     async def down(self: Any, key: str) -> Any:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from api.execution import FlatListExecutionContext
-from tests.api.seed import Seeded
+from tests.api.pipeline import Stored
 
 QUERY = """{
   liquidationLevels(symbol: "BTC/USDT:USDT", priceMin: 60000, priceMax: 80000) {
@@ -22,7 +22,7 @@ QUERY = """{
 
 
 async def test_fast_path_equals_generic_path(
-    client: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, stored: Stored, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[bool] = []
     original = FlatListExecutionContext._complete_flat_list

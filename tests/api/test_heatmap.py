@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.api.conftest import GraphQLClient
-from tests.api.seed import BUCKET, SYMBOL, Seeded
+from tests.api.pipeline import BAR, SYMBOL, Snap, Stored
 
 HEATMAP = """
 query ($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTime,
@@ -20,7 +20,8 @@ query ($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTim
     symbol exchanges start end stepSeconds columns resolution priceMin priceStep rows encoding
     maxUsd filledColumns long short
     candles { ts open high low close }
-    coverage { lastBar }
+    model { version assumptions }
+    coverage { exchanges lastBar staleness missingDatasets }
   }
 }
 """
@@ -31,110 +32,159 @@ def decode(text: str, rows: int, columns: int) -> np.ndarray:
 
 
 def expected_matrix(
-    snapshots, resolution: str, start: datetime, step: int, columns: int, first_row: int, rows: int,
-    side: str,
+    snapshots: tuple[Snap, ...], start: datetime, step: int, columns: int, first_row: int,
+    rows: int, side: str,
 ) -> np.ndarray:  # fmt: skip
     """Cell by cell from the stored rows: column j = the last snapshot whose bar closes in
     (start + j·step, start + (j+1)·step]; row i = grid bucket first_row + i."""
     out = np.zeros((rows, columns), np.float32)
     for snap in snapshots:
-        if snap.resolution != resolution:
-            continue
-        close = snap.ts + timedelta(minutes=5)
-        j = int(np.ceil((close - start).total_seconds() / step)) - 1
+        j = int(np.ceil((snap.at - start).total_seconds() / step)) - 1
         if not 0 <= j < columns:
             continue
         values = getattr(snap, side)
-        origin = round(snap.bucket_origin / BUCKET)
         for k, value in enumerate(values):
-            i = origin + k - first_row
+            i = snap.first + k - first_row
             if 0 <= i < rows:
                 out[i, j] = value  # later bars overwrite: the column holds its close
     return out
 
 
+def last_full_day(stored: Stored) -> tuple[datetime, datetime]:
+    """The last 24 hours ending on the hour before the newest materialized bar."""
+    end = stored.latest("all").at.replace(minute=0)
+    return end - timedelta(hours=24), end
+
+
 async def test_float32_heatmap_decodes_to_the_stored_snapshots(
-    gql: GraphQLClient, seeded: Seeded
+    gql: GraphQLClient, stored: Stored
 ) -> None:
-    start = seeded.bars.ts[0] + timedelta(hours=6)
-    end = start + timedelta(hours=24)
+    start, end = last_full_day(stored)
+    snaps = [s for s in stored.snapshots("all", "5m") if start < s.at <= end]
+    assert len(snaps) == 288
+    bucket = snaps[0].bucket_size
+    # cut through the lowest stored buckets, reach past the highest
+    first_row = min(s.first for s in snaps) + 10
+    end_row = max(s.first + s.long_usd.size for s in snaps) + 20
+    rows = end_row - first_row
     data = (
         await gql.data(
             HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat(),
-            interval="FIVE_MINUTES", priceMin=60_000.0, priceMax=85_000.0,
+            interval="FIVE_MINUTES", priceMin=first_row * bucket, priceMax=end_row * bucket,
         )
     )["heatmap"]  # fmt: skip
     assert data["encoding"] == "FLOAT32_BASE64"
-    assert (data["stepSeconds"], data["columns"], data["rows"]) == (300, 288, 500)
-    assert data["priceMin"] == 60_000.0 and data["priceStep"] == BUCKET
+    assert (data["stepSeconds"], data["columns"], data["rows"]) == (300, 288, rows)
+    assert data["priceMin"] == first_row * bucket and data["priceStep"] == bucket
     assert data["start"] == start.isoformat() and data["end"] == end.isoformat()
+    assert data["resolution"] == "5m"
     assert data["filledColumns"] == 288
     for side, field in (("long_usd", "long"), ("short_usd", "short")):
-        got = decode(data[field], 500, 288)
-        want = expected_matrix(seeded.snapshots["all"], "5m", start, 300, 288, 1200, 500, side)
+        got = decode(data[field], rows, 288)
+        want = expected_matrix(tuple(snaps), start, 300, 288, first_row, rows, side)
         np.testing.assert_array_equal(got, want)
         assert want.sum() > 0
     # the last column is the snapshot of the bar closing at `end`
-    last = next(s for s in seeded.snapshots["all"]
-                if s.resolution == "5m" and s.ts == end - timedelta(minutes=5))  # fmt: skip
-    column = decode(data["long"], 500, 288)[:, -1]
-    origin = round(last.bucket_origin / BUCKET)
-    for i in range(500):
-        k = 1200 + i - origin
+    last = stored.snapshot("all", "5m", end - BAR)
+    column = decode(data["long"], rows, 288)[:, -1]
+    for i in range(rows):
+        k = first_row + i - last.first
         assert column[i] == (last.long_usd[k] if 0 <= k < last.long_usd.size else 0.0)
     assert data["maxUsd"] == pytest.approx(
-        max(decode(data["long"], 500, 288).max(), decode(data["short"], 500, 288).max())
+        max(decode(data["long"], rows, 288).max(), decode(data["short"], rows, 288).max())
     )
-    # candles of the same columns (Binance's market), straight from the CSV bars
-    i0 = seeded.bars.ts.index(start)
+    # candles of the same columns (Binance's market, the first exchange), straight from the CSV
+    i0 = stored.bars.index(start)
     candles = data["candles"]
     assert len(candles) == 288
-    assert candles[0]["open"] == seeded.bars.open[i0]
-    assert candles[-1]["close"] == seeded.bars.close[i0 + 287]
+    assert candles[0]["ts"] == start.isoformat()
+    np.testing.assert_array_equal([c["open"] for c in candles], stored.bars.open[i0 : i0 + 288])
+    np.testing.assert_array_equal([c["close"] for c in candles], stored.bars.close[i0 : i0 + 288])
 
 
 async def test_json_encoding_hourly_columns_and_rebucketing(
-    gql: GraphQLClient, seeded: Seeded
+    gql: GraphQLClient, stored: Stored
 ) -> None:
-    start = seeded.bars.ts[0]
+    hourly = stored.snapshots("binanceusdm", "1h")
+    start = (hourly[0].at + timedelta(days=1)).replace(hour=0)  # the first full day
     end = start + timedelta(hours=36)
+    inside = [s for s in hourly if start < s.at <= end]
+    assert len(inside) == 36
+    low = 500.0 * (min(s.price for s in inside) * 0.95 // 500)
+    high = 500.0 * -(-max(s.price for s in inside) * 1.05 // 500)
+    rows = round((high - low) / 50)
     common = dict(symbol=SYMBOL, exchanges=["binanceusdm"], start=start.isoformat(),
-                  end=end.isoformat(), interval="ONE_HOUR", priceMin=65_000.0,
-                  priceMax=75_000.0)  # fmt: skip
+                  end=end.isoformat(), interval="ONE_HOUR", priceMin=low,
+                  priceMax=high)  # fmt: skip
     as_json = (await gql.data(HEATMAP, **common, encoding="JSON"))["heatmap"]
     as_b64 = (await gql.data(HEATMAP, **common))["heatmap"]
-    assert as_json["resolution"] == "1h" and as_json["columns"] == 36 and as_json["rows"] == 200
+    assert as_json["resolution"] == "1h" and as_json["columns"] == 36 and as_json["rows"] == rows
     np.testing.assert_array_equal(
-        np.array(as_json["long"], np.float32), decode(as_b64["long"], 200, 36)
+        np.array(as_json["long"], np.float32), decode(as_b64["long"], rows, 36)
     )
-    want = expected_matrix(seeded.snapshots["binanceusdm"], "1h", start, 3600, 36, 1300, 200,
-                           "short_usd")  # fmt: skip
+    want = expected_matrix(tuple(inside), start, 3600, 36, round(low / 50), rows, "short_usd")
     np.testing.assert_array_equal(np.array(as_json["short"], np.float32), want)
-    # hourly candles aggregate twelve 5m bars each
+    assert want.sum() > 0
+    # hourly candles aggregate twelve 5m bars each (straight from the CSV)
+    bars, i0 = stored.bars, stored.bars.index(start)
     c = as_json["candles"][3]
-    assert c["high"] == seeded.bars.high[36:48].max() and c["low"] == seeded.bars.low[36:48].min()
-    assert c["open"] == seeded.bars.open[36] and c["close"] == seeded.bars.close[47]
+    a, b = i0 + 36, i0 + 48
+    assert c["ts"] == (start + timedelta(hours=3)).isoformat()
+    assert c["high"] == bars.high[a:b].max() and c["low"] == bars.low[a:b].min()
+    assert c["open"] == bars.open[a] and c["close"] == bars.close[b - 1]
 
     coarse = (await gql.data(HEATMAP, **common, bucketSize=500.0))["heatmap"]
-    assert coarse["rows"] == 20 and coarse["priceStep"] == 500.0
-    merged = decode(coarse["long"], 20, 36)
-    fine = decode(as_b64["long"], 200, 36)
-    np.testing.assert_allclose(merged, fine.reshape(20, 10, 36).sum(axis=1), rtol=1e-6)
+    assert coarse["rows"] == rows // 10 and coarse["priceStep"] == 500.0
+    merged = decode(coarse["long"], rows // 10, 36)
+    fine = decode(as_b64["long"], rows, 36)
+    np.testing.assert_allclose(merged, fine.reshape(rows // 10, 10, 36).sum(axis=1), rtol=1e-6)
+
+
+async def test_model_and_coverage_of_a_heatmap(gql: GraphQLClient, stored: Stored) -> None:
+    start, end = last_full_day(stored)
+    data = (
+        await gql.data(HEATMAP, symbol=SYMBOL, exchanges=["bybit"], start=start.isoformat(),
+                       end=end.isoformat(), interval="ONE_HOUR", priceMin=60000.0,
+                       priceMax=61000.0)
+    )["heatmap"]  # fmt: skip
+    version, params = stored.model_states()["bybit"]
+    assert data["model"] == {"version": version, "assumptions": params}
+    # what the engine ran with: its leverage, decay and entry assumptions, and the tier table
+    assert {"version", "tier_tables", "half_life_hours", "entry_price"} <= params.keys()
+    assert params["tier_tables"][0]["source"].startswith("fallback")  # never fetched for Bybit
+    coverage = data["coverage"]
+    assert coverage["exchanges"] == ["bybit"]
+    assert coverage["lastBar"] == stored.latest("bybit").at.isoformat()
+    assert coverage["missingDatasets"] == stored.missing_datasets(["bybit"]) == ["bybit:tiers"]
+
+    both = (
+        await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat(),
+                       interval="ONE_HOUR", priceMin=60000.0, priceMax=61000.0)
+    )["heatmap"]  # fmt: skip
+    states = stored.model_states()
+    assumptions = both["model"]["assumptions"]
+    assert both["model"]["version"] == ", ".join(sorted({v for v, _ in states.values()}))
+    assert assumptions["perExchange"] == {
+        scope: {"tier_tables": p["tier_tables"]} for scope, (_, p) in states.items()
+    }
+    assert assumptions["half_life_hours"] == states["binanceusdm"][1]["half_life_hours"]
 
 
 async def test_default_price_axis_spans_the_traded_range(
-    gql: GraphQLClient, seeded: Seeded
+    gql: GraphQLClient, stored: Stored
 ) -> None:
-    start = seeded.bars.ts[0]
+    _, end = last_full_day(stored)
+    start = end - timedelta(hours=12)
     data = (
-        await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(),
-                       end=(start + timedelta(hours=12)).isoformat())
+        await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat())
     )["heatmap"]  # fmt: skip
-    closes = seeded.bars.close[:144]
+    prices = [s.price for s in stored.snapshots("all", "5m") if start < s.at <= end]
+    assert len(prices) == 144
     assert data["stepSeconds"] == 300  # the finest interval that fits
-    assert data["priceMin"] <= closes.min() * 0.9 < data["priceMin"] + BUCKET
-    top = data["priceMin"] + data["rows"] * data["priceStep"]
-    assert top - BUCKET < closes.max() * 1.1 <= top
+    bucket = data["priceStep"]
+    assert data["priceMin"] <= min(prices) * 0.9 < data["priceMin"] + bucket
+    top = data["priceMin"] + data["rows"] * bucket
+    assert top - bucket < max(prices) * 1.1 <= top
 
 
 @pytest.mark.parametrize(
@@ -144,35 +194,36 @@ async def test_default_price_axis_spans_the_traded_range(
         ({"start": "2024-01-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}, "RANGE_TOO_LARGE"),
         (
             {
-                "start": "2026-06-01T00:00:00Z",
-                "end": "2026-06-02T00:00:00Z",
+                "start": "2026-06-20T00:00:00Z",
+                "end": "2026-06-21T00:00:00Z",
                 "priceMin": 1.0,
                 "priceMax": 1_000_000.0,
             },
             "RANGE_TOO_LARGE",
         ),
-        (
+        (  # 5m snapshots are kept for the newest 7 days only; this day has hourly ones
             {
-                "start": "2026-05-01T00:00:00Z",
-                "end": "2026-05-02T00:00:00Z",
+                "start": "2026-06-01T00:00:00Z",
+                "end": "2026-06-02T00:00:00Z",
                 "interval": "FIVE_MINUTES",
             },
             "BAD_USER_INPUT",
         ),
         ({"start": "2026-06-01T00:00:00Z", "bucketSize": 0.0}, "BAD_USER_INPUT"),
+        ({"start": "2026-06-01T00:00:00Z", "exchanges": ["okx"]}, "NOT_FOUND"),
     ],
 )
 async def test_heatmap_errors(
-    gql: GraphQLClient, seeded: Seeded, variables: dict, code: str
+    gql: GraphQLClient, stored: Stored, variables: dict, code: str
 ) -> None:
     body = await gql(HEATMAP, symbol=SYMBOL, **variables)
     assert body["errors"][0]["extensions"]["code"] == code, body
 
 
-async def test_naive_times_are_utc(gql: GraphQLClient, seeded: Seeded) -> None:
+async def test_naive_times_are_utc(gql: GraphQLClient, stored: Stored) -> None:
     data = (
-        await gql.data(HEATMAP, symbol=SYMBOL, start="2026-06-01T01:00:00",
-                       end="2026-06-01T02:00:00", priceMin=70_000.0, priceMax=71_000.0)
+        await gql.data(HEATMAP, symbol=SYMBOL, start="2026-06-21T01:00:00",
+                       end="2026-06-21T02:00:00", priceMin=60_000.0, priceMax=61_000.0)
     )["heatmap"]  # fmt: skip
-    assert data["start"] == datetime(2026, 6, 1, 1, tzinfo=UTC).isoformat()
+    assert data["start"] == datetime(2026, 6, 21, 1, tzinfo=UTC).isoformat()
     assert data["columns"] == 12

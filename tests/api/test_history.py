@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from tests.api.conftest import GraphQLClient
-from tests.api.seed import BUCKET, Seeded
+from tests.api.pipeline import BAR, BYBIT_SINCE, Snap, Stored, read_force_orders
 
 SNAPSHOTS = """
 query ($start: DateTime!, $end: DateTime, $exchange: String, $first: Int!, $after: String) {
@@ -21,11 +21,11 @@ query ($start: DateTime!, $end: DateTime, $exchange: String, $first: Int!, $afte
 """
 
 
-async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, seeded: Seeded) -> None:
-    start = seeded.bars.ts[0]
+async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, stored: Stored) -> None:
+    start = BYBIT_SINCE
     end = start + timedelta(hours=30)
-    hourly = [s for s in seeded.snapshots["bybit"] if s.resolution == "1h"
-              and start <= s.ts + timedelta(minutes=5) < end]  # fmt: skip
+    hourly = [s for s in stored.snapshots("bybit", "1h") if start <= s.at < end]
+    assert len(hourly) == 29  # Bybit's first bar opens at BYBIT_SINCE: its first hour closes later
     seen, after, pages = [], None, 0
     while True:
         data = (
@@ -40,14 +40,14 @@ async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, seeded: 
         after = data["pageInfo"]["endCursor"]
         assert after == data["edges"][-1]["cursor"]
     assert pages == -(-len(hourly) // 7)
-    assert [n["at"] for n in seen] == [(s.ts + timedelta(minutes=5)).isoformat() for s in hourly]
+    assert [n["at"] for n in seen] == [s.at.isoformat() for s in hourly]
     for node, snap in zip(seen, hourly, strict=True):
         np.testing.assert_array_equal([lv["longUsd"] for lv in node["levels"]], snap.long_usd)
-        assert node["model"]["version"] == "fixture-1"
+        assert node["model"]["version"] == snap.model_version
 
 
-async def test_snapshot_paging_errors(gql: GraphQLClient, seeded: Seeded) -> None:
-    start = seeded.bars.ts[0].isoformat()
+async def test_snapshot_paging_errors(gql: GraphQLClient, stored: Stored) -> None:
+    start = BYBIT_SINCE.isoformat()
     body = await gql(SNAPSHOTS, start=start, first=5, after="bm90LWEtY3Vyc29y")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await gql(SNAPSHOTS, start=start, first=5000)
@@ -66,27 +66,29 @@ query ($at: DateTime, $pct: Float!) {
 """
 
 
-def brute_split(snap, pct: float) -> tuple[float, float]:
+def brute_split(snap: Snap, pct: float) -> tuple[float, float]:
     """Walk the buckets; a bucket partly inside the window counts by its covered width."""
     low, high = snap.price * (1 - pct / 100), snap.price * (1 + pct / 100)
     long_usd = short_usd = 0.0
+    bucket = snap.bucket_size
     for k in range(snap.long_usd.size):
-        a = snap.bucket_origin + k * BUCKET
-        covered = max(0.0, min(a + BUCKET, high) - max(a, low)) / BUCKET
+        a = snap.bucket_origin + k * bucket
+        covered = max(0.0, min(a + bucket, high) - max(a, low)) / bucket
         long_usd += float(snap.long_usd[k]) * covered
         short_usd += float(snap.short_usd[k]) * covered
     return long_usd, short_usd
 
 
-async def test_long_short_split_per_exchange_and_total(gql: GraphQLClient, seeded: Seeded) -> None:
-    index = 300
-    b = [s for s in seeded.snapshots["binanceusdm"] if s.resolution == "5m"][index]
-    y = [s for s in seeded.snapshots["bybit"] if s.resolution == "5m"][index]
-    at = (b.ts + timedelta(minutes=5)).isoformat()
+async def test_long_short_split_per_exchange_and_total(gql: GraphQLClient, stored: Stored) -> None:
+    ts = BYBIT_SINCE + timedelta(hours=4, minutes=10)  # Bybit's books are still young here
+    b = stored.snapshot("binanceusdm", "5m", ts)
+    y = stored.snapshot("bybit", "5m", ts)
+    at = b.at.isoformat()
     data = (await gql.data(SPLIT, at=at, pct=3.0))["longShortSplit"]
     per = {p["exchange"]: p for p in data["perExchange"]}
-    for scope, snap in (("binanceusdm", b), ("bybit", y)):
-        long_usd, short_usd = brute_split(snap, 3.0)
+    splits = {scope: brute_split(snap, 3.0) for scope, snap in (("binanceusdm", b), ("bybit", y))}
+    assert splits["binanceusdm"] != splits["bybit"]
+    for scope, (long_usd, short_usd) in splits.items():
         assert per[scope]["longUsd"] == pytest.approx(long_usd, rel=1e-9)
         assert per[scope]["shortUsd"] == pytest.approx(short_usd, rel=1e-9)
         assert per[scope]["ratio"] == pytest.approx(long_usd / short_usd)
@@ -97,22 +99,34 @@ async def test_long_short_split_per_exchange_and_total(gql: GraphQLClient, seede
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_long_short_series(gql: GraphQLClient, seeded: Seeded) -> None:
-    start = seeded.bars.ts[0]
-    data = await gql.data(
-        """query ($s: DateTime!, $e: DateTime!) {
-             longShortSeries(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: $s,
-                             end: $e, withinPct: 2) { at longUsd shortUsd } }""",
-        s=start.isoformat(), e=(start + timedelta(hours=5)).isoformat(),
-    )  # fmt: skip
-    end = start + timedelta(hours=5)  # instants in [start, end): 01:00 … 04:00
-    hourly = [s for s in seeded.snapshots["binanceusdm"]
-              if s.resolution == "1h" and s.ts + timedelta(minutes=5) < end]  # fmt: skip
-    assert len(hourly) == 4
+LS_SERIES = """query ($s: DateTime!, $e: DateTime!, $ex: [String!]) {
+  longShortSeries(symbol: "BTC/USDT:USDT", exchanges: $ex, start: $s, end: $e, withinPct: 2) {
+    at longUsd shortUsd perExchange { exchange longUsd } } }"""
+
+
+async def test_long_short_series(gql: GraphQLClient, stored: Stored) -> None:
+    start = BYBIT_SINCE - timedelta(hours=2)
+    end = start + timedelta(hours=5)  # instants in [start, end): the five hours from start
+    variables = {"s": start.isoformat(), "e": end.isoformat()}
+    data = await gql.data(LS_SERIES, **variables, ex=["binanceusdm"])
+    hourly = [s for s in stored.snapshots("binanceusdm", "1h") if start <= s.at < end]
+    assert len(hourly) == 5
     points = data["longShortSeries"]
-    assert [p["at"] for p in points] == [(s.ts + timedelta(minutes=5)).isoformat() for s in hourly]
+    assert [p["at"] for p in points] == [s.at.isoformat() for s in hourly]
     for p, snap in zip(points, hourly, strict=True):
         assert (p["longUsd"], p["shortUsd"]) == pytest.approx(brute_split(snap, 2.0), rel=1e-9)
+    # the total lists only instants every exchange has: Bybit's hours begin after BYBIT_SINCE
+    total = (await gql.data(LS_SERIES, **variables))["longShortSeries"]
+    bybit = {s.at: s for s in stored.snapshots("bybit", "1h") if start <= s.at < end}
+    assert bybit and min(bybit) > BYBIT_SINCE
+    assert [p["at"] for p in total] == [t.isoformat() for t in sorted(bybit)]
+    for p in total:
+        at = datetime.fromisoformat(p["at"])
+        per = {e["exchange"]: e["longUsd"] for e in p["perExchange"]}
+        b = stored.snapshot("binanceusdm", "1h", at - BAR)
+        assert per["binanceusdm"] == pytest.approx(brute_split(b, 2.0)[0], rel=1e-9)
+        assert per["bybit"] == pytest.approx(brute_split(bybit[at], 2.0)[0], rel=1e-9)
+        assert p["longUsd"] == pytest.approx(per["binanceusdm"] + per["bybit"])
 
 
 SERIES = """
@@ -127,28 +141,87 @@ query ($s: DateTime!, $e: DateTime!, $ex: String!) {
 """
 
 
-async def test_market_series_match_the_source_files(gql: GraphQLClient, seeded: Seeded) -> None:
-    bars = seeded.bars
-    start, end = bars.ts[10], bars.ts[10] + timedelta(hours=20)
+def coinglass_day(stored: Stored) -> datetime:
+    """Midnight of the first full day of the Binance file; CoinGlass covers it too."""
+    first = stored.bars.ts[0].replace(hour=0, minute=0) + timedelta(days=1)
+    assert first in stored.coinglass
+    return first
+
+
+async def test_market_series_match_the_source_files(gql: GraphQLClient, stored: Stored) -> None:
+    bars = stored.bars
+    i = bars.index(coinglass_day(stored)) + 10
+    start, end = bars.ts[i], bars.ts[i] + timedelta(hours=20)
     data = await gql.data(SERIES, s=start.isoformat(), e=end.isoformat(), ex="binanceusdm")
     assert len(data["candles"]) == 240
-    np.testing.assert_array_equal([c["close"] for c in data["candles"]], bars.close[10:250])
-    np.testing.assert_array_equal([c["low"] for c in data["candles"]], bars.low[10:250])
-    np.testing.assert_array_equal(
-        [o["openInterestUsd"] for o in data["openInterest"]], bars.oi_usd[10:250]
-    )
-    funding_times = [f["ts"] for f in data["fundingRates"]]
-    assert funding_times == ["2026-06-01T08:00:00+00:00", "2026-06-01T16:00:00+00:00"]
-    i = bars.ts.index(bars.ts[0] + timedelta(hours=8))
-    assert data["fundingRates"][0]["fundingRate"] == bars.funding[i]
-    realized = [r for r in seeded.realized if start <= r[4] < end]
+    np.testing.assert_array_equal([c["close"] for c in data["candles"]], bars.close[i : i + 240])
+    np.testing.assert_array_equal([c["low"] for c in data["candles"]], bars.low[i : i + 240])
+    assert [c["ts"] for c in data["candles"]] == [t.isoformat() for t in bars.ts[i : i + 240]]
+    # open interest as stored by the ingest (which CSV snapshot a bar carries is the ingest's
+    # business); every value is one of the file's
+    oi = stored.rows(
+        "SELECT ts, open_interest_usd FROM open_interest WHERE market_id = %s AND ts >= %s "
+        "AND ts < %s ORDER BY ts", (stored.market_id("binanceusdm"), start, end),
+    )  # fmt: skip
+    assert len(oi) == 240
+    assert [(o["ts"], o["openInterestUsd"]) for o in data["openInterest"]] == [
+        (ts.isoformat(), value) for ts, value in oi
+    ]
+    assert {v for _, v in oi} <= set(bars.oi_usd.tolist())
+    # funding settles at 00/08/16 UTC; the CSV's last_funding_rate shows the settled rate on the
+    # bar after the settlement (the replay's documented rule)
+    funding = data["fundingRates"]
+    day = start.replace(hour=0, minute=0)
+    settlements = [day + timedelta(hours=h) for h in (8, 16)]
+    assert [f["ts"] for f in funding] == [t.isoformat() for t in settlements]
+    for f, t in zip(funding, settlements, strict=True):
+        row = stored.rows(
+            "SELECT funding_rate FROM funding_rates WHERE market_id = %s AND ts = %s",
+            (stored.market_id("binanceusdm"), t),
+        )
+        assert f["fundingRate"] == row[0][0] == bars.funding[bars.index(t + BAR)]
+    realized = sorted((t, v) for t, v in stored.coinglass.items() if start <= t < end)
     assert len(data["realizedLiquidations"]) == len(realized) == 40
-    for got, row in zip(data["realizedLiquidations"], realized, strict=True):
+    for got, (ts, (long_usd, short_usd)) in zip(data["realizedLiquidations"], realized,
+                                                strict=True):  # fmt: skip
+        assert got["ts"] == ts.isoformat()
         assert (got["source"], got["exchange"], got["timeframe"]) == ("coinglass", "*", "30m")
-        assert (got["longUsd"], got["shortUsd"]) == (row[5], row[6])
+        assert (got["longUsd"], got["shortUsd"]) == (long_usd, short_usd)
+        assert got["lowerBound"] is False
 
 
-async def test_series_errors(gql: GraphQLClient, seeded: Seeded) -> None:
+async def test_realized_liquidations_of_the_replayed_stream(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    """The collector stored the replayed forceOrder captures: per 5m bar, the sums of the
+    capture file's BTCUSDT events, flagged as lower bounds."""
+    start, end = datetime(2024, 8, 17, tzinfo=UTC), datetime(2024, 8, 19, tzinfo=UTC)
+    data = await gql.data(
+        """query ($s: DateTime!, $e: DateTime!) {
+             realizedLiquidations(symbol: "BTC/USDT:USDT", start: $s, end: $e,
+                                  exchanges: ["binanceusdm"]) {
+               ts timeframe source exchange longUsd shortUsd events lowerBound } }""",
+        s=start.isoformat(), e=end.isoformat(),
+    )  # fmt: skip
+    bars: dict[datetime, list[float]] = {}
+    for ts, side, usd in read_force_orders(stored.shared_data):
+        if start <= ts < end:
+            bar = bars.setdefault(ts.replace(minute=ts.minute - ts.minute % 5, second=0,
+                                             microsecond=0), [0.0, 0.0, 0])  # fmt: skip
+            bar[0 if side == "long" else 1] += usd
+            bar[2] += 1
+    rows = data["realizedLiquidations"]
+    assert [r["ts"] for r in rows] == [t.isoformat() for t in sorted(bars)]
+    assert len(rows) > 3
+    for r in rows:
+        long_usd, short_usd, events = bars[datetime.fromisoformat(r["ts"])]
+        assert (r["source"], r["exchange"], r["timeframe"]) == ("stream", "binanceusdm", "5m")
+        assert r["longUsd"] == pytest.approx(long_usd, rel=1e-9, abs=1e-9)
+        assert r["shortUsd"] == pytest.approx(short_usd, rel=1e-9, abs=1e-9)
+        assert r["events"] == events and r["lowerBound"] is True
+
+
+async def test_series_errors(gql: GraphQLClient, stored: Stored) -> None:
     body = await gql(SERIES, s="2026-06-01T00:00:00Z", e="2026-06-02T00:00:00Z", ex="bybitt")
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert "bybit" in body["errors"][0]["message"]
@@ -165,26 +238,33 @@ query ($s: DateTime!, $e: DateTime!, $interval: Interval, $ex: [String!]) {
 """
 
 
-async def test_swept_levels_beside_realized(gql: GraphQLClient, seeded: Seeded) -> None:
-    bars = seeded.bars
-    start, end = bars.ts[0], bars.ts[0] + timedelta(hours=6)
+async def test_swept_levels_beside_realized(gql: GraphQLClient, stored: Stored) -> None:
+    start = coinglass_day(stored)
+    end = start + timedelta(hours=6)
     data = (
         await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), interval="THIRTY_MINUTES")
     )["sweptLevels"]
-    swept_long, swept_short = seeded.swept["all"]
-    realized = {r[4]: r for r in seeded.realized}
+    swept = stored.swept("all")
     assert len(data) == 12
     for j, row in enumerate(data):
-        assert row["bars"] == 6
-        assert row["predictedLongUsd"] == pytest.approx(swept_long[6 * j : 6 * j + 6].sum())
-        assert row["predictedShortUsd"] == pytest.approx(swept_short[6 * j : 6 * j + 6].sum())
-        real = realized[start + timedelta(minutes=30 * j)]
-        assert (row["realizedLongUsd"], row["realizedShortUsd"]) == (real[5], real[6])
+        t0 = start + timedelta(minutes=30 * j)
+        bars = [swept[t0 + timedelta(minutes=5 * k)] for k in range(6)]
+        assert row["ts"] == t0.isoformat() and row["bars"] == 6
+        assert row["predictedLongUsd"] == pytest.approx(sum(lo for lo, _ in bars), rel=1e-12)
+        assert row["predictedShortUsd"] == pytest.approx(sum(sh for _, sh in bars), rel=1e-12)
+        assert (row["realizedLongUsd"], row["realizedShortUsd"]) == stored.coinglass[t0]
         assert row["realizedSource"] == "coinglass/*"
+    assert sum(r["predictedLongUsd"] + r["predictedShortUsd"] for r in data) > 0
     # per exchange at 5m: the model's own numbers, no realized source at that interval
+    start = BYBIT_SINCE
+    end = start + timedelta(hours=6)
     data = (await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), ex=["bybit"]))[
         "sweptLevels"
     ]
-    bybit_long, _ = seeded.swept["bybit"]
-    np.testing.assert_allclose([r["predictedLongUsd"] for r in data], bybit_long[:72])
+    bybit = stored.swept("bybit")
+    expected = [bybit[start + timedelta(minutes=5 * k)] for k in range(72)]
+    assert [r["ts"] for r in data] == [(start + timedelta(minutes=5 * k)).isoformat()
+                                       for k in range(72)]  # fmt: skip
+    np.testing.assert_array_equal([r["predictedLongUsd"] for r in data], [e[0] for e in expected])
+    np.testing.assert_array_equal([r["predictedShortUsd"] for r in data], [e[1] for e in expected])
     assert all(r["realizedLongUsd"] is None for r in data)

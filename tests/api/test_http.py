@@ -14,15 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import storage
 from api.errors import INTERNAL_MESSAGE
 from tests.api.conftest import build_app
-from tests.api.seed import Seeded
+from tests.api.pipeline import BAR, Stored
 
-CLOSED_HEATMAP = """{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-01T06:00:00Z",
-  end: "2026-06-02T06:00:00Z", priceMin: 60000, priceMax: 85000) { columns rows long short } }"""
+CLOSED_HEATMAP = """{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-20T06:00:00Z",
+  end: "2026-06-21T06:00:00Z", priceMin: 55000, priceMax: 75000) { columns rows long short } }"""
 
 
 @pytest.fixture
 async def make_client(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> AsyncIterator[Any]:
     clients: list[tuple[httpx.AsyncClient, Any]] = []
 
@@ -134,8 +134,10 @@ async def test_cors_graphiql_switch_and_health(make_client: Any) -> None:
 
 
 async def test_metrics_count_operations_and_ingest_lag(
-    client: httpx.AsyncClient, seeded: Seeded
+    client: httpx.AsyncClient, stored: Stored
 ) -> None:
+    from datetime import UTC, datetime
+
     await client.post("/graphql", json={"query": "{ exchanges { id } }"})
     await client.post("/graphql", json={"query": "{ exchanges { id } }"})
     await client.post("/graphql", json={"query": '{ markets(exchange: "nope") { symbol } }'})
@@ -145,14 +147,22 @@ async def test_metrics_count_operations_and_ingest_lag(
     assert 'liqmap_graphql_request_seconds_count{operation="exchanges"} 2.0' in text
     # the repeated query was answered from the response cache
     assert 'liqmap_graphql_response_cache_hits_total{operation="exchanges"} 1.0' in text
-    lag = [line for line in text.splitlines() if line.startswith("liqmap_ingest_lag_seconds{")]
-    assert any('dataset="candles",exchange="binanceusdm"' in line for line in lag)
-    # the watermark is the fixture's last bar + 5 min; the lag is the time since then
-    from datetime import UTC, datetime, timedelta
-
-    expected = (datetime.now(UTC) - (seeded.bars.ts[-1] + timedelta(minutes=5))).total_seconds()
-    value = float(lag[0].rsplit(" ", 1)[1])
-    assert abs(value - expected) < 60
+    lag = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("liqmap_ingest_lag_seconds{")
+    }
+    # one gauge per stored watermark; the lag is the time since the ingest's watermark
+    watermarks = stored.rows(
+        "SELECT m.exchange_id, m.symbol, w.dataset, w.watermark FROM ingest_watermarks w "
+        "JOIN markets m ON m.id = w.market_id"
+    )
+    assert len(lag) == len(watermarks) > 0
+    for exchange, symbol, dataset, mark in watermarks:
+        (value,) = [v for k, v in lag.items() if f'dataset="{dataset}"' in k
+                    and f'exchange="{exchange}"' in k and f'symbol="{symbol}"' in k]  # fmt: skip
+        assert abs(value - (datetime.now(UTC) - mark).total_seconds()) < 60
+    assert stored.watermark("binanceusdm", "candles") == stored.bars.ts[-1]  # the partial bar
 
 
 async def test_get_with_variables_and_cached_repeat(client: httpx.AsyncClient) -> None:
@@ -175,46 +185,57 @@ async def test_get_with_variables_and_cached_repeat(client: httpx.AsyncClient) -
 
 
 async def test_only_fully_materialized_instants_and_ranges_are_cacheable(
-    client: httpx.AsyncClient, seeded: Seeded
+    client: httpx.AsyncClient, stored: Stored
 ) -> None:
     from datetime import timedelta
 
-    last_close = seeded.bars.ts[-1] + timedelta(minutes=5)  # newest materialized instant
+    last_close = stored.latest("all").at  # newest materialized instant of the total
 
     async def cache_control(query: str) -> str:
         return (await client.post("/graphql", json={"query": query})).headers["cache-control"]
 
     levels = '{{ liquidationLevels(symbol: "BTC/USDT:USDT", at: "{}") {{ price }} }}'
     assert await cache_control(levels.format(last_close.isoformat())) == "public, max-age=300"
-    later = (last_close + timedelta(minutes=5)).isoformat()  # not materialized yet: may change
+    later = (last_close + BAR).isoformat()  # not materialized yet: may change
     assert await cache_control(levels.format(later)) == "no-cache"
     heatmap = ('{{ heatmap(symbol: "BTC/USDT:USDT", start: "{}", end: "{}", priceMin: 60000, '
                'priceMax: 61000) {{ rows }} }}')  # fmt: skip
     start = (last_close - timedelta(hours=2)).isoformat()
     assert await cache_control(heatmap.format(start, last_close.isoformat())) != "no-cache"
     assert await cache_control(heatmap.format(start, later)) == "no-cache"
+    # a sum of exchanges is final only up to the newest bar every one of them has
+    both = ('{{ liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm", "bybit"], '
+            'at: "{}") {{ price }} }}')  # fmt: skip
+    newest = min(stored.latest(e).at for e in ("binanceusdm", "bybit"))
+    assert await cache_control(both.format(newest.isoformat())) == "public, max-age=300"
+    assert await cache_control(both.format((newest + BAR).isoformat())) == "no-cache"
 
 
 async def test_series_are_cacheable_once_the_watermark_passed_their_end(
-    client: httpx.AsyncClient, seeded: Seeded
+    client: httpx.AsyncClient, stored: Stored
 ) -> None:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
-    watermark = seeded.bars.ts[-1] + timedelta(minutes=5)  # the fixture's candles watermark
-    query = ('{{ candles(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", start: "{}", '
-             'end: "{}") {{ close }} }}')  # fmt: skip
-    start = (watermark - timedelta(hours=1)).isoformat()
-    inside = await client.post(
-        "/graphql", json={"query": query.format(start, watermark.isoformat())}
-    )
-    assert inside.headers["cache-control"] == "public, max-age=300"
-    beyond = (watermark + timedelta(minutes=5)).isoformat()
-    outside = await client.post("/graphql", json={"query": query.format(start, beyond)})
-    assert outside.headers["cache-control"] == "no-cache"
-    funding = '{ fundingRates(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", ' \
-        'start: "2026-06-01T00:00:00Z", end: "2026-06-02T00:00:00Z") { fundingRate } }'  # fmt: skip
-    # the fixture stores no funding watermark: funding ranges are never called final
-    response = await client.post("/graphql", json={"query": funding})
+    async def cache_control(query: str) -> str:
+        return (await client.post("/graphql", json={"query": query})).headers["cache-control"]
+
+    for field, dataset in (("candles", "candles"), ("fundingRates", "funding")):
+        watermark = stored.watermark("binanceusdm", dataset)  # what the ingest committed
+
+        def query(start: datetime, end: datetime, field: str = field) -> str:
+            return (
+                f'{{ {field}(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", '
+                f'start: "{start.isoformat()}", end: "{end.isoformat()}") {{ ts }} }}'
+            )
+
+        start = watermark - timedelta(days=1)
+        assert await cache_control(query(start, watermark)) == "public, max-age=300", field
+        assert await cache_control(query(start, watermark + BAR)) == "no-cache", field
+    # the ETH market's candle ingest failed: it has no watermark, nothing is final
+    eth = '{ candles(symbol: "ETH/USDT:USDT", exchange: "binanceusdm", ' \
+        'start: "2026-06-01T00:00:00Z", end: "2026-06-02T00:00:00Z") { close } }'  # fmt: skip
+    response = await client.post("/graphql", json={"query": eth})
+    assert response.json()["data"]["candles"] == []
     assert response.headers["cache-control"] == "no-cache"
 
 
@@ -242,9 +263,7 @@ async def test_requests_refused_before_execution_carry_a_code(
     assert fragment in error["message"]
 
 
-async def test_readiness_fails_until_migrations_reach_head(
-    server_url: str, seeded: Seeded
-) -> None:
+async def test_readiness_fails_until_migrations_reach_head(server_url: str, stored: Stored) -> None:
     from liqmap import migrations
     from liqmap.database import create_engine
     from tests.conftest import create_database, drop_database

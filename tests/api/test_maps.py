@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
+from tests.api.brute import brute_force_walls
 from tests.api.conftest import GraphQLClient
-from tests.api.seed import BUCKET, SYMBOL, Seeded
+from tests.api.pipeline import BAR, BYBIT_SINCE, ETH, SYMBOL, Stored
 
 LEVELS = """
 query ($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
@@ -27,43 +28,23 @@ query ($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
 """
 
 
-def stored(seeded: Seeded, scope: str, index: int = -1, resolution: str = "5m"):
-    rows = [r for r in seeded.snapshots[scope] if r.resolution == resolution]
-    return rows[index]
-
-
-def brute_force_walls(values: np.ndarray) -> list[tuple[int, int, float]]:
-    """Runs of buckets ≥ the mean non-empty bucket, by walking the vector one bucket at a time."""
-    nonzero = [v for v in values if v > 0]
-    if not nonzero:
-        return []
-    threshold = sum(nonzero) / len(nonzero)
-    runs, start = [], None
-    for i, v in enumerate([*values.tolist(), 0.0]):
-        if v >= threshold and v > 0 and start is None:
-            start = i
-        elif (v < threshold or v == 0) and start is not None:
-            runs.append((start, i, float(sum(values[start:i]))))
-            start = None
-    return runs
-
-
 async def test_latest_aggregate_map_matches_stored_snapshot(
-    gql: GraphQLClient, seeded: Seeded
+    gql: GraphQLClient, stored: Stored
 ) -> None:
     data = (await gql.data(LEVELS, symbol=SYMBOL))["liquidationLevels"]
-    snap = stored(seeded, "all")
+    snap = stored.latest("all")
+    bucket = snap.bucket_size
     assert data["exchanges"] == ["binanceusdm", "bybit"]
-    assert data["at"] == (snap.ts + timedelta(minutes=5)).isoformat()
+    assert data["at"] == snap.at.isoformat()
     assert data["price"] == pytest.approx(snap.price)
-    assert data["bucketSize"] == BUCKET
+    assert data["bucketSize"] == bucket == 50.0
     assert data["priceMin"] == pytest.approx(snap.bucket_origin)
     levels = data["levels"]
     assert len(levels) == snap.long_usd.size
     np.testing.assert_array_equal([lv["longUsd"] for lv in levels], snap.long_usd)
     np.testing.assert_array_equal([lv["shortUsd"] for lv in levels], snap.short_usd)
     prices = np.array([lv["price"] for lv in levels])
-    np.testing.assert_allclose(prices, snap.bucket_origin + BUCKET * np.arange(len(levels)))
+    np.testing.assert_allclose(prices, snap.bucket_origin + bucket * np.arange(len(levels)))
     assert data["totalLongUsd"] == pytest.approx(float(snap.long_usd.sum(dtype=np.float64)))
 
     # cumulative curves, summed outward from the price one bucket at a time
@@ -73,8 +54,8 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
             float(snap.long_usd[j]) for j in range(i, len(levels)) if prices[j] <= price
         ) if prices[i] <= price else 0.0  # fmt: skip
         expected_short = sum(
-            float(snap.short_usd[j]) for j in range(0, i + 1) if prices[j] + BUCKET > price
-        ) if prices[i] + BUCKET > price else 0.0  # fmt: skip
+            float(snap.short_usd[j]) for j in range(0, i + 1) if prices[j] + bucket > price
+        ) if prices[i] + bucket > price else 0.0  # fmt: skip
         assert lv["cumulativeLongUsd"] == pytest.approx(expected_long, rel=1e-9, abs=1e-6)
         assert lv["cumulativeShortUsd"] == pytest.approx(expected_short, rel=1e-9, abs=1e-6)
 
@@ -90,7 +71,7 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     assert data["maxPainLong"]["cumulativeUsd"] == pytest.approx(
         sum(float(snap.long_usd[i]) for i in long_below), rel=1e-9
     )
-    short_above = [i for i in range(len(levels)) if prices[i] + BUCKET > price
+    short_above = [i for i in range(len(levels)) if prices[i] + bucket > price
                    and snap.short_usd[i] > 0]  # fmt: skip
     assert data["maxPainShort"]["price"] == pytest.approx(prices[max(short_above)])
 
@@ -100,49 +81,93 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     ]
     expected.sort(key=lambda w: -w[3])
     got = data["clusters"]
-    assert len(got) == min(50, len(expected))
+    assert len(got) == min(50, len(expected)) > 0
     for wall, (side, start, stop, notional) in zip(got, expected, strict=False):
         assert wall["side"] == side
         assert wall["priceLow"] == pytest.approx(prices[start])
-        assert wall["priceHigh"] == pytest.approx(prices[start] + BUCKET * (stop - start))
+        assert wall["priceHigh"] == pytest.approx(prices[start] + bucket * (stop - start))
         assert wall["notionalUsd"] == pytest.approx(notional, rel=1e-6)
 
-    assert data["model"]["version"] == "fixture-1"
+    # the model: the engine states the materializer saved, per exchange
+    states = stored.model_states()
+    assert data["model"]["version"] == ", ".join(sorted({v for v, _ in states.values()}))
     assumptions = data["model"]["assumptions"]
-    assert assumptions["leverage"] == [10.0, 25.0, 50.0, 100.0]
-    assert assumptions["perExchange"]["bybit"]["tier_table"] == "fixture tiers for bybit"
+    binance, bybit = states["binanceusdm"][1], states["bybit"][1]
+    for key in binance.keys() | bybit.keys():
+        if binance.get(key) == bybit.get(key):
+            assert assumptions[key] == binance[key], key
+        else:  # Bybit ran on the shipped fallback tier table (its own was never fetched)
+            assert key not in assumptions
+            assert assumptions["perExchange"]["binanceusdm"][key] == binance.get(key)
+            assert assumptions["perExchange"]["bybit"][key] == bybit.get(key)
+    assert binance["tier_tables"] != bybit["tier_tables"]
     coverage = data["coverage"]
     assert coverage["exchanges"] == ["binanceusdm", "bybit"]
     assert coverage["lastBar"] == data["at"]
-    assert coverage["staleness"] > 0
-    assert "bybit:candles" in coverage["missingDatasets"]
-    assert "binanceusdm:tiers" in coverage["missingDatasets"]
-    assert "binanceusdm:candles" not in coverage["missingDatasets"]
+    staleness = (datetime.now(UTC) - snap.at).total_seconds()
+    assert coverage["staleness"] == pytest.approx(staleness, abs=60)
+    missing = stored.missing_datasets(["binanceusdm", "bybit"])
+    assert coverage["missingDatasets"] == missing == ["bybit:tiers"]
+
+
+def differing_bar(stored: Stored) -> datetime:
+    """A 5m bar soon after Bybit's history starts, where the two exchanges' books differ."""
+    ts = BYBIT_SINCE + timedelta(hours=6)
+    b = stored.snapshot("binanceusdm", "5m", ts)
+    y = stored.snapshot("bybit", "5m", ts)
+    assert b.long_usd.sum() != y.long_usd.sum()
+    return ts
 
 
 async def test_two_exchanges_sum_to_the_aggregate_and_at_picks_the_bar(
-    gql: GraphQLClient, seeded: Seeded
+    gql: GraphQLClient, stored: Stored
 ) -> None:
-    snap = stored(seeded, "binanceusdm", 100)
-    at = (snap.ts + timedelta(minutes=7)).isoformat()  # 2 min after that bar closed
+    ts = differing_bar(stored)
+    b = stored.snapshot("binanceusdm", "5m", ts)
+    y = stored.snapshot("bybit", "5m", ts)
+    total = stored.snapshot("all", "5m", ts)
+    at = (ts + BAR + timedelta(minutes=2)).isoformat()  # 2 min after that bar closed
     both = await gql.data(LEVELS, symbol=SYMBOL, exchanges=["binanceusdm", "bybit"], at=at)
-    total = (await gql.data(LEVELS, symbol=SYMBOL, at=at))["liquidationLevels"]
     both = both["liquidationLevels"]
-    assert both["at"] == total["at"] == (snap.ts + timedelta(minutes=5)).isoformat()
-    assert both["priceMin"] == total["priceMin"]
-    np.testing.assert_allclose(
-        [lv["longUsd"] for lv in both["levels"]], [lv["longUsd"] for lv in total["levels"]],
-        rtol=1e-6,
-    )  # fmt: skip
+    aggregate = (await gql.data(LEVELS, symbol=SYMBOL, at=at))["liquidationLevels"]
+    assert both["at"] == aggregate["at"] == (ts + BAR).isoformat()
+    first = min(b.first, y.first)
+    assert both["priceMin"] == aggregate["priceMin"] == first * b.bucket_size
+    # the sum, bucket by bucket on the shared grid, of the two stored vectors
+    end = max(b.first + b.long_usd.size, y.first + y.long_usd.size)
+    summed = np.zeros(end - first)
+    for snap in (b, y):
+        summed[snap.first - first : snap.first - first + snap.long_usd.size] += snap.long_usd
+    np.testing.assert_allclose([lv["longUsd"] for lv in both["levels"]], summed, rtol=1e-6)
+    np.testing.assert_array_equal([lv["longUsd"] for lv in aggregate["levels"]], total.long_usd)
+    np.testing.assert_allclose(total.long_usd, summed, rtol=1e-6)
+    assert both["price"] == pytest.approx((b.price + y.price) / 2)
     one = (await gql.data(LEVELS, symbol=SYMBOL, exchanges=["bybit"], at=at))["liquidationLevels"]
-    expected = stored(seeded, "bybit", 100)
-    np.testing.assert_array_equal([lv["shortUsd"] for lv in one["levels"]], expected.short_usd)
+    np.testing.assert_array_equal([lv["shortUsd"] for lv in one["levels"]], y.short_usd)
     assert one["exchanges"] == ["bybit"]
+    assert one["coverage"]["missingDatasets"] == stored.missing_datasets(["bybit"])
 
 
-async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, seeded: Seeded) -> None:
-    snap = stored(seeded, "binanceusdm")
-    low, high = 70_030.0, 80_000.0  # 70_030 falls inside the bucket starting at 70_000
+async def test_before_an_exchanges_history_the_aggregate_is_the_other_one(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    """Bybit's series starts at BYBIT_SINCE: earlier maps of the total hold Binance alone,
+    and Bybit alone has nothing to show."""
+    ts = BYBIT_SINCE - timedelta(hours=1, minutes=5)  # an hourly bar (closes on the hour)
+    at = (ts + BAR).isoformat()
+    b = stored.snapshot("binanceusdm", "1h", ts)
+    total = (await gql.data(LEVELS, symbol=SYMBOL, at=at))["liquidationLevels"]
+    np.testing.assert_array_equal([lv["longUsd"] for lv in total["levels"]], b.long_usd)
+    assert total["at"] == at
+    assert (await gql.data(LEVELS, symbol=SYMBOL, exchanges=["bybit"], at=at))[
+        "liquidationLevels"
+    ] is None
+
+
+async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, stored: Stored) -> None:
+    snap = stored.latest("binanceusdm")
+    low = float(snap.prices[20]) + 30.0  # inside a stored bucket, not on a 250 edge
+    high = float(snap.prices[-20])
     data = (
         await gql.data(
             LEVELS,
@@ -154,13 +179,15 @@ async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, seeded: 
         )
     )["liquidationLevels"]
     assert data["bucketSize"] == 250.0
-    assert data["priceMin"] == 70_000.0 and data["priceMax"] == 80_000.0
-    assert len(data["levels"]) == 40
-    edges = snap.bucket_origin + BUCKET * np.arange(snap.long_usd.size)
+    expected_min, expected_max = 250.0 * (low // 250), 250.0 * -(-high // 250)
+    assert data["priceMin"] == expected_min and data["priceMax"] == expected_max
+    assert len(data["levels"]) == (expected_max - expected_min) / 250
+    edges = snap.prices
     for lv in data["levels"]:
         inside = (edges >= lv["price"]) & (edges < lv["priceHigh"])
         assert lv["longUsd"] == pytest.approx(float(snap.long_usd[inside].sum(dtype=np.float64)))
         assert lv["shortUsd"] == pytest.approx(float(snap.short_usd[inside].sum(dtype=np.float64)))
+    assert sum(lv["longUsd"] for lv in data["levels"]) > 0
 
 
 @pytest.mark.parametrize(
@@ -177,13 +204,23 @@ async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, seeded: 
     ],
 )
 async def test_errors_carry_stable_codes(
-    gql: GraphQLClient, seeded: Seeded, variables: dict, code: str, fragment: str
+    gql: GraphQLClient, stored: Stored, variables: dict, code: str, fragment: str
 ) -> None:
     body = await gql(LEVELS, **variables)
     assert body["errors"][0]["extensions"]["code"] == code
     assert fragment in body["errors"][0]["message"]
 
 
-async def test_an_instant_before_any_snapshot_is_null(gql: GraphQLClient, seeded: Seeded) -> None:
+async def test_an_instant_before_any_snapshot_is_null(gql: GraphQLClient, stored: Stored) -> None:
     body = await gql.data(LEVELS, symbol=SYMBOL, at="2020-01-01T00:00:00Z")
     assert body["liquidationLevels"] is None
+
+
+async def test_a_market_whose_ingest_failed_has_no_map(gql: GraphQLClient, stored: Stored) -> None:
+    """ETH/USDT:USDT is configured but the replay has no ETH series: the materializer made its
+    series and stored nothing in them."""
+    assert stored.one(
+        "SELECT count(*) FROM heatmap_snapshots h JOIN heatmap_series s ON s.id = h.series_id "
+        "WHERE s.symbol = %s", (ETH,),
+    ) == 0  # fmt: skip
+    assert (await gql.data(LEVELS, symbol=ETH))["liquidationLevels"] is None

@@ -1,7 +1,10 @@
 """Subscriptions over graphql-transport-ws on a real uvicorn, fed by the materializer's NOTIFY.
 
-New snapshots are written and announced with the materializer's own storage functions
-(models.heatmap_store.write_snapshots + notify_snapshots, committed in one transaction).
+The live tests get a database of their own (``live``): the real jobs ingest a prefix of the
+shared Binance window (the last two days but one hour) and materialize it; a test then opens
+subscriptions, ingests the rest with ``jobs.ingest.ingest_dataset`` and runs
+``jobs.materialize.materialize_symbol``, and the columns and alerts that arrive are checked
+against the snapshots the materializer stored (read back with plain SQL).
 """
 
 from __future__ import annotations
@@ -9,226 +12,384 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import websockets
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
-from models import heatmap_store as hs
-from tests.api.conftest import LiveServer
-from tests.api.seed import BUCKET, MODEL_VERSION, Seeded
+from liqmap.database import DatabaseTarget, create_engine
+from tests.api.brute import brute_force_walls
+from tests.api.conftest import LiveServer, build_app
+from tests.api.pipeline import SYMBOL, Snap, Stored
+from tests.api.settings import jobs_settings
+from tests.conftest import create_database, drop_database
 
-SYMBOL = "ETH/USDT:USDT"  # a series of its own, so other tests never see these snapshots
+LIVE_DAYS = 2  # backfill of the live database: small, so a recompute is quick
+HELD_BACK = timedelta(hours=1)  # the end of the window the prefix leaves for the tests
 
 
 class Subscriber:
+    """One graphql-transport-ws connection; messages are sorted by operation id."""
+
     def __init__(self, ws: Any) -> None:
         self.ws = ws
+        self.inbox: dict[str, list[dict[str, Any]]] = {}
 
-    async def start(self, query: str, variables: dict[str, Any], op_id: str = "1") -> None:
+    async def start(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
         payload = {"query": query, "variables": variables}
         await self.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
 
-    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
-        while True:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-            if message["type"] in {"next", "error", "complete"}:
-                return message
+    async def next(self, op_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while not self.inbox.get(op_id):
+                message = json.loads(await self.ws.recv())
+                if message["type"] in {"next", "error", "complete"}:
+                    self.inbox.setdefault(message["id"], []).append(message)
+        return self.inbox[op_id].pop(0)
+
+    async def nothing_more(self, wait: float = 0.5) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(wait):
+                while True:
+                    message = json.loads(await self.ws.recv())
+                    assert message["type"] not in {"next", "error", "complete"}, message
 
 
-async def connect(server: LiveServer) -> Any:
+async def connect(server: LiveServer, **kwargs: Any) -> Any:
     ws = await websockets.connect(
-        server.url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
-    )
+        server.url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"],
+        **kwargs,
+    )  # fmt: skip
     await ws.send(json.dumps({"type": "connection_init"}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
     return ws
 
 
-async def publish(engine: AsyncEngine, series_id: int, rows: list[hs.SnapshotRow]) -> None:
-    async with engine.begin() as conn:
-        await hs.write_snapshots(conn, series_id, rows)
-        await hs.notify_snapshots(conn, series_id, SYMBOL, "binanceusdm", rows)
+async def subscribed(app: Starlette, count: int) -> None:
+    """Wait until ``count`` subscriptions listen, and a moment for them to read their start."""
+    hub = app.state.hub
+    for _ in range(250):
+        if len(hub._queues) >= count:
+            break
+        await asyncio.sleep(0.02)
+    assert len(hub._queues) >= count
+    await asyncio.sleep(0.5)
 
 
-def snapshot_row(seeded: Seeded, index: int, shift: timedelta, scale: float) -> hs.SnapshotRow:
-    base = [s for s in seeded.snapshots["binanceusdm"] if s.resolution == "5m"][index]
-    return hs.SnapshotRow(
-        base.ts + shift, "5m", base.price, base.bucket_origin, BUCKET,
-        (base.long_usd * scale).astype(np.float32), (base.short_usd * scale).astype(np.float32),
-        MODEL_VERSION,
+@dataclass
+class Live:
+    url: str
+    engine: AsyncEngine
+    stored: Stored
+    settings: Any
+
+    def runtime(self, **overrides: Any) -> Any:
+        from jobs.pipeline import open_runtime
+
+        settings = self.settings.model_copy(update=overrides) if overrides else self.settings
+        return open_runtime(settings, DatabaseTarget(self.url, embedded=False))
+
+
+@pytest.fixture(scope="module")
+async def live(server_url: str, shared_data: Path) -> AsyncIterator[Live]:
+    """The real jobs over a prefix of the window: everything up to HELD_BACK before its end."""
+    from jobs.ingest import DATASETS, ingest_dataset
+    from jobs.materialize import materialize_symbol
+    from jobs.pipeline import sync_all_markets
+    from liqmap import migrations
+
+    url = create_database(server_url, "liqmap_test_api_live")
+    migrations.upgrade(url)
+    settings = jobs_settings(
+        shared_data, exchanges=["binanceusdm"], symbols={"binanceusdm": [SYMBOL]},
+        backfill_days=LIVE_DAYS,
     )  # fmt: skip
+    stored = Stored(url, shared_data)
+    cut = stored.bars.ts[-1] - HELD_BACK
+    state = Live(url, create_engine(url, pool_size=5), stored, settings)
+    rt = state.runtime()
+    try:
+        await sync_all_markets(rt)
+        for dataset in DATASETS:
+            result = await ingest_dataset(
+                rt, "binanceusdm", SYMBOL, dataset, until_ms=int(cut.timestamp() * 1000)
+            )
+            assert result.status == "succeeded", result
+        await materialize_symbol(rt, SYMBOL)
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
+    yield state
+    await state.engine.dispose()
+    drop_database(server_url, url)
 
 
 @pytest.fixture
-async def eth_series(api_engine: AsyncEngine, seeded: Seeded) -> int:
-    async with api_engine.begin() as conn:
-        await conn.execute(text("DELETE FROM heatmap_series WHERE symbol = :s"), {"s": SYMBOL})
-        return await hs.ensure_series(conn, SYMBOL, "binanceusdm", BUCKET)
+async def live_app(live: Live) -> AsyncIterator[Starlette]:
+    app = build_app(live.engine, live.url)
+    yield app
+    await app.state.hub.close()
+
+
+def snapshots(stored: Stored, scope: str, resolution: str = "5m") -> tuple[Snap, ...]:
+    stored.snapshots.cache_clear()  # this database changes under the tests
+    return stored.snapshots(scope, resolution)
+
+
+async def ingest_the_rest_and_materialize(live: Live) -> Any:
+    from jobs.ingest import ingest_dataset
+    from jobs.materialize import materialize_symbol
+
+    rt = live.runtime()
+    try:
+        for dataset in ("candles", "open_interest", "funding"):  # from the stored watermarks on
+            result = await ingest_dataset(rt, "binanceusdm", SYMBOL, dataset)
+            assert result.status == "succeeded", result
+        return await materialize_symbol(rt, SYMBOL)
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
 
 
 HEATMAP_UPDATED = """subscription ($symbol: String!, $exchanges: [String!]) {
   heatmapUpdated(symbol: $symbol, exchanges: $exchanges) {
     symbol exchanges at price priceMin priceStep rows encoding long short } }"""
-
-
-async def test_heatmap_updated_delivers_each_new_column(
-    live_server: LiveServer, api_engine: AsyncEngine, seeded: Seeded, eth_series: int
-) -> None:
-    await publish(api_engine, eth_series, [snapshot_row(seeded, 0, timedelta(0), 0.01)])
-    ws = await connect(live_server)
-    try:
-        sub = Subscriber(ws)
-        await sub.start(HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})
-        await asyncio.sleep(0.3)  # the subscription registers with the listener
-        rows = [snapshot_row(seeded, i, timedelta(0), 0.01) for i in (1, 2)]
-        await publish(api_engine, eth_series, rows)
-        for row in rows:
-            message = await sub.next()
-            assert message["type"] == "next", message
-            column = message["payload"]["data"]["heatmapUpdated"]
-            assert column["at"] == (row.ts + timedelta(minutes=5)).isoformat()
-            assert column["price"] == row.price and column["priceMin"] == row.bucket_origin
-            assert column["rows"] == row.long_usd.size and column["exchanges"] == ["binanceusdm"]
-            long_usd = np.frombuffer(base64.b64decode(column["long"]), "<f4")
-            np.testing.assert_array_equal(long_usd, row.long_usd)
-            short_usd = np.frombuffer(base64.b64decode(column["short"]), "<f4")
-            np.testing.assert_array_equal(short_usd, row.short_usd)
-        # an older bar re-announced (a recompute) is not delivered again
-        await publish(api_engine, eth_series, [rows[0]])
-        with pytest.raises(TimeoutError):
-            await sub.next(timeout=0.5)
-    finally:
-        await ws.close()
-
-
-async def test_subscription_errors_have_codes(
-    live_server: LiveServer, seeded: Seeded, eth_series: int
-) -> None:
-    ws = await connect(live_server)
-    try:
-        sub = Subscriber(ws)
-        await sub.start(HEATMAP_UPDATED, {"symbol": "ETH/USDT", "exchanges": None})
-        message = await sub.next()
-        assert message["type"] in {"error", "next"}
-        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
-        assert "ETH/USDT:USDT" in errors[0]["message"]
-    finally:
-        await ws.close()
-
-
 CLUSTER_ALERT = """subscription ($symbol: String!, $pct: Float!, $min: Float!) {
   clusterAlert(symbol: $symbol, withinPct: $pct, minUsd: $min, exchanges: ["binanceusdm"]) {
-    at price cluster { side priceLow priceHigh notionalUsd distancePct } } }"""
+    at price cluster { side priceLow priceHigh peakPrice notionalUsd distancePct } } }"""
 
 
-async def test_cluster_alert_fires_when_price_nears_a_wall(
-    live_server: LiveServer, api_engine: AsyncEngine, seeded: Seeded, eth_series: int
+def near_walls(snap: Snap, within_pct: float, min_usd: float) -> list[tuple]:
+    """(side, low, high, notional, distance %) of the walls of at least min_usd near price."""
+    out = []
+    for side, values in (("LONG", snap.long_usd), ("SHORT", snap.short_usd)):
+        for start, stop, notional in brute_force_walls(values.astype(np.float64)):
+            low = (snap.first + start) * snap.bucket_size
+            high = (snap.first + stop) * snap.bucket_size
+            distance = 100 * max(low - snap.price, snap.price - high, 0.0) / snap.price
+            if notional >= min_usd and distance <= within_pct:
+                out.append((side, low, high, notional, distance))
+    return out
+
+
+def expected_alerts(new: list[Snap], within_pct: float, min_usd: float) -> list[tuple[str, tuple]]:
+    """A wall alerts when it comes near, again only after it has been away."""
+    out, near = [], set()
+    for snap in new:
+        walls = near_walls(snap, within_pct, min_usd)
+        out += [(snap.at.isoformat(), w) for w in walls if w[:3] not in near]
+        near = {w[:3] for w in walls}
+    return out
+
+
+async def test_columns_and_alerts_arrive_after_a_materializer_run(
+    live: Live, live_app: Starlette
 ) -> None:
-    # a hand-made book: one long wall 3 % below the price, one short wall 8 % above
-    price = 70_000.0
-    first = int(price * 0.85 // BUCKET)
-    n = int(price * 0.3 // BUCKET)
-    long_usd = np.zeros(n, np.float32)
-    short_usd = np.zeros(n, np.float32)
-    wall = int(price * 0.97 // BUCKET) - first
-    long_usd[wall : wall + 3] = [6e6, 9e6, 7e6]
-    long_usd[wall - 40] = 1e5  # a small level far away; the wall threshold is the mean 5.5 M
-    high = int(price * 1.08 // BUCKET) - first
-    short_usd[high : high + 2] = [3e6, 3e6]
-    t0 = seeded.bars.ts[0]
+    old = {scope: snapshots(live.stored, scope) for scope in ("binanceusdm", "all")}
+    newest = old["binanceusdm"][-1]
+    assert newest.ts == old["all"][-1].ts
+    # alert within a percent beyond the nearest wall now, on walls of at least half the largest
+    # wall that close (the engine's walls sit a few percent from the price)
+    nearest = min(w[4] for w in near_walls(newest, 100.0, 0.0))
+    within_pct = float(math.ceil(nearest + 1.0))
+    min_usd = max(w[3] for w in near_walls(newest, within_pct, 0.0)) / 2
 
-    def row(i: int, p: float) -> hs.SnapshotRow:
-        return hs.SnapshotRow(t0 + timedelta(minutes=5 * i), "5m", p, first * BUCKET, BUCKET,
-                              long_usd, short_usd, MODEL_VERSION)  # fmt: skip
+    async with LiveServer(live_app) as server:
+        ws = await connect(server)
+        try:
+            sub = Subscriber(ws)
+            await sub.start("total", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": None})
+            await sub.start("binance", HEATMAP_UPDATED,
+                            {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})  # fmt: skip
+            await sub.start("alerts", CLUSTER_ALERT,
+                            {"symbol": SYMBOL, "pct": within_pct, "min": min_usd})  # fmt: skip
+            await subscribed(live_app, 3)
 
-    await publish(api_engine, eth_series, [row(0, price)])
-    ws = await connect(live_server)
-    try:
-        sub = Subscriber(ws)
-        await sub.start(CLUSTER_ALERT, {"symbol": SYMBOL, "pct": 2.0, "min": 10e6})
-        await asyncio.sleep(0.3)
-        # 1: price far from both walls → nothing; 2: price falls to 1.5 % above the long wall
-        wall_top = (first + wall + 3) * BUCKET
-        await publish(api_engine, eth_series, [row(1, price), row(2, wall_top * 1.015)])
-        message = await sub.next()
-        alert = message["payload"]["data"]["clusterAlert"]
-        assert alert["at"] == (t0 + timedelta(minutes=15)).isoformat()
-        cluster = alert["cluster"]
-        assert cluster["side"] == "LONG"
-        assert cluster["priceLow"] == (first + wall) * BUCKET and cluster["priceHigh"] == wall_top
-        assert cluster["notionalUsd"] == pytest.approx(22e6)
-        assert cluster["distancePct"] == pytest.approx(100 * (1.015 - 1) / 1.015)
-        # staying near does not repeat the alert; the 6 M short wall is below minUsd
-        await publish(api_engine, eth_series, [row(3, wall_top * 1.01)])
-        with pytest.raises(TimeoutError):
-            await sub.next(timeout=0.5)
-    finally:
-        await ws.close()
+            report = await ingest_the_rest_and_materialize(live)
+            assert not any(s.full_recompute for s in report.series)  # the incremental path
+
+            for op_id, scope in (("binance", "binanceusdm"), ("total", "all")):
+                new = [s for s in snapshots(live.stored, scope) if s.ts > newest.ts]
+                assert len(new) >= 11  # the bars of the hour held back (the last is partial)
+                for snap in new:
+                    message = await sub.next(op_id)
+                    assert message["type"] == "next", message
+                    column = message["payload"]["data"]["heatmapUpdated"]
+                    assert column["at"] == snap.at.isoformat()
+                    assert column["price"] == snap.price
+                    assert column["priceMin"] == snap.bucket_origin
+                    assert column["priceStep"] == snap.bucket_size
+                    assert column["rows"] == snap.long_usd.size
+                    assert column["encoding"] == "FLOAT32_BASE64"
+                    assert column["exchanges"] == ["binanceusdm"]
+                    long_usd = np.frombuffer(base64.b64decode(column["long"]), "<f4")
+                    np.testing.assert_array_equal(long_usd, snap.long_usd)
+                    short_usd = np.frombuffer(base64.b64decode(column["short"]), "<f4")
+                    np.testing.assert_array_equal(short_usd, snap.short_usd)
+
+            new = [s for s in snapshots(live.stored, "binanceusdm") if s.ts > newest.ts]
+            expected = expected_alerts(new, within_pct, min_usd)
+            assert expected, "the window's walls should come near the price in the last hour"
+            got = []
+            for _ in expected:
+                message = await sub.next("alerts")
+                assert message["type"] == "next", message
+                alert = message["payload"]["data"]["clusterAlert"]
+                c = alert["cluster"]
+                got.append((alert["at"], (c["side"], c["priceLow"], c["priceHigh"],
+                                          c["notionalUsd"], c["distancePct"])))  # fmt: skip
+                snap = next(s for s in new if s.at.isoformat() == alert["at"])
+                assert alert["price"] == snap.price
+                assert c["priceLow"] <= c["peakPrice"] < c["priceHigh"]
+            assert sorted(g[:1] + g[1][:3] for g in got) == sorted(
+                e[:1] + e[1][:3] for e in expected
+            )
+            for (_, g), (_, e) in zip(sorted(got), sorted(expected), strict=True):
+                assert g[3] == pytest.approx(e[3], rel=1e-9)
+                assert g[4] == pytest.approx(e[4], rel=1e-9, abs=1e-12)
+            for op_id in ("binance", "total", "alerts"):
+                assert not sub.inbox.get(op_id)
+            await sub.nothing_more()
+        finally:
+            await ws.close()
 
 
-HEATMAP_ETH = """query ($start: DateTime!, $end: DateTime!, $lo: Float!) {
-  heatmap(symbol: "ETH/USDT:USDT", exchanges: ["binanceusdm"], start: $start, end: $end,
-          interval: FIVE_MINUTES, priceMin: $lo, priceMax: 80000) { columns rows long } }"""
-LATEST_ETH = """{ liquidationLevels(symbol: "ETH/USDT:USDT", exchanges: ["binanceusdm"]) {
-  at totalLongUsd } }"""
+HEATMAP = """query ($start: DateTime!, $end: DateTime!, $lo: Float!, $hi: Float!) {
+  heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: $start, end: $end,
+          interval: FIVE_MINUTES, priceMin: $lo, priceMax: $hi) { columns rows priceMin long } }"""
+LATEST = """{ liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"]) {
+  at totalLongUsd model { assumptions } } }"""
 
 
-async def test_caches_follow_rewrites_announced_by_notify(
-    app: Any, api_engine: AsyncEngine, seeded: Seeded, eth_series: int
+def stored_matrix(snaps: list[Snap], first_row: int, rows: int) -> np.ndarray:
+    out = np.zeros((rows, len(snaps)), np.float32)
+    for j, snap in enumerate(snaps):
+        for k, value in enumerate(snap.long_usd):
+            if 0 <= snap.first + k - first_row < rows:
+                out[snap.first + k - first_row, j] = value
+    return out
+
+
+async def test_caches_follow_a_recompute_announced_by_notify(
+    live: Live, live_app: Starlette
 ) -> None:
-    import httpx
+    """A changed model parameter makes the materializer recompute the series and announce every
+    snapshot again: cached columns and responses must give way to the new numbers, and
+    subscribers get nothing (no bar is new)."""
+    from jobs.materialize import materialize_symbol
 
-    rows = [snapshot_row(seeded, i, timedelta(0), 0.01) for i in range(12)]
-    await publish(api_engine, eth_series, rows)
-    start, end = rows[0].ts, rows[-1].ts + timedelta(minutes=5)
-    variables = {"start": start.isoformat(), "end": end.isoformat(), "lo": 50_000.0}
-    hub, graphql = app.state.hub, app.state.graphql
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    snaps = list(snapshots(live.stored, "binanceusdm")[-12:])
+    start, end = snaps[0].ts, snaps[-1].at
+    bucket = snaps[0].bucket_size
+    first_row = min(s.first for s in snaps)
+    rows = max(s.first + s.long_usd.size for s in snaps) - first_row
+    variables = {"start": start.isoformat(), "end": end.isoformat(),
+                 "lo": first_row * bucket, "hi": (first_row + rows) * bucket}  # fmt: skip
+    hub, graphql = live_app.state.hub, live_app.state.graphql
+    (_, params), *_ = live.stored.model_states().values()
+    half_life = params["half_life_hours"] / 2
 
-        async def heatmap(lo: float) -> np.ndarray:
-            payload = {"query": HEATMAP_ETH, "variables": {**variables, "lo": lo}}
+    async with LiveServer(live_app) as server, httpx.AsyncClient(base_url=server.url) as c:
+
+        async def heatmap(**overrides: float) -> np.ndarray:
+            payload = {"query": HEATMAP, "variables": {**variables, **overrides}}
             body = (await c.post("/graphql", json=payload)).json()
             h = body["data"]["heatmap"]
+            assert h["columns"] == 12
             return np.frombuffer(base64.b64decode(h["long"]), "<f4").reshape(h["rows"], 12)
 
         async def latest() -> dict[str, Any]:
-            body = (await c.post("/graphql", json={"query": LATEST_ETH})).json()
+            body = (await c.post("/graphql", json={"query": LATEST})).json()
             return body["data"]["liquidationLevels"]
 
-        first = await heatmap(50_000.0)
-        assert hub.listening  # started on first use
-        assert first.sum() == pytest.approx(sum(float(r.long_usd.sum()) for r in rows), rel=1e-5)
+        first = await heatmap()
+        assert hub.listening  # started with the server
+        np.testing.assert_array_equal(first, stored_matrix(snaps, first_row, rows))
         before = await latest()
         misses = graphql.columns.misses
-        await heatmap(50_050.0)  # another price window: new response, cached columns
+        await heatmap(lo=(first_row + 1) * bucket)  # another window: new response, cached columns
         assert graphql.columns.misses == misses and graphql.columns.hits >= 12
 
-        generation = hub.generation
-        rewritten = snapshot_row(seeded, 5, timedelta(0), 0.02)  # column 5, doubled
-        newer = snapshot_row(seeded, 12, timedelta(0), 0.01)
-        await publish(api_engine, eth_series, [rewritten, newer])
-        for _ in range(100):
-            if hub.generation >= generation + 2:
-                break
-            await asyncio.sleep(0.02)
-        again = await heatmap(50_000.0)
-        np.testing.assert_allclose(again[:, 5], 2 * first[:, 5], rtol=1e-6)
-        np.testing.assert_array_equal(again[:, 4], first[:, 4])
+        ws = await connect(server)
+        rt = live.runtime(model={"half_life_hours": half_life})
+        try:
+            sub = Subscriber(ws)
+            await sub.start("binance", HEATMAP_UPDATED,
+                            {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})  # fmt: skip
+            await subscribed(live_app, 1)
+            generation = hub.generation
+            report = await materialize_symbol(rt, SYMBOL)
+            assert all(s.full_recompute for s in report.series if s.scope != "all")
+            for _ in range(500):  # every rewritten snapshot is announced
+                if hub.generation >= generation + report.snapshots_written:
+                    break
+                await asyncio.sleep(0.02)
+            assert hub.generation >= generation + report.snapshots_written
+            await sub.nothing_more()
+        finally:
+            await ws.close()
+            await rt.close()
+            await rt.engine.dispose()
+
+        recomputed = [s for s in snapshots(live.stored, "binanceusdm") if s.ts >= start][:12]
+        assert [s.ts for s in recomputed] == [s.ts for s in snaps]
+        again = await heatmap()
+        np.testing.assert_array_equal(again, stored_matrix(recomputed, first_row, rows))
+        assert not np.array_equal(again, first)
         after = await latest()
-        assert after["at"] == (newer.ts + timedelta(minutes=5)).isoformat() != before["at"]
+        assert after["at"] == before["at"]
+        newest = snapshots(live.stored, "binanceusdm")[-1]
+        assert after["totalLongUsd"] == pytest.approx(float(newest.long_usd.sum(dtype=np.float64)))
+        assert after["totalLongUsd"] != before["totalLongUsd"]
+        assert after["model"]["assumptions"]["half_life_hours"] == half_life
+        assert before["model"]["assumptions"]["half_life_hours"] == params["half_life_hours"]
+
+    # back to the default model, so the tests above find the incremental path in any order
+    rt = live.runtime()
+    try:
+        await materialize_symbol(rt, SYMBOL)
+    finally:
+        await rt.close()
+        await rt.engine.dispose()
+
+
+async def test_subscription_errors_have_codes(live_server: LiveServer, stored: Stored) -> None:
+    ws = await connect(live_server)
+    try:
+        sub = Subscriber(ws)
+        await sub.start("1", HEATMAP_UPDATED, {"symbol": "BTC/USDT", "exchanges": None})
+        message = await sub.next("1")
+        assert message["type"] in {"error", "next"}
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+        assert "BTC/USDT:USDT" in errors[0]["message"]
+        # a sum of exchanges has no stored series of its own to follow
+        await sub.start("2", HEATMAP_UPDATED,
+                        {"symbol": SYMBOL, "exchanges": ["binanceusdm", "bybit"]})  # fmt: skip
+        message = await sub.next("2")
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+        await sub.start("3", CLUSTER_ALERT, {"symbol": SYMBOL, "pct": -1.0, "min": 0.0})
+        message = await sub.next("3")
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    finally:
+        await ws.close()
 
 
 async def test_websocket_needs_a_valid_key_when_keys_are_required(
-    api_engine: AsyncEngine, api_database_url: str, seeded: Seeded
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
     from api import auth
-    from tests.api.conftest import build_app
 
     app = build_app(api_engine, api_database_url, require_api_keys=True)
     key, _ = await auth.create_key(api_engine, "ws client", 100)
@@ -236,11 +397,7 @@ async def test_websocket_needs_a_valid_key_when_keys_are_required(
         url = server.url.replace("http", "ws") + "/graphql"
         with pytest.raises(websockets.exceptions.InvalidStatus):
             await websockets.connect(url, subprotocols=["graphql-transport-ws"])
-        ws = await websockets.connect(
-            url, subprotocols=["graphql-transport-ws"], additional_headers={"X-API-Key": key}
-        )
-        await ws.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        ws = await connect(server, additional_headers={"X-API-Key": key})
         await ws.close()
         # browsers cannot set headers on websockets: the key may come as a query parameter
         ws = await websockets.connect(f"{url}?api_key={key}", subprotocols=["graphql-transport-ws"])
