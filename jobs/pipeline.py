@@ -34,14 +34,59 @@ def open_runtime(settings: Settings, target: DatabaseTarget) -> Runtime:
     return Runtime(settings=settings, engine=engine)
 
 
-async def sync_all_markets(rt: Runtime) -> None:
-    """Load every configured market; unknown exchanges/markets stop start-up with valid names."""
+def check_configuration(settings: Settings) -> None:
+    """What settings alone can get wrong: unknown exchange ids, a bar a venue cannot serve.
+
+    Raises ConfigurationError listing the valid values; needs no network.
+    """
+    from jobs.exchanges import SUPPORTED_EXCHANGES, adapter_class
+
+    errors: list[str] = []
+    unknown = [e for e in settings.exchanges if e not in SUPPORTED_EXCHANGES]
+    if unknown:
+        errors.append(
+            f"unknown exchange {', '.join(repr(e) for e in unknown)} in LIQMAP_EXCHANGES; "
+            f"valid: {', '.join(SUPPORTED_EXCHANGES)}"
+        )
+    for exchange in settings.exchanges:
+        if exchange in unknown:
+            continue
+        served = adapter_class(exchange).open_interest_timeframes
+        if settings.timeframe not in served:
+            errors.append(
+                f"{exchange} serves open-interest history at {', '.join(served)} only, not at "
+                f"LIQMAP_TIMEFRAME={settings.timeframe}"
+            )
+    stray = sorted(set(settings.symbols) - set(settings.exchanges) - set(SUPPORTED_EXCHANGES))
+    if stray:
+        errors.append(
+            f"unknown exchange {', '.join(repr(e) for e in stray)} in LIQMAP_SYMBOLS; "
+            f"valid: {', '.join(SUPPORTED_EXCHANGES)}"
+        )
+    if errors:
+        raise ConfigurationError("; ".join(errors))
+
+
+async def sync_all_markets(rt: Runtime, *, tolerate_network_errors: bool = False) -> None:
+    """Load every configured market; unknown exchanges/markets stop start-up with valid names.
+
+    With ``tolerate_network_errors`` (a worker starting while a venue is unreachable) a
+    transient error is logged and that venue's markets load when its first job runs.
+    """
+    import ccxt.async_support as ccxt
+
+    check_configuration(rt.settings)
     errors: list[str] = []
     for exchange in rt.settings.exchanges:
         try:
             await rt.sync_markets(exchange)
         except ConfigurationError as exc:
             errors.append(str(exc))
+        except ccxt.NetworkError as exc:
+            if not tolerate_network_errors:
+                raise
+            log.warning("markets not loaded at start; the jobs will retry", exchange=exchange,
+                        error=repr(exc))  # fmt: skip
     if errors:
         raise ConfigurationError("; ".join(errors))
 
@@ -121,10 +166,12 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
 
 
 async def run_worker(settings: Settings, target: DatabaseTarget, *, concurrency: int = 2) -> None:
+    """A job worker; a configuration error (unknown exchange or market) stops it at start."""
     from jobs.app import run_worker as run_procrastinate_worker
 
     rt = open_runtime(settings, target)
     try:
+        await sync_all_markets(rt, tolerate_network_errors=True)
         await run_procrastinate_worker(rt, target.url, concurrency=concurrency)
     finally:
         await rt.close()

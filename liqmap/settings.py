@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from liqmap.schedules import check_schedule_interval
+from liqmap.timeframes import check_base_timeframe
 
 DEFAULT_SYMBOLS: dict[str, list[str]] = {
     "binanceusdm": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
@@ -53,7 +56,10 @@ class Settings(BaseSettings):
     # --- what to track ---------------------------------------------------------------------
     exchanges: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     symbols: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SYMBOLS))
-    timeframe: str = "5m"
+    timeframe: str = Field(
+        default="5m",
+        description="Base bar for candles and open interest (5m or longer; see BASE_TIMEFRAMES).",
+    )
     backfill_days: int = Field(default=30, ge=1)
     bucket_sizes: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_BUCKET_SIZES))
     default_bucket_fraction: float = Field(
@@ -69,10 +75,16 @@ class Settings(BaseSettings):
         description="Overrides of the engine's calibrated model parameters (JSON).",
     )
 
-    # --- schedules (seconds) ----------------------------------------------------------------
-    ingest_interval_s: int = Field(default=300, ge=10)
-    tiers_interval_s: int = Field(default=86_400, ge=60)
-    materialize_interval_s: int = Field(default=300, ge=10)
+    # --- schedules (seconds; must divide a minute, an hour or a day: liqmap.schedules) -------
+    ingest_interval_s: int = Field(default=300, ge=1)
+    tiers_interval_s: int = Field(default=86_400, ge=1)
+    materialize_interval_s: int = Field(default=300, ge=1)
+
+    # --- workers: a worker that stops sending heartbeats is dead; its jobs are retried --------
+    worker_heartbeat_s: float = Field(default=10.0, gt=0, description="heartbeat period")
+    worker_stalled_after_s: float = Field(
+        default=30.0, gt=0, description="no heartbeat for this long: the worker is dead"
+    )
 
     # --- retries on transient exchange errors (timeouts, rate limits, 5xx) ------------------
     retry_attempts: int = Field(default=5, ge=1)
@@ -82,6 +94,9 @@ class Settings(BaseSettings):
     # --- offline replay ----------------------------------------------------------------------
     replay_dir: Path | None = Field(
         default=None, description="Answer exchange requests from recordings in this folder."
+    )
+    replay_latency_ms: float = Field(
+        default=0.0, ge=0, description="Replay: answer each request after this delay (tests)."
     )
 
     # --- API ---------------------------------------------------------------------------------
@@ -140,6 +155,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _base_bar(cls, value: str) -> str:
+        return check_base_timeframe(value)
+
+    @field_validator("ingest_interval_s", "tiers_interval_s", "materialize_interval_s")
+    @classmethod
+    def _schedulable(cls, value: int) -> int:
+        return check_schedule_interval(value)
+
+    @model_validator(mode="after")
+    def _heartbeat_before_stall(self) -> Settings:
+        if self.worker_stalled_after_s <= self.worker_heartbeat_s:
+            raise ValueError(
+                "worker_stalled_after_s must exceed worker_heartbeat_s (a live worker would "
+                "look dead between two heartbeats)"
+            )
+        return self
 
     def symbols_for(self, exchange: str) -> list[str]:
         return list(self.symbols.get(exchange, []))

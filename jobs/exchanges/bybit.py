@@ -27,6 +27,7 @@ class BybitAdapter(ExchangeAdapter):
     candle_page_limit: ClassVar[int] = 1000
     open_interest_page_limit: ClassVar[int] = 200
     funding_page_limit: ClassVar[int] = 200
+    open_interest_timeframes: ClassVar[tuple[str, ...]] = ("5m", "15m", "30m", "1h", "4h", "1d")
 
     async def _open_interest_window(
         self, market: dict[str, Any], timeframe: str, start: int, end: int

@@ -30,6 +30,7 @@ class OkxAdapter(ExchangeAdapter):
     candle_page_limit: ClassVar[int] = 100
     open_interest_page_limit: ClassVar[int] = 100
     funding_page_limit: ClassVar[int] = 100
+    open_interest_timeframes: ClassVar[tuple[str, ...]] = ("5m", "1h", "1d")
 
     async def _open_interest_window(
         self, market: dict[str, Any], timeframe: str, start: int, end: int
