@@ -3,24 +3,35 @@
 Any number of ``liqmap worker`` processes, on any number of machines, share the queue. Each task
 carries a ``lock`` (no two runs of the same job at once) and a ``queueing_lock`` (at most one
 waiting), and procrastinate defers each periodic task once per period however many workers run.
+
+A worker that dies (SIGKILL, lost machine) leaves its job ``doing``, and the job's lock would
+block every later run of that task. Workers send heartbeats (``worker_heartbeat_s``); every
+worker looks for the jobs of workers silent for ``worker_stalled_after_s`` with procrastinate's
+``JobManager.get_stalled_jobs`` and hands each one on (retried, or failed when a newer run of the
+same task already waits), marking the job run the dead worker left ``running`` as failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from typing import Any
 
 import procrastinate
-from procrastinate import PsycopgConnector
+from procrastinate import JobContext, PsycopgConnector
 
 from jobs.ingest import DATASETS, ingest_dataset
 from jobs.runtime import Runtime
 from liqmap.logs import get_logger
+from liqmap.schedules import cron_for
 from liqmap.settings import Settings
+from models import store
 
 log = get_logger(__name__)
 
 QUEUE = "liqmap"
+WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
 # The runtime of this worker process; set by run_worker before tasks run.
 _runtime: Runtime | None = None
@@ -37,15 +48,9 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def cron_for(interval_s: int) -> str:
-    """procrastinate schedules are cron lines; a 6th field gives seconds."""
-    if interval_s % 86_400 == 0:
-        return "0 0 * * *"
-    if interval_s % 3600 == 0:
-        return f"0 */{interval_s // 3600} * * *"
-    if interval_s % 60 == 0:
-        return f"*/{interval_s // 60} * * * *"
-    return f"* * * * * */{interval_s}"
+def worker_name() -> str:
+    """This process as job runs name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def ingest_lock(exchange: str, symbol: str, dataset: str) -> str:
@@ -55,11 +60,13 @@ def ingest_lock(exchange: str, symbol: str, dataset: str) -> str:
 def build_app(settings: Settings, database_url: str) -> procrastinate.App:
     app = procrastinate.App(connector=PsycopgConnector(conninfo=database_url))
 
-    @app.task(name="liqmap.ingest", queue=QUEUE, pass_context=False)
+    @app.task(name="liqmap.ingest", queue=QUEUE, pass_context=True)
     async def ingest(
-        exchange: str, symbol: str, dataset: str, timestamp: int | None = None
+        context: JobContext, exchange: str, symbol: str, dataset: str, timestamp: int | None = None
     ) -> dict[str, Any]:
-        result = await ingest_dataset(runtime(), exchange, symbol, dataset)
+        result = await ingest_dataset(
+            runtime(), exchange, symbol, dataset, worker=worker_name(), queue_job_id=context.job.id
+        )
         if result.status == "failed":
             # surfaced as a failed procrastinate job too, not only in job_runs
             raise RuntimeError(result.error)
@@ -98,8 +105,44 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
     return app
 
 
+async def recover_stalled_jobs(rt: Runtime, app: procrastinate.App) -> dict[int, str]:
+    """Hand on the jobs of dead workers; returns {job id: "retried" | "superseded"}."""
+    stalled_after = rt.settings.worker_stalled_after_s
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=stalled_after
+    )
+    done: dict[int, str] = {}
+    for job in stalled:
+        if job.id is None:
+            continue
+        who = f"procrastinate worker {job.worker_id}" if job.worker_id else "a pruned worker"
+        reason = WORKER_DIED.format(worker=who, seconds=stalled_after)
+        try:
+            async with rt.engine.begin() as conn:
+                outcome = await store.recover_stalled_job(conn, job.id, stalled_after, reason)
+        except Exception as exc:  # e.g. a periodic defer raced us to the queueing lock
+            log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
+            continue
+        if outcome is not None:
+            done[job.id] = outcome
+            log.warning(
+                "job of a dead worker handed on", job=job.id, task=job.task_name,
+                lock=job.lock, outcome=outcome, worker=job.worker_id,
+            )  # fmt: skip
+    return done
+
+
+async def _recover_forever(rt: Runtime, app: procrastinate.App) -> None:
+    while True:
+        try:
+            await recover_stalled_jobs(rt, app)
+        except Exception as exc:  # never let recovery take the worker down
+            log.error("stalled-job recovery failed", error=repr(exc))
+        await asyncio.sleep(rt.settings.worker_heartbeat_s)
+
+
 async def run_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) -> None:
-    """Run a worker until cancelled: periodic deferrals plus job execution."""
+    """Run a worker until cancelled: periodic deferrals, job execution, stalled-job recovery."""
     from jobs.liquidations import run_collector_forever
 
     app = build_app(rt.settings, database_url)
@@ -110,9 +153,16 @@ async def run_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) ->
     ]
     try:
         async with app.open_async():
-            log.info("worker started", concurrency=concurrency)
+            recovery = asyncio.create_task(_recover_forever(rt, app), name="stalled-recovery")
+            collectors.append(recovery)
+            log.info("worker started", concurrency=concurrency, worker=worker_name())
             await app.run_worker_async(
-                queues=[QUEUE], concurrency=concurrency, install_signal_handlers=False
+                queues=[QUEUE],
+                concurrency=concurrency,
+                name=worker_name(),
+                install_signal_handlers=False,
+                update_heartbeat_interval=rt.settings.worker_heartbeat_s,
+                stalled_worker_timeout=rt.settings.worker_stalled_after_s,
             )
     except asyncio.CancelledError:
         log.info("worker stopped")

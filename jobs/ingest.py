@@ -71,7 +71,14 @@ async def ingest_dataset(
     until_ms: int | None = None,
     job: str = "ingest",
     progress: Progress | None = None,
+    worker: str | None = None,
+    queue_job_id: int | None = None,
 ) -> IngestResult:
+    """Ingest one dataset of one market from its watermark (or ``since_ms``) to ``until_ms``.
+
+    ``worker`` and ``queue_job_id`` name the process and the procrastinate job running it (on
+    the job run), so a run left behind by a worker that died can be found and failed.
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     market = await rt.market(exchange, symbol)
@@ -88,12 +95,14 @@ async def ingest_dataset(
         start = store.to_ms(stored)
     else:
         start = now - settings.backfill_days * DAY_MS
-    start -= start % step
+    if dataset in ("candles", "open_interest"):
+        start -= start % step  # bars: back to the grid (funding watermarks sit after an event)
     end = min(until_ms, now) if until_ms is not None else now
 
     run_id = await store.start_job_run(
-        rt.engine, job, exchange, symbol, dataset, store.to_datetime(start)
-    )
+        rt.engine, job, exchange, symbol, dataset, store.to_datetime(start),
+        worker=worker, procrastinate_job_id=queue_job_id,
+    )  # fmt: skip
     written = 0
     cursor = start
     bound = log.bind(exchange=exchange, symbol=symbol, dataset=dataset, run=run_id)
@@ -116,7 +125,8 @@ async def ingest_dataset(
             if dataset == "candles":
                 validate_candles(page, step, now)
             elif dataset == "open_interest":
-                validate_open_interest(page, step, now)
+                # bar t holds the snapshot stamped t + step: it must not be after now
+                validate_open_interest(page, step, now - step)
             else:
                 validate_funding(page, now)
             async with rt.engine.begin() as conn:

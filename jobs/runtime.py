@@ -38,6 +38,7 @@ class Runtime:
                     replay_dir=self.settings.replay_dir,
                     api_key=self.settings.binance_api_key if exchange == "binanceusdm" else None,
                     secret=self.settings.binance_api_secret if exchange == "binanceusdm" else None,
+                    replay_latency_ms=self.settings.replay_latency_ms,
                 )
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from None
@@ -51,7 +52,10 @@ class Runtime:
         try:
             infos = await self.adapter(exchange).load_markets(wanted)
         except ValueError as exc:
-            raise ConfigurationError(f"{exchange}: {exc}") from None
+            message = str(exc)
+            raise ConfigurationError(
+                message if message.startswith(f"{exchange}:") else f"{exchange}: {message}"
+            ) from None
         async with self.engine.begin() as conn:
             refs = await upsert_markets(conn, infos)
         for ref in refs:

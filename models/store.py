@@ -321,6 +321,9 @@ async def start_job_run(
     symbol: str | None,
     dataset: str | None,
     watermark_from: datetime | None,
+    *,
+    worker: str | None = None,
+    procrastinate_job_id: int | None = None,
 ) -> int:
     async with engine.begin() as conn:
         return (
@@ -333,6 +336,8 @@ async def start_job_run(
                     dataset=dataset,
                     status="running",
                     watermark_from=watermark_from,
+                    worker=worker,
+                    procrastinate_job_id=procrastinate_job_id,
                 )
                 .returning(JobRun.id)
             )
@@ -359,6 +364,67 @@ async def finish_job_run(
                 finished_at=func.now(),
             )
         )
+
+
+# A queue job is stalled when it is 'doing' on a worker that stopped sending heartbeats (or was
+# pruned): procrastinate's own rule (its select_stalled_jobs_by_heartbeat query), re-checked here
+# under the job's row lock so two recovering workers never both act on one job.
+_LOCK_STALLED_JOB = text(
+    """
+    SELECT j.queueing_lock FROM procrastinate_jobs j
+    LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
+    WHERE j.id = :job AND j.status = 'doing'
+      AND (j.worker_id IS NULL
+           OR w.id IS NULL
+           OR w.last_heartbeat < now() - make_interval(secs => :stalled_after_s))
+    FOR UPDATE OF j
+    """
+)
+
+
+async def recover_stalled_job(
+    conn: AsyncConnection, job_id: int, stalled_after_s: float, reason: str
+) -> str | None:
+    """Fail the job runs a dead worker left 'running' and hand its queue job on, atomically.
+
+    Returns "retried" (the job goes back to 'todo' through procrastinate's
+    ``procrastinate_retry_job_v2``, as ``JobManager.retry_job`` does), "superseded" (a newer run
+    of the same periodic task already waits under the job's queueing lock: the stalled job is
+    failed through ``procrastinate_finish_job_v1`` and the waiting one does the work), or None
+    when the job is no longer stalled (another worker recovered it first).
+    """
+    row = (
+        await conn.execute(_LOCK_STALLED_JOB, {"job": job_id, "stalled_after_s": stalled_after_s})
+    ).first()
+    if row is None:
+        return None
+    queueing_lock = row[0]
+    waiting = queueing_lock is not None and (
+        await conn.execute(
+            text(
+                "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :lock "
+                "AND status = 'todo' AND id <> :job LIMIT 1"
+            ),
+            {"lock": queueing_lock, "job": job_id},
+        )
+    ).first() is not None
+    if waiting:
+        outcome, then = "superseded", "a queued run of the same task takes over"
+        await conn.execute(
+            text("SELECT procrastinate_finish_job_v1(:job, 'failed', false)"), {"job": job_id}
+        )
+    else:
+        outcome, then = "retried", "the job was retried"
+        await conn.execute(
+            text("SELECT procrastinate_retry_job_v2(:job, now(), NULL, NULL, NULL)"),
+            {"job": job_id},
+        )
+    await conn.execute(
+        update(JobRun)
+        .where(JobRun.procrastinate_job_id == job_id, JobRun.status == "running")
+        .values(status="failed", error=f"{reason}; {then}", finished_at=func.now())
+    )
+    return outcome
 
 
 COVERAGE_SQL = text(

@@ -38,6 +38,7 @@ from models.records import (
 log = get_logger(__name__)
 
 Row = TypeVar("Row", CandleRow, OpenInterestRow, FundingRateRow)
+CLOCK_SKEW_MS = 60_000  # how far ahead of ours a venue's clock may run before rows are "future"
 
 
 def number(value: Any) -> float | None:
@@ -57,6 +58,8 @@ class ExchangeAdapter:
     funding_page_limit: ClassVar[int] = 100
     # funding windows are sized for the shortest settlement interval a venue uses
     funding_min_interval_ms: ClassVar[int] = HOUR_MS
+    # periods the venue serves open-interest history at (ccxt's accepted timeframes)
+    open_interest_timeframes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class ExchangeAdapter:
         api_key: str | None = None,
         secret: str | None = None,
         options: dict[str, Any] | None = None,
+        replay_latency_ms: float = 0.0,
     ) -> None:
         config: dict[str, Any] = {"options": {**self.ccxt_options, **(options or {})}}
         if api_key:
@@ -84,7 +88,9 @@ class ExchangeAdapter:
         self.exchange: Any = getattr(ccxtpro, self.exchange_id)(config)
         self._require_json_responses()
         if self.recording is not None:
-            self.transport = RecordedTransport(self.recording, routes_for(self.exchange_id))
+            self.transport = RecordedTransport(
+                self.recording, routes_for(self.exchange_id), latency_s=replay_latency_ms / 1000
+            )
             self.transport.install(self.exchange)
             self.websocket_replay = WebsocketReplay(self.recording.ws_messages)
             self.websocket_replay.install(self.exchange)
@@ -177,10 +183,21 @@ class ExchangeAdapter:
         until_ms: int,
         window_ms: int,
         keep: Callable[[Row], bool],
+        future: Callable[[Row], bool] | None = None,
     ) -> AsyncIterator[list[Row]]:
-        """Walk [since, until) in windows; yield each window's kept rows, ascending, once."""
+        """Walk [since, until) in windows; yield each window's kept rows, ascending, once.
+
+        Rows outside the window asked for are dropped, except rows from beyond the clock
+        (``future``, default: stamped more than ``CLOCK_SKEW_MS`` after now): those are bad
+        data, and stay in the page for the batch validation to reject the page whole. The
+        allowance keeps a venue whose clock runs a little ahead from having its newest bar
+        taken for a future one.
+        """
         cursor = since_ms
-        until_ms = min(until_ms, self.now_ms() + 1)
+        now = self.now_ms()
+        until_ms = min(until_ms, now + 1)
+        if future is None:
+            future = lambda row: row.timestamp > now + CLOCK_SKEW_MS  # noqa: E731
         last_seen: int | None = None
         while cursor < until_ms:
             end = min(cursor + window_ms, until_ms) - 1  # inclusive, as the venues take it
@@ -190,6 +207,9 @@ class ExchangeAdapter:
                 raise self._bad_response(exc) from exc
             page = []
             for row in rows:
+                if future(row):
+                    page.append(row)
+                    continue
                 if not cursor <= row.timestamp <= end or not keep(row):
                     continue
                 if last_seen is not None and row.timestamp <= last_seen:
@@ -248,9 +268,11 @@ class ExchangeAdapter:
                 for r in stamped
             ]
 
+        now = self.now_ms()
         async for page in self._windows(
-            window, since_ms, until_ms, self.open_interest_page_limit * step, lambda row: True
-        ):
+            window, since_ms, until_ms, self.open_interest_page_limit * step, lambda row: True,
+            lambda row: row.timestamp + step > now + CLOCK_SKEW_MS,  # snapshot stamped later
+        ):  # fmt: skip
             yield page
 
     def _open_interest_start(self, since_ms: int, step: int) -> int:
@@ -413,7 +435,11 @@ def create_adapter(
     api_key: str | None = None,
     secret: str | None = None,
     options: dict[str, Any] | None = None,
+    replay_latency_ms: float = 0.0,
 ) -> ExchangeAdapter:
     """The adapter for ``exchange_id``; with ``replay_dir`` it answers from recordings."""
     cls = adapter_class(exchange_id)
-    return cls(replay_dir=replay_dir, api_key=api_key, secret=secret, options=options)
+    return cls(
+        replay_dir=replay_dir, api_key=api_key, secret=secret, options=options,
+        replay_latency_ms=replay_latency_ms,
+    )  # fmt: skip

@@ -25,6 +25,7 @@ that matches wins. ``transport.requests`` logs every request as ``RecordedReques
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ class RecordedTransport:
     routes: Routes
     requests: list[RecordedRequest] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
+    latency_s: float = 0.0  # every answer waits this long, like a slow link (tests)
 
     # --- fault injection -----------------------------------------------------------------
     def inject(
@@ -116,6 +118,8 @@ class RecordedTransport:
         async def fetch(
             url: str, method: str = "GET", headers: Any = None, body: Any = None
         ) -> Any:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             return self._fetch(exchange, url, method, headers, body)
 
         exchange.fetch = fetch

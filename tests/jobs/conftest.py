@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +38,15 @@ async def runtime(db: AsyncEngine, shared_data: Path) -> AsyncIterator[Runtime]:
 def binance_rows(shared_data: Path) -> list[dict[str, str]]:
     with (shared_data / BINANCE_CSV).open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def fresh_database_url(server_url: str) -> Iterator[str]:
+    """A database of this test's own, migrated (queue state never leaks between tests)."""
+    from liqmap import migrations
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(server_url, "liqmap_test_jobs")
+    migrations.upgrade(url)
+    yield url
+    drop_database(server_url, url)
