@@ -91,20 +91,20 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings, target: DatabaseT
         await rt.sync_markets(args.exchange, [args.symbol])
         results = []
         end = until or rt.adapter(args.exchange).now_ms()
-        with _progress() as bar:
+        with _progress(rows=True) as bar:
             for dataset in datasets:
-                task = bar.add_task(dataset, total=max(end - since, 1))
+                task = bar.add_task(dataset, total=max(end - since, 1), rows=0)
 
                 def advance(rows: int, position: int, task: Any = task) -> None:
-                    bar.update(task, completed=position - since, rows=rows)
+                    bar.update(task, completed=min(position, end) - since, rows=rows)
 
-                results.append(
-                    await ingest_dataset(
-                        rt, args.exchange, args.symbol, dataset, since_ms=since, until_ms=until,
-                        job="backfill", progress=advance,
-                    )
+                result = await ingest_dataset(
+                    rt, args.exchange, args.symbol, dataset, since_ms=since, until_ms=until,
+                    job="backfill", progress=advance,
                 )  # fmt: skip
-                bar.update(task, completed=max(end - since, 1))
+                results.append(result)
+                if result.status == "succeeded":  # the whole range is covered
+                    bar.update(task, completed=max(end - since, 1), rows=result.rows_written)
         return results
 
     results = asyncio.run(_with_runtime(settings, target, body))
@@ -113,46 +113,36 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings, target: DatabaseT
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
-    from jobs.validation import timeframe_ms
-    from models import store
+    from jobs.status import coverage
 
-    async def body(rt: Any) -> tuple[list[Any], dict[tuple[str, str], int]]:
-        async with rt.engine.connect() as conn:
-            rows = (await conn.execute(store.COVERAGE_SQL)).all()
-            gaps: dict[tuple[str, str], int] = {}
-            for row in rows:
-                if row.dataset in {"candles", "open_interest"}:
-                    market = await store.get_market(conn, row.exchange, row.symbol)
-                    assert market is not None
-                    holes = await store.find_gaps(
-                        conn, row.dataset, market.id, settings.timeframe,
-                        timeframe_ms(settings.timeframe),
-                    )  # fmt: skip
-                    gaps[(row.symbol + "@" + row.exchange, row.dataset)] = len(holes)
-        return rows, gaps
-
-    rows, gaps = asyncio.run(_with_runtime(settings, target, body))
-    table = Table(title="liqmap coverage")
+    rows = asyncio.run(_with_runtime(settings, target, coverage))
+    table = Table(title=f"liqmap coverage ({settings.timeframe} bars)")
     for column in (
-        "exchange",
-        "symbol",
-        "dataset",
-        "rows",
-        "first",
-        "last",
-        "gaps",
-        "last success",
-        "last status",
-        "last error",
-    ):
+        "exchange", "symbol", "dataset", "rows", "first", "last", "gaps", "stale tail",
+        "last success", "last run", "last error",
+    ):  # fmt: skip
         table.add_column(column)
+    problems: list[str] = []
     for r in rows:
+        bars = r.dataset in {"candles", "open_interest"}
         table.add_row(
-            r.exchange, r.symbol, r.dataset, str(r.rows), _fmt(r.first_ts), _fmt(r.last_ts),
-            str(gaps.get((r.symbol + "@" + r.exchange, r.dataset), "")), _fmt(r.last_success),
-            r.last_status or "", (r.last_error or "")[:80],
+            r.exchange, r.symbol, r.dataset, str(r.rows), _fmt(r.first), _fmt(r.last),
+            str(len(r.gaps)) if bars and r.rows else "",
+            f"since {_fmt(r.stale_since)}" if r.stale_since else "",
+            _fmt(r.last_success), " ".join(x for x in (r.last_job, r.last_status) if x),
+            (r.last_error or "")[:80],
         )  # fmt: skip
-    Console().print(table)
+        where = f"{r.exchange} {r.symbol} {r.dataset}"
+        for start, after in r.gaps:
+            problems.append(f"{where}: gap {_fmt(start)} → {_fmt(after)} (missing bars)")
+        if r.stale_since:
+            problems.append(f"{where}: stale tail: nothing stored from {_fmt(r.stale_since)} on")
+        if r.last_error:
+            problems.append(f"{where}: last error ({_fmt(r.last_error_at)}): {r.last_error}")
+    console = Console()
+    console.print(table)
+    for line in problems:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -165,7 +155,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
             for path in args.files:
                 total += await import_realized_file(
                     rt, Path(path), base=args.base.upper(), exchange=args.exchange,
-                    source=args.source,
+                    symbol=args.symbol, source=args.source,
                 )  # fmt: skip
             return total
 
@@ -198,11 +188,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
     return 0 if not report.rejected else 1
 
 
-def _progress() -> Progress:
-    return Progress(
+def _progress(*, rows: bool = False) -> Progress:
+    columns = [
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), transient=False,
-    )  # fmt: skip
+        TimeElapsedColumn(),
+    ]  # fmt: skip
+    if rows:
+        columns.append(TextColumn("{task.fields[rows]} rows"))
+    return Progress(*columns, transient=False)
 
 
 def _fmt(value: datetime | None) -> str:
@@ -239,8 +232,9 @@ def register(sub: Any, add: AddCommand) -> None:
     )
     backfill.add_argument("--replay", metavar="DIR")
 
-    add("status", "Coverage, gaps, last success and last error per market and dataset",
-        _job(cmd_status))  # fmt: skip
+    status = add("status", "Coverage, gaps, last success and last error per market and dataset",
+                 _job(cmd_status))  # fmt: skip
+    status.add_argument("--replay", metavar="DIR", help="judge staleness by the recording's clock")
 
     imp = add("import", "Import realized liquidations or Binance archive files", _job(cmd_import))
     kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
@@ -248,6 +242,9 @@ def register(sub: Any, add: AddCommand) -> None:
     liq.add_argument("files", nargs="+")
     liq.add_argument("--base", default="BTC", help="base asset of the file (default BTC)")
     liq.add_argument("--exchange", default="*", help="exchange id, or * for a multi-venue total")
+    liq.add_argument(
+        "--symbol", default="*", help="unified market, or * for every market of the base"
+    )
     liq.add_argument("--source", default="coinglass")
     arch = kinds.add_parser("binance-archive", help="klines/metrics files from data.binance.vision")
     arch.add_argument("folder")
@@ -259,13 +256,18 @@ def _job(
     func: Callable[[argparse.Namespace, Settings, DatabaseTarget], int],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from jobs.runtime import ConfigurationError
         from liqmap.cli import UserError, _database, _settings
 
         settings = _settings(args)
         target = _database(settings, require_schema=args.command != "worker")
         try:
+            if args.command == "worker":  # a worker checks what it can before migrating
+                from jobs.pipeline import check_configuration
+
+                check_configuration(settings)
             return func(args, settings, target)
-        except JobUserError as exc:
+        except (JobUserError, ConfigurationError) as exc:  # one line, exit code 2
             raise UserError(str(exc)) from None
 
     return run

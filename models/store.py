@@ -431,10 +431,10 @@ COVERAGE_SQL = text(
     """
     WITH series AS (
         SELECT market_id, 'candles' AS dataset, min(ts) AS first_ts, max(ts) AS last_ts,
-               count(*) AS rows FROM candles GROUP BY market_id
+               count(*) AS rows FROM candles WHERE timeframe = :tf GROUP BY market_id
         UNION ALL
         SELECT market_id, 'open_interest', min(ts), max(ts), count(*)
-        FROM open_interest GROUP BY market_id
+        FROM open_interest WHERE timeframe = :tf GROUP BY market_id
         UNION ALL
         SELECT market_id, 'funding', min(ts), max(ts), count(*)
         FROM funding_rates GROUP BY market_id
@@ -442,15 +442,20 @@ COVERAGE_SQL = text(
         SELECT market_id, 'tiers', min(valid_from), max(valid_from), count(*)
         FROM margin_tiers GROUP BY market_id
     ), runs AS (
-        SELECT DISTINCT ON (exchange, symbol, dataset) exchange, symbol, dataset,
-               max(finished_at) FILTER (WHERE status = 'succeeded')
-                   OVER (PARTITION BY exchange, symbol, dataset) AS last_success,
-               status AS last_status, error AS last_error, finished_at
-        FROM job_runs WHERE job IN ('ingest', 'backfill')
-        ORDER BY exchange, symbol, dataset, started_at DESC
+        SELECT exchange, symbol, dataset,
+               max(finished_at) FILTER (WHERE status = 'succeeded') AS last_success,
+               (array_agg(job ORDER BY started_at DESC, id DESC))[1] AS last_job,
+               (array_agg(status ORDER BY started_at DESC, id DESC))[1] AS last_status,
+               (array_agg(error ORDER BY started_at DESC, id DESC)
+                    FILTER (WHERE error IS NOT NULL))[1] AS last_error,
+               max(coalesce(finished_at, started_at)) FILTER (WHERE error IS NOT NULL)
+                   AS last_error_at
+        FROM job_runs WHERE job IN ('ingest', 'backfill', 'import')
+        GROUP BY exchange, symbol, dataset
     )
-    SELECT m.exchange_id AS exchange, m.symbol, d.dataset, s.first_ts, s.last_ts,
-           coalesce(s.rows, 0) AS rows, r.last_success, r.last_status, r.last_error
+    SELECT m.id AS market_id, m.exchange_id AS exchange, m.symbol, d.dataset, s.first_ts,
+           s.last_ts, coalesce(s.rows, 0) AS rows, r.last_success, r.last_job, r.last_status,
+           r.last_error, r.last_error_at
     FROM markets m
     CROSS JOIN (VALUES ('candles'), ('open_interest'), ('funding'), ('tiers')) AS d(dataset)
     LEFT JOIN series s ON s.market_id = m.id AND s.dataset = d.dataset
