@@ -200,6 +200,14 @@ class LiqmapGraphQL(GraphQL):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body that is JSON but not an object (``"text"``, ``1``, ``null``) is the client's
+        error (400), not a crash in Strawberry's request parsing (500)."""
+        decoded = super().parse_json(data)
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "the request body must be a JSON object")
+        return decoded
+
     async def get_context(self, request: Any, response: Any = None) -> ApiContext:  # type: ignore[override]
         context = ApiContext(
             sessions=self.sessions,

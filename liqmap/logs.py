@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+# Credentials that third-party log lines may carry (uvicorn's access log prints the query string,
+# websockets' DEBUG log prints the handshake headers): API keys, wherever they appear.
+_SECRETS = (
+    (re.compile(r"\b(lqm_[0-9a-f]{8}_)[A-Za-z0-9_\-]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(api_key=)[^&\s\"']+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(authorization:\s*\w+\s+)[^\s\"']+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(x-api-key:\s*)[^\s\"']+"), r"\1[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_secrets(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no API key or Authorization value reaches a log line."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = redact(value)
+        elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
+            event_dict[key] = [redact(v) if isinstance(v, str) else v for v in value]
+    return event_dict
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -19,15 +49,16 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     # bodies into the logs (and rendering them takes seconds per error).
     tty = sys.stderr.isatty()
     renderers: list[structlog.types.Processor] = (
-        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        [structlog.processors.format_exc_info, redact_secrets, structlog.processors.JSONRenderer()]
         if json
         else [
+            redact_secrets,
             structlog.dev.ConsoleRenderer(
                 colors=tty,
                 exception_formatter=structlog.dev.RichTracebackFormatter(
                     color_system="truecolor" if tty else None, show_locals=False, max_frames=20
                 ),
-            )
+            ),
         ]
     )
     structlog.configure(

@@ -1,0 +1,509 @@
+"""Hostile input against a real ``liqmap serve`` over loopback, on data the real jobs produced.
+
+* property-based fuzzing from the committed SDL (hypothesis-graphql, valid and invalid
+  documents) and of the data queries' arguments: never a 5xx, never ``INTERNAL``;
+* documents over the limits (depth, aliases, tokens, nesting, huge lists), bodies over the size
+  limit (413) and websockets that never send ``connection_init`` (closed in time) are refused
+  quickly while the server keeps answering;
+* SQL-injection strings in every string argument of every query and subscription change nothing
+  in the database and come back as ``BAD_USER_INPUT``/``NOT_FOUND``;
+* API keys: revoked, wrong and missing keys are refused, only sha256 hashes are stored, and no
+  key ever appears in the server's logs (run at DEBUG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import hypothesis_graphql
+import psycopg
+import pytest
+import websockets
+from graphql import GraphQLList, GraphQLNonNull, GraphQLScalarType, build_schema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import nodes
+
+from tests.conftest import drop_database
+from tests.reliability.conftest import clone_database, fingerprint
+from tests.reliability.harness import LIQMAP, REPO, ApiProcess, liqmap_env
+
+pytestmark = pytest.mark.slow
+
+SDL = (REPO / "schema.graphql").read_text()
+SCHEMA = build_schema(SDL)
+CLIENT_CODES = {"BAD_USER_INPUT", "NOT_FOUND", "RANGE_TOO_LARGE", "QUERY_TOO_COMPLEX"}
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: the suite does not flake
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+WINDOW_START = datetime(2026, 5, 25, tzinfo=UTC)
+WINDOW_END = datetime(2026, 6, 23, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def hostile_url(server_url: str, replayed_template: str) -> Iterator[str]:
+    url = clone_database(server_url, replayed_template)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+def open_api(hostile_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    env = liqmap_env(hostile_url, api_ws_init_timeout_seconds=2)
+    api = ApiProcess(env, tmp_path_factory.mktemp("open-api") / "api.log")
+    try:
+        api.wait_ready()
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="module")
+def http(open_api: ApiProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=open_api.url, timeout=30) as client:
+        yield client
+
+
+def codes(body: dict[str, Any]) -> set[str]:
+    return {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+
+
+def check_answer(response: httpx.Response) -> dict[str, Any]:
+    """The contract for any input: a JSON GraphQL answer, no 5xx, only client-error codes."""
+    assert response.status_code < 500, (response.status_code, response.text[:500])
+    body = response.json()
+    assert isinstance(body, dict) and ("data" in body or "errors" in body), body
+    found = codes(body)
+    assert found <= CLIENT_CODES, (found, response.text[:1000])
+    for leak in ("Traceback", "[SQL:", "sqlalchemy", "asyncpg", "psycopg"):
+        assert leak not in response.text, response.text[:1000]
+    return body
+
+
+# --- property-based fuzzing --------------------------------------------------------------------
+def _datetime_nodes() -> st.SearchStrategy[Any]:
+    inside = st.datetimes(
+        min_value=WINDOW_START.replace(tzinfo=None), max_value=WINDOW_END.replace(tzinfo=None)
+    ).map(lambda d: d.replace(tzinfo=UTC).isoformat())
+    anywhere = st.datetimes().map(lambda d: d.isoformat())
+    garbage = st.text(max_size=40)
+    return st.one_of(inside, inside, anywhere, garbage).map(nodes.String)
+
+
+CUSTOM_SCALARS = {"DateTime": _datetime_nodes()}
+
+
+@FUZZ
+@given(query=hypothesis_graphql.from_schema(SDL, custom_scalars=CUSTOM_SCALARS))
+def test_fuzzed_valid_documents_never_fail_internally(http: httpx.Client, query: str) -> None:
+    check_answer(http.post("/graphql", json={"query": query}))
+
+
+@FUZZ
+@given(
+    query=hypothesis_graphql.from_schema(
+        SDL, custom_scalars=CUSTOM_SCALARS, mode=hypothesis_graphql.Mode.NEGATIVE
+    )
+)
+def test_fuzzed_invalid_documents_are_client_errors(http: httpx.Client, query: str) -> None:
+    body = check_answer(http.post("/graphql", json={"query": query}))
+    assert body.get("errors"), f"an invalid document was accepted: {query}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+times = st.datetimes(
+    min_value=(WINDOW_START - timedelta(days=3)).replace(tzinfo=None),
+    max_value=(WINDOW_END + timedelta(days=3)).replace(tzinfo=None),
+).map(lambda d: d.replace(tzinfo=UTC))
+prices = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=32))
+maybe = st.one_of
+DATA_QUERIES = {
+    "liquidationLevels": (
+        """query ($at: DateTime, $lo: Float, $hi: Float, $b: Float, $min: Float!, $n: Int!) {
+          liquidationLevels(symbol: "BTC/USDT:USDT", at: $at, priceMin: $lo, priceMax: $hi,
+                            bucketSize: $b) {
+            at price levels { price longUsd intensity } clusters(minUsd: $min, limit: $n) {
+              side low high usd } maxPainLong { price } } }""",
+        st.fixed_dictionaries({
+            "at": maybe(st.none(), times.map(_iso)), "lo": prices, "hi": prices,
+            "b": prices, "min": st.floats(-1e12, 1e12), "n": st.integers(-5, 500),
+        }),
+    ),
+    "heatmap": (
+        """query ($s: DateTime!, $e: DateTime, $i: Interval, $lo: Float, $hi: Float, $b: Float,
+                  $enc: MatrixEncoding!) {
+          heatmap(symbol: "BTC/USDT:USDT", start: $s, end: $e, interval: $i, priceMin: $lo,
+                  priceMax: $hi, bucketSize: $b, encoding: $enc) {
+            start stepSeconds columns rows priceMin priceStep maxUsd } }""",
+        st.fixed_dictionaries({
+            "s": times.map(_iso), "e": maybe(st.none(), times.map(_iso)),
+            "i": maybe(st.none(), st.sampled_from(
+                ["FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR", "ONE_DAY"])),
+            "lo": prices, "hi": prices, "b": prices,
+            "enc": st.sampled_from(["FLOAT32_BASE64", "JSON"]),
+        }),
+    ),
+    "snapshots": (
+        """query ($s: DateTime!, $e: DateTime, $r: SnapshotResolution!, $n: Int!, $a: String) {
+          snapshots(symbol: "BTC/USDT:USDT", start: $s, end: $e, resolution: $r, first: $n,
+                    after: $a) { edges { cursor node { at price } } pageInfo { hasNextPage } } }""",
+        st.fixed_dictionaries({
+            "s": times.map(_iso), "e": maybe(st.none(), times.map(_iso)),
+            "r": st.sampled_from(["FIVE_MINUTES", "ONE_HOUR"]), "n": st.integers(-3, 300),
+            "a": maybe(st.none(), st.text(max_size=30), times.map(_iso)),
+        }),
+    ),
+    "longShortSplit": (
+        """query ($at: DateTime, $w: Float!) {
+          longShortSplit(symbol: "BTC/USDT:USDT", at: $at, withinPct: $w) {
+            longUsd shortUsd ratio } }""",
+        st.fixed_dictionaries({
+            "at": maybe(st.none(), times.map(_iso)),
+            "w": st.floats(allow_nan=False, allow_infinity=False),
+        }),
+    ),
+}  # fmt: skip
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_arguments_of_the_data_queries(http: httpx.Client, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(sorted(DATA_QUERIES)))
+    query, variables = DATA_QUERIES[name]
+    drawn = data.draw(variables)
+    check_answer(http.post("/graphql", json={"query": query, "variables": drawn}))
+
+
+# --- documents and bodies over the limits ------------------------------------------------------
+def _fast(http: httpx.Client, limit_s: float = 2.0, **request: Any) -> httpx.Response:
+    started = time.perf_counter()
+    response = http.post("/graphql", **request)
+    elapsed = time.perf_counter() - started
+    assert elapsed < limit_s, f"refusal took {elapsed:.2f} s"
+    return response
+
+
+def test_oversized_documents_are_refused_quickly(http: httpx.Client) -> None:
+    deeper = "{" + "exchanges { " * 400 + "id" + " }" * 400 + "}"
+    cases = {
+        "aliases": "{" + " ".join(f"a{i}: exchanges {{ id }}" for i in range(500)) + "}",
+        "tokens": "{ exchanges { " + "id " * 5000 + "} }",
+        "nested selections": deeper,
+        "nested list literal": '{ liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: '
+        + "[" * 900
+        + '"binanceusdm"'
+        + "]" * 900
+        + ") { price } }",
+        "directives": "{ exchanges " + "@include(if: true) " * 800 + "{ id } }",
+        "fragment cycle": "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+        "operations": " ".join(f"query q{i} {{ exchanges {{ id }} }}" for i in range(600)),
+    }
+    for name, query in cases.items():
+        body = check_answer(_fast(http, json={"query": query}))
+        assert body.get("errors"), name
+        assert codes(body) <= {"QUERY_TOO_COMPLEX", "BAD_USER_INPUT"}, (name, body)
+    # a deep but legitimate document, through fragments, is still answered
+    legit = "{ ...A } fragment A on Query { exchanges { ...B } } " \
+        "fragment B on Exchange { markets { coverage { dataset } } }"  # fmt: skip
+    assert not check_answer(_fast(http, json={"query": legit})).get("errors")
+
+
+def test_oversized_bodies_and_lists_are_refused(http: httpx.Client, open_api: ApiProcess) -> None:
+    query = 'query ($e: [String!]) { liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: $e) ' \
+        "{ price } }"  # fmt: skip
+    huge_list = {"query": query, "variables": {"e": ["binanceusdm"] * 200_000}}
+    response = _fast(http, json=huge_list)
+    assert response.status_code == 413
+    assert codes(response.json()) == {"QUERY_TOO_COMPLEX"}
+    big = b'{"query": "{ exchanges { id } }", "pad": "' + b"x" * 20_000_000 + b'"}'
+    response = _fast(http, content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and codes(response.json()) == {"QUERY_TOO_COMPLEX"}
+    chunked = (b"x" * 4096 for _ in range(10_000))  # no Content-Length: counted as it arrives
+    response = _fast(http, content=chunked, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and codes(response.json()) == {"QUERY_TOO_COMPLEX"}
+    # the largest list that fits is still answered (duplicates collapse), and quickly
+    fits = {"query": query, "variables": {"e": ["binanceusdm"] * 8_000}}
+    body = check_answer(_fast(http, json=fits))
+    assert body["data"]["liquidationLevels"]["price"] > 0
+    # bodies that are JSON but not GraphQL requests, and no JSON at all
+    for raw in (b'"text"', b"1", b"null", b"[]", b"[1]", b"{", b"\xff\xfe", b'{"query": 1}'):
+        response = _fast(http, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (raw, response.status_code, response.text)
+        assert codes(response.json()) == {"BAD_USER_INPUT"}, raw
+    # a NUL character travels to PostgreSQL only as a refused value
+    nul = check_answer(_fast(http, json={"query": '{ markets(exchange: "bin\\u0000") { id } }'}))
+    assert codes(nul) == {"BAD_USER_INPUT"}
+    assert httpx.get(f"{open_api.url}/health/ready").status_code == 200
+
+
+async def _hold_uninitialised(url: str) -> tuple[int | None, float]:
+    started = time.perf_counter()
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 15)
+        return ws.close_code, time.perf_counter() - started
+
+
+def test_slow_loris_websockets_are_closed(open_api: ApiProcess) -> None:
+    """20 websockets that never send connection_init are closed (4408) after the 2 s set for
+    this server, while plain queries keep being answered."""
+    ws_url = open_api.url.replace("http://", "ws://") + "/graphql"
+
+    async def scenario() -> tuple[list[tuple[int | None, float]], list[float]]:
+        holders = [asyncio.create_task(_hold_uninitialised(ws_url)) for _ in range(20)]
+        latencies = []
+        async with httpx.AsyncClient(base_url=open_api.url, timeout=10) as client:
+            while not all(h.done() for h in holders):
+                started = time.perf_counter()
+                response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+                assert response.status_code == 200
+                latencies.append(time.perf_counter() - started)
+                await asyncio.sleep(0.2)
+        return [h.result() for h in holders], latencies
+
+    closed, latencies = asyncio.run(scenario())
+    assert all(code == 4408 for code, _ in closed), closed
+    assert all(1.5 <= elapsed < 5.0 for _, elapsed in closed), closed
+    assert max(latencies) < 1.0, latencies
+
+
+# --- SQL injection -----------------------------------------------------------------------------
+INJECTIONS = [
+    "' OR '1'='1",
+    "BTC/USDT:USDT' OR 1=1 --",
+    '"; DROP TABLE candles; --',
+    "'); DELETE FROM heatmap_snapshots; --",
+    "binanceusdm'; UPDATE markets SET symbol = 'x'; --",
+    "1; SELECT pg_sleep(5)",
+    "' UNION SELECT key_hash, prefix FROM api_keys --",
+    "%' AND 1=1 AND '%'='",
+    "\\'; TRUNCATE job_runs; --",
+    "$$; DROP SCHEMA public CASCADE; $$",
+]
+VALID_ARGS = {
+    "symbol": "BTC/USDT:USDT",
+    "exchange": "binanceusdm",
+    "exchanges": ["binanceusdm"],
+    "start": "2026-06-10T00:00:00+00:00",
+    "end": "2026-06-10T06:00:00+00:00",
+    "withinPct": 5.0,
+}
+
+
+def _unwrap(type_: Any) -> tuple[Any, bool]:
+    listed = False
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        listed = listed or isinstance(type_, GraphQLList)
+        type_ = type_.of_type
+    return type_, listed
+
+
+def string_arguments(root: str) -> list[tuple[str, str, bool, dict[str, Any]]]:
+    """(field, string argument, is a list, the field's arguments with their GraphQL types)."""
+    found = []
+    root_type = SCHEMA.get_type(root)
+    for field_name, field in root_type.fields.items():  # type: ignore[union-attr]
+        for arg_name, arg in field.args.items():
+            named, listed = _unwrap(arg.type)
+            if isinstance(named, GraphQLScalarType) and named.name in {"String", "ID"}:
+                found.append((field_name, arg_name, listed, dict(field.args)))
+    return found
+
+
+def injection_document(field: str, arg: str, args: dict[str, Any], operation: str) -> str:
+    """The field called with its required arguments (valid values) and ``arg`` as $v."""
+    declared = [f"$v: {args[arg].type}"]
+    passed = [f"{arg}: $v"]
+    for name, spec in args.items():
+        if name == arg:
+            continue
+        if isinstance(spec.type, GraphQLNonNull) and spec.default_value is not None:
+            continue
+        if isinstance(spec.type, GraphQLNonNull) or name in {"exchange", "end"}:
+            declared.append(f"${name}: {spec.type}")
+            passed.append(f"{name}: ${name}")
+    return (
+        f"{operation} ({', '.join(declared)}) {{ {field}({', '.join(passed)}) {{ __typename }} }}"
+    )
+
+
+def test_sql_injection_in_every_string_argument_changes_nothing(
+    http: httpx.Client, open_api: ApiProcess, hostile_url: str
+) -> None:
+    before = fingerprint(hostile_url)
+    queries = string_arguments("Query")
+    expected = {"markets", "liquidationLevels", "heatmap", "snapshots", "candles", "sweptLevels"}
+    assert {f for f, *_ in queries} >= expected
+    calls = 0
+    for field, arg, listed, args in queries:
+        document = injection_document(field, arg, args, "query")
+        for payload in INJECTIONS:
+            variables = {k: v for k, v in VALID_ARGS.items() if f"${k}:" in document}
+            variables["v"] = [payload] if listed else payload
+            started = time.perf_counter()
+            body = check_answer(
+                http.post("/graphql", json={"query": document, "variables": variables})
+            )
+            assert time.perf_counter() - started < 2.0, "an injected pg_sleep ran?"
+            assert codes(body) <= {"BAD_USER_INPUT", "NOT_FOUND"}, (field, arg, payload, body)
+            if not body.get("errors"):  # answered: then with nothing the payload could select
+                assert body["data"][field] in (None, []), (field, arg, payload, body)
+            calls += 1
+    # the same payloads inline in the document text (escaped as GraphQL strings)
+    for payload in INJECTIONS:
+        literal = json.dumps(payload)
+        body = check_answer(http.post("/graphql", json={
+            "query": f"{{ liquidationLevels(symbol: {literal}) {{ price }} "
+                     f"markets(exchange: {literal}) {{ id }} }}"}))  # fmt: skip
+        assert codes(body) <= {"NOT_FOUND", "BAD_USER_INPUT"} and body.get("errors"), body
+    # and through the subscriptions' string arguments, over graphql-transport-ws
+    subscriptions = string_arguments("Subscription")
+    assert subscriptions
+    outcomes = asyncio.run(_subscribe_injections(open_api, subscriptions))
+    assert all(code in {"BAD_USER_INPUT", "NOT_FOUND"} for code in outcomes), outcomes
+    assert len(outcomes) == len(subscriptions) * len(INJECTIONS)
+    assert calls >= 100
+    assert fingerprint(hostile_url) == before
+    assert httpx.get(f"{open_api.url}/health/ready").status_code == 200
+
+
+async def _subscribe_injections(
+    api: ApiProcess, fields: list[tuple[str, str, bool, dict[str, Any]]]
+) -> list[str]:
+    ws_url = api.url.replace("http://", "ws://") + "/graphql"
+    outcomes = []
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        n = 0
+        for field, arg, listed, args in fields:
+            document = injection_document(field, arg, args, "subscription")
+            for payload in INJECTIONS:
+                n += 1
+                variables = {k: v for k, v in VALID_ARGS.items() if f"${k}:" in document}
+                variables["v"] = [payload] if listed else payload
+                for name in ("minUsd",):
+                    if f"${name}:" in document:
+                        variables[name] = 1.0
+                await ws.send(json.dumps({
+                    "id": str(n), "type": "subscribe",
+                    "payload": {"query": document, "variables": variables}}))  # fmt: skip
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if message.get("id") != str(n):
+                        continue
+                    if message["type"] == "error":
+                        outcomes.append(message["payload"][0]["extensions"]["code"])
+                        break
+                    if message["type"] == "next" and message["payload"].get("errors"):
+                        outcomes.append(message["payload"]["errors"][0]["extensions"]["code"])
+                    if message["type"] in {"next", "complete"}:
+                        await ws.send(json.dumps({"id": str(n), "type": "complete"}))
+                        if message["type"] == "complete" or message["payload"].get("errors"):
+                            break
+                        outcomes.append("DATA")
+                        break
+    return outcomes
+
+
+# --- API keys ----------------------------------------------------------------------------------
+def _apikey(url: str, *args: str) -> str:
+    result = subprocess.run(
+        [str(LIQMAP), "apikey", *args], env=liqmap_env(url), capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return result.stdout
+
+
+def test_api_keys_refused_hashed_and_never_logged(hostile_url: str, tmp_path: Path) -> None:
+    valid = _apikey(hostile_url, "create", "integration", "--rate-limit", "10000").split()[0]
+    revoked = _apikey(hostile_url, "create", "former partner").split()[0]
+    revoked_prefix = revoked.split("_")[1]
+    _apikey(hostile_url, "revoke", revoked_prefix)
+    assert valid.startswith("lqm_") and revoked.startswith("lqm_")
+    wrong = valid[:-6] + ("AAAAAA" if not valid.endswith("AAAAAA") else "BBBBBB")
+    listing = _apikey(hostile_url, "list")
+    assert valid not in listing and valid.split("_", 2)[2] not in listing
+
+    env = liqmap_env(hostile_url, require_api_keys=True, api_key_cache_seconds=0, log_level="DEBUG")
+    log = tmp_path / "keyed-api.log"
+    api = ApiProcess(env, log)
+    query = {"query": '{ liquidationLevels(symbol: "BTC/USDT:USDT") { price } }'}
+    try:
+        api.wait_ready()
+        with httpx.Client(base_url=api.url, timeout=20) as client:
+
+            def status(headers: dict[str, str]) -> tuple[int, set[str]]:
+                response = client.post("/graphql", json=query, headers=headers)
+                return response.status_code, codes(response.json())
+
+            assert status({"Authorization": f"Bearer {valid}"}) == (200, set())
+            assert status({"X-API-Key": valid}) == (200, set())
+            for refused in (revoked, wrong, "lqm_zz_" + "x" * 43, "garbage", "' OR 1=1 --"):
+                assert status({"X-API-Key": refused}) == (401, {"UNAUTHENTICATED"}), refused
+                assert status({"Authorization": f"Bearer {refused}"}) == (
+                    401, {"UNAUTHENTICATED"}), refused  # fmt: skip
+            assert status({}) == (401, {"UNAUTHENTICATED"})
+            # a key in a plain-HTTP URL is not a credential (and must not be logged either)
+            response = client.get("/graphql", params={**query, "api_key": valid})
+            assert response.status_code == 401
+            ws_ok = asyncio.run(_ws_with_keys(api, [valid], expect_ack=True))
+            assert ws_ok == ["connection_ack"], ws_ok
+            # revocation takes effect on the running server
+            _apikey(hostile_url, "revoke", valid.split("_")[1])
+            assert status({"X-API-Key": valid}) == (401, {"UNAUTHENTICATED"})
+        # websockets: ?api_key= counts there; revoked and wrong keys never get a connection
+        # (the gate closes before accepting: uvicorn answers the handshake with HTTP 403)
+        closes = asyncio.run(_ws_with_keys(api, [revoked, wrong, valid]))
+        assert closes[:2] == [403, 403] and closes[2] in {403, 4401}, closes
+    finally:
+        api.stop()
+
+    text = log.read_text(errors="replace")
+    assert "request rejected" in text  # the log did capture these requests (at DEBUG)
+    for key in (valid, revoked, wrong):
+        secret = key.split("_", 2)[2]
+        assert key not in text and secret not in text, "an API key reached the logs"
+    with psycopg.connect(hostile_url) as conn:
+        rows = conn.execute("SELECT prefix, key_hash, row_to_json(k)::text FROM api_keys k")
+        stored = {prefix: (digest, whole) for prefix, digest, whole in rows}
+    for key in (valid, revoked):
+        prefix = key.split("_")[1]
+        digest, whole = stored[prefix]
+        assert digest == hashlib.sha256(key.encode()).hexdigest()
+        assert key.split("_", 2)[2] not in whole
+
+
+async def _ws_with_keys(
+    api: ApiProcess, keys: list[str], expect_ack: bool = False
+) -> list[int | str | None]:
+    closes: list[int | str | None] = []
+    for key in keys:
+        url = api.url.replace("http://", "ws://") + f"/graphql?api_key={key}"
+        try:
+            async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+                await ws.send(json.dumps({"type": "connection_init"}))
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                closes.append(message["type"] if expect_ack else ws.close_code)
+        except websockets.ConnectionClosed as exc:
+            closes.append(exc.rcvd.code if exc.rcvd else None)
+        except websockets.InvalidStatus as exc:
+            closes.append(exc.response.status_code)
+    return closes
