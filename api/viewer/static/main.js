@@ -365,8 +365,11 @@ async function load() {
   } catch (err) {
     if (token !== loadToken || err.name === "AbortError") return;
     hm = null;
-    details = null;
+    details = { map: null, split: null };
     redraw();
+    describeDetails(); // nothing of a previous view stays on screen beside an error
+    for (const id of ["last-bar", "covered", "grid", "model", "missing"]) $(id).textContent = "–";
+    $("title").textContent = `${state.symbol} · liquidation heatmap`;
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
   } finally {
@@ -483,8 +486,8 @@ function describeDetails() {
   $("map-pain-short").textContent = map?.maxPainShort ? `${fmtPrice(map.maxPainShort.price)} (${usd(map.maxPainShort.cumulativeUsd)})` : "–";
   const total = split ? split.longUsd + split.shortUsd : 0;
   const longPct = total > 0 ? (100 * split.longUsd) / total : 50;
-  $("split-long").style.width = `${longPct}%`;
-  $("split-short").style.width = `${100 - longPct}%`;
+  $("split-long").style.width = total > 0 ? `${longPct}%` : "0";
+  $("split-short").style.width = total > 0 ? `${100 - longPct}%` : "0";
   $("split-long-text").textContent = split ? `longs ${usd(split.longUsd)} (${longPct.toFixed(0)}%)` : "–";
   $("split-short-text").textContent = split ? `shorts ${usd(split.shortUsd)} (${(100 - longPct).toFixed(0)}%)` : "–";
   $("split-ratio").textContent = split?.ratio != null ? `L/S ${split.ratio.toFixed(2)}` : "–";
