@@ -120,8 +120,12 @@ class Hub:
         for callback in self._callbacks:
             callback(event)
         for queue in list(self._queues):
-            with contextlib.suppress(asyncio.QueueFull):  # a stalled subscriber loses events
-                queue.put_nowait(event)
+            if queue.full():
+                # a subscriber this far behind loses the oldest events, never the newest: a
+                # recompute announces every stored bar again (oldest first) in one burst, and
+                # the new bars at its end are the ones subscribers are waiting for
+                queue.get_nowait()
+            queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[SnapshotEvent]]:

@@ -150,11 +150,16 @@ def read_coinglass(shared_data: Path) -> dict[datetime, tuple[float, float]]:
 
 
 class Stored:
-    """What the jobs stored, read with plain SQL (psycopg); results cached for the session."""
+    """What the jobs stored, read with plain SQL (psycopg). Snapshot and swept reads are cached
+    (the session's data never changes); :meth:`forget` drops them for a database that does."""
 
     def __init__(self, url: str, shared_data: Path) -> None:
         self.url = url
         self.shared_data = shared_data
+        self._cache: dict[tuple, Any] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
         with psycopg.connect(self.url) as conn:
@@ -179,9 +184,14 @@ class Stored:
             )
         )
 
-    @functools.cache  # noqa: B019 - one Stored per session
     def snapshots(self, scope: str, resolution: str, symbol: str = SYMBOL) -> tuple[Snap, ...]:
         """Every stored snapshot of a series and resolution, oldest first."""
+        key = ("snapshots", scope, resolution, symbol)
+        if key not in self._cache:
+            self._cache[key] = self._read_snapshots(scope, resolution, symbol)
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    def _read_snapshots(self, scope: str, resolution: str, symbol: str) -> tuple[Snap, ...]:
         rows = self.rows(
             "SELECT ts, resolution, price, bucket_origin, bucket_size, long_usd, short_usd, "
             "model_version FROM heatmap_snapshots WHERE series_id = %s AND resolution = %s "
@@ -206,13 +216,16 @@ class Stored:
         ]  # fmt: skip
         return max(candidates, key=lambda s: s.ts)
 
-    @functools.cache  # noqa: B019
     def swept(self, scope: str) -> dict[datetime, tuple[float, float]]:
-        rows = self.rows(
-            "SELECT ts, long_usd, short_usd FROM swept_levels WHERE series_id = %s ORDER BY ts",
-            (self.series_id(scope),),
-        )
-        return {ts: (lo, sh) for ts, lo, sh in rows}
+        """Per bar, the notional the model says was liquidated (long, short)."""
+        key = ("swept", scope)
+        if key not in self._cache:
+            rows = self.rows(
+                "SELECT ts, long_usd, short_usd FROM swept_levels WHERE series_id = %s ORDER BY ts",
+                (self.series_id(scope),),
+            )
+            self._cache[key] = {ts: (lo, sh) for ts, lo, sh in rows}
+        return self._cache[key]  # type: ignore[no-any-return]
 
     def market_id(self, exchange: str, symbol: str = SYMBOL) -> int:
         return int(

@@ -1,10 +1,11 @@
 """Subscriptions over graphql-transport-ws on a real uvicorn, fed by the materializer's NOTIFY.
 
-The live tests get a database of their own (``live``): the real jobs ingest a prefix of the
-shared Binance window (the last two days but one hour) and materialize it; a test then opens
-subscriptions, ingests the rest with ``jobs.ingest.ingest_dataset`` and runs
-``jobs.materialize.materialize_symbol``, and the columns and alerts that arrive are checked
-against the snapshots the materializer stored (read back with plain SQL).
+The live tests get a database of their own (``live``, a copy of one prepared per module): the
+real jobs ingest a prefix of the shared Binance window (the last four days but one hour) and
+materialize it; a test then opens subscriptions, ingests the rest with
+``jobs.ingest.ingest_dataset`` and runs ``jobs.materialize.materialize_symbol``, and the columns
+and alerts that arrive are checked against the snapshots the materializer stored (read back with
+plain SQL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import base64
 import json
 import math
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,19 +23,20 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psycopg
 import pytest
 import websockets
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from liqmap.database import DatabaseTarget, create_engine
+from liqmap.database import DatabaseTarget, create_engine, with_database
 from tests.api.brute import brute_force_walls
 from tests.api.conftest import LiveServer, build_app
 from tests.api.pipeline import SYMBOL, Snap, Stored
 from tests.api.settings import jobs_settings
 from tests.conftest import create_database, drop_database
 
-LIVE_DAYS = 2  # backfill of the live database: small, so a recompute is quick
+LIVE_DAYS = 4  # backfill of the live database: a recompute announces > QUEUE_SIZE bars
 HELD_BACK = timedelta(hours=1)  # the end of the window the prefix leaves for the tests
 
 
@@ -100,11 +103,11 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-async def live(server_url: str, shared_data: Path) -> AsyncIterator[Live]:
+async def live_template(server_url: str, shared_data: Path) -> AsyncIterator[tuple[str, Any]]:
     """The real jobs over a prefix of the window: everything up to HELD_BACK before its end."""
     from jobs.ingest import DATASETS, ingest_dataset
     from jobs.materialize import materialize_symbol
-    from jobs.pipeline import sync_all_markets
+    from jobs.pipeline import open_runtime, sync_all_markets
     from liqmap import migrations
 
     url = create_database(server_url, "liqmap_test_api_live")
@@ -113,10 +116,8 @@ async def live(server_url: str, shared_data: Path) -> AsyncIterator[Live]:
         shared_data, exchanges=["binanceusdm"], symbols={"binanceusdm": [SYMBOL]},
         backfill_days=LIVE_DAYS,
     )  # fmt: skip
-    stored = Stored(url, shared_data)
-    cut = stored.bars.ts[-1] - HELD_BACK
-    state = Live(url, create_engine(url, pool_size=5), stored, settings)
-    rt = state.runtime()
+    cut = Stored(url, shared_data).bars.ts[-1] - HELD_BACK
+    rt = open_runtime(settings, DatabaseTarget(url, embedded=False))
     try:
         await sync_all_markets(rt)
         for dataset in DATASETS:
@@ -127,7 +128,22 @@ async def live(server_url: str, shared_data: Path) -> AsyncIterator[Live]:
         await materialize_symbol(rt, SYMBOL)
     finally:
         await rt.close()
-        await rt.engine.dispose()
+        await rt.engine.dispose()  # no connection left: the database can serve as a template
+    yield url, settings
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+async def live(
+    server_url: str, shared_data: Path, live_template: tuple[str, Any]
+) -> AsyncIterator[Live]:
+    """A fresh copy of the prefix database for one test (the tests change it)."""
+    template, settings = live_template
+    name = f"liqmap_test_api_live_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[-1]}"')
+    url = with_database(server_url, name)
+    state = Live(url, create_engine(url, pool_size=5), Stored(url, shared_data), settings)
     yield state
     await state.engine.dispose()
     drop_database(server_url, url)
@@ -141,7 +157,7 @@ async def live_app(live: Live) -> AsyncIterator[Starlette]:
 
 
 def snapshots(stored: Stored, scope: str, resolution: str = "5m") -> tuple[Snap, ...]:
-    stored.snapshots.cache_clear()  # this database changes under the tests
+    stored.forget()  # this database changes under the tests
     return stored.snapshots(scope, resolution)
 
 
@@ -279,15 +295,19 @@ def stored_matrix(snaps: list[Snap], first_row: int, rows: int) -> np.ndarray:
     return out
 
 
-async def test_caches_follow_a_recompute_announced_by_notify(
+async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
     live: Live, live_app: Starlette
 ) -> None:
-    """A changed model parameter makes the materializer recompute the series and announce every
-    snapshot again: cached columns and responses must give way to the new numbers, and
-    subscribers get nothing (no bar is new)."""
+    """One materializer run with a changed model parameter and new bars: it recomputes the
+    series and announces every stored snapshot again, oldest first, in one burst of more than a
+    subscriber's queue holds. Cached columns and responses must give way to the new numbers, and
+    subscribers get the new bars (announced last), once, and none of the old ones."""
+    from api.subscriptions import QUEUE_SIZE
+    from jobs.ingest import ingest_dataset
     from jobs.materialize import materialize_symbol
 
-    snaps = list(snapshots(live.stored, "binanceusdm")[-12:])
+    old = {scope: snapshots(live.stored, scope) for scope in ("binanceusdm", "all")}
+    snaps = list(old["binanceusdm"][-12:])
     start, end = snaps[0].ts, snaps[-1].at
     bucket = snaps[0].bucket_size
     first_row = min(s.first for s in snaps)
@@ -315,9 +335,11 @@ async def test_caches_follow_a_recompute_announced_by_notify(
         assert hub.listening  # started with the server
         np.testing.assert_array_equal(first, stored_matrix(snaps, first_row, rows))
         before = await latest()
+        assert before["at"] == snaps[-1].at.isoformat()
         misses = graphql.columns.misses
         await heatmap(lo=(first_row + 1) * bucket)  # another window: new response, cached columns
         assert graphql.columns.misses == misses and graphql.columns.hits >= 12
+        assert (await latest()) == before  # answered again (from the response cache)
 
         ws = await connect(server)
         rt = live.runtime(model={"half_life_hours": half_life})
@@ -325,15 +347,36 @@ async def test_caches_follow_a_recompute_announced_by_notify(
             sub = Subscriber(ws)
             await sub.start("binance", HEATMAP_UPDATED,
                             {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})  # fmt: skip
-            await subscribed(live_app, 1)
+            await sub.start("total", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": None})
+            await subscribed(live_app, 2)
             generation = hub.generation
-            report = await materialize_symbol(rt, SYMBOL)
-            assert all(s.full_recompute for s in report.series if s.scope != "all")
-            for _ in range(500):  # every rewritten snapshot is announced
-                if hub.generation >= generation + report.snapshots_written:
-                    break
-                await asyncio.sleep(0.02)
-            assert hub.generation >= generation + report.snapshots_written
+            async with hub.subscribe() as stalled:  # a subscriber that reads nothing meanwhile
+                for dataset in ("candles", "open_interest", "funding"):
+                    result = await ingest_dataset(rt, "binanceusdm", SYMBOL, dataset)
+                    assert result.status == "succeeded", result
+                report = await materialize_symbol(rt, SYMBOL)
+                assert report.series[0].full_recompute
+                assert all(s.snapshots_written > QUEUE_SIZE for s in report.series)
+                for _ in range(500):  # every rewritten snapshot has been announced
+                    if hub.generation >= generation + report.snapshots_written:
+                        break
+                    await asyncio.sleep(0.02)
+                assert hub.generation == generation + report.snapshots_written
+                events = [stalled.get_nowait() for _ in range(stalled.qsize())]
+            # it lost the oldest events, not the new bars near the end of the last burst
+            assert len(events) == QUEUE_SIZE
+            kept = {(e.scope, e.resolution, e.ts) for e in events}
+            assert {("all", "5m", s.ts) for s in snapshots(live.stored, "all")
+                    if s.ts > old["all"][-1].ts} <= kept  # fmt: skip
+            for op_id, scope in (("binance", "binanceusdm"), ("total", "all")):
+                new = [s for s in snapshots(live.stored, scope) if s.ts > old[scope][-1].ts]
+                assert len(new) >= 11  # the bars of the hour held back (the last is partial)
+                for snap in new:
+                    message = await sub.next(op_id)
+                    column = message["payload"]["data"]["heatmapUpdated"]
+                    assert column["at"] == snap.at.isoformat()
+                    long_usd = np.frombuffer(base64.b64decode(column["long"]), "<f4")
+                    np.testing.assert_array_equal(long_usd, snap.long_usd)
             await sub.nothing_more()
         finally:
             await ws.close()
@@ -346,20 +389,11 @@ async def test_caches_follow_a_recompute_announced_by_notify(
         np.testing.assert_array_equal(again, stored_matrix(recomputed, first_row, rows))
         assert not np.array_equal(again, first)
         after = await latest()
-        assert after["at"] == before["at"]
         newest = snapshots(live.stored, "binanceusdm")[-1]
+        assert after["at"] == newest.at.isoformat() != before["at"]
         assert after["totalLongUsd"] == pytest.approx(float(newest.long_usd.sum(dtype=np.float64)))
-        assert after["totalLongUsd"] != before["totalLongUsd"]
         assert after["model"]["assumptions"]["half_life_hours"] == half_life
         assert before["model"]["assumptions"]["half_life_hours"] == params["half_life_hours"]
-
-    # back to the default model, so the tests above find the incremental path in any order
-    rt = live.runtime()
-    try:
-        await materialize_symbol(rt, SYMBOL)
-    finally:
-        await rt.close()
-        await rt.engine.dispose()
 
 
 async def test_subscription_errors_have_codes(live_server: LiveServer, stored: Stored) -> None:
