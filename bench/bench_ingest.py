@@ -1,7 +1,14 @@
-"""Ingest write-path benchmark: COPY-staging upsert vs the naive ORM ``session.add_all`` path,
+"""Ingest write-path benchmark: the real bulk path vs the naive ORM ``session.add_all`` path,
 and a one-year backfill of 5m candles from Binance archive files.
 
 Run:  .venv/bin/python bench/bench_ingest.py [--database-url URL] [--rows 100000] [--repeats 5]
+
+Both write paths start from the same raw bars (epoch ms and four floats, as parsed from an
+exchange page) and are timed from building their records to the commit: the bulk path builds
+``CandleRow`` records and calls ``models.store.write_candles`` (monthly partitions created ahead,
+COPY into the staging table, one ``INSERT … ON CONFLICT``), the ORM path builds ``Candle`` objects
+and ``session.add_all``s them. Each repeat writes a new year of bars, so the bulk path creates
+its twelve monthly partitions every time.
 
 Uses a fresh database on the given server (DATABASE_URL, else an embedded PostgreSQL) and drops it
 afterwards. Bars are the real Binance 5m bars of ../shared/data tiled forward in time.
@@ -41,8 +48,8 @@ from liqmap.database import (  # noqa: E402
 )
 from liqmap.settings import Settings  # noqa: E402
 from models import Candle  # noqa: E402
-from models.bulk import copy_upsert  # noqa: E402
-from models.store import CANDLE_COLUMNS  # noqa: E402
+from models.records import CandleRow  # noqa: E402
+from models.store import write_candles  # noqa: E402
 
 STEP = 300_000
 SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -86,14 +93,12 @@ async def bench_writes(url: str, rows: int, repeats: int) -> None:
     for r in range(repeats):
         start = 1_600_000_000_000 + r * rows * STEP * 2
         bars = tiled(rows, start)
-        records = [
-            (market, "5m", datetime.fromtimestamp(ts / 1000, tz=UTC), o, h, lo, c, None, None)
-            for ts, o, h, lo, c in bars
-        ]
+        t0 = time.perf_counter()
+        candles = [CandleRow(ts, o, h, lo, c) for ts, o, h, lo, c in bars]
         async with engine.begin() as conn:
-            t0 = time.perf_counter()
-            await copy_upsert(conn, "candles", CANDLE_COLUMNS, records)
+            written = await write_candles(conn, market, "5m", candles)
         copy_times.append(time.perf_counter() - t0)
+        assert written == rows
 
         orm_start = start + rows * STEP
         orm_bars = tiled(orm_rows, orm_start)
@@ -112,8 +117,8 @@ async def bench_writes(url: str, rows: int, repeats: int) -> None:
     await engine.dispose()
     copy_rate = rows / statistics.median(copy_times)
     orm_rate = orm_rows / statistics.median(orm_times)
-    print(f"copy+upsert: {rows} rows, median {statistics.median(copy_times) * 1000:.0f} ms "
-          f"→ {copy_rate:,.0f} rows/s")  # fmt: skip
+    print(f"write_candles (COPY + upsert): {rows} rows, median "
+          f"{statistics.median(copy_times) * 1000:.0f} ms → {copy_rate:,.0f} rows/s")  # fmt: skip
     print(f"ORM add_all: {orm_rows} rows, median {statistics.median(orm_times) * 1000:.0f} ms "
           f"→ {orm_rate:,.0f} rows/s")  # fmt: skip
     print(f"ratio copy/ORM: {copy_rate / orm_rate:.1f}x")
