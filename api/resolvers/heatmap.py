@@ -47,10 +47,15 @@ def _chunk_args(
 
 
 async def read_columns(
-    ctx: Any, session: Any, resolution: str, index: list[storage.ColumnRef]
+    ctx: Any, resolution: str, index: list[storage.ColumnRef]
 ) -> dict[storage.ColumnRef, storage.Column]:
     """The vectors of the indexed snapshots: from the column cache where present (while the
-    snapshot listener runs), the rest from PostgreSQL in one query per series."""
+    snapshot listener runs), the rest from PostgreSQL in one query per chunk of a series.
+
+    Every query takes a pooled connection of its own and gives it back when done: a request
+    never holds a connection while it waits for another, so any number of concurrent heatmaps
+    cannot deadlock the pool (each would hold one and wait for a second until the pool timeout).
+    """
     cache = ctx.columns if await ctx.hub.ensure_listening() else None
     out: dict[storage.ColumnRef, storage.Column] = {}
     missing: dict[int, list[storage.ColumnRef]] = {}
@@ -66,15 +71,13 @@ async def read_columns(
         for sid, refs in missing.items()
         for i in range(0, len(refs), PARALLEL_CHUNK)
     ]
-    if len(chunks) == 1:
-        fetched = [await storage.snapshot_columns(session, *_chunk_args(chunks[0], resolution))]
-    else:  # large reads run on several connections at once (each in a session of its own)
 
-        async def fetch(chunk: tuple[int, list[storage.ColumnRef]]) -> Any:
-            async with ctx.session() as own:
-                return await storage.snapshot_columns(own, *_chunk_args(chunk, resolution))
+    async def fetch(chunk: tuple[int, list[storage.ColumnRef]]) -> Any:
+        async with ctx.session() as own:
+            return await storage.snapshot_columns(own, *_chunk_args(chunk, resolution))
 
-        fetched = list(await asyncio.gather(*(fetch(c) for c in chunks)))
+    # large reads run on several connections at once (each in a session of its own)
+    fetched = list(await asyncio.gather(*(fetch(c) for c in chunks)))
     for (_, refs), found in zip(chunks, fetched, strict=True):
         for ref in refs:
             if ref.ts in found:
@@ -166,15 +169,16 @@ async def heatmap(
         index = await storage.heatmap_column_index(
             session, found.series_ids, resolution, t0, t1, step
         )
+    # the first session is closed: the reads below never wait for a connection while holding one
 
-        async def freshness() -> tuple[Any, list[storage.MarketRow]]:
-            async with ctx.session() as own:  # concurrent with the column read: its own session
-                final = await storage.complete_until(own, found.series_ids, ctx.timeframe)
-                return final, await series_mod.market_ids(own, found)
+    async def freshness() -> tuple[Any, list[storage.MarketRow]]:
+        async with ctx.session() as own:  # concurrent with the column read: its own session
+            final = await storage.complete_until(own, found.series_ids, ctx.timeframe)
+            return final, await series_mod.market_ids(own, found)
 
-        columns_by_ref, (final, markets) = await asyncio.gather(
-            read_columns(ctx, session, resolution, index), freshness()
-        )
+    columns_by_ref, (final, markets) = await asyncio.gather(
+        read_columns(ctx, resolution, index), freshness()
+    )
     long_m = np.zeros((rows * factor, columns), np.float32)
     short_m = np.zeros((rows * factor, columns), np.float32)
     for sid in found.series_ids:
