@@ -1,0 +1,422 @@
+"""Load run: 64 clients of mixed queries against uvicorn while ingestion and materialization run.
+
+Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
+          [--think-ms 0] [--churn recompute|reingest|none] [--churn-interval 10] [--json FILE]
+
+Everything is on loopback and real: a fresh database on the given server (DATABASE_URL, else a
+private PostgreSQL started in a temporary folder) is filled by the main job
+(``liqmap up --replay ../shared/data --once``); ``liqmap serve`` (uvicorn, caches as configured
+by default) serves it from its own process. Then, in the same run:
+
+1. **idle**: one client, requests one after another, no job running: p50 / p99 per operation;
+2. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
+   The replay's clock stands still, so after catching up a period has nothing new; to give the
+   jobs real work the bench "churns" every ``--churn-interval`` seconds: ``reingest`` rewinds
+   the ingest watermarks by a day (each period fetches and upserts a day of bars again),
+   ``recompute`` (the default) also drops the engine states, so the next materialization
+   recomputes the whole 4-week series, rewrites every snapshot and NOTIFYs the API, which drops
+   its caches — a far heavier background than live operation, where a period adds one bar and
+   the materializer computes one step. Meanwhile
+   ``--clients`` clients send a mix of ``heatmap`` (a random 24 h window of the last 7 days at
+   5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots`` pages
+   (a random page of hourly maps) and ``longShortSplit`` for ``--duration`` seconds, each waiting
+   ``--think-ms`` between its requests (0: back to back). Answers are not gzipped (loopback;
+   ``bench_api.py`` measures compression); the load generator uses aiohttp (ccxt's HTTP client,
+   with a C parser) so that it takes less of the two cores than the server.
+
+An error is a non-200 answer, a transport error, or any ``errors`` in the body. The goal: zero
+errors, and under load each operation's p99 within 3× its idle p99. The run waits for a quiet
+machine first (1-minute load average below 1.0; other sessions run tests at times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402  (ccxt's HTTP client: a C parser keeps the load generator cheap)
+import orjson  # noqa: E402
+import psycopg  # noqa: E402
+
+from tests.reliability.harness import (  # noqa: E402
+    ApiProcess,
+    LiqmapProcess,
+    PrivatePostgres,
+    liqmap_env,
+    replay_pipeline,
+)
+
+SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+HEATMAP = """query ($start: DateTime!, $end: DateTime!, $lo: Float!, $hi: Float!) {
+  heatmap(symbol: "BTC/USDT:USDT", start: $start, end: $end, interval: FIVE_MINUTES,
+          priceMin: $lo, priceMax: $hi) {
+    start stepSeconds columns priceMin priceStep rows maxUsd long short } }"""
+LEVELS = """query ($lo: Float!, $hi: Float!) {
+  liquidationLevels(symbol: "BTC/USDT:USDT", priceMin: $lo, priceMax: $hi) {
+    at price totalLongUsd totalShortUsd
+    levels { price longUsd shortUsd cumulativeLongUsd cumulativeShortUsd intensity }
+    maxPainLong { price cumulativeUsd } maxPainShort { price cumulativeUsd } } }"""
+SNAPSHOTS = """query ($start: DateTime!) {
+  snapshots(symbol: "BTC/USDT:USDT", start: $start, resolution: ONE_HOUR, first: 24) {
+    edges { cursor node { at price totalLongUsd totalShortUsd levels { price longUsd shortUsd } } }
+    pageInfo { hasNextPage endCursor } } }"""
+SPLIT = """query ($w: Float!) {
+  longShortSplit(symbol: "BTC/USDT:USDT", withinPct: $w) {
+    at price longUsd shortUsd ratio perExchange { exchange longUsd shortUsd } } }"""
+
+# no gzip: over loopback it would only burn CPU on both ends (bench_api.py measures it)
+JSON = {"content-type": "application/json", "accept-encoding": "identity"}
+MIX = (("heatmap", 25), ("liquidationLevels", 35), ("snapshots", 20), ("longShortSplit", 20))
+
+
+@dataclass
+class Window:
+    """What the stored data covers, read once after the pipeline run."""
+
+    last_bar: datetime
+    price: float
+    recent_from: datetime
+    first_hourly: datetime
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+def request_for(op: str, window: Window, rng: random.Random) -> dict[str, Any]:
+    lo = window.price * 0.9
+    if op == "heatmap":
+        hours = int((window.last_bar - window.recent_from).total_seconds() // 3600) - 24
+        start = window.recent_from + timedelta(hours=rng.randrange(max(1, hours)))
+        start = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        end = start + timedelta(hours=24)
+        return {"query": HEATMAP, "variables": {
+            "start": start.isoformat(), "end": end.isoformat(),
+            "lo": lo, "hi": lo + 500 * 50 - 1,
+        }}  # fmt: skip
+    if op == "liquidationLevels":
+        return {"query": LEVELS, "variables": {"lo": lo, "hi": lo + 400 * 50 - 1}}
+    if op == "snapshots":
+        days = max(1, (window.last_bar - window.first_hourly).days - 1)
+        start = window.first_hourly + timedelta(days=rng.randrange(days))
+        return {"query": SNAPSHOTS, "variables": {"start": start.isoformat()}}
+    return {"query": SPLIT, "variables": {"w": rng.choice([1.0, 2.0, 5.0, 10.0])}}
+
+
+async def timed(client: aiohttp.ClientSession, op: str, body: dict[str, Any], stats: Stats) -> None:
+    """One POST; an error is a non-200 answer, a transport error or ``errors`` in the body.
+
+    The body is searched for the ``"errors"`` key instead of parsed: no value of these answers
+    can contain that token (base64, numbers, ISO times, symbols), and a 1.5 MB heatmap would
+    otherwise cost the client more CPU than the server spends on it.
+    """
+    started = time.perf_counter()
+    error = None
+    try:
+        async with client.post("/graphql", data=orjson.dumps(body), headers=JSON) as response:
+            content = await response.read()
+            if response.status != 200:
+                error = f"HTTP {response.status}: {content[:200]!r}"
+            elif b'"errors"' in content:
+                error = f"errors: {content[-300:]!r}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    elapsed = time.perf_counter() - started
+    stats.latencies[op].append(elapsed)
+    if error is not None:
+        stats.errors[op] += 1
+        if len(stats.samples[op]) < 3:
+            stats.samples[op].append(error)
+
+
+def session(base: str, clients: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        base_url=base,
+        connector=aiohttp.TCPConnector(limit=clients),
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def idle_phase(base: str, window: Window, per_op: int, seed: int) -> Stats:
+    stats = Stats()
+    rng = random.Random(seed)
+    async with session(base, 1) as client:
+        for op, _ in MIX:  # warm up parse caches and connections, not measured
+            for _ in range(5):
+                await timed(client, op, request_for(op, window, rng), Stats())
+        order = [op for op, _ in MIX for _ in range(per_op)]
+        rng.shuffle(order)
+        for op in order:
+            await timed(client, op, request_for(op, window, rng), stats)
+    return stats
+
+
+async def load_phase(
+    base: str, window: Window, clients: int, duration: float, think_s: float, seed: int
+) -> tuple[Stats, float]:
+    stats = Stats()
+    deadline = time.perf_counter() + duration
+    ops = [op for op, weight in MIX for _ in range(weight)]
+    async with session(base, clients) as client:
+
+        async def one(index: int) -> None:
+            rng = random.Random(seed * 1000 + index)
+            while time.perf_counter() < deadline:
+                op = rng.choice(ops)
+                await timed(client, op, request_for(op, window, rng), stats)
+                if think_s:
+                    await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(clients)))
+        return stats, time.perf_counter() - started
+
+
+async def churn(
+    url: str, mode: str, interval: float, stop: asyncio.Event, counts: dict[str, int]
+) -> None:
+    """Every ``interval`` s: rewind the ingest watermarks a day (``reingest``), and drop the
+    engine states too (``recompute``: the next materialization recomputes the whole series)."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+            return
+        except TimeoutError:
+            pass
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(
+                "UPDATE ingest_watermarks SET watermark = watermark - interval '1 day' "
+                "WHERE dataset IN ('candles', 'open_interest')"
+            )
+            if mode == "recompute":
+                await conn.execute("DELETE FROM engine_states")
+        counts["rewinds"] += 1
+
+
+def read_window(url: str) -> Window:
+    with psycopg.connect(url) as conn:
+        last_bar, price = conn.execute(
+            "SELECT ts, price FROM heatmap_snapshots WHERE resolution = '5m' "
+            "ORDER BY ts DESC LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+        recent_from = conn.execute(
+            "SELECT min(ts) FROM heatmap_snapshots WHERE resolution = '5m'"
+        ).fetchone()[0]  # type: ignore[index]
+        first_hourly = conn.execute(
+            "SELECT min(ts) FROM heatmap_snapshots WHERE resolution = '1h'"
+        ).fetchone()[0]  # type: ignore[index]
+    return Window(last_bar, float(price), recent_from, first_hourly)
+
+
+def background_work(url: str, since: datetime) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        ingest = conn.execute(
+            "SELECT count(*), coalesce(sum(rows_written), 0) FROM job_runs "
+            "WHERE job = 'ingest' AND status = 'succeeded' AND finished_at >= %s",
+            (since,),
+        ).fetchone()
+        materialize = conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs j JOIN procrastinate_events e "
+            "ON e.job_id = j.id AND e.type = 'succeeded' "
+            "WHERE j.task_name = 'liqmap.materialize' AND e.at >= %s",
+            (since,),
+        ).fetchone()
+    assert ingest is not None and materialize is not None
+    return {
+        "ingest_runs": int(ingest[0]),
+        "ingest_rows": int(ingest[1]),
+        "materialize_runs": int(materialize[0]),
+    }
+
+
+def wait_for_quiet(max_wait: float, threshold: float) -> float:
+    deadline = time.monotonic() + max_wait
+    while True:
+        load1 = os.getloadavg()[0]
+        if load1 < threshold:
+            return load1
+        if time.monotonic() > deadline:
+            print(f"machine still busy (load {load1:.2f}); measuring anyway", flush=True)
+            return load1
+        print(f"load average {load1:.2f} ≥ {threshold}; waiting for a quiet machine", flush=True)
+        time.sleep(15)
+
+
+def summarize(stats: Stats, seconds: float | None) -> dict[str, dict[str, float]]:
+    out = {}
+    for op, _ in MIX:
+        values = stats.latencies.get(op, [])
+        out[op] = {
+            "requests": len(values),
+            "errors": stats.errors.get(op, 0),
+            "rps": len(values) / seconds if seconds else float("nan"),
+            "p50_ms": percentile(values, 0.50) * 1000,
+            "p99_ms": percentile(values, 0.99) * 1000,
+            "max_ms": max(values) * 1000 if values else float("nan"),
+            "mean_ms": statistics.fmean(values) * 1000 if values else float("nan"),
+        }
+    return out
+
+
+def print_table(idle: dict[str, Any], load: dict[str, Any], seconds: float) -> None:
+    header = (
+        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} │ {'req/s':>7} {'p50':>8} "
+        f"{'p99':>8} {'max':>8} {'errors':>6} {'p99/idle':>8}"
+    )
+    print(header)
+    print("─" * len(header))
+    total = 0
+    for op, _ in MIX:
+        i, lo = idle[op], load[op]
+        total += lo["requests"]
+        ratio = lo["p99_ms"] / i["p99_ms"] if i["p99_ms"] else float("nan")
+        print(
+            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m │ {lo['rps']:>7.1f} "
+            f"{lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
+            f"{lo['errors']:>6} {ratio:>7.1f}×"
+        )
+    print(f"{'all':<18} {'':>9} {'':>9} │ {total / seconds:>7.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--think-ms", type=float, default=0.0)
+    parser.add_argument("--idle-requests", type=int, default=100, help="per operation")
+    parser.add_argument("--churn", choices=["recompute", "reingest", "none"], default="recompute")
+    parser.add_argument("--churn-interval", type=float, default=10.0)
+    parser.add_argument("--no-worker", action="store_true", help="load without background jobs")
+    parser.add_argument("--quiet-load", type=float, default=1.0)
+    parser.add_argument("--quiet-wait", type=float, default=900.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="liqmap-bench-load-"))
+    private: PrivatePostgres | None = None
+    if args.database_url:
+        from liqmap.database import normalize_url, with_database
+
+        admin = normalize_url(args.database_url)
+    else:
+        private = PrivatePostgres()
+        private.start()
+        admin = private.url
+        from liqmap.database import with_database
+    name = f"liqmap_bench_load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(admin, name)
+    api: ApiProcess | None = None
+    worker: LiqmapProcess | None = None
+    try:
+        print(f"filling {name} with the main job (liqmap up --replay --once) …", flush=True)
+        t0 = time.perf_counter()
+        replay_pipeline(url, SHARED, folder / "up.log")
+        print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+        window = read_window(url)
+        env = liqmap_env(url, log_level="WARNING")
+        api = ApiProcess(env, folder / "api.log")
+        api.wait_ready()
+
+        load_before = wait_for_quiet(args.quiet_wait, args.quiet_load)
+        print(f"idle phase: {args.idle_requests} requests per operation, one at a time "
+              f"(load average {load_before:.2f})", flush=True)  # fmt: skip
+        idle = summarize(asyncio.run(idle_phase(api.url, window, args.idle_requests, args.seed)),
+                         None)  # fmt: skip
+
+        background: dict[str, int] = {"rewinds": 0}
+        if not args.no_worker:
+            worker_env = liqmap_env(
+                url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING"
+            )
+            worker = LiqmapProcess(["worker", "--replay", str(SHARED)], worker_env,
+                                   folder / "worker.log")  # fmt: skip
+            time.sleep(6)  # the worker is up and its first periodic runs have started
+        since = datetime.now(UTC)
+        print(f"load phase: {args.clients} clients, {args.duration:.0f} s, think "
+              f"{args.think_ms:.0f} ms, worker {'off' if args.no_worker else 'on'}, churn "
+              f"{args.churn} every {args.churn_interval:.0f} s", flush=True)  # fmt: skip
+
+        async def loaded() -> tuple[Stats, float]:
+            stop = asyncio.Event()
+            churner = None
+            if not args.no_worker and args.churn != "none":
+                churner = asyncio.create_task(
+                    churn(url, args.churn, args.churn_interval, stop, background)
+                )
+            try:
+                return await load_phase(api.url, window, args.clients, args.duration,
+                                        args.think_ms / 1000, args.seed)  # fmt: skip
+            finally:
+                stop.set()
+                if churner is not None:
+                    await churner
+
+        stats, seconds = asyncio.run(loaded())
+        load_after = os.getloadavg()[0]
+        load = summarize(stats, seconds)
+        if not args.no_worker:
+            background.update(background_work(url, since))
+        print()
+        print_table(idle, load, seconds)
+        print(f"\nbackground during the load phase: {background}")
+        print(f"load average before {load_before:.2f}, after {load_after:.2f}")
+        for op, samples in stats.samples.items():
+            for sample in samples:
+                print(f"  {op} error: {sample}")
+        goal = all(
+            load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * idle[op]["p99_ms"]
+            for op, _ in MIX
+        )
+        verdict = "met" if goal else "NOT met"
+        print(f"goal (0 errors, p99 ≤ 3× idle p99 for every operation): {verdict}")
+        if args.json:
+            args.json.write_text(json.dumps({
+                "idle": idle, "load": load, "seconds": seconds, "background": background,
+                "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
+                "churn": args.churn, "worker": not args.no_worker,
+                "load_average": [load_before, load_after], "goal_met": goal,
+            }, indent=2))  # fmt: skip
+        return 0
+    finally:
+        for process in (worker, api):
+            if process is not None:
+                process.stop()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if private is not None:
+            private.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
