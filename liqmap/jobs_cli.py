@@ -264,8 +264,9 @@ def _job(
         try:
             if args.command == "worker":  # a worker checks what it can before migrating
                 from jobs.pipeline import check_configuration
+                from jobs.replay import replay_settings
 
-                check_configuration(settings)
+                check_configuration(replay_settings(settings))  # what the replay will track
             return func(args, settings, target)
         except (JobUserError, ConfigurationError) as exc:  # one line, exit code 2
             raise UserError(str(exc)) from None
