@@ -3,10 +3,10 @@
 Run:  .venv/bin/python bench/bench_api.py [--database-url URL] [--requests 200] [--duration 10]
 
 Builds a fresh database on the given server (DATABASE_URL, else an embedded PostgreSQL), fills it
-with the shared 4-week Binance window (real bars, open interest, funding and CoinGlass realized
-liquidations; heatmap snapshots as the API tests' fixture writes them: 5m snapshots for the last
-7 days, hourly for all 4 weeks, two exchanges plus their aggregate), starts uvicorn on loopback and
-measures, in the same run:
+the way the main job does (one offline pipeline run over ../shared/data: the 4-week Binance
+BTCUSDT window ingested through ccxt, CoinGlass realized liquidations, the materializer's
+snapshots: 5m for the last 7 days, hourly for all 4 weeks, per exchange and aggregated), starts
+uvicorn on loopback and measures, in the same run:
 
 1. ``heatmap`` 24 h × 5 min × 500 price rows, both sides, FLOAT32_BASE64: p50 / p99;
 2. the same cells served as a list of per-cell objects (a bench-only endpoint on the same server,
@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,26 +147,32 @@ def serve(url: str, port: int, no_cache: bool) -> None:
 
 # --- setup ---------------------------------------------------------------------------------------
 async def fill(url: str) -> dict[str, Any]:
-    from liqmap.database import create_engine
-    from tests.api.seed import read_bars, seed
+    """The main job's own data: one offline pipeline run (ingest → materialize) over the replay."""
+    import psycopg
 
-    first = read_bars(SHARED, datetime(1970, 1, 1, tzinfo=UTC), 1).ts[0]
-    engine = create_engine(url, pool_size=2)
-    try:
-        async with engine.begin() as conn:
-            seeded = await seed(conn, SHARED, start=first, count=None, recent_days=7)
-    finally:
-        await engine.dispose()
-    bars = seeded.bars
-    last_close = bars.ts[-1] + timedelta(minutes=5)
+    from jobs.pipeline import run_pipeline_once
+    from liqmap.database import DatabaseTarget
+    from liqmap.settings import Settings
+
+    settings = Settings(_env_file=None, replay_dir=SHARED)  # type: ignore[call-arg]
+    await run_pipeline_once(settings, DatabaseTarget(url, embedded=False))
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.ts, c.close FROM candles c JOIN markets m ON m.id = c.market_id "
+            "WHERE m.exchange_id = 'binanceusdm' AND m.symbol = %s ORDER BY c.ts",
+            (SYMBOL,),
+        ).fetchall()
+    stamps = [r[0] for r in rows]
+    closes = {r[0]: float(r[1]) for r in rows}
+    last_close = stamps[-1] + timedelta(minutes=5)
     end = last_close.replace(minute=0)  # a closed 24 h range inside the 5m window
     return {
-        "bars": len(bars.ts),
-        "first": bars.ts[0].isoformat(),
-        "last": bars.ts[-1].isoformat(),
+        "bars": len(stamps),
+        "first": stamps[0].isoformat(),
+        "last": stamps[-1].isoformat(),
         "heatmap_end": end,
-        "last_price": float(bars.close[-1]),
-        "price_at_end": float(bars.close[bars.ts.index(end - timedelta(minutes=5))]),
+        "last_price": closes[stamps[-1]],
+        "price_at_end": closes[end - timedelta(minutes=5)],
     }
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pybase64
 import strawberry
 from strawberry.types import Info
 
@@ -24,8 +24,9 @@ def encode_matrix(matrix: np.ndarray, encoding: MatrixEncoding) -> Matrix:
     """base64 of little-endian float32 row-major, or nested lists."""
     if encoding is MatrixEncoding.JSON:
         return Matrix(matrix.astype(np.float64).tolist())
-    raw = np.ascontiguousarray(matrix, dtype="<f4").tobytes()
-    return Matrix(base64.b64encode(raw).decode("ascii"))
+    raw = np.ascontiguousarray(matrix, dtype="<f4")
+    # pybase64 (SIMD): the standard base64 codec was a tenth of a 24 h heatmap's server time
+    return Matrix(pybase64.b64encode(raw.tobytes()).decode("ascii"))
 
 
 @dataclass
