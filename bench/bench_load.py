@@ -1,7 +1,8 @@
 """Load run: 64 clients of mixed queries against uvicorn while ingestion and materialization run.
 
 Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
-          [--think-ms 0] [--churn recompute|reingest|none] [--churn-interval 10] [--json FILE]
+          [--think-ms 0] [--churn recompute|reingest|none] [--churn-interval 10]
+          [--api-processes 1] [--warmup 5] [--json FILE]
 
 Everything is on loopback and real: a fresh database on the given server (DATABASE_URL, else a
 private PostgreSQL started in a temporary folder) is filled by the main job
@@ -19,7 +20,9 @@ by default) serves it from its own process. Then, in the same run:
    the materializer computes one step. Meanwhile
    ``--clients`` clients send a mix of ``heatmap`` (a random 24 h window of the last 7 days at
    5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots`` pages
-   (a random page of hourly maps) and ``longShortSplit`` for ``--duration`` seconds, each waiting
+   (a random page of hourly maps) and ``longShortSplit`` for ``--duration`` seconds after
+   ``--warmup`` seconds that are not counted (64 cold clients at once fill the caches), spread
+   over ``--api-processes`` ``liqmap serve`` replicas (a load balancer's job), each waiting
    ``--think-ms`` between its requests (0: back to back). Answers are not gzipped (loopback;
    ``bench_api.py`` measures compression); the load generator uses aiohttp (ccxt's HTTP client,
    with a C parser) so that it takes less of the two cores than the server.
@@ -179,24 +182,39 @@ async def idle_phase(base: str, window: Window, per_op: int, seed: int) -> Stats
 
 
 async def load_phase(
-    base: str, window: Window, clients: int, duration: float, think_s: float, seed: int
+    bases: list[str],
+    window: Window,
+    clients: int,
+    duration: float,
+    think_s: float,
+    seed: int,
+    warmup: float,
 ) -> tuple[Stats, float]:
-    stats = Stats()
-    deadline = time.perf_counter() + duration
+    """``clients`` clients for ``warmup`` + ``duration`` seconds; only the last part counts (the
+    first seconds fill the caches with 64 cold requests at once, which no steady state has)."""
+    stats, discarded = Stats(), Stats()
+    measured_from = time.perf_counter() + warmup
+    deadline = measured_from + duration
     ops = [op for op, weight in MIX for _ in range(weight)]
-    async with session(base, clients) as client:
+    sessions = [session(base, clients) for base in bases]
+    try:
 
         async def one(index: int) -> None:
+            client = sessions[index % len(sessions)]  # a load balancer spreading clients
             rng = random.Random(seed * 1000 + index)
-            while time.perf_counter() < deadline:
+            await asyncio.sleep(rng.uniform(0, 0.5))  # clients arrive over half a second
+            while (now := time.perf_counter()) < deadline:
                 op = rng.choice(ops)
-                await timed(client, op, request_for(op, window, rng), stats)
+                target = stats if now >= measured_from else discarded
+                await timed(client, op, request_for(op, window, rng), target)
                 if think_s:
                     await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
 
-        started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(clients)))
-        return stats, time.perf_counter() - started
+        return stats, time.perf_counter() - measured_from
+    finally:
+        for client in sessions:
+            await client.close()
 
 
 async def churn(
@@ -311,6 +329,10 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--think-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--api-processes", type=int, default=1, help="liqmap serve replicas, clients spread"
+    )
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not counted")
     parser.add_argument("--idle-requests", type=int, default=100, help="per operation")
     parser.add_argument("--churn", choices=["recompute", "reingest", "none"], default="recompute")
     parser.add_argument("--churn-interval", type=float, default=10.0)
@@ -336,23 +358,25 @@ def main() -> int:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = with_database(admin, name)
-    api: ApiProcess | None = None
+    apis: list[ApiProcess] = []
     worker: LiqmapProcess | None = None
     try:
+        wait_for_quiet(args.quiet_wait, args.quiet_load)  # before any process of ours starts
         print(f"filling {name} with the main job (liqmap up --replay --once) …", flush=True)
         t0 = time.perf_counter()
         replay_pipeline(url, SHARED, folder / "up.log")
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
         window = read_window(url)
         env = liqmap_env(url, log_level="WARNING")
-        api = ApiProcess(env, folder / "api.log")
-        api.wait_ready()
+        apis = [ApiProcess(env, folder / f"api-{i}.log") for i in range(args.api_processes)]
+        for api in apis:
+            api.wait_ready()
 
-        load_before = wait_for_quiet(args.quiet_wait, args.quiet_load)
+        load_before = os.getloadavg()[0]
         print(f"idle phase: {args.idle_requests} requests per operation, one at a time "
               f"(load average {load_before:.2f})", flush=True)  # fmt: skip
-        idle = summarize(asyncio.run(idle_phase(api.url, window, args.idle_requests, args.seed)),
-                         None)  # fmt: skip
+        idle_stats = asyncio.run(idle_phase(apis[0].url, window, args.idle_requests, args.seed))
+        idle = summarize(idle_stats, None)
 
         background: dict[str, int] = {"rewinds": 0}
         if not args.no_worker:
@@ -363,7 +387,8 @@ def main() -> int:
                                    folder / "worker.log")  # fmt: skip
             time.sleep(6)  # the worker is up and its first periodic runs have started
         since = datetime.now(UTC)
-        print(f"load phase: {args.clients} clients, {args.duration:.0f} s, think "
+        print(f"load phase: {args.clients} clients on {args.api_processes} API process(es), "
+              f"{args.duration:.0f} s after {args.warmup:.0f} s of warm-up, think "
               f"{args.think_ms:.0f} ms, worker {'off' if args.no_worker else 'on'}, churn "
               f"{args.churn} every {args.churn_interval:.0f} s", flush=True)  # fmt: skip
 
@@ -375,14 +400,17 @@ def main() -> int:
                     churn(url, args.churn, args.churn_interval, stop, background)
                 )
             try:
-                return await load_phase(api.url, window, args.clients, args.duration,
-                                        args.think_ms / 1000, args.seed)  # fmt: skip
+                return await load_phase([a.url for a in apis], window, args.clients, args.duration,
+                                        args.think_ms / 1000, args.seed, args.warmup)  # fmt: skip
             finally:
                 stop.set()
                 if churner is not None:
                     await churner
 
         stats, seconds = asyncio.run(loaded())
+        dead = [p.args for p in (*apis, *([worker] if worker else [])) if not p.alive()]
+        if dead:
+            print(f"processes died during the run: {dead}", flush=True)
         load_after = os.getloadavg()[0]
         load = summarize(stats, seconds)
         if not args.no_worker:
@@ -405,11 +433,12 @@ def main() -> int:
                 "idle": idle, "load": load, "seconds": seconds, "background": background,
                 "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
                 "churn": args.churn, "worker": not args.no_worker,
+                "api_processes": args.api_processes, "warmup": args.warmup,
                 "load_average": [load_before, load_after], "goal_met": goal,
             }, indent=2))  # fmt: skip
         return 0
     finally:
-        for process in (worker, api):
+        for process in (worker, *apis):
             if process is not None:
                 process.stop()
         with psycopg.connect(admin, autocommit=True) as conn:
