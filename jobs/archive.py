@@ -238,6 +238,8 @@ async def import_archive_folder(
             else:
                 interest = parse_metrics(item.path, step, item.period)
                 validate_open_interest(interest, step, now)
+            stamps = [r.timestamp for r in candles] or [r.timestamp for r in interest]
+            await store.prepare_partitions(rt.engine, dataset, stamps)
             async with rt.engine.begin() as conn:
                 written = await store.write_candles(conn, market.id, timeframe, candles)
                 report.candles += written

@@ -129,6 +129,7 @@ async def ingest_dataset(
                 validate_open_interest(page, step, now - step)
             else:
                 validate_funding(page, now)
+            await store.prepare_partitions(rt.engine, dataset, [r.timestamp for r in page])
             async with rt.engine.begin() as conn:
                 if dataset == "candles":
                     written += await store.write_candles(conn, market.id, settings.timeframe, page)

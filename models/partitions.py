@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.base import PARTITIONED_TABLES
 
-# One lock id for partition DDL so concurrent workers never race on CREATE TABLE.
+# Partition DDL takes an advisory lock per table (this id, hashtext(table)) so concurrent
+# writers never race on CREATE TABLE, while writers of different tables never wait on each
+# other: the lock lasts until the writer's transaction ends, slow writes included.
 _PARTITION_LOCK = 7405121
 
 
@@ -57,7 +59,10 @@ async def ensure_month_partitions(
     missing = [m for m in months if partition_name(table, m) not in existing]
     if not missing:
         return
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PARTITION_LOCK})
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(:k, hashtext(:table))"),
+        {"k": _PARTITION_LOCK, "table": table},
+    )
     for start in missing:
         name = partition_name(table, start)
         end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)

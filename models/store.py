@@ -94,11 +94,27 @@ async def get_market(conn: AsyncConnection, exchange: str, symbol: str) -> Marke
 
 
 # --- series writes --------------------------------------------------------------------------------
+_SERIES_TABLES = {"candles": "candles", "open_interest": "open_interest"}
 CANDLE_COLUMNS = (
     "market_id", "timeframe", "ts", "open", "high", "low", "close", "volume", "taker_buy_volume",
 )  # fmt: skip
 OI_COLUMNS = ("market_id", "timeframe", "ts", "open_interest", "open_interest_usd")
 FUNDING_COLUMNS = ("market_id", "ts", "funding_rate")
+
+
+async def prepare_partitions(engine: AsyncEngine, dataset: str, timestamps: Sequence[int]) -> None:
+    """Create the monthly partitions a page is about to write, in a short transaction of its own.
+
+    Attaching a partition locks the parent's default partition and, for the foreign key, the
+    markets table until the transaction ends; done inside a page's transaction, those locks
+    would last as long as the page's write and stall every other writer creating a partition.
+    Called before the page's transaction (which still checks, and creates what is missing).
+    """
+    if dataset not in _SERIES_TABLES or not timestamps:
+        return
+    first, last = to_datetime(min(timestamps)), to_datetime(max(timestamps))
+    async with engine.begin() as conn:
+        await ensure_month_partitions(conn, _SERIES_TABLES[dataset], first, last)
 
 
 async def write_candles(
@@ -260,9 +276,6 @@ async def set_watermark(
         },
     )
     await conn.execute(stmt)
-
-
-_SERIES_TABLES = {"candles": "candles", "open_interest": "open_interest"}
 
 
 async def first_missing_bar(
