@@ -1104,6 +1104,8 @@ def _advance_book(
     alive = death >= n  # open after the last bar, in birth order
     nz = np.flatnonzero((book.long != 0) | (book.short != 0))
     a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+    # an empty book has no place on the grid: origin 0, so equal states serialize equally
+    units_origin = origin + a if len(nz) else 0
     return EngineState(
         bucket_size=grid.bucket_size,
         grid_origin=grid.origin,
@@ -1120,7 +1122,7 @@ def _advance_book(
         log_scale_at_birth=cohorts.log_scale_at_birth[alive],
         bucket=bucket[alive],
         units=units[alive],
-        units_origin=origin + a,
+        units_origin=units_origin,
         long_units=book.long[a:b].copy(),
         short_units=book.short[a:b].copy(),
     )
