@@ -159,10 +159,17 @@ def assert_matches_reference(
     np.testing.assert_allclose(fast.predicted_long_usd, ref.predicted_long_usd, rtol=1e-9, atol=0)
     np.testing.assert_allclose(fast.predicted_short_usd, ref.predicted_short_usd, rtol=1e-9, atol=0)
     assert len(fast.snapshots) == len(ref.snapshots) == int(mask.sum())
-    # heatmap buckets are integer multiples of a quantum of 1e-15 · open interest, so a bucket is
-    # compared relative to the snapshot's largest bucket, but never finer than 1e-15 · OI
-    floor = 1e-6 * float(bars.open_interest_usd.max())
+    # heatmap buckets are sums of cohorts rounded to integer multiples of a quantum of at most
+    # 1e-15 · open interest (engine.model.QUANTUM_PER_OI), each off by at most half a quantum:
+    # a bucket is compared relative to the snapshot's largest bucket, but never finer than half
+    # a quantum per cohort that can be open by then (two sides × levels × entry points per bar)
+    from engine.model import QUANTUM_PER_OI
+
+    quantum = QUANTUM_PER_OI * float(bars.open_interest_usd.max())
+    per_bar = 2 * params.leverage_levels * params.entry_points
+    bar_of = {int(t): i for i, t in enumerate(bars.timestamp)}
     for f, r in zip(fast.snapshots, ref.snapshots, strict=True):
+        floor = 0.5 * quantum * per_bar * (bar_of[int(f.timestamp)] + 1)
         assert (f.timestamp, f.price, f.bucket_origin_index) == (
             r.timestamp,
             r.price,
@@ -170,8 +177,8 @@ def assert_matches_reference(
         )
         for got, want in ((f.long, r.long), (f.short, r.short)):
             want_arr = np.asarray(want)
-            scale = max(float(want_arr.max(initial=0.0)), floor)
-            np.testing.assert_allclose(got, want_arr, rtol=1e-9, atol=1e-9 * scale)
+            atol = max(1e-9 * float(want_arr.max(initial=0.0)), floor)
+            np.testing.assert_allclose(got, want_arr, rtol=1e-9, atol=atol)
     assert fast.state is not None
     assert fast.state.open_cohorts == len(ref.open_positions)
 
