@@ -74,6 +74,11 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+def database_name(url: str) -> str:
+    """The database a URL names (its path), also for socket URLs like ``…/db?host=/run/pg``."""
+    return urlsplit(normalize_url(url)).path.lstrip("/")
+
+
 def redact(url: str) -> str:
     """A URL safe to print: the password replaced by ***."""
     parts = urlsplit(url)

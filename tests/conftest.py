@@ -17,7 +17,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liqmap.database import create_engine, normalize_url, start_embedded_server, with_database
+from liqmap.database import (
+    create_engine,
+    database_name,
+    normalize_url,
+    start_embedded_server,
+    with_database,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,7 +58,7 @@ def create_database(server_url: str, prefix: str = "liqmap_test") -> str:
 
 
 def drop_database(server_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    name = database_name(url)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

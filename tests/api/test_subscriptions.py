@@ -29,7 +29,7 @@ import websockets
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from liqmap.database import DatabaseTarget, create_engine, with_database
+from liqmap.database import DatabaseTarget, create_engine, database_name, with_database
 from tests.api.brute import brute_force_walls
 from tests.api.conftest import LiveServer, build_app
 from tests.api.pipeline import SYMBOL, Snap, Stored
@@ -141,7 +141,7 @@ async def live(
     template, settings = live_template
     name = f"liqmap_test_api_live_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[-1]}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{database_name(template)}"')
     url = with_database(server_url, name)
     state = Live(url, create_engine(url, pool_size=5), Stored(url, shared_data), settings)
     yield state

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from liqmap import migrations
+from liqmap.database import with_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,13 +53,7 @@ def test_bad_database_url_is_one_clear_line(url: str, expected: str) -> None:
 
 
 def test_missing_database_names_the_fix(server_url: str) -> None:
-    url = server_url.rsplit("/", 1)[0] + "/liqmap_no_such_db"
-    if "?" in server_url:
-        url = (
-            server_url.split("?")[0].rsplit("/", 1)[0]
-            + "/liqmap_no_such_db?"
-            + server_url.split("?")[1]
-        )
+    url = with_database(server_url, "liqmap_no_such_db")
     out = run_cli("db", "upgrade", env={"DATABASE_URL": url})
     assert out.returncode == 2
     assert "does not exist" in out.stderr and "DATABASE_URL" in out.stderr
