@@ -6,6 +6,7 @@ page of rows and the watermark that covers it commit in one transaction.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,6 +118,12 @@ async def prepare_partitions(engine: AsyncEngine, dataset: str, timestamps: Sequ
         await ensure_month_partitions(conn, _SERIES_TABLES[dataset], first, last)
 
 
+def _increasing(rows: Sequence[CandleRow | OpenInterestRow]) -> bool:
+    """Strictly increasing timestamps: one series' rows with no key twice in the batch."""
+    stamps = [r.timestamp for r in rows]
+    return all(a < b for a, b in itertools.pairwise(stamps))
+
+
 async def write_candles(
     conn: AsyncConnection, market_id: int, timeframe: str, rows: Sequence[CandleRow]
 ) -> int:
@@ -128,7 +135,9 @@ async def write_candles(
         (market_id, timeframe, ts, r.open, r.high, r.low, r.close, r.volume, r.taker_buy_volume)
         for ts, r in zip(stamps, rows, strict=True)
     ]
-    return await copy_upsert(conn, "candles", CANDLE_COLUMNS, records)
+    return await copy_upsert(
+        conn, "candles", CANDLE_COLUMNS, records, unique=_increasing(rows)
+    )
 
 
 async def write_open_interest(
@@ -142,7 +151,9 @@ async def write_open_interest(
         (market_id, timeframe, ts, r.open_interest, r.open_interest_usd)
         for ts, r in zip(stamps, rows, strict=True)
     ]
-    return await copy_upsert(conn, "open_interest", OI_COLUMNS, records)
+    return await copy_upsert(
+        conn, "open_interest", OI_COLUMNS, records, unique=_increasing(rows)
+    )
 
 
 async def write_funding_rates(
