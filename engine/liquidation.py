@@ -205,7 +205,6 @@ def _hedge_roots(
     """
     m = tiers.maintenance_margin_rate
     d = tiers.maintenance_amount
-    lower, upper = _bounds(tiers)
     L, S = lq[:, None, None], sq[:, None, None]
     # an empty leg has no maintenance margin, whatever its tier's deduction
     ml, dl = m[None, :, None], d[None, :, None] * (L > 0)
@@ -214,7 +213,25 @@ def _hedge_roots(
     den = L * ml + S * ms - L + S  # = −(dE/dP − dMM/dP)
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = num / den
-    long_notional, short_notional = L * lp, S * lp
+    return _choose_hedge_root(lp, L * lp, S * lp, den < 0, den > 0, lq > sq, tiers)
+
+
+def _choose_hedge_root(
+    lp: FloatArray,
+    long_notional: FloatArray,
+    short_notional: FloatArray,
+    falls: npt.NDArray[np.bool_],
+    rises: npt.NDArray[np.bool_],
+    net_long: npt.NDArray[np.bool_],
+    tiers: MarginTiers,
+) -> FloatArray:
+    """From (n × K × K) candidate roots, the consistent one a hedge position is liquidated at.
+
+    A candidate is consistent when both legs' notionals at it lie in the tiers it assumed.
+    ``falls``/``rises`` mark roots crossed by a falling/rising price; a net long position takes
+    the falling kind, a net short the rising one, each the other kind when it has none.
+    """
+    lower, upper = _bounds(tiers)
     valid = (
         np.isfinite(lp)
         & (lp > 0)
@@ -232,9 +249,8 @@ def _hedge_roots(
         k = np.argmax(flat, axis=1)
         return np.where(flat[rows, k], flat_lp[rows, k], np.nan)
 
-    falling = pick(valid & (den < 0))
-    rising = pick(valid & (den > 0))
-    net_long = lq > sq
+    falling = pick(valid & falls)
+    rising = pick(valid & rises)
     preferred = np.where(net_long, falling, rising)
     fallback = np.where(net_long, rising, falling)
     return np.where(np.isnan(preferred), fallback, preferred)
@@ -268,6 +284,32 @@ def linear_hedge_liquidation_price(
     return _solve_blocks(args, partial(_hedge_roots, tiers=tiers), block_rows)
 
 
+def _legs(
+    side_both: ArrayLike,
+    position_both: ArrayLike,
+    entry_both: ArrayLike,
+    position_long: ArrayLike,
+    entry_long: ArrayLike,
+    position_short: ArrayLike,
+    entry_short: ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Binance's BOTH / LONG / SHORT terms as a LONG and a SHORT leg: (qty, entry) of each.
+
+    A BOTH (one-way) position is a LONG or a SHORT leg with the other leg empty.
+    """
+    s = _sides(side_both)
+    both = np.asarray(position_both, dtype=np.float64)
+    hedge_long = np.asarray(position_long, dtype=np.float64)
+    hedge_short = np.asarray(position_short, dtype=np.float64)
+    if np.any((both != 0) & ((hedge_long != 0) | (hedge_short != 0))):
+        raise ValueError("a contract is either one-way (BOTH) or hedge (LONG/SHORT), not both")
+    long_q = np.where(s > 0, both, 0.0) + hedge_long
+    short_q = np.where(s < 0, both, 0.0) + hedge_short
+    long_ep = np.where(hedge_long != 0, entry_long, entry_both).astype(np.float64)
+    short_ep = np.where(hedge_short != 0, entry_short, entry_both).astype(np.float64)
+    return long_q, long_ep, short_q, short_ep
+
+
 def binance_cross_liquidation_price(
     wallet_balance: ArrayLike,
     tiers: MarginTiers,
@@ -290,17 +332,10 @@ def binance_cross_liquidation_price(
     with each MMR/cum taken from the tier of that position's notional at LP1. One-way: BOTH
     terms only; hedge: LONG/SHORT only; isolated: TMM1 = UPNL1 = 0 and WB = isolated wallet.
     """
-    s = _sides(side_both)
-    both = np.asarray(position_both, dtype=np.float64)
-    hedge_long = np.asarray(position_long, dtype=np.float64)
-    hedge_short = np.asarray(position_short, dtype=np.float64)
-    if np.any((both != 0) & ((hedge_long != 0) | (hedge_short != 0))):
-        raise ValueError("a contract is either one-way (BOTH) or hedge (LONG/SHORT), not both")
-    # a BOTH position is a LONG or a SHORT leg with the other leg empty
-    long_q = np.where(s > 0, both, 0.0) + hedge_long
-    short_q = np.where(s < 0, both, 0.0) + hedge_short
-    long_ep = np.where(hedge_long != 0, entry_long, entry_both)
-    short_ep = np.where(hedge_short != 0, entry_short, entry_both)
+    long_q, long_ep, short_q, short_ep = _legs(
+        side_both, position_both, entry_both, position_long, entry_long, position_short,
+        entry_short,
+    )  # fmt: skip
     return linear_hedge_liquidation_price(
         long_q,
         long_ep,
@@ -334,7 +369,6 @@ def _inverse_hedge_roots(
     """
     m = tiers.maintenance_margin_rate
     d = tiers.maintenance_amount
-    lower, upper = _bounds(tiers)
     L, S = lq[:, None, None], sq[:, None, None]
     size = cs[:, None, None]
     ml, dl = m[None, :, None], d[None, :, None] * (L > 0)
@@ -344,29 +378,7 @@ def _inverse_hedge_roots(
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = size * slope / base
         long_coin, short_coin = L * size / lp, S * size / lp
-    valid = (
-        np.isfinite(lp)
-        & (lp > 0)
-        & (long_coin >= lower[None, :, None])
-        & (long_coin <= upper[None, :, None])
-        & (short_coin >= lower[None, None, :])
-        & (short_coin <= upper[None, None, :])
-    )
-    n = lp.shape[0]
-    flat_lp = lp.reshape(n, -1)
-    rows = np.arange(n)
-
-    def pick(mask: npt.NDArray[np.bool_]) -> FloatArray:
-        flat = mask.reshape(n, -1)
-        k = np.argmax(flat, axis=1)
-        return np.where(flat[rows, k], flat_lp[rows, k], np.nan)
-
-    falling = pick(valid & (slope > 0))
-    rising = pick(valid & (slope < 0))
-    net_long = lq > sq
-    preferred = np.where(net_long, falling, rising)
-    fallback = np.where(net_long, rising, falling)
-    return np.where(np.isnan(preferred), fallback, preferred)
+    return _choose_hedge_root(lp, long_coin, short_coin, slope > 0, slope < 0, lq > sq, tiers)
 
 
 def binance_coinm_cross_liquidation_price(
@@ -391,16 +403,10 @@ def binance_coinm_cross_liquidation_price(
     (CM) USD, balances and tiers in coin, each leg's MMR/cum from the tier of its coin notional
     at LP. One-way: BOTH terms; hedge: LONG/SHORT; isolated: TMM1 = UPNL1 = 0.
     """
-    s = _sides(side_both)
-    both = np.asarray(position_both, dtype=np.float64)
-    hedge_long = np.asarray(position_long, dtype=np.float64)
-    hedge_short = np.asarray(position_short, dtype=np.float64)
-    if np.any((both != 0) & ((hedge_long != 0) | (hedge_short != 0))):
-        raise ValueError("a contract is either one-way (BOTH) or hedge (LONG/SHORT), not both")
-    long_q = np.where(s > 0, both, 0.0) + hedge_long
-    short_q = np.where(s < 0, both, 0.0) + hedge_short
-    long_ep = np.where(hedge_long != 0, entry_long, entry_both)
-    short_ep = np.where(hedge_short != 0, entry_short, entry_both)
+    long_q, long_ep, short_q, short_ep = _legs(
+        side_both, position_both, entry_both, position_long, entry_long, position_short,
+        entry_short,
+    )  # fmt: skip
     e0 = np.asarray(wallet_balance_coin, dtype=np.float64)
     e0 = e0 - np.asarray(other_maintenance, dtype=np.float64)
     e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
