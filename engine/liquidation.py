@@ -48,6 +48,14 @@ def _bounds(tiers: MarginTiers) -> tuple[FloatArray, FloatArray]:
     return lower, upper
 
 
+def _cross_equity(
+    wallet_balance: ArrayLike, other_maintenance: ArrayLike, other_upnl: ArrayLike
+) -> FloatArray:
+    """Equity left for this contract: ``WB − TMM1 + UPNL1`` (the other contracts at their mark)."""
+    wb = np.asarray(wallet_balance, dtype=np.float64)
+    return wb - np.asarray(other_maintenance, dtype=np.float64) + np.asarray(other_upnl, np.float64)
+
+
 def _first_consistent(lp: FloatArray, notional: FloatArray, tiers: MarginTiers) -> FloatArray:
     """Per row, the root of the first tier whose notional-at-root lies in that tier."""
     lower, upper = _bounds(tiers)
@@ -125,8 +133,7 @@ def linear_liquidation_price(
     ``WB − TMM1 + UPNL1 + s·Q·(P − EP) = Q·P·m_k − D_k``.
     """
     s = _sides(side)
-    e0 = np.asarray(equity, dtype=np.float64) - np.asarray(other_maintenance, dtype=np.float64)
-    e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
+    e0 = _cross_equity(equity, other_maintenance, other_upnl)
     q = np.asarray(quantity, dtype=np.float64)
     ep = np.asarray(entry_price, dtype=np.float64)
     return _solve_blocks((s, q, ep, e0), partial(_linear_roots, tiers=tiers))
@@ -176,8 +183,7 @@ def inverse_liquidation_price(
     Solves ``WB − TMM1 + UPNL1 + s·Q·CS·(1/EP − 1/P) = (Q·CS/P)·m_k − D_k``.
     """
     s = _sides(side)
-    e0 = np.asarray(equity_coin, dtype=np.float64) - np.asarray(other_maintenance, np.float64)
-    e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
+    e0 = _cross_equity(equity_coin, other_maintenance, other_upnl)
     q = np.asarray(contracts, dtype=np.float64)
     ep = np.asarray(entry_price, dtype=np.float64)
     cs = np.asarray(contract_size, dtype=np.float64)
@@ -273,8 +279,7 @@ def linear_hedge_liquidation_price(
     contributes nothing, so this also covers one-way positions (and is checked against
     ``linear_liquidation_price`` in the tests).
     """
-    e0 = np.asarray(wallet_balance, dtype=np.float64) - np.asarray(other_maintenance, np.float64)
-    e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
+    e0 = _cross_equity(wallet_balance, other_maintenance, other_upnl)
     args = tuple(
         np.asarray(a, dtype=np.float64)
         for a in (long_quantity, long_entry, short_quantity, short_entry, e0)
@@ -407,9 +412,7 @@ def binance_coinm_cross_liquidation_price(
         side_both, position_both, entry_both, position_long, entry_long, position_short,
         entry_short,
     )  # fmt: skip
-    e0 = np.asarray(wallet_balance_coin, dtype=np.float64)
-    e0 = e0 - np.asarray(other_maintenance, dtype=np.float64)
-    e0 = e0 + np.asarray(other_upnl, dtype=np.float64)
+    e0 = _cross_equity(wallet_balance_coin, other_maintenance, other_upnl)
     args = tuple(
         np.asarray(a, dtype=np.float64)
         for a in (long_q, long_ep, short_q, short_ep, e0, contract_size)
