@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -314,19 +313,15 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]), args.no_cache)
         return
 
-    import psycopg
-
     from liqmap import migrations
     from liqmap.database import normalize_url, start_embedded_server, with_database
+    from tests.conftest import create_database, drop_database
 
     if args.database_url:
         server = normalize_url(args.database_url)
     else:
         server = with_database(start_embedded_server(Path(tempfile.mkdtemp())), "postgres")
-    name = f"liqmap_bench_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(server, name)
+    url = create_database(server, "liqmap_bench_api")
     results: dict[str, Any] = {}
     try:
         migrations.upgrade(url)
@@ -342,8 +337,7 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(10)
     finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server, url)
     report(results, args)
 
 

@@ -25,12 +25,10 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -51,6 +49,7 @@ from models import Candle  # noqa: E402
 from models.partitions import ensure_month_partitions  # noqa: E402
 from models.records import CandleRow  # noqa: E402
 from models.store import write_candles  # noqa: E402
+from tests.conftest import create_database, drop_database  # noqa: E402
 
 STEP = 300_000
 SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -181,17 +180,13 @@ def main() -> None:
         server = normalize_url(args.database_url)
     else:
         server = with_database(start_embedded_server(Path(tempfile.mkdtemp())), "postgres")
-    name = f"liqmap_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(server, name)
+    url = create_database(server, "liqmap_bench")
     try:
         migrations.upgrade(url)
         asyncio.run(bench_writes(url, args.rows, args.repeats))
         asyncio.run(bench_backfill(url))
     finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server, url)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,6 +56,8 @@ import aiohttp  # noqa: E402  (ccxt's HTTP client: a C parser keeps the load gen
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 
+from liqmap.database import database_name  # noqa: E402
+from tests.conftest import create_database, drop_database  # noqa: E402
 from tests.reliability.harness import (  # noqa: E402
     ApiProcess,
     LiqmapProcess,
@@ -346,23 +347,22 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="liqmap-bench-load-"))
     private: PrivatePostgres | None = None
     if args.database_url:
-        from liqmap.database import normalize_url, with_database
+        from liqmap.database import normalize_url
 
         admin = normalize_url(args.database_url)
     else:
         private = PrivatePostgres()
         private.start()
         admin = private.url
-        from liqmap.database import with_database
-    name = f"liqmap_bench_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(admin, name)
+    url = create_database(admin, "liqmap_bench_load")
     apis: list[ApiProcess] = []
     worker: LiqmapProcess | None = None
     try:
         wait_for_quiet(args.quiet_wait, args.quiet_load)  # before any process of ours starts
-        print(f"filling {name} with the main job (liqmap up --replay --once) …", flush=True)
+        print(
+            f"filling {database_name(url)} with the main job (liqmap up --replay --once) …",
+            flush=True,
+        )
         t0 = time.perf_counter()
         replay_pipeline(url, SHARED, folder / "up.log")
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -441,8 +441,7 @@ def main() -> int:
         for process in (worker, *apis):
             if process is not None:
                 process.stop()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin, url)
         if private is not None:
             private.close()
 

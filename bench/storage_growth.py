@@ -20,7 +20,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
 
+from tests.conftest import create_database, drop_database  # noqa: E402
 from tests.reliability.harness import (  # noqa: E402
     LiqmapProcess,
     PrivatePostgres,
@@ -133,7 +133,7 @@ def main() -> int:
     parser.add_argument("--worker-seconds", type=float, default=20.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from liqmap.database import normalize_url, with_database
+    from liqmap.database import normalize_url
 
     private = None
     if args.database_url:
@@ -142,10 +142,7 @@ def main() -> int:
         private = PrivatePostgres()
         private.start()
         admin = private.url
-    name = f"liqmap_bench_storage_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(admin, name)
+    url = create_database(admin, "liqmap_bench_storage")
     try:
         started = time.perf_counter()
         folder = Path(tempfile.mkdtemp())
@@ -161,8 +158,7 @@ def main() -> int:
         worker.stop()
         m = measure(url)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin, url)
         if private is not None:
             private.close()
 
