@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from engine.grid import GridLevels, PriceGrid, aggregate_levels
 from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
@@ -95,20 +96,20 @@ def _period_record(period: TierPeriod) -> dict[str, object]:
 
 
 def _state_usable(
-    saved: object, params: ModelParams, periods: list[TierPeriod], model_dict: dict
+    saved: Row[Any] | None, params: ModelParams, periods: list[TierPeriod], model_dict: dict
 ) -> bool:
     """A saved state continues only under the same model and the same tiers for its past bars.
 
     Tier periods that start after the saved bar may be new (a changed table applies from when
     it was fetched on); any change to a period the saved bars already used means a recompute.
     """
-    if saved is None or saved.model_version != params.version:  # type: ignore[attr-defined]
+    if saved is None or saved.model_version != params.version:
         return False
-    saved_params = dict(saved.params)  # type: ignore[attr-defined]
+    saved_params = dict(saved.params)
     used = saved_params.pop("tier_tables", None)
     if saved_params != model_dict or not isinstance(used, list):
         return False
-    last = store.to_ms(saved.last_bar_ts)  # type: ignore[attr-defined]
+    last = store.to_ms(saved.last_bar_ts)
     current = [_period_record(p) for p in periods if p.start_ms is None or p.start_ms <= last]
     key = [(r.get("from"), r.get("fingerprint")) for r in used]
     return key == [(r["from"], r["fingerprint"]) for r in current]
