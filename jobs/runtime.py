@@ -39,6 +39,7 @@ class Runtime:
                     api_key=self.settings.binance_api_key if exchange == "binanceusdm" else None,
                     secret=self.settings.binance_api_secret if exchange == "binanceusdm" else None,
                     replay_latency_ms=self.settings.replay_latency_ms,
+                    replay_clock=self.settings.replay_clock(),
                 )
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from None

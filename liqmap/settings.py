@@ -6,6 +6,7 @@ it (or the parts it needs) down.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +99,21 @@ class Settings(BaseSettings):
     replay_latency_ms: float = Field(
         default=0.0, ge=0, description="Replay: answer each request after this delay (tests)."
     )
+    replay_start: datetime | None = Field(
+        default=None,
+        description="Replay: the clock reads this instead of the recording's end (then it "
+        "runs at replay_speed), so the jobs see bars arrive one period at a time.",
+    )
+    replay_speed: float = Field(
+        default=0.0, ge=0,
+        description="Replay: recorded seconds per wall second from replay_epoch; 0 holds the "
+        "clock at replay_start.",
+    )  # fmt: skip
+    replay_epoch: datetime | None = Field(
+        default=None,
+        description="Replay: the wall instant at which the clock reads replay_start (default: "
+        "when the process opens the recording); processes sharing it share one clock.",
+    )
 
     # --- API ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -174,6 +190,16 @@ class Settings(BaseSettings):
                 "look dead between two heartbeats)"
             )
         return self
+
+    def replay_clock(self) -> tuple[int | None, float, int | None]:
+        """(start ms, speed, epoch ms) of the replay clock; see ``ReplayClock.starting``."""
+
+        def ms(at: datetime | None) -> int | None:
+            if at is None:
+                return None
+            return round((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000)
+
+        return ms(self.replay_start), self.replay_speed, ms(self.replay_epoch)
 
     def symbols_for(self, exchange: str) -> list[str]:
         return list(self.symbols.get(exchange, []))

@@ -69,7 +69,9 @@ class ExchangeAdapter:
         secret: str | None = None,
         options: dict[str, Any] | None = None,
         replay_latency_ms: float = 0.0,
+        replay_clock: tuple[int | None, float, int | None] = (None, 0.0, None),
     ) -> None:
+        """``replay_clock`` is (start ms, speed, epoch ms) of :meth:`ReplayClock.starting`."""
         config: dict[str, Any] = {"options": {**self.ccxt_options, **(options or {})}}
         if api_key:
             config["apiKey"] = api_key
@@ -84,12 +86,13 @@ class ExchangeAdapter:
             # nothing to protect in a replay: no rate-limit sleeps between recorded answers
             config["enableRateLimit"] = False
             self.recording = open_recording(Path(replay_dir), self.exchange_id)
-            self.clock = ReplayClock(self.recording.now_ms)
+            self.clock = clock = ReplayClock.starting(self.recording.now_ms, *replay_clock)
         self.exchange: Any = getattr(ccxtpro, self.exchange_id)(config)
         self._require_json_responses()
         if self.recording is not None:
             self.transport = RecordedTransport(
-                self.recording, routes_for(self.exchange_id), latency_s=replay_latency_ms / 1000
+                self.recording, routes_for(self.exchange_id), latency_s=replay_latency_ms / 1000,
+                clock=clock.now_ms,
             )
             self.transport.install(self.exchange)
             self.websocket_replay = WebsocketReplay(self.recording.ws_messages)
@@ -436,10 +439,11 @@ def create_adapter(
     secret: str | None = None,
     options: dict[str, Any] | None = None,
     replay_latency_ms: float = 0.0,
+    replay_clock: tuple[int | None, float, int | None] = (None, 0.0, None),
 ) -> ExchangeAdapter:
     """The adapter for ``exchange_id``; with ``replay_dir`` it answers from recordings."""
     cls = adapter_class(exchange_id)
     return cls(
         replay_dir=replay_dir, api_key=api_key, secret=secret, options=options,
-        replay_latency_ms=replay_latency_ms,
+        replay_latency_ms=replay_latency_ms, replay_clock=replay_clock,
     )  # fmt: skip

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,12 +40,32 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ReplayClock:
-    """The wall clock of a replay: frozen at the end of the recorded data."""
+    """The wall clock of a replay: by default frozen at the end of the recorded data.
 
-    now: int
+    A clock started earlier (``start``) runs at ``speed`` recorded seconds per wall second from
+    the wall instant ``epoch_ms`` and stops at the recording's end (``end``), so a replay can
+    hand the jobs one new bar per period as a live venue does. ``speed`` 0 holds it at ``start``.
+    """
+
+    now: int  # the reading at epoch_ms (the recording's end for a frozen clock)
+    end: int | None = None
+    speed: float = 0.0
+    epoch_ms: int = 0
+
+    @classmethod
+    def starting(
+        cls, end: int, start: int | None, speed: float, epoch_ms: int | None
+    ) -> ReplayClock:
+        if start is None or start >= end:
+            return cls(end)
+        epoch = round(time.time() * 1000) if epoch_ms is None else epoch_ms
+        return cls(start, end, speed, epoch)
 
     def now_ms(self) -> int:
-        return self.now
+        if not self.speed or self.end is None:
+            return self.now
+        elapsed = max(0.0, time.time() * 1000 - self.epoch_ms)
+        return min(self.end, self.now + int(elapsed * self.speed))
 
 
 _WIRE_MODULES = {

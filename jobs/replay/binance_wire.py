@@ -159,7 +159,7 @@ def _slice(rows: list[Any], times: list[int], params: Params, limit: int) -> lis
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
     lo, hi = window(times, start, end)
     # fapi returns the oldest `limit` rows from startTime, else the newest before endTime/now
-    return rows[lo : lo + limit] if start is not None else rows[max(lo, hi - limit) : hi]
+    return rows[lo : min(hi, lo + limit)] if start is not None else rows[max(lo, hi - limit) : hi]
 
 
 def _exchange_info(rec: Recording, params: Params) -> Reply:

@@ -28,14 +28,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt.async_support as ccxt
 
 from jobs.replay.recording import Recording
-from jobs.replay.wire import Reply, Routes, Unrecorded
+from jobs.replay.wire import Reply, Routes, Unrecorded, answering_at
 
 # request parameters that only authenticate or time-stamp a call; never part of the key
 _VOLATILE_PARAMS = frozenset({"signature", "timestamp", "recvWindow", "sign"})
@@ -90,6 +90,8 @@ class RecordedTransport:
     requests: list[RecordedRequest] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
     latency_s: float = 0.0  # every answer waits this long, like a slow link (tests)
+    # the replay clock, when it runs behind the recording's end: answers stop at its reading
+    clock: Callable[[], int] | None = None
 
     # --- fault injection -----------------------------------------------------------------
     def inject(
@@ -168,12 +170,19 @@ class RecordedTransport:
                 f"{self.recording.exchange_id} replay: no recording for {request.key} "
                 f"(recorded endpoints: {recorded})"
             )
+        recording, token = self.recording, None
+        if self.clock is not None and (now := self.clock()) < recording.now_ms:
+            recording = replace(recording, now_ms=now)
+            token = answering_at.set(now)
         try:
-            return handler(self.recording, request.params)
+            return handler(recording, request.params)
         except Unrecorded as exc:
             raise ccxt.BadRequest(
                 f"{self.recording.exchange_id} replay: no recording for {request.key}: {exc}"
             ) from None
+        finally:
+            if token is not None:
+                answering_at.reset(token)
 
     def _fault_reply(self, request: RecordedRequest, injection: Injection, details: str) -> Reply:
         fault = injection.fault

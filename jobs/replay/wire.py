@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,17 @@ def series(recording: Recording, key: str) -> list[Any]:
     return rows
 
 
+# The replay clock's reading while a request is answered (set by the transport): a venue has
+# nothing stamped after its own now, so every range a handler slices ends there.
+answering_at: ContextVar[int | None] = ContextVar("answering_at", default=None)
+
+
 def window(times: Sequence[int], start: int | None, end: int | None) -> tuple[int, int]:
-    """Index range [lo, hi) of ascending ``times`` within [start, end] (both inclusive)."""
+    """Index range [lo, hi) of ascending ``times`` within [start, end] (both inclusive) and not
+    after the replay clock."""
+    now = answering_at.get()
+    if now is not None:
+        end = now if end is None else min(end, now)
     lo = 0 if start is None else bisect.bisect_left(times, start)
     hi = len(times) if end is None else bisect.bisect_right(times, end)
     return lo, max(lo, hi)

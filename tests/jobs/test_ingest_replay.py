@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.ingest import ingest_dataset
+from jobs.replay import ReplayClock
 from jobs.runtime import Runtime
+from tests.jobs.conftest import make_settings
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -112,3 +116,59 @@ async def test_backfill_window_then_incremental_has_no_gap(
             )
         ).scalar_one()
     assert gaps == 0
+
+
+async def test_a_started_replay_clock_hands_out_bars_one_period_at_a_time(
+    db: AsyncEngine, shared_data: Path, binance_rows: list[dict[str, str]]
+) -> None:
+    """``replay_start`` holds the clock back; with ``replay_speed`` it runs from ``replay_epoch``
+    as a live venue's does, so each ingest period finds exactly the bars that closed since."""
+    end = int(binance_rows[-1]["timestamp"])
+    start = end - 6 * 3_600_000  # six hours before the recording's last bar opens
+    start -= start % 300_000
+
+    def at(clock_ms: int, speed: float = 0.0, epoch: datetime | None = None) -> Runtime:
+        settings = make_settings(
+            replay_dir=shared_data, replay_start=datetime.fromtimestamp(clock_ms / 1000, tz=UTC),
+            replay_speed=speed, replay_epoch=epoch,
+        )  # fmt: skip
+        return Runtime(settings=settings, engine=db)
+
+    async def newest() -> int:
+        async with db.connect() as conn:
+            return _ms((await conn.execute(text("SELECT max(ts) FROM candles"))).scalar_one())
+
+    held = at(start)
+    try:
+        assert held.adapter("binanceusdm").now_ms() == start  # speed 0: the clock stands still
+        assert (await ingest_dataset(held, "binanceusdm", SYMBOL, "candles")).status == "succeeded"
+        assert await newest() == start - 300_000  # the last bar that closed by the clock
+    finally:
+        await held.close()
+
+    # 300 recorded seconds per wall second, started 1 s ago: the clock reads start + 5 min
+    # (plus the few ms this test takes), so exactly one more bar has closed
+    running = at(start, 300.0, datetime.now(UTC) - timedelta(seconds=1))
+    try:
+        now = running.adapter("binanceusdm").now_ms()
+        assert start + 300_000 <= now < start + 600_000
+        result = await ingest_dataset(running, "binanceusdm", SYMBOL, "candles")
+        assert result.status == "succeeded"
+        assert await newest() == start
+        assert result.rows_written <= 2  # the new bar (and the still-open tail rewritten)
+    finally:
+        await running.close()
+
+    # a clock started before the epoch stands at replay_start; one never runs past the recording
+    later = at(start, 300.0, datetime.now(UTC) + timedelta(hours=1))
+    past = at(start, 1e9, datetime.now(UTC) - timedelta(days=1))
+    frozen = Runtime(settings=make_settings(replay_dir=shared_data), engine=db)
+    try:
+        assert later.adapter("binanceusdm").now_ms() == start
+        recording_end = frozen.adapter("binanceusdm").now_ms()
+        assert recording_end > end
+        assert past.adapter("binanceusdm").now_ms() == recording_end
+        assert ReplayClock.starting(recording_end, recording_end + 1, 5.0, 0).speed == 0
+    finally:
+        for rt in (later, past, frozen):
+            await rt.close()
