@@ -2,9 +2,10 @@
 snapshot from PostgreSQL once.
 
 Stored snapshots do not change unless the materializer rewrites them, and every write is
-announced by NOTIFY with the snapshot's (series, resolution, ts): the hub calls :meth:`forget`
-for each. The cache is only used while the hub listens, and a read only enters the cache when no
-notification arrived during it (so a snapshot rewritten mid-read is never kept stale).
+announced by NOTIFY with the range of bars written (series, resolution, first..ts): the hub
+calls :meth:`forget` for each. The cache is only used while the hub listens, and a read only
+enters the cache when no notification arrived during it (so a snapshot rewritten mid-read is
+never kept stale).
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ class ColumnCache:
             self._items.popitem(last=False)
 
     def forget(self, event: SnapshotEvent) -> None:
-        self._items.pop((event.series_id, event.resolution, event.ts), None)
+        if event.first == event.ts:  # one bar: the live case, no scan
+            self._items.pop((event.series_id, event.resolution, event.ts), None)
+            return
+        stale = [
+            key
+            for key in self._items
+            if key[0] == event.series_id and key[1] == event.resolution and event.covers(key[2])
+        ]
+        for key in stale:
+            del self._items[key]
 
     def clear(self) -> None:
         self._items.clear()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,16 +19,44 @@ if TYPE_CHECKING:
     from api.subscriptions import Hub
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotRead:
+    """Stored snapshots one root field answered from: of these series, the bars up to
+    ``through`` (None: whatever is newest, so any new bar changes the answer)."""
+
+    series_ids: frozenset[int]
+    through: datetime | None
+
+    def changed_by(self, series_id: int, first: datetime) -> bool:
+        """Whether a write of bars from ``first`` on to ``series_id`` changes this read."""
+        return series_id in self.series_ids and (self.through is None or first <= self.through)
+
+
 @dataclass
 class CachePolicy:
-    """Whether a response may be cached by clients: every root field must say it is closed."""
+    """Whether a response may be cached by clients (every root field must say it is closed),
+    and what in the database it was computed from, so that the process's response cache drops
+    it only when a write touches that (``reads`` is None when some field did not say: any new
+    snapshot then drops it)."""
 
     fields: int = 0
     closed: int = 0
+    reads: list[SnapshotRead] | None = field(default_factory=list)
 
-    def mark(self, closed: bool) -> None:
+    def mark(
+        self,
+        closed: bool,
+        series_ids: Iterable[int] | None = None,
+        through: datetime | None = None,
+    ) -> None:
+        """One root field's verdict; ``series_ids`` and ``through`` say which stored snapshots
+        it read (``through`` only counts for a closed answer: an open one reads the newest)."""
         self.fields += 1
         self.closed += int(closed)
+        if series_ids is None:
+            self.reads = None
+        elif self.reads is not None:
+            self.reads.append(SnapshotRead(frozenset(series_ids), through if closed else None))
 
     @property
     def cacheable(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from datetime import timedelta
@@ -36,7 +37,7 @@ from api.errors import (
 from api.limits import ApiLimits
 from api.loaders import Loaders
 from api.metrics import Metrics
-from api.response_cache import CachedResponse, ResponseCache, request_key
+from api.response_cache import CachedResponse, Key, ResponseCache, request_key
 from api.subscriptions import Hub
 from api.timerange import timeframe_seconds
 from liqmap.database import is_connection_error
@@ -105,6 +106,10 @@ class LiqmapGraphQL(GraphQL):
         self.responses = ResponseCache(
             limits.cache_entries, limits.response_cache_seconds, CLOSED_RANGE_MAX_AGE_S
         )
+        hub.on_event(self.responses.forget)
+        hub.on_reset(self.responses.clear)
+        # identical queries arriving while one of them executes wait for its answer
+        self._executing: dict[Key, asyncio.Future[None]] = {}
 
     @property
     def response_cache_seconds(self) -> float:
@@ -156,27 +161,48 @@ class LiqmapGraphQL(GraphQL):
         if key is not None:
             started = time.perf_counter()
             hit = self.responses.get(key, self.hub)
+            if hit is None and (running := self._executing.get(key)) is not None:
+                # the same query is executing: its answer serves this one too (64 clients
+                # asking for the newest map right after a new bar cost one execution)
+                await asyncio.shield(running)
+                hit = self.responses.get(key, self.hub)
             if hit is not None:
                 self.metrics.requests.labels(hit.label, "ok").inc()
                 self.metrics.cache_hits.labels(hit.label).inc()
                 self.metrics.latency.labels(hit.label).observe(time.perf_counter() - started)
                 return self._cached_response(request, hit)
+        if key is None or key in self._executing:  # not cacheable, or the leader's answer was not
+            return await super().run(request, context, root_value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._executing[key] = done
+        try:
+            return await self._execute_and_store(key, request, context, root_value)
+        finally:
+            del self._executing[key]
+            done.set_result(None)
+
+    async def _execute_and_store(
+        self, key: Key, request: Any, context: Any, root_value: Any
+    ) -> Any:
         generation = self.hub.generation
         response = await super().run(request, context, root_value)
         stored: ApiContext | None = getattr(response, "liqmap_context", None)
         if (
-            key is not None
-            and stored is not None
+            stored is not None
             and getattr(response, "liqmap_ok", False)
             and response.status_code == 200
             and stored.operation_label
+            # a write committed meanwhile may or may not be in this answer: not kept
+            and self.hub.generation == generation
         ):
             headers = {k: v for k, v in response.headers.items() if k in {"etag", "cache-control"}}
+            reads = stored.cache.reads
             self.responses.put(
                 key,
                 CachedResponse(
                     body=bytes(response.body), headers=headers, label=stored.operation_label,
-                    closed=stored.cache.cacheable, generation=generation,
+                    closed=stored.cache.cacheable,
+                    reads=None if reads is None else tuple(reads),
                 ),
             )  # fmt: skip
         return response

@@ -1,8 +1,10 @@
 """Encoded responses of identical queries, kept in memory until new snapshots land.
 
-An entry is dropped when the process's snapshot listener has seen any NOTIFY since it was stored
-(the hub's generation moved) and in any case after ``ttl`` seconds — or, for closed historical
-ranges while the listener is connected, after ``closed_ttl`` seconds. Answers that depend on
+An entry is dropped when the process's snapshot listener sees a write that changes what it was
+computed from (its :class:`~api.context.SnapshotRead` list: the series it read, up to the bar it
+covers; any write when it did not say) and in any case after ``ttl`` seconds — or, for closed
+historical ranges while the listener is connected, after ``closed_ttl`` seconds. So a new bar
+drops the answers about the newest instant, not the history around it. Answers that depend on
 the clock (``coverage.staleness``) are therefore at most ``ttl`` seconds old. The gzip form of a
 body is computed once, on the first hit that accepts it, so repeated large heatmaps cost neither
 execution, JSON encoding nor compression.
@@ -18,7 +20,8 @@ from typing import Any
 import orjson
 
 from api.compression import compressor
-from api.subscriptions import Hub
+from api.context import SnapshotRead
+from api.subscriptions import Hub, SnapshotEvent
 
 Key = tuple[str, bytes, str | None]
 
@@ -29,7 +32,7 @@ class CachedResponse:
     headers: dict[str, str]
     label: str
     closed: bool
-    generation: int
+    reads: tuple[SnapshotRead, ...] | None  # None: any new snapshot may change it
     stored_at: float = field(default_factory=time.monotonic)
     _gzipped: bytes | None = None
 
@@ -67,9 +70,8 @@ class ResponseCache:
         if item is None:
             return None
         age = time.monotonic() - item.stored_at
-        fresh = item.generation == hub.generation
         limit = self.closed_ttl if (item.closed and hub.listening) else self.ttl
-        if not fresh or age > limit:
+        if age > limit:
             del self._items[key]
             return None
         self._items.move_to_end(key)
@@ -81,8 +83,22 @@ class ResponseCache:
         while len(self._items) > self.entries:
             self._items.popitem(last=False)
 
+    def forget(self, event: SnapshotEvent) -> None:
+        """Drop the entries a committed write of snapshots changes."""
+        stale = [
+            key
+            for key, item in self._items.items()
+            if item.reads is None
+            or any(r.changed_by(event.series_id, event.first) for r in item.reads)
+        ]
+        for key in stale:
+            del self._items[key]
+
     def clear(self) -> None:
         self._items.clear()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
 
 
 def request_key(request: Any, body: bytes) -> Key | None:

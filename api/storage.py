@@ -361,21 +361,6 @@ async def snapshot_page(
     return [_snapshot(r) for r in rows]
 
 
-async def snapshot_at_ts(
-    session: AsyncSession, series_id: int, resolution: str, ts: datetime
-) -> Snapshot | None:
-    row = (
-        await session.execute(
-            text(
-                f"SELECT {_SNAPSHOT_COLUMNS} FROM heatmap_snapshots h WHERE h.series_id = :s "
-                "AND h.resolution = :r AND h.ts = :ts"
-            ),
-            {"s": series_id, "r": resolution, "ts": ts},
-        )
-    ).first()
-    return _snapshot(row) if row is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class ColumnRef:
     series_id: int

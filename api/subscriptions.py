@@ -1,9 +1,10 @@
 """Live updates: one PostgreSQL LISTEN per process, fanned out to every subscriber.
 
 The materializer sends ``NOTIFY liqmap_heatmap`` with ``{series_id, symbol, scope, resolution,
-ts, price}`` after committing snapshots. :class:`Hub` holds the single listening connection and
-a queue per subscriber; the subscription resolvers filter the events they care about and read
-the new snapshot in a session of their own.
+first, ts, count, price}`` for each resolution of a write it commits: the bars ``first``..``ts``
+(``count`` of them) were written, ``price`` is the newest bar's. :class:`Hub` holds the single
+listening connection and a queue per subscriber; the subscription resolvers filter the events
+they care about and read the new snapshots in a session of their own.
 """
 
 from __future__ import annotations
@@ -31,20 +32,30 @@ class SnapshotEvent:
     symbol: str
     scope: str
     resolution: str
-    ts: datetime  # bar open
-    price: float
+    ts: datetime  # open of the newest bar written
+    price: float  # of the newest bar
+    first: datetime  # open of the oldest bar written (== ts for one bar)
+    count: int = 1
 
     @classmethod
     def parse(cls, payload: str) -> SnapshotEvent:
         data = orjson.loads(payload)
+        ts = datetime.fromtimestamp(int(data["ts"]) / 1000, tz=UTC)
+        first = data.get("first")
         return cls(
             series_id=int(data["series_id"]),
             symbol=str(data["symbol"]),
             scope=str(data["scope"]),
             resolution=str(data["resolution"]),
-            ts=datetime.fromtimestamp(int(data["ts"]) / 1000, tz=UTC),
+            ts=ts,
             price=float(data["price"]),
+            first=ts if first is None else datetime.fromtimestamp(int(first) / 1000, tz=UTC),
+            count=int(data.get("count", 1)),
         )
+
+    def covers(self, ts: datetime) -> bool:
+        """Whether the bar opening at ``ts`` may have been (re)written by this write."""
+        return self.first <= ts <= self.ts
 
 
 class Hub:
@@ -121,9 +132,8 @@ class Hub:
             callback(event)
         for queue in list(self._queues):
             if queue.full():
-                # a subscriber this far behind loses the oldest events, never the newest: a
-                # recompute announces every stored bar again (oldest first) in one burst, and
-                # the new bars at its end are the ones subscribers are waiting for
+                # a subscriber this far behind loses the oldest events, never the newest: the
+                # newest carry the bars it waits for (and name every bar written before them)
                 queue.get_nowait()
             queue.put_nowait(event)
 

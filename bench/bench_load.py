@@ -1,7 +1,8 @@
 """Load run: 64 clients of mixed queries against uvicorn while ingestion and materialization run.
 
 Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
-          [--think-ms 0] [--churn recompute|reingest|none] [--churn-interval 10]
+          [--think-ms 0] [--churn live|recompute|reingest|none] [--churn-interval 10]
+          [--live-speed 30] [--live-hold-hours 2]
           [--api-processes 1] [--warmup 5] [--json FILE]
 
 Everything is on loopback and real: a fresh database on the given server (DATABASE_URL, else a
@@ -11,10 +12,15 @@ by default) serves it from its own process. Then, in the same run:
 
 1. **idle**: one client, requests one after another, no job running: p50 / p99 per operation;
 2. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
-   The replay's clock stands still, so after catching up a period has nothing new; to give the
-   jobs real work the bench "churns" every ``--churn-interval`` seconds: ``reingest`` rewinds
+   With ``--churn live`` (the default) the jobs work as they do live, only faster: the database
+   is filled up to ``--live-hold-hours`` before the recording's end, and the worker's replay
+   clock then runs from there at ``--live-speed`` recorded seconds per wall second (30: a new
+   5-minute bar every 10 s, 30 times the live rate), so each ingest period fetches the bars
+   that closed since and each materialization computes those steps, writes their snapshots
+   and NOTIFYs the API. The other modes keep the replay's clock at the recording's end, where
+   a period has nothing new, and "churn" every ``--churn-interval`` seconds: ``reingest`` rewinds
    the ingest watermarks by a day (each period fetches and upserts a day of bars again),
-   ``recompute`` (the default) also drops the engine states, so the next materialization
+   ``recompute`` also drops the engine states, so the next materialization
    recomputes the whole 4-week series, rewrites every snapshot and NOTIFYs the API, which drops
    its caches — a far heavier background than live operation, where a period adds one bar and
    the materializer computes one step. Meanwhile
@@ -254,12 +260,16 @@ def read_window(url: str) -> Window:
     return Window(last_bar, float(price), recent_from, first_hourly)
 
 
-def background_work(url: str, since: datetime) -> dict[str, int]:
+def background_work(url: str, since: datetime, window: Window) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         ingest = conn.execute(
             "SELECT count(*), coalesce(sum(rows_written), 0) FROM job_runs "
             "WHERE job = 'ingest' AND status = 'succeeded' AND finished_at >= %s",
             (since,),
+        ).fetchone()
+        snapshots = conn.execute(
+            "SELECT count(*) FROM heatmap_snapshots WHERE resolution = '5m' AND ts > %s",
+            (window.last_bar,),
         ).fetchone()
         materialize = conn.execute(
             "SELECT count(*) FROM procrastinate_jobs j JOIN procrastinate_events e "
@@ -267,8 +277,9 @@ def background_work(url: str, since: datetime) -> dict[str, int]:
             "WHERE j.task_name = 'liqmap.materialize' AND e.at >= %s",
             (since,),
         ).fetchone()
-    assert ingest is not None and materialize is not None
+    assert ingest is not None and materialize is not None and snapshots is not None
     return {
+        "new_5m_snapshots": int(snapshots[0]),
         "ingest_runs": int(ingest[0]),
         "ingest_rows": int(ingest[1]),
         "materialize_runs": int(materialize[0]),
@@ -335,8 +346,12 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not counted")
     parser.add_argument("--idle-requests", type=int, default=100, help="per operation")
-    parser.add_argument("--churn", choices=["recompute", "reingest", "none"], default="recompute")
+    parser.add_argument(
+        "--churn", choices=["live", "recompute", "reingest", "none"], default="live"
+    )
     parser.add_argument("--churn-interval", type=float, default=10.0)
+    parser.add_argument("--live-speed", type=float, default=30.0, help="recorded s per wall s")
+    parser.add_argument("--live-hold-hours", type=float, default=2.0)
     parser.add_argument("--no-worker", action="store_true", help="load without background jobs")
     parser.add_argument("--quiet-load", type=float, default=1.0)
     parser.add_argument("--quiet-wait", type=float, default=900.0)
@@ -364,7 +379,15 @@ def main() -> int:
             flush=True,
         )
         t0 = time.perf_counter()
-        replay_pipeline(url, SHARED, folder / "up.log")
+        clock: dict[str, object] = {}
+        if args.churn == "live":
+            from jobs.replay import open_recording
+
+            end_ms = open_recording(SHARED, "binanceusdm").now_ms
+            start_ms = end_ms - round(args.live_hold_hours * 3_600_000)
+            start_ms -= start_ms % 300_000
+            clock["replay_start"] = datetime.fromtimestamp(start_ms / 1000, tz=UTC).isoformat()
+        replay_pipeline(url, SHARED, folder / "up.log", **clock)
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
         window = read_window(url)
         env = liqmap_env(url, log_level="WARNING")
@@ -380,8 +403,11 @@ def main() -> int:
 
         background: dict[str, int] = {"rewinds": 0}
         if not args.no_worker:
+            if args.churn == "live":  # the clock runs from where the fill stopped
+                clock["replay_speed"] = args.live_speed
+                clock["replay_epoch"] = datetime.now(UTC).isoformat()
             worker_env = liqmap_env(
-                url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING"
+                url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING", **clock
             )
             worker = LiqmapProcess(["worker", "--replay", str(SHARED)], worker_env,
                                    folder / "worker.log")  # fmt: skip
@@ -395,7 +421,7 @@ def main() -> int:
         async def loaded() -> tuple[Stats, float]:
             stop = asyncio.Event()
             churner = None
-            if not args.no_worker and args.churn != "none":
+            if not args.no_worker and args.churn in ("recompute", "reingest"):
                 churner = asyncio.create_task(
                     churn(url, args.churn, args.churn_interval, stop, background)
                 )
@@ -414,7 +440,7 @@ def main() -> int:
         load_after = os.getloadavg()[0]
         load = summarize(stats, seconds)
         if not args.no_worker:
-            background.update(background_work(url, since))
+            background.update(background_work(url, since, window))
         print()
         print_table(idle, load, seconds)
         print(f"\nbackground during the load phase: {background}")

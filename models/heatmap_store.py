@@ -219,16 +219,28 @@ async def prune_snapshots(
 async def notify_snapshots(
     conn: AsyncConnection, series_id: int, symbol: str, scope: str, snapshots: Sequence[SnapshotRow]
 ) -> None:
-    """One NOTIFY per new snapshot, delivered when the transaction commits."""
+    """One NOTIFY per resolution of a write, delivered when the transaction commits.
+
+    It names the range of bars written (``first``..``ts``, ``count`` of them) and the newest
+    bar's price: a full recompute rewrites thousands of snapshots, and one message per
+    snapshot would make every listening API process handle thousands of events at once.
+    """
+    by_resolution: dict[str, list[SnapshotRow]] = {}
     for s in snapshots:
+        by_resolution.setdefault(s.resolution, []).append(s)
+    for resolution, rows in by_resolution.items():
+        first = min(rows, key=lambda r: r.ts)
+        last = max(rows, key=lambda r: r.ts)
         payload = orjson.dumps(
             {
                 "series_id": series_id,
                 "symbol": symbol,
                 "scope": scope,
-                "resolution": s.resolution,
-                "ts": round(s.ts.timestamp() * 1000),
-                "price": s.price,
+                "resolution": resolution,
+                "first": round(first.ts.timestamp() * 1000),
+                "ts": round(last.ts.timestamp() * 1000),
+                "count": len(rows),
+                "price": last.price,
             }
         ).decode()
         await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": payload})

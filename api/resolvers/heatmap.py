@@ -197,7 +197,7 @@ async def heatmap(
     filled = {ref.column for ref in index}
     long_m, _ = grid.rebucket_rows(long_m, first_row * factor, factor)
     short_m, _ = grid.rebucket_rows(short_m, first_row * factor, factor)
-    ctx.cache.mark(final is not None and t1 <= final)
+    ctx.cache.mark(final is not None and t1 <= final, found.series_ids, t1)
     peak = float(max(long_m.max(initial=0.0), short_m.max(initial=0.0)))
     return Heatmap(
         symbol=found.symbol, exchanges=found.exchanges, start=t0, end=t1, step_seconds=step,

@@ -42,12 +42,16 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
             event = await queue.get()
             if event.series_id != sid or event.ts <= delivered:
                 continue
+            # the bars of this write that are newer than the last one delivered (a recompute
+            # rewrites the old ones too: those were delivered already)
             async with ctx.session() as session:
-                snap = await storage.snapshot_at_ts(session, sid, event.resolution, event.ts)
-            if snap is None:
-                continue
-            delivered = event.ts
-            yield snap
+                snaps = await storage.snapshot_page(
+                    session, sid, event.resolution, max(event.first, delivered),
+                    event.ts + timedelta(microseconds=1), delivered, event.count,
+                )  # fmt: skip
+            for snap in snaps:
+                delivered = snap.ts
+                yield snap
 
 
 async def heatmap_updated(

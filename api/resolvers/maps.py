@@ -64,7 +64,10 @@ async def liquidation_levels(
             else None
         )
     # an explicit instant up to which every series has materialized will not change
-    ctx.cache.mark(at is not None and final is not None and utc(at) <= final)
+    ctx.cache.mark(
+        at is not None and final is not None and utc(at) <= final,
+        found.series_ids, None if at is None else utc(at),
+    )  # fmt: skip
     if not parts:
         return None
     return build_map(
@@ -133,7 +136,7 @@ async def snapshots(
             for sid in found.series_ids
         ]
         final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
-    ctx.cache.mark(final is not None and end <= final)
+    ctx.cache.mark(final is not None and end <= final, found.series_ids, end)
     by_ts: dict[datetime, list[storage.Snapshot]] = {}
     for page in pages:
         for snap in page:

@@ -76,7 +76,7 @@ async def long_short_split(
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
         )
         parts = await storage.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
-    ctx.cache.mark(False)
+    ctx.cache.mark(False, found.series_ids)
     if len(parts) != len(found.series_ids):
         return None
     return split_of(found, parts, within_pct, step)
@@ -113,7 +113,7 @@ async def long_short_series(
             for sid in found.series_ids
         ]  # fmt: skip
         final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
-    ctx.cache.mark(final is not None and end <= final)
+    ctx.cache.mark(final is not None and end <= final, found.series_ids, end)
     by_ts: dict[datetime, dict[int, storage.Snapshot]] = {}
     for page in pages:
         for snap in page:

@@ -357,17 +357,24 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
                 report = await materialize_symbol(rt, SYMBOL)
                 assert report.series[0].full_recompute
                 assert all(s.snapshots_written > QUEUE_SIZE for s in report.series)
-                for _ in range(500):  # every rewritten snapshot has been announced
-                    if hub.generation >= generation + report.snapshots_written:
+                announced = 2 * len(report.series)  # per series written: 5m and 1h
+                for _ in range(500):  # every write has been announced
+                    if hub.generation >= generation + announced:
                         break
                     await asyncio.sleep(0.02)
-                assert hub.generation == generation + report.snapshots_written
+                await asyncio.sleep(0.2)  # and nothing more comes
+                assert hub.generation == generation + announced
                 events = [stalled.get_nowait() for _ in range(stalled.qsize())]
-            # it lost the oldest events, not the new bars near the end of the last burst
-            assert len(events) == QUEUE_SIZE
-            kept = {(e.scope, e.resolution, e.ts) for e in events}
-            assert {("all", "5m", s.ts) for s in snapshots(live.stored, "all")
-                    if s.ts > old["all"][-1].ts} <= kept  # fmt: skip
+            # each names the whole range it rewrote: every snapshot now stored, oldest to newest
+            assert len(events) == announced
+            for scope in ("binanceusdm", "all"):
+                for resolution in ("5m", "1h"):
+                    stored_ts = [s.ts for s in snapshots(live.stored, scope, resolution)]
+                    (event,) = [e for e in events
+                                if (e.scope, e.resolution) == (scope, resolution)]  # fmt: skip
+                    assert (event.first, event.ts, event.count) == (
+                        stored_ts[0], stored_ts[-1], len(stored_ts)
+                    )
             for op_id, scope in (("binance", "binanceusdm"), ("total", "all")):
                 new = [s for s in snapshots(live.stored, scope) if s.ts > old[scope][-1].ts]
                 assert len(new) >= 11  # the bars of the hour held back (the last is partial)
@@ -394,6 +401,70 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
         assert after["totalLongUsd"] == pytest.approx(float(newest.long_usd.sum(dtype=np.float64)))
         assert after["model"]["assumptions"]["half_life_hours"] == half_life
         assert before["model"]["assumptions"]["half_life_hours"] == params["half_life_hours"]
+
+
+def executions(metrics_text: str, operation: str) -> float:
+    """Operations executed rather than answered from the response cache, per /metrics."""
+    answered = f'liqmap_graphql_requests_total{{operation="{operation}",outcome="ok"}} '
+    cached = f'liqmap_graphql_response_cache_hits_total{{operation="{operation}"}} '
+    values = {answered: 0.0, cached: 0.0}
+    for line in metrics_text.splitlines():
+        for prefix in values:
+            if line.startswith(prefix):
+                values[prefix] = float(line[len(prefix) :])
+    return values[answered] - values[cached]
+
+
+async def test_new_bars_drop_only_the_cached_answers_they_change(
+    live: Live, live_app: Starlette
+) -> None:
+    """A write of new bars drops the cached answers about the newest instant, keeps those about
+    closed history, and 16 clients asking at once for the newest map cost one execution."""
+    from api.response_cache import ResponseCache
+
+    old = list(snapshots(live.stored, "binanceusdm"))
+    history = old[-48:-36]  # 12 bars ending three hours before the newest
+    bucket = history[0].bucket_size
+    first_row = min(s.first for s in history)
+    rows = max(s.first + s.long_usd.size for s in history) - first_row
+    past = {"start": history[0].ts.isoformat(), "end": history[-1].at.isoformat(),
+            "lo": first_row * bucket, "hi": (first_row + rows) * bucket}  # fmt: skip
+    hub, graphql = live_app.state.hub, live_app.state.graphql
+    past_key = ResponseCache.key(HEATMAP, past, None)
+    latest_key = ResponseCache.key(LATEST, None, None)
+
+    async with LiveServer(live_app) as server, httpx.AsyncClient(base_url=server.url) as c:
+
+        async def ask(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+            body = (await c.post("/graphql", json={"query": query, "variables": variables})).json()
+            assert "errors" not in body, body
+            return body["data"]  # type: ignore[no-any-return]
+
+        before_past = await ask(HEATMAP, past)
+        before_latest = await ask(LATEST)
+        assert before_latest["liquidationLevels"]["at"] == old[-1].at.isoformat()
+        assert past_key in graphql.responses and latest_key in graphql.responses
+
+        generation = hub.generation
+        report = await ingest_the_rest_and_materialize(live)
+        assert report.snapshots_written > 0
+        for _ in range(250):
+            if hub.generation > generation:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # every write of the run has been announced
+        assert hub.generation > generation
+        assert past_key in graphql.responses  # closed history: unchanged, still cached
+        assert latest_key not in graphql.responses  # the newest instant moved
+
+        executed = executions((await c.get("/metrics")).text, "liquidationLevels")
+        answers = await asyncio.gather(*(ask(LATEST) for _ in range(16)))
+        assert executions((await c.get("/metrics")).text, "liquidationLevels") == executed + 1
+        newest = snapshots(live.stored, "binanceusdm")[-1]
+        assert newest.ts > old[-1].ts
+        assert all(a == answers[0] for a in answers)
+        assert answers[0]["liquidationLevels"]["at"] == newest.at.isoformat()
+        assert (await ask(HEATMAP, past)) == before_past
 
 
 async def test_subscription_errors_have_codes(live_server: LiveServer, stored: Stored) -> None:

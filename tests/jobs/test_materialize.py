@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -170,27 +171,46 @@ async def copy_latest_tier_table(
         )
 
 
-async def test_every_new_snapshot_is_notified(
+async def test_each_write_is_notified_once_per_resolution_with_its_range(
     runtime: Runtime, db: AsyncEngine, database_url: str, binance_rows: list[dict[str, str]]
 ) -> None:
     await ingest(runtime, until_ms=int(binance_rows[-40]["timestamp"]))
     await materialize_symbol(runtime, SYMBOL)
     await ingest(runtime)
+    async with db.connect() as conn:
+        before = (await conn.execute(text("SELECT max(ts) FROM heatmap_snapshots"))).scalar_one()
     listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     try:
         await listener.execute("LISTEN liqmap_heatmap")
         report = await materialize_symbol(runtime, SYMBOL)
-        received = []
-        gen = listener.notifies(timeout=2.0)
-        async for note in gen:
-            received.append(note.payload)
-            if len(received) >= report.snapshots_written:
-                break
+        received = [orjson.loads(n.payload) async for n in listener.notifies(timeout=2.0)]
     finally:
         await listener.close()
     assert report.snapshots_written > 0
-    assert len(received) == report.snapshots_written
-    assert all(SYMBOL in payload for payload in received)
+    async with db.connect() as conn:
+        written = (
+            await conn.execute(
+                text(
+                    "SELECT h.series_id, h.resolution, min(h.ts), max(h.ts), count(*), "
+                    "(array_agg(h.price ORDER BY h.ts DESC))[1] FROM heatmap_snapshots h "
+                    "WHERE h.ts > :before GROUP BY 1, 2"
+                ),
+                {"before": before},
+            )
+        ).all()
+    # one message per (series, resolution) written: its first and last bar, count, last price
+    expected = sorted(
+        (sid, res, round(lo.timestamp() * 1000), round(hi.timestamp() * 1000), n, price)
+        for sid, res, lo, hi, n, price in written
+    )
+    got = sorted(
+        (p["series_id"], p["resolution"], p["first"], p["ts"], p["count"], p["price"])
+        for p in received
+    )
+    assert got == expected
+    assert sum(p["count"] for p in received) == report.snapshots_written
+    assert {p["symbol"] for p in received} == {SYMBOL}
+    assert {p["scope"] for p in received} == {"binanceusdm", "all"}
 
 
 # --- units of stored tier tables ------------------------------------------------------------
