@@ -2,8 +2,9 @@
 
 For each market the engine state saved after the last processed bar is loaded, only bars after
 it are run, and snapshots, per-bar swept levels and the new state are written in one transaction
-(with one NOTIFY per resolution naming the bars written, delivered on commit). Because the engine is deterministic and its
-state round-trips exactly, this incremental path produces exactly what a full recompute would.
+(with one NOTIFY per resolution naming the bars written, delivered on commit). Because the
+engine is deterministic and its state round-trips exactly, this incremental path produces
+exactly what a full recompute would.
 A change of model parameters or version triggers a full recompute of the series.
 
 Resolutions: every base bar for the most recent ``recent_days`` (default 7), and hourly (bars that
