@@ -136,12 +136,17 @@ async def snapshots(
             for sid in found.series_ids
         ]
         final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
-    ctx.cache.mark(final is not None and end <= final, found.series_ids, end)
     by_ts: dict[datetime, list[storage.Snapshot]] = {}
     for page in pages:
         for snap in page:
             by_ts.setdefault(snap.ts, []).append(snap)
     stamps = sorted(by_ts)
+    # final when the range is, and also when a bar after the page is materialized in every
+    # series: new bars land after it, so neither the page nor hasNextPage can change
+    through = end
+    if len(stamps) > first and final is not None and stamps[first] + step <= final:
+        through = min(end, stamps[first] + step)
+    ctx.cache.mark(final is not None and through <= final, found.series_ids, through)
     edges = []
     for ts in stamps[:first]:
         node = build_map(

@@ -209,6 +209,15 @@ async def test_only_fully_materialized_instants_and_ranges_are_cacheable(
     newest = min(stored.latest(e).at for e in ("binanceusdm", "bybit"))
     assert await cache_control(both.format(newest.isoformat())) == "public, max-age=300"
     assert await cache_control(both.format((newest + BAR).isoformat())) == "no-cache"
+    # a page of an open range is final once a bar after it is materialized: new bars land
+    # after that bar, so neither the page nor hasNextPage can change
+    hourly = [s.at for s in stored.snapshots("all", "1h")]
+    page = ('{{ snapshots(symbol: "BTC/USDT:USDT", start: "{}", first: {}) '
+            '{{ pageInfo {{ hasNextPage }} }} }}')  # fmt: skip
+    assert await cache_control(page.format(hourly[-6].isoformat(), 3)) == "public, max-age=300"
+    assert await cache_control(page.format(hourly[-6].isoformat(), 5)) == "public, max-age=300"
+    # the page ends on the newest hourly map: whether another follows is not known yet
+    assert await cache_control(page.format(hourly[-6].isoformat(), 6)) == "no-cache"
 
 
 async def test_series_are_cacheable_once_the_watermark_passed_their_end(
