@@ -13,7 +13,9 @@ by default) serves it from its own process. Then, in the same run:
 0. **prime**: every distinct request of the mix (~180) is asked once per API process, so both
    phases start from the caches of a service that has been answering for a while;
 1. **idle**: one client, requests one after another, no job running: p50 / p99 per operation;
-2. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
+2. **baseline**: the load below (same clients, same mix, same length), with no job running —
+   what the jobs add is the loaded phase's p99 over this one's (``--no-baseline`` skips it);
+3. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
    With ``--churn live`` (the default) the jobs work as they do live, only faster: the database
    is filled up to ``--live-hold-hours`` before the recording's end, and the worker's replay
    clock then runs from there at ``--live-speed`` recorded seconds per wall second (30: a new
@@ -29,15 +31,17 @@ by default) serves it from its own process. Then, in the same run:
    ``--clients`` clients send a mix of ``heatmap`` (a random 24 h window of the last 7 days at
    5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots`` pages
    (a random page of hourly maps) and ``longShortSplit`` for ``--duration`` seconds after
-   ``--warmup`` seconds that are not counted (64 cold clients at once fill the caches), spread
+   ``--warmup`` seconds that are not counted (connections opening, clients arriving), spread
    over ``--api-processes`` ``liqmap serve`` replicas (a load balancer's job), each waiting
    ``--think-ms`` between its requests (0: back to back). Answers are not gzipped (loopback;
    ``bench_api.py`` measures compression); the load generator uses aiohttp (ccxt's HTTP client,
    with a C parser) so that it takes less of the two cores than the server.
 
 An error is a non-200 answer, a transport error, or any ``errors`` in the body. The goal: zero
-errors, and under load each operation's p99 within 3× its idle p99. The run waits for a quiet
-machine first (1-minute load average below 1.0; other sessions run tests at times).
+errors, and under load each operation's p99 within 3× its idle p99; the run also says whether
+it is within 3× of the baseline's (what the jobs cost, apart from what 64 clients cost). The run
+waits for a quiet machine first (1-minute load average below 1.0; other sessions run tests at
+times).
 """
 
 from __future__ import annotations
@@ -347,10 +351,12 @@ def summarize(stats: Stats, seconds: float | None) -> dict[str, dict[str, float]
     return out
 
 
-def print_table(idle: dict[str, Any], load: dict[str, Any], seconds: float) -> None:
+def print_table(
+    idle: dict[str, Any], base: dict[str, Any] | None, load: dict[str, Any], seconds: float
+) -> None:
     header = (
-        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} │ {'req/s':>7} {'p50':>8} "
-        f"{'p99':>8} {'max':>8} {'errors':>6} {'p99/idle':>8}"
+        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} {'no-jobs p99':>11} │ {'req/s':>7} "
+        f"{'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/no-jobs':>8}"
     )
     print(header)
     print("─" * len(header))
@@ -359,12 +365,13 @@ def print_table(idle: dict[str, Any], load: dict[str, Any], seconds: float) -> N
         i, lo = idle[op], load[op]
         total += lo["requests"]
         ratio = lo["p99_ms"] / i["p99_ms"] if i["p99_ms"] else float("nan")
+        b99 = base[op]["p99_ms"] if base else float("nan")
         print(
-            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m │ {lo['rps']:>7.1f} "
+            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m {b99:>10.1f}m │ {lo['rps']:>7.1f} "
             f"{lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
-            f"{lo['errors']:>6} {ratio:>7.1f}×"
+            f"{lo['errors']:>6} {ratio:>6.1f}× {lo['p99_ms'] / b99:>7.1f}×"
         )
-    print(f"{'all':<18} {'':>9} {'':>9} │ {total / seconds:>7.1f}")
+    print(f"{'all':<18} {'':>9} {'':>9} {'':>11} │ {total / seconds:>7.1f}")
 
 
 def main() -> int:
@@ -385,6 +392,10 @@ def main() -> int:
     parser.add_argument("--live-speed", type=float, default=30.0, help="recorded s per wall s")
     parser.add_argument("--live-hold-hours", type=float, default=2.0)
     parser.add_argument("--no-worker", action="store_true", help="load without background jobs")
+    parser.add_argument(
+        "--no-baseline", action="store_true",
+        help="skip the load phase without jobs that the loaded one is compared with",
+    )  # fmt: skip
     parser.add_argument("--quiet-load", type=float, default=1.0)
     parser.add_argument("--quiet-wait", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=7)
@@ -435,6 +446,17 @@ def main() -> int:
         idle_stats = asyncio.run(idle_phase(apis[0].url, window, args.idle_requests, args.seed))
         idle = summarize(idle_stats, None)
 
+        base: dict[str, Any] | None = None
+        if not args.no_worker and not args.no_baseline:
+            print(f"baseline phase: the same {args.clients} clients, no job running", flush=True)
+            base_stats, base_seconds = asyncio.run(
+                load_phase([a.url for a in apis], window, args.clients, args.duration,
+                           args.think_ms / 1000, args.seed + 1, args.warmup)
+            )  # fmt: skip
+            base = summarize(base_stats, base_seconds)
+            if any(base[op]["errors"] for op, _ in MIX):
+                print(f"baseline errors: {dict(base_stats.samples)}", flush=True)
+
         background: dict[str, int] = {"rewinds": 0}
         if not args.no_worker:
             if args.churn == "live":  # the clock runs from where the fill stopped
@@ -476,7 +498,7 @@ def main() -> int:
         if not args.no_worker:
             background.update(background_work(url, since, window))
         print()
-        print_table(idle, load, seconds)
+        print_table(idle, base, load, seconds)
         print(f"\nbackground during the load phase: {background}")
         print(f"load average before {load_before:.2f}, after {load_after:.2f}")
         for op, samples in stats.samples.items():
@@ -488,9 +510,18 @@ def main() -> int:
         )
         verdict = "met" if goal else "NOT met"
         print(f"goal (0 errors, p99 ≤ 3× idle p99 for every operation): {verdict}")
+        jobs_cost = None
+        if base is not None:
+            jobs_cost = all(
+                load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * base[op]["p99_ms"]
+                for op, _ in MIX
+            )
+            print("with the jobs running, p99 ≤ 3× the no-jobs p99 of the same clients for "
+                  f"every operation: {'yes' if jobs_cost else 'NO'}")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps({
-                "idle": idle, "load": load, "seconds": seconds, "background": background,
+                "idle": idle, "baseline": base, "load": load, "seconds": seconds,
+                "background": background, "within_3x_of_baseline": jobs_cost,
                 "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
                 "churn": args.churn, "worker": not args.no_worker,
                 "api_processes": args.api_processes, "warmup": args.warmup,

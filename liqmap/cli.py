@@ -11,7 +11,7 @@ from typing import Any
 
 from rich_argparse import RawDescriptionRichHelpFormatter
 
-from liqmap import __version__
+from liqmap import __version__, event_loop
 from liqmap.database import DatabaseConfigError, DatabaseTarget, check_connection, resolve_database
 from liqmap.logs import configure_logging
 from liqmap.settings import Settings, load_settings
@@ -95,7 +95,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(args, api_host=args.host, api_port=args.port)
     target = _database(settings)
     try:
-        asyncio.run(run_up(settings, target, ingest=not args.no_ingest, once=args.once))
+        event_loop.run(run_up(settings, target, ingest=not args.no_ingest, once=args.once))
     except ConfigurationError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -106,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, api_host=args.host, api_port=args.port)
     target = _database(settings, require_schema=True)
-    asyncio.run(run_serve(settings, target))
+    event_loop.run(run_serve(settings, target))
     return 0
 
 
