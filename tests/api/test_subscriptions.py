@@ -36,7 +36,7 @@ from tests.api.pipeline import SYMBOL, Snap, Stored
 from tests.api.settings import jobs_settings
 from tests.conftest import create_database, drop_database
 
-LIVE_DAYS = 4  # backfill of the live database: a recompute announces > QUEUE_SIZE bars
+LIVE_DAYS = 4  # backfill of the live database: a recompute rewrites > QUEUE_SIZE bars
 HELD_BACK = timedelta(hours=1)  # the end of the window the prefix leaves for the tests
 
 
@@ -299,9 +299,9 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
     live: Live, live_app: Starlette
 ) -> None:
     """One materializer run with a changed model parameter and new bars: it recomputes the
-    series and announces every stored snapshot again, oldest first, in one burst of more than a
-    subscriber's queue holds. Cached columns and responses must give way to the new numbers, and
-    subscribers get the new bars (announced last), once, and none of the old ones."""
+    series, more snapshots than a subscriber's queue holds, and announces each write in one
+    NOTIFY per resolution naming the range rewritten. Cached columns and responses must give way
+    to the new numbers, and subscribers get the new bars, once, and none of the old ones."""
     from api.subscriptions import QUEUE_SIZE
     from jobs.ingest import ingest_dataset
     from jobs.materialize import materialize_symbol
