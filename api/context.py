@@ -42,6 +42,7 @@ class CachePolicy:
     fields: int = 0
     closed: int = 0
     reads: list[SnapshotRead] | None = field(default_factory=list)
+    unannounced: bool = False  # also read what changes without a NOTIFY (clock, ingest)
 
     def mark(
         self,
@@ -57,6 +58,17 @@ class CachePolicy:
             self.reads = None
         elif self.reads is not None:
             self.reads.append(SnapshotRead(frozenset(series_ids), through if closed else None))
+
+    def mark_unannounced(self) -> None:
+        """A field read something that changes without a NOTIFY (freshness against the clock,
+        ingest watermarks): the answer may be reused only for the short open-range TTL."""
+        self.unannounced = True
+
+    @property
+    def announced(self) -> bool:
+        """Whether every change to what the answer was computed from is announced by the
+        materializer's NOTIFY (so the process's cache may keep it until one arrives)."""
+        return self.reads is not None and not self.unannounced
 
     @property
     def cacheable(self) -> bool:

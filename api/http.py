@@ -203,6 +203,7 @@ class LiqmapGraphQL(GraphQL):
                     body=bytes(response.body), headers=headers, label=stored.operation_label,
                     closed=stored.cache.cacheable,
                     reads=None if reads is None else tuple(reads),
+                    announced=stored.cache.announced,
                 ),
             )  # fmt: skip
         return response

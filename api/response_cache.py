@@ -2,10 +2,12 @@
 
 An entry is dropped when the process's snapshot listener sees a write that changes what it was
 computed from (its :class:`~api.context.SnapshotRead` list: the series it read, up to the bar it
-covers; any write when it did not say) and in any case after ``ttl`` seconds — or, for closed
-historical ranges while the listener is connected, after ``closed_ttl`` seconds. So a new bar
-drops the answers about the newest instant, not the history around it. Answers that depend on
-the clock (``coverage.staleness``) are therefore at most ``ttl`` seconds old. The gzip form of a
+covers; any write when it did not say) and in any case after ``ttl`` seconds — or, while the
+listener is connected, after ``closed_ttl`` seconds for closed historical ranges and for answers
+whose every input change is announced (open ranges and the newest instant, without freshness
+fields such as ``coverage``, which follow the clock and ingestion). So a new bar drops the
+answers about the newest instant, not the history around it, and answers that depend on the
+clock (``coverage.staleness``) are at most ``ttl`` seconds old. The gzip form of a
 body is computed once, on the first hit that accepts it, so repeated large heatmaps cost neither
 execution, JSON encoding nor compression.
 """
@@ -33,6 +35,7 @@ class CachedResponse:
     label: str
     closed: bool
     reads: tuple[SnapshotRead, ...] | None  # None: any new snapshot may change it
+    announced: bool = False  # every change to its inputs comes with a NOTIFY
     stored_at: float = field(default_factory=time.monotonic)
     _gzipped: bytes | None = None
 
@@ -70,7 +73,10 @@ class ResponseCache:
         if item is None:
             return None
         age = time.monotonic() - item.stored_at
-        limit = self.closed_ttl if (item.closed and hub.listening) else self.ttl
+        # while the listener runs, an answer whose every input change is announced is dropped
+        # by the NOTIFY that changes it: it may live as long as a closed one
+        kept = item.closed or item.announced
+        limit = self.closed_ttl if (kept and hub.listening) else self.ttl
         if age > limit:
             del self._items[key]
             return None

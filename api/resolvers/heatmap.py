@@ -115,6 +115,8 @@ async def heatmap(
     ctx = info.context
     limits = ctx.limits
     check_price_window(price_min, price_max)
+    if end is None:  # "until now": the range moves with the clock, unannounced
+        ctx.cache.mark_unannounced()
     start, end = checked_range(start, end, limits.max_span_days)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:

@@ -122,6 +122,8 @@ async def snapshots(
     if first > limits.max_page_size:
         raise BadUserInput(f"first must be at most {limits.max_page_size}")
     check_price_window(price_min, price_max)
+    if end is None:  # "until now": the range moves with the clock, unannounced
+        ctx.cache.mark_unannounced()
     start, end = checked_range(start, end, limits.max_span_days)
     step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
     after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)

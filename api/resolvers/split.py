@@ -98,6 +98,8 @@ async def long_short_series(
     """longShortSplit at every stored snapshot of a range, oldest first."""
     ctx = info.context
     _check_pct(within_pct)
+    if end is None:  # "until now": the range moves with the clock, unannounced
+        ctx.cache.mark_unannounced()
     start, end = checked_range(start, end, ctx.limits.max_span_days)
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)

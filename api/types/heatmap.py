@@ -91,6 +91,7 @@ class Heatmap:
     @resolver
     async def coverage(self, info: Info) -> Coverage:
         """Which exchanges and data the heatmap covers, and how fresh it is."""
+        info.context.cache.mark_unannounced()
         return await info.context.loaders.coverage.load(self.data.series)
 
 

@@ -201,4 +201,5 @@ class LiquidationMap:
     @resolver
     async def coverage(self, info: Info) -> Coverage:
         """Which exchanges and data this map covers, and how fresh it is."""
+        info.context.cache.mark_unannounced()
         return await info.context.loaders.coverage.load(self.data.series)

@@ -41,6 +41,7 @@ class Market:
     @resolver
     async def coverage(self, info: Info) -> list[DatasetCoverage]:
         """Coverage per dataset (candles, open_interest, funding, tiers)."""
+        info.context.cache.mark_unannounced()
         return await info.context.loaders.market_coverage.load(self.row)
 
     @classmethod

@@ -17,7 +17,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +465,36 @@ async def test_new_bars_drop_only_the_cached_answers_they_change(
         assert all(a == answers[0] for a in answers)
         assert answers[0]["liquidationLevels"]["at"] == newest.at.isoformat()
         assert (await ask(HEATMAP, past)) == before_past
+
+
+async def test_answers_only_a_notify_can_change_outlive_the_open_range_ttl(
+    live: Live, live_app: Starlette
+) -> None:
+    """While the listener runs, the newest map is kept until the NOTIFY that changes it; an
+    answer with freshness fields, or over a range that ends "now", follows the clock and
+    expires after the short open-range TTL."""
+    from api.response_cache import ResponseCache
+
+    hub, graphql = live_app.state.hub, live_app.state.graphql
+    with_coverage = LATEST.replace("at totalLongUsd", "at coverage { staleness }")
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    until_now = ('{ heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: "'
+                 + ten_days_ago + '", interval: ONE_HOUR, priceMin: 60000, priceMax: 61000) '
+                 "{ columns } }")  # fmt: skip
+    ttl = graphql.response_cache_seconds
+    async with LiveServer(live_app) as server, httpx.AsyncClient(base_url=server.url) as c:
+        graphql.response_cache_seconds = 0.05
+        try:
+            for query in (LATEST, with_coverage, until_now):
+                body = (await c.post("/graphql", json={"query": query})).json()
+                assert "errors" not in body, body
+            assert hub.listening
+            await asyncio.sleep(0.3)
+            kept = {q: graphql.responses.get(ResponseCache.key(q, None, None), hub) is not None
+                    for q in (LATEST, with_coverage, until_now)}  # fmt: skip
+        finally:
+            graphql.response_cache_seconds = ttl
+    assert kept == {LATEST: True, with_coverage: False, until_now: False}
 
 
 async def test_subscription_errors_have_codes(live_server: LiveServer, stored: Stored) -> None:
