@@ -384,7 +384,7 @@ def main() -> int:
         "--api-processes", type=int, default=1, help="liqmap serve replicas, clients spread"
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not counted")
-    parser.add_argument("--idle-requests", type=int, default=100, help="per operation")
+    parser.add_argument("--idle-requests", type=int, default=500, help="per operation")
     parser.add_argument(
         "--churn", choices=["live", "recompute", "reingest", "none"], default="live"
     )
