@@ -146,9 +146,9 @@ async def test_a_started_replay_clock_hands_out_bars_one_period_at_a_time(
     finally:
         await held.close()
 
-    # 300 recorded seconds per wall second, started 1 s ago: the clock reads start + 5 min
-    # (plus the few ms this test takes), so exactly one more bar has closed
-    running = at(start, 300.0, datetime.now(UTC) - timedelta(seconds=1))
+    # 30 recorded seconds per wall second, started 10 s ago: the clock reads start + 5 min plus
+    # 30× the time this test takes (it may take up to 10 s), so exactly one more bar has closed
+    running = at(start, 30.0, datetime.now(UTC) - timedelta(seconds=10))
     try:
         now = running.adapter("binanceusdm").now_ms()
         assert start + 300_000 <= now < start + 600_000
