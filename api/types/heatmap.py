@@ -74,6 +74,8 @@ class Heatmap:
         """Price bars of the same columns, for overlay (the first exchange's market)."""
         from api import storage
 
+        info.context.cache.mark_unannounced()  # ingestion moves candles without a NOTIFY
+
         if self.data.candle_market_id is None:
             return []
         async with info.context.session() as session:
