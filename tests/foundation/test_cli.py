@@ -111,3 +111,50 @@ def test_log_json_setting_makes_every_log_line_json(server_url: str, shared_data
     ingested = [r for r in records if r.get("event") == "ingested"]
     assert {r["dataset"] for r in ingested} >= {"candles", "open_interest", "funding"}
     assert all("timestamp" in r and "level" in r for r in records)
+
+
+def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
+    """``liqmap serve`` on the embedded PostgreSQL, ended by TERM (as by systemd, docker or a
+    supervisor): it shuts down and stops the server it started instead of leaving it running."""
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.api.conftest import free_port
+
+    env = {"LIQMAP_DATA_DIR": str(tmp_path), "LIQMAP_LOG_LEVEL": "WARNING"}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    pgdata = tmp_path / "pgdata"
+    assert not (pgdata / "postmaster.pid").exists()  # db upgrade stopped it on exit
+    port = free_port()
+    unset = {"DATABASE_URL", "LIQMAP_DATABASE_URL"}
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
+        env={**full_env, **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("liqmap serve did not come up")
+        assert (pgdata / "postmaster.pid").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        postmaster = pgdata / "postmaster.pid"
+        left = postmaster.read_text().split() if postmaster.exists() else []
+        if left:  # never leave a server behind, whatever the assertions below say
+            os.kill(int(left[0]), signal.SIGINT)
+            time.sleep(1)
+    assert not left
+    assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
