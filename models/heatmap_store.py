@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from models.bulk import copy_upsert
 from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, SweptLevel
 from models.partitions import ensure_month_partitions
+from models.store import to_ms
 
 NOTIFY_CHANNEL = "liqmap_heatmap"
 AGGREGATE_SCOPE = "all"
@@ -237,8 +238,8 @@ async def notify_snapshots(
                 "symbol": symbol,
                 "scope": scope,
                 "resolution": resolution,
-                "first": round(first.ts.timestamp() * 1000),
-                "ts": round(last.ts.timestamp() * 1000),
+                "first": to_ms(first.ts),
+                "ts": to_ms(last.ts),
                 "count": len(rows),
                 "price": last.price,
             }

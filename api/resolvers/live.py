@@ -46,7 +46,7 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
             # rewrites the old ones too: those were delivered already)
             async with ctx.session() as session:
                 snaps = await storage.snapshot_page(
-                    session, sid, event.resolution, max(event.first, delivered),
+                    session, sid, event.resolution, event.first,
                     event.ts + timedelta(microseconds=1), delivered, event.count,
                 )  # fmt: skip
             for snap in snaps:
