@@ -8,6 +8,7 @@ answers exactly what the dead one answered.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,10 @@ def test_sigkill_mid_request_then_restart(crash_url: str, tmp_path: Path) -> Non
     env = liqmap_env(crash_url, api_cache_entries=0, api_column_cache_entries=0)
     api = ApiProcess(env, tmp_path / "api-1.log")
     api.wait_ready()
+    # serve froze its startup heap (modules, schema, app) before serving: no full collection
+    # walks those objects again (see liqmap.runner.freeze_startup_heap)
+    frozen = re.search(r"frozen_objects=(\d+)", api.output())
+    assert frozen is not None and int(frozen.group(1)) > 50_000, api.output()[-2000:]
     before_answers = _answers(api)
     before = fingerprint(crash_url)
     database = urlsplit(crash_url).path.lstrip("/")
