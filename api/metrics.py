@@ -1,4 +1,5 @@
-"""Prometheus metrics: GraphQL requests and latency by operation, ingest lag per market."""
+"""Prometheus metrics: GraphQL requests and latency by operation, ingest lag per market,
+garbage-collector pauses."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
 from api import storage
+from api.gc_pauses import GcPauseCollector, install
 from liqmap.logs import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +47,7 @@ class Metrics:
             "liqmap_ingest_lag_seconds", "Seconds from each market dataset's watermark to now.",
             ["exchange", "symbol", "dataset"], registry=self.registry,
         )  # fmt: skip
+        self.registry.register(GcPauseCollector(install()))
 
     async def render(self, sessions: async_sessionmaker[AsyncSession]) -> bytes:
         now = datetime.now(UTC)

@@ -165,6 +165,31 @@ async def test_metrics_count_operations_and_ingest_lag(
     assert stored.watermark("binanceusdm", "candles") == stored.bars.ts[-1]  # the partial bar
 
 
+async def test_metrics_report_garbage_collector_pauses(client: httpx.AsyncClient) -> None:
+    import gc
+
+    def samples() -> dict[str, float]:
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("liqmap_gc_pause_seconds") and 'generation="2"' in line
+        }
+
+    text = (await client.get("/metrics")).text
+    before = samples()
+    gc.collect()
+    gc.collect()
+    text = (await client.get("/metrics")).text
+    after = samples()
+    count = 'liqmap_gc_pause_seconds_count{generation="2"}'
+    assert after[count] - before[count] >= 2  # the two full collections above, at least
+    total = 'liqmap_gc_pause_seconds_sum{generation="2"}'
+    assert after[total] > before[total]
+    # cumulative buckets: non-decreasing, and +Inf holds every pause
+    buckets = [v for k, v in after.items() if "_bucket{" in k]
+    assert buckets == sorted(buckets) and buckets[-1] == after[count]
+
+
 async def test_get_with_variables_and_cached_repeat(client: httpx.AsyncClient) -> None:
     import json
 
