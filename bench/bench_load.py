@@ -3,7 +3,8 @@
 Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
           [--think-ms 0] [--churn live|recompute|reingest|none] [--churn-interval 10]
           [--live-speed 30] [--live-hold-hours 2]
-          [--api-processes 1] [--warmup 5] [--json FILE]
+          [--api-processes 1] [--warmup 5] [--paced-requests 150] [--floor-duration 30]
+          [--json FILE]
 
 Everything is on loopback and real: a fresh database on the given server (DATABASE_URL, else a
 private PostgreSQL started in a temporary folder) is filled by the main job
@@ -13,6 +14,8 @@ by default) serves it from its own process. Then, in the same run:
 0. **prime**: every distinct request of the mix (~180) is asked once per API process, so both
    phases start from the caches of a service that has been answering for a while;
 1. **idle**: one client, requests one after another, no job running: p50 / p99 per operation;
+1b. **paced idle** (with ``--think-ms``): one client again, but waiting between its requests as
+   each load client does — the service just as idle, the machine idle between requests too;
 2. **baseline**: the load below (same clients, same mix, same length), with no job running —
    what the jobs add is the loaded phase's p99 over this one's (``--no-baseline`` skips it);
 3. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
@@ -37,9 +40,17 @@ by default) serves it from its own process. Then, in the same run:
    ``bench_api.py`` measures compression); the load generator uses aiohttp (ccxt's HTTP client,
    with a C parser) so that it takes less of the two cores than the server.
 
+Last, the **floor**: ``bench/bare_app.py``, an ASGI app with no liqmap code under the same
+uvicorn, loop and HTTP parser, answers each operation with a fixed body of the median size of
+liqmap's answers to it (read in the prime step), and is measured the same way (idle, paced
+idle, the same clients for ``--floor-duration`` s, no job running). Its figures are what this
+machine, the load generator and uvicorn cost to move those bytes; liqmap's loaded p99 over the
+bare app's is what liqmap's own code adds.
+
 An error is a non-200 answer, a transport error, or any ``errors`` in the body. The goal: zero
 errors, and under load each operation's p99 within 3× its idle p99; the run also says whether
-it is within 3× of the baseline's (what the jobs cost, apart from what 64 clients cost). The run
+it is within 3× of the paced idle p99, of the baseline's (what the jobs cost, apart from what
+64 clients cost), and whether the bare app itself is within 3× of its own idle p99. The run
 waits for a quiet machine first (1-minute load average below 1.0; other sessions run tests at
 times).
 """
@@ -51,7 +62,9 @@ import asyncio
 import json
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,29 +162,34 @@ def variants(op: str, window: Window) -> list[dict[str, Any]]:
 _VARIANTS: dict[tuple[str, int], list[dict[str, Any]]] = {}
 
 
-def request_for(op: str, window: Window, rng: random.Random) -> dict[str, Any]:
+def request_for(op: str, window: Window | None, rng: random.Random) -> dict[str, Any]:
+    if window is None:  # the bare app ignores the request
+        return {"query": "{ __typename }"}
     key = (op, id(window))
     if key not in _VARIANTS:
         _VARIANTS[key] = variants(op, window)
     return rng.choice(_VARIANTS[key])
 
 
-async def prime(bases: list[str], window: Window) -> int:
+async def prime(bases: list[str], window: Window) -> dict[str, list[int]]:
     """Ask every distinct request of the mix once on every API process (not measured): both
     phases then start from the caches a running service has, rather than one phase paying
-    for filling them."""
-    n = 0
+    for filling them. Returns the answers' sizes per operation."""
+    sizes: dict[str, list[int]] = defaultdict(list)
     for base in bases:
         async with session(base, 4) as client:
             for op, _ in MIX:
                 for body in variants(op, window):
-                    await timed(client, op, body, Stats())
-                    n += 1
-    return n
+                    sizes[op].append(await timed(client, op, body, Stats()))
+    return sizes
 
 
-async def timed(client: aiohttp.ClientSession, op: str, body: dict[str, Any], stats: Stats) -> None:
+async def timed(
+    client: aiohttp.ClientSession, op: str, body: dict[str, Any], stats: Stats, bare: bool = False
+) -> int:
     """One POST; an error is a non-200 answer, a transport error or ``errors`` in the body.
+    Returns the answer's size. ``bare``: the request goes to the bare app, which answers
+    ``op`` with a body of that operation's size.
 
     The body is searched for the ``"errors"`` key instead of parsed: no value of these answers
     can contain that token (base64, numbers, ISO times, symbols), and a 1.5 MB heatmap would
@@ -179,8 +197,10 @@ async def timed(client: aiohttp.ClientSession, op: str, body: dict[str, Any], st
     """
     started = time.perf_counter()
     error = None
+    content = b""
+    path = f"/graphql?op={op}" if bare else "/graphql"
     try:
-        async with client.post("/graphql", data=orjson.dumps(body), headers=JSON) as response:
+        async with client.post(path, data=orjson.dumps(body), headers=JSON) as response:
             content = await response.read()
             if response.status != 200:
                 error = f"HTTP {response.status}: {content[:200]!r}"
@@ -194,6 +214,7 @@ async def timed(client: aiohttp.ClientSession, op: str, body: dict[str, Any], st
         stats.errors[op] += 1
         if len(stats.samples[op]) < 3:
             stats.samples[op].append(error)
+    return len(content)
 
 
 def session(base: str, clients: int) -> aiohttp.ClientSession:
@@ -211,22 +232,29 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def idle_phase(base: str, window: Window, per_op: int, seed: int) -> Stats:
+async def idle_phase(
+    base: str, window: Window | None, per_op: int, seed: int, think_s: float = 0.0
+) -> Stats:
+    """One client: requests one after another (``think_s`` 0), or paced as a load client is
+    (each followed by ``think_s`` × 0.5–1.5 of waiting). ``window`` None: the bare app."""
     stats = Stats()
     rng = random.Random(seed)
+    bare = window is None
     async with session(base, 1) as client:
         for op, _ in MIX:  # warm up the connection, not measured
-            await timed(client, op, request_for(op, window, rng), Stats())
+            await timed(client, op, request_for(op, window, rng), Stats(), bare)
         order = [op for op, _ in MIX for _ in range(per_op)]
         rng.shuffle(order)
         for op in order:
-            await timed(client, op, request_for(op, window, rng), stats)
+            await timed(client, op, request_for(op, window, rng), stats, bare)
+            if think_s:
+                await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
     return stats
 
 
 async def load_phase(
     bases: list[str],
-    window: Window,
+    window: Window | None,
     clients: int,
     duration: float,
     think_s: float,
@@ -249,7 +277,7 @@ async def load_phase(
             while (now := time.perf_counter()) < deadline:
                 op = rng.choice(ops)
                 target = stats if now >= measured_from else discarded
-                await timed(client, op, request_for(op, window, rng), target)
+                await timed(client, op, request_for(op, window, rng), target, window is None)
                 if think_s:
                     await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
 
@@ -322,6 +350,32 @@ def background_work(url: str, since: datetime, window: Window) -> dict[str, int]
     }
 
 
+def full_collections(bases: list[str]) -> dict[str, float]:
+    """The API processes' full (generation 2) garbage collections so far, per pause bucket
+    (``liqmap_gc_pause_seconds``, summed over the processes)."""
+    import urllib.request
+
+    out: dict[str, float] = defaultdict(float)
+    for base in bases:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith('liqmap_gc_pause_seconds_bucket{generation="2"'):
+                    le = line.split('le="', 1)[1].split('"', 1)[0]
+                    out[le] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def gc_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """How many full collections ran between two scrapes, and the bucket the longest fell in."""
+    total = after.get("+Inf", 0.0) - before.get("+Inf", 0.0)
+    longest = None
+    for le, count in after.items():  # cumulative buckets, smallest bound first
+        if total and count - before.get(le, 0.0) == total:
+            longest = le
+            break
+    return {"full_collections": int(total), "longest_at_most_s": longest}
+
+
 def wait_for_quiet(max_wait: float, threshold: float) -> float:
     deadline = time.monotonic() + max_wait
     while True:
@@ -352,26 +406,119 @@ def summarize(stats: Stats, seconds: float | None) -> dict[str, dict[str, float]
 
 
 def print_table(
-    idle: dict[str, Any], base: dict[str, Any] | None, load: dict[str, Any], seconds: float
+    idle: dict[str, Any],
+    paced: dict[str, Any] | None,
+    base: dict[str, Any] | None,
+    load: dict[str, Any],
+    seconds: float,
 ) -> None:
     header = (
-        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} {'no-jobs p99':>11} │ {'req/s':>7} "
-        f"{'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/no-jobs':>8}"
+        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} {'paced p99':>9} {'no-jobs p99':>11} │"
+        f" {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/paced':>7}"
+        f" {'/no-jobs':>8}"
     )
     print(header)
     print("─" * len(header))
     total = 0
+    nan = float("nan")
     for op, _ in MIX:
         i, lo = idle[op], load[op]
         total += lo["requests"]
-        ratio = lo["p99_ms"] / i["p99_ms"] if i["p99_ms"] else float("nan")
-        b99 = base[op]["p99_ms"] if base else float("nan")
+        p99 = paced[op]["p99_ms"] if paced else nan
+        b99 = base[op]["p99_ms"] if base else nan
         print(
-            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m {b99:>10.1f}m │ {lo['rps']:>7.1f} "
-            f"{lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
-            f"{lo['errors']:>6} {ratio:>6.1f}× {lo['p99_ms'] / b99:>7.1f}×"
+            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m {p99:>8.1f}m {b99:>10.1f}m │ "
+            f"{lo['rps']:>7.1f} {lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
+            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× {lo['p99_ms'] / p99:>6.1f}× "
+            f"{lo['p99_ms'] / b99:>7.1f}×"
         )
-    print(f"{'all':<18} {'':>9} {'':>9} {'':>11} │ {total / seconds:>7.1f}")
+    print(f"{'all':<18} {'':>9} {'':>9} {'':>9} {'':>11} │ {total / seconds:>7.1f}")
+
+
+class BareApi:
+    """``bench/bare_app.py`` under uvicorn on a free loopback port, with the loop and HTTP
+    parser ``liqmap serve`` uses, answering each operation with a body of ``sizes[op]`` bytes."""
+
+    def __init__(self, log: Path, sizes: dict[str, int]) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools",
+             "--no-access-log", "--log-level", "warning"],
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "BARE_APP_SIZES": json.dumps(sizes)},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the bare app did not start") from None
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+
+def floor_phase(folder: Path, args: argparse.Namespace, sizes: dict[str, int]) -> dict[str, Any]:
+    """The machine's own floor: the bare app answering each operation with a body of the size
+    liqmap's answers have, measured as the API is (back to back, paced, and under the same
+    clients and think time, no job running), as many processes as liqmap had."""
+    bares = [BareApi(folder / f"bare-{i}.log", sizes) for i in range(args.api_processes)]
+    bare = bares[0]
+    try:
+        think_s = args.think_ms / 1000
+        idle = summarize(
+            asyncio.run(idle_phase(bare.url, None, args.idle_requests, args.seed)), None
+        )
+        paced = None
+        if args.paced_requests and think_s:
+            paced = summarize(
+                asyncio.run(idle_phase(bare.url, None, args.paced_requests, args.seed, think_s)),
+                None,
+            )
+        stats, seconds = asyncio.run(
+            load_phase([b.url for b in bares], None, args.clients, args.floor_duration, think_s,
+                       args.seed, args.warmup)
+        )  # fmt: skip
+        load = summarize(stats, seconds)
+    finally:
+        for process in bares:
+            process.stop()
+    return {"idle": idle, "paced": paced, "load": load, "sizes": sizes, "seconds": seconds}
+
+
+def print_floor(floor: dict[str, Any], load: dict[str, Any]) -> None:
+    """The bare app's figures, and liqmap's loaded p99 over the bare app's (what liqmap's own
+    code adds to the tail under the same load)."""
+    header = (
+        f"{'bare app':<18} {'bytes':>9} {'idle p99':>9} {'paced p99':>9} │ {'req/s':>7} "
+        f"{'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/paced':>7} "
+        f"{'liqmap/bare':>11}"
+    )
+    print(header)
+    print("─" * len(header))
+    nan = float("nan")
+    for op, _ in MIX:
+        i, lo = floor["idle"][op], floor["load"][op]
+        p99 = floor["paced"][op]["p99_ms"] if floor["paced"] else nan
+        print(
+            f"{op:<18} {floor['sizes'][op]:>9,} {i['p99_ms']:>8.1f}m {p99:>8.1f}m │ "
+            f"{lo['rps']:>7.1f} {lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
+            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× {lo['p99_ms'] / p99:>6.1f}× "
+            f"{load[op]['p99_ms'] / lo['p99_ms']:>10.1f}×"
+        )
 
 
 def main() -> int:
@@ -385,6 +532,14 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not counted")
     parser.add_argument("--idle-requests", type=int, default=500, help="per operation")
+    parser.add_argument(
+        "--paced-requests", type=int, default=150,
+        help="per operation, one client waiting --think-ms between requests (0: no such phase)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--floor-duration", type=float, default=30.0,
+        help="seconds of load on the bare app (0: no floor phase)",
+    )  # fmt: skip
     parser.add_argument(
         "--churn", choices=["live", "recompute", "reingest", "none"], default="live"
     )
@@ -439,12 +594,22 @@ def main() -> int:
             api.wait_ready()
 
         primed = asyncio.run(prime([a.url for a in apis], window))
-        print(f"primed the caches: {primed} distinct requests answered once", flush=True)
+        sizes = {op: round(statistics.median(primed[op])) for op, _ in MIX}
+        print(f"primed the caches: {sum(map(len, primed.values()))} distinct requests answered "
+              f"once; median answer sizes {sizes}", flush=True)  # fmt: skip
         load_before = os.getloadavg()[0]
+        gc_before = full_collections([a.url for a in apis])
         print(f"idle phase: {args.idle_requests} requests per operation, one at a time "
               f"(load average {load_before:.2f})", flush=True)  # fmt: skip
         idle_stats = asyncio.run(idle_phase(apis[0].url, window, args.idle_requests, args.seed))
         idle = summarize(idle_stats, None)
+        paced: dict[str, Any] | None = None
+        if args.paced_requests and args.think_ms:
+            print(f"paced idle phase: {args.paced_requests} requests per operation, one client "
+                  f"waiting {args.think_ms:.0f} ms × 0.5–1.5 between them", flush=True)  # fmt: skip
+            paced = summarize(asyncio.run(idle_phase(
+                apis[0].url, window, args.paced_requests, args.seed, args.think_ms / 1000
+            )), None)  # fmt: skip
 
         base: dict[str, Any] | None = None
         if not args.no_worker and not args.no_baseline:
@@ -494,13 +659,25 @@ def main() -> int:
         if dead:
             print(f"processes died during the run: {dead}", flush=True)
         load_after = os.getloadavg()[0]
+        collections = gc_summary(gc_before, full_collections([a.url for a in apis]))
         load = summarize(stats, seconds)
         if not args.no_worker:
             background.update(background_work(url, since, window))
+        floor: dict[str, Any] | None = None
+        if args.floor_duration:
+            if worker is not None:
+                worker.stop()
+                worker = None
+            print("floor phase: the bare app answering with bodies of the same sizes, the "
+                  "same clients, no job running", flush=True)  # fmt: skip
+            floor = floor_phase(folder, args, sizes)
         print()
-        print_table(idle, base, load, seconds)
+        print_table(idle, paced, base, load, seconds)
         print(f"\nbackground during the load phase: {background}")
         print(f"load average before {load_before:.2f}, after {load_after:.2f}")
+        print(f"full garbage collections in the API process(es) from the idle phase to the end of "
+              f"the load phase: {collections['full_collections']}, the longest at most "
+              f"{collections['longest_at_most_s']} s")  # fmt: skip
         for op, samples in stats.samples.items():
             for sample in samples:
                 print(f"  {op} error: {sample}")
@@ -510,6 +687,22 @@ def main() -> int:
         )
         verdict = "met" if goal else "NOT met"
         print(f"goal (0 errors, p99 ≤ 3× idle p99 for every operation): {verdict}")
+        paced_goal = None
+        if paced is not None:
+            paced_goal = all(
+                load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * paced[op]["p99_ms"]
+                for op, _ in MIX
+            )
+            print("the same against the paced idle p99 (one client, the same think time): "
+                  f"{'met' if paced_goal else 'NOT met'}")  # fmt: skip
+        if floor is not None:
+            print()
+            print_floor(floor, load)
+            bare_goal = all(
+                floor["load"][op]["p99_ms"] <= 3 * floor["idle"][op]["p99_ms"] for op, _ in MIX
+            )
+            print("the bare app itself, p99 ≤ 3× its idle p99 for every operation: "
+                  f"{'yes' if bare_goal else 'NO'}")  # fmt: skip
         jobs_cost = None
         if base is not None:
             jobs_cost = all(
@@ -520,7 +713,9 @@ def main() -> int:
                   f"every operation: {'yes' if jobs_cost else 'NO'}")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps({
-                "idle": idle, "baseline": base, "load": load, "seconds": seconds,
+                "idle": idle, "paced_idle": paced, "baseline": base, "load": load,
+                "seconds": seconds, "floor": floor, "paced_goal_met": paced_goal,
+                "gc": collections,
                 "background": background, "within_3x_of_baseline": jobs_cost,
                 "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
                 "churn": args.churn, "worker": not args.no_worker,
