@@ -9,6 +9,9 @@ block every later run of that task. Workers send heartbeats (``worker_heartbeat_
 worker looks for the jobs of workers silent for ``worker_stalled_after_s`` with procrastinate's
 ``JobManager.get_stalled_jobs`` and hands each one on (retried, or failed when a newer run of the
 same task already waits), marking the job run the dead worker left ``running`` as failed.
+
+An hourly ``liqmap.prune_history`` deletes the bookkeeping older than ``history_retention_days``
+(finished job runs and queue jobs; ``models.store.prune_job_history`` says what stays).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
@@ -31,6 +35,7 @@ from models import store
 log = get_logger(__name__)
 
 QUEUE = "liqmap"
+PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows by ~1,000 rows per market an hour
 WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
 # The runtime of this worker process; set by run_worker before tasks run.
@@ -78,6 +83,23 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
 
         report = await materialize_symbol(runtime(), symbol)
         return {"snapshots": report.snapshots_written}
+
+    @app.task(name="liqmap.prune_history", queue=QUEUE, pass_context=False)
+    async def prune_history(timestamp: int | None = None) -> dict[str, int]:
+        rt = runtime()
+        cutoff = datetime.now(UTC) - timedelta(days=rt.settings.history_retention_days)
+        async with rt.engine.begin() as conn:
+            pruned = await store.prune_job_history(conn, cutoff, QUEUE)
+        log.info(
+            "job history pruned", job_runs=pruned.job_runs, queue_jobs=pruned.queue_jobs,
+            older_than=cutoff.isoformat(),
+        )  # fmt: skip
+        return {"job_runs": pruned.job_runs, "queue_jobs": pruned.queue_jobs}
+
+    app.periodic(
+        cron=cron_for(PRUNE_HISTORY_INTERVAL_S), periodic_id="prune_history",
+        lock="prune_history", queueing_lock="prune_history",
+    )(prune_history)  # fmt: skip
 
     for exchange in settings.exchanges:
         for symbol in settings.symbols_for(exchange):

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     tiers_interval_s: int = Field(default=86_400, ge=1)
     materialize_interval_s: int = Field(default=300, ge=1)
 
+    # --- bookkeeping retention (an hourly job) --------------------------------------------
+    history_retention_days: int = Field(
+        default=30, ge=1,
+        description="Delete finished job runs and queue jobs older than this (the latest run, "
+        "success and error of each market dataset are kept).",
+    )  # fmt: skip
+
     # --- workers: a worker that stops sending heartbeats is dead; its jobs are retried --------
     worker_heartbeat_s: float = Field(default=10.0, gt=0, description="heartbeat period")
     worker_stalled_after_s: float = Field(

@@ -390,6 +390,64 @@ async def finish_job_run(
         )
 
 
+# --- history retention -------------------------------------------------------------------
+# Finished runs older than the cutoff go, except those the status queries (COVERAGE_SQL, the
+# API's market status) still read: per job and market dataset, the latest run, the latest
+# success and the latest error (by start and by finish). Runs still 'running' are never touched.
+_PRUNE_JOB_RUNS = text(
+    """
+    WITH keep AS (
+        (SELECT DISTINCT ON (job, exchange, symbol, dataset) id FROM job_runs
+         ORDER BY job, exchange, symbol, dataset, started_at DESC, id DESC)
+        UNION
+        (SELECT DISTINCT ON (job, exchange, symbol, dataset) id FROM job_runs
+         WHERE status = 'succeeded'
+         ORDER BY job, exchange, symbol, dataset, finished_at DESC NULLS LAST, id DESC)
+        UNION
+        (SELECT DISTINCT ON (job, exchange, symbol, dataset) id FROM job_runs
+         WHERE error IS NOT NULL
+         ORDER BY job, exchange, symbol, dataset, started_at DESC, id DESC)
+        UNION
+        (SELECT DISTINCT ON (job, exchange, symbol, dataset) id FROM job_runs
+         WHERE error IS NOT NULL
+         ORDER BY job, exchange, symbol, dataset, coalesce(finished_at, started_at) DESC, id DESC)
+    )
+    DELETE FROM job_runs r
+    WHERE r.status <> 'running' AND coalesce(r.finished_at, r.started_at) < :cutoff
+      AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.id = r.id)
+    """
+)
+
+# procrastinate's own ``delete_old_jobs`` would fail as a whole on a job that the last periodic
+# defer of a task still references (``procrastinate_periodic_defers.job_id`` has no ON DELETE:
+# a task removed from the configuration keeps its last job referenced for good); those stay.
+# A job's events go with it (ON DELETE CASCADE).
+_PRUNE_QUEUE_JOBS = text(
+    """
+    DELETE FROM procrastinate_jobs j
+    WHERE j.queue_name = :queue
+      AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+      AND NOT EXISTS (
+          SELECT 1 FROM procrastinate_events e WHERE e.job_id = j.id AND e.at >= :cutoff)
+      AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers d WHERE d.job_id = j.id)
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedHistory:
+    job_runs: int
+    queue_jobs: int
+
+
+async def prune_job_history(conn: AsyncConnection, cutoff: datetime, queue: str) -> PrunedHistory:
+    """Delete the bookkeeping older than ``cutoff``: finished job runs (but what the status
+    queries read) and ``queue``'s finished procrastinate jobs with their events."""
+    runs = await conn.execute(_PRUNE_JOB_RUNS, {"cutoff": cutoff})
+    jobs = await conn.execute(_PRUNE_QUEUE_JOBS, {"cutoff": cutoff, "queue": queue})
+    return PrunedHistory(job_runs=runs.rowcount, queue_jobs=jobs.rowcount)
+
+
 # A queue job is stalled when it is 'doing' on a worker that stopped sending heartbeats (or was
 # pruned): procrastinate's own rule (its select_stalled_jobs_by_heartbeat query), re-checked here
 # under the job's row lock so two recovering workers never both act on one job.

@@ -162,7 +162,8 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
             wait_until(
                 lambda: query_one(
                     url, "SELECT count(DISTINCT task_name || (args - 'timestamp')::text) "
-                    "FROM procrastinate_jobs WHERE id > %s AND status = 'succeeded'",
+                    "FROM procrastinate_jobs WHERE id > %s AND status = 'succeeded' "
+                    "AND task_name <> 'liqmap.prune_history'",  # hourly: in the run or not
                     resumed_after,
                 ) == 4,
                 60, what="every task to run again after the kill",
@@ -185,7 +186,10 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
         "FROM procrastinate_jobs GROUP BY 1, 2, 3",
     )  # fmt: skip
     assert per_period and all(n == 1 for *_, n in per_period), per_period
-    assert {t for t, *_ in per_period} == {"liqmap.ingest", "liqmap.materialize"}
+    # (the hourly liqmap.prune_history is there when the run crossed the top of an hour)
+    assert {t for t, *_ in per_period} - {"liqmap.prune_history"} == {
+        "liqmap.ingest", "liqmap.materialize"
+    }
     # every finished ingest job has exactly one successful run; only the killed one failed
     runs = query_all(
         url, "SELECT j.id, j.status, count(r.id) FILTER (WHERE r.status = 'succeeded'), "
