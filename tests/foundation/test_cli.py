@@ -158,3 +158,57 @@ def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
             time.sleep(1)
     assert not left
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
+
+
+def test_a_killed_process_does_not_keep_the_embedded_server_running(tmp_path: Path) -> None:
+    """``liqmap serve`` killed outright (SIGKILL, OOM) never takes itself off the embedded
+    server's handle list; the next command that uses the server forgets it, so that command's
+    clean exit, as the last user, stops the server."""
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.api.conftest import free_port
+
+    env = {"LIQMAP_DATA_DIR": str(tmp_path), "LIQMAP_LOG_LEVEL": "WARNING"}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    pgdata = tmp_path / "pgdata"
+    handles = pgdata / ".handle_pids.json"
+    port = free_port()
+    unset = {"DATABASE_URL", "LIQMAP_DATABASE_URL"}
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
+        env={**full_env, **env}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("liqmap serve did not come up")
+        proc.kill()
+        proc.wait(timeout=30)
+        # the dead process is still on the list, and the server it started still runs
+        assert json.loads(handles.read_text()) == [proc.pid]
+        assert (pgdata / "postmaster.pid").exists()
+
+        after = run_cli("db", "upgrade", env=env)  # a clean run on the same server
+        assert after.returncode == 0, after.stderr
+        assert str(proc.pid) in after.stderr  # it says which dead process it forgot
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        postmaster = pgdata / "postmaster.pid"
+        left = postmaster.read_text().split() if postmaster.exists() else []
+        if left:  # never leave a server behind, whatever the assertions below say
+            os.kill(int(left[0]), signal.SIGINT)
+            time.sleep(1)
+    assert not left  # the last user's exit stopped the server
+    assert json.loads(handles.read_text()) == []
