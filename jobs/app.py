@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
+import psutil
 from procrastinate import JobContext, PsycopgConnector
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.ingest import DATASETS, ingest_dataset
 from jobs.runtime import Runtime
@@ -55,7 +57,46 @@ def runtime() -> Runtime:
 
 def worker_name() -> str:
     """This process as job runs name it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return store.this_process()
+
+
+PROCESS_DIED = "process died: {worker} no longer runs"
+
+
+def process_gone(pid: int, started_at: datetime) -> bool:
+    """Whether the process that started a run at ``started_at`` has ended: no such pid, a
+    zombie, or a pid reused by a process started after the run (so not the one that ran it)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        return process.create_time() > started_at.timestamp() + 1
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:  # someone else's live process: not ours to judge
+        return False
+
+
+async def fail_runs_of_dead_processes(engine: AsyncEngine) -> list[int]:
+    """Fail the runs that processes of this host which have since died (a CLI backfill or
+    import, ``liqmap up``'s pipeline, killed outright) left 'running'; returns their ids.
+
+    Only this host's processes can be checked; runs of queue jobs are the stalled-job
+    recovery's (``recover_stalled_jobs``).
+    """
+    failed: list[int] = []
+    async with engine.begin() as conn:
+        for run in await store.runs_outside_queue(conn, socket.gethostname()):
+            pid = str(run.worker).rpartition(":")[2]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            if process_gone(int(pid), run.started_at) and await store.fail_running_run(
+                conn, run.id, PROCESS_DIED.format(worker=run.worker)
+            ):
+                failed.append(run.id)
+    if failed:
+        log.warning("job runs of dead processes marked failed", runs=failed)
+    return failed
 
 
 def ingest_lock(exchange: str, symbol: str, dataset: str) -> str:
@@ -158,6 +199,7 @@ async def _recover_forever(rt: Runtime, app: procrastinate.App) -> None:
     while True:
         try:
             await recover_stalled_jobs(rt, app)
+            await fail_runs_of_dead_processes(rt.engine)
         except Exception as exc:  # never let recovery take the worker down
             log.error("stalled-job recovery failed", error=repr(exc))
         await asyncio.sleep(rt.settings.worker_heartbeat_s)

@@ -143,9 +143,12 @@ async def materialize_all(rt: Runtime, report: PipelineReport) -> None:
 
 
 async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> PipelineReport:
+    from jobs.app import fail_runs_of_dead_processes
+
     rt = open_runtime(settings, target)
     report = PipelineReport()
     try:
+        await fail_runs_of_dead_processes(rt.engine)  # a previous `up` killed mid-pipeline
         await sync_all_markets(rt)
         report.ingest = await ingest_all(rt)
         await import_replay_realized(rt, report)

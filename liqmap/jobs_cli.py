@@ -42,11 +42,13 @@ def parse_time(text: str) -> int:
 async def _with_runtime(
     settings: Settings, target: DatabaseTarget, body: Callable[[Any], Awaitable[T]]
 ) -> T:
+    from jobs.app import fail_runs_of_dead_processes
     from jobs.pipeline import open_runtime
     from jobs.runtime import ConfigurationError
 
     rt = open_runtime(settings, target)
     try:
+        await fail_runs_of_dead_processes(rt.engine)  # so status and the runs below tell the truth
         return await body(rt)
     except ConfigurationError as exc:
         raise JobUserError(str(exc)) from None

@@ -7,6 +7,8 @@ page of rows and the watermark that covers it commit in one transaction.
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -338,6 +340,11 @@ async def advance_watermark_contiguously(
 
 
 # --- job runs -----------------------------------------------------------------------------------
+def this_process() -> str:
+    """This process as job runs name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 async def start_job_run(
     engine: AsyncEngine,
     job: str,
@@ -360,7 +367,9 @@ async def start_job_run(
                     dataset=dataset,
                     status="running",
                     watermark_from=watermark_from,
-                    worker=worker,
+                    # every run names its process, so a run a killed CLI command left 'running'
+                    # can be told from one in progress (fail_runs_of_dead_processes)
+                    worker=worker if worker is not None else this_process(),
                     procrastinate_job_id=procrastinate_job_id,
                 )
                 .returning(JobRun.id)
@@ -388,6 +397,33 @@ async def finish_job_run(
                 finished_at=func.now(),
             )
         )
+
+
+# Runs outside the queue (CLI backfills, imports, `up`'s pipeline) are 'running' only while the
+# process named in `worker` lives; queue jobs' runs are the stalled-job recovery's.
+_RUNNING_OUTSIDE_QUEUE = text(
+    """
+    SELECT id, worker, started_at FROM job_runs
+    WHERE status = 'running' AND procrastinate_job_id IS NULL AND worker LIKE :host || ':%'
+    """
+)
+_FAIL_RUNNING_RUN = text(
+    """
+    UPDATE job_runs SET status = 'failed', finished_at = now(),
+           error = coalesce(error || '; ', '') || :reason
+    WHERE id = :id AND status = 'running'
+    """
+)
+
+
+async def runs_outside_queue(conn: AsyncConnection, host: str) -> list[Row[Any]]:
+    """The runs left 'running' by processes of ``host`` outside the queue: (id, worker,
+    started_at)."""
+    return list((await conn.execute(_RUNNING_OUTSIDE_QUEUE, {"host": host})).all())
+
+
+async def fail_running_run(conn: AsyncConnection, run_id: int, reason: str) -> bool:
+    return (await conn.execute(_FAIL_RUNNING_RUN, {"id": run_id, "reason": reason})).rowcount == 1
 
 
 # --- history retention -------------------------------------------------------------------

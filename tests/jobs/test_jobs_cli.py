@@ -206,3 +206,78 @@ def test_import_liquidations_loads_per_bar_totals(
     mismatch = run("import", "liquidations", str(path), "--base", "BTC", "--symbol",
                    "ETH/USDT:USDT", database_url=fresh_database_url)  # fmt: skip
     assert "market 'ETH/USDT:USDT' is not a BTC market" in _one_line_error(mismatch)
+
+
+def test_a_killed_backfill_run_is_failed_by_the_next_command(
+    fresh_database_url: str, shared_data: Path, binance_rows: list[dict[str, str]]
+) -> None:
+    """A backfill killed outright (SIGKILL, a closed terminal's OOM) cannot record its end; the
+    next job command on the host finds its process gone and fails the run, naming it. Runs of
+    live processes stay 'running', whoever started them; a run whose pid now belongs to a
+    process started after it is failed too (that process is not the one that ran it)."""
+    import signal
+    import socket
+    import time
+
+    since, until = int(binance_rows[100]["timestamp"]), int(binance_rows[3100]["timestamp"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQMAP_")}
+    env.pop("DATABASE_URL", None)
+    env.update({"LIQMAP_DATABASE_URL": fresh_database_url, "LIQMAP_REPLAY_LATENCY_MS": "200"})
+    backfill = subprocess.Popen(
+        [LIQMAP, "backfill", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since",
+         _iso(since), "--until", str(until), "--dataset", "candles", "--replay", str(shared_data)],
+        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    host = socket.gethostname()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # its run has started and written a page
+            with psycopg.connect(fresh_database_url) as conn:
+                row = conn.execute(
+                    "SELECT id, worker FROM job_runs WHERE status = 'running'"
+                ).fetchone()
+                pages = conn.execute("SELECT count(*) FROM candles").fetchone()
+            if row is not None and pages is not None and pages[0] > 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the backfill did not start")
+        backfill.kill()
+        backfill.wait(timeout=30)
+    finally:
+        if backfill.poll() is None:
+            backfill.kill()
+    killed_run, worker = row
+    assert worker == f"{host}:{backfill.pid}"  # every run names its process
+    later = subprocess.Popen(["sleep", "60"])  # a live process started after the runs below
+    try:
+        with psycopg.connect(fresh_database_url) as conn:
+            live, reused = (
+                conn.execute(
+                    "INSERT INTO job_runs (job, status, worker, started_at) VALUES "
+                    "('import', 'running', %s, now()) RETURNING id",
+                    (f"{host}:{pid}",),
+                ).fetchone()[0]  # type: ignore[index]
+                for pid in (os.getpid(), later.pid)
+            )
+            conn.execute(
+                "UPDATE job_runs SET started_at = now() - interval '1 hour' WHERE id = %s",
+                (reused,),
+            )
+        with psycopg.connect(fresh_database_url) as conn:
+            assert conn.execute(
+                "SELECT status FROM job_runs WHERE id = %s", (killed_run,)
+            ).fetchone() == ("running",)  # nothing has looked yet
+
+        status = run("status", database_url=fresh_database_url)  # any job command looks
+        assert status.returncode == 0, status.stderr
+    finally:
+        later.send_signal(signal.SIGKILL)
+        later.wait()
+    with psycopg.connect(fresh_database_url) as conn:
+        states = dict(
+            (i, (s, e)) for i, s, e in conn.execute("SELECT id, status, error FROM job_runs")
+        )
+    assert states[killed_run] == ("failed", f"process died: {host}:{backfill.pid} no longer runs")
+    assert states[live] == ("running", None)  # this test's process: alive
+    assert states[reused][0] == "failed"  # the pid now belongs to a process newer than the run
