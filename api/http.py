@@ -47,6 +47,7 @@ from liqmap.settings import Settings
 log = get_logger(__name__)
 
 CLOSED_RANGE_MAX_AGE_S = 300
+WS_PROTOCOLS = ("graphql-transport-ws", "graphql-ws")  # what Strawberry's view speaks
 GZIP_MINIMUM_SIZE = 1024  # the same threshold as the app's GZipMiddleware
 
 
@@ -375,9 +376,14 @@ class AuthGate:
         headers: dict[str, str],
     ) -> None:  # fmt: skip
         if scope["type"] == "websocket":
-            # graphql-transport-ws: 4401 Unauthorized / 4429 Too many requests, before accept
+            # graphql-transport-ws: 4401 Unauthorized / 4429 Too many requests / 45xx. Accepted
+            # first: a close before accepting reaches the client as a bare HTTP 403 handshake
+            # failure, which GraphQL websocket clients retry; a 44xx close code they do not.
             websocket = WebSocket(scope, receive, send)
-            await websocket.close(code=4000 + status, reason=message)
+            offered = scope.get("subprotocols") or []
+            protocol = next((p for p in WS_PROTOCOLS if p in offered), None)
+            await websocket.accept(subprotocol=protocol)
+            await websocket.close(code=4000 + status, reason=message[:120])
             return
         response = JSONResponse(error_body(code, message), status_code=status, headers=headers)
         await response(scope, receive, send)

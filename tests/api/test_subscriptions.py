@@ -539,8 +539,13 @@ async def test_websocket_needs_a_valid_key_when_keys_are_required(
     key, _ = await auth.create_key(api_engine, "ws client", 100)
     async with LiveServer(app) as server:
         url = server.url.replace("http", "ws") + "/graphql"
-        with pytest.raises(websockets.exceptions.InvalidStatus):
-            await websockets.connect(url, subprotocols=["graphql-transport-ws"])
+        # no key: accepted in graphql-transport-ws, then closed with its 4401 Unauthorized
+        refused = await websockets.connect(url, subprotocols=["graphql-transport-ws"])
+        assert refused.subprotocol == "graphql-transport-ws"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(refused.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert closed.value.rcvd.reason == "an API key is required"
         ws = await connect(server, additional_headers={"X-API-Key": key})
         await ws.close()
         # browsers cannot set headers on websockets: the key may come as a query parameter
