@@ -23,6 +23,7 @@ async def migrate(target: DatabaseTarget) -> None:
 
 async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
     from api.app import create_app
+    from api.head_timeout import head_timeout_protocol
 
     engine = create_engine(
         target.url,
@@ -34,6 +35,7 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
         app,
         host=settings.api_host,
         port=settings.api_port,
+        http=head_timeout_protocol(settings.api_request_head_timeout_seconds),
         log_config=None,
         proxy_headers=True,
         lifespan="on",

@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     api_ws_init_timeout_seconds: float = Field(
         default=10.0, gt=0, description="websocket: close when no connection_init within this"
     )
+    api_request_head_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="HTTP: close a connection whose request line and headers take longer",
+    )  # fmt: skip
 
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None
