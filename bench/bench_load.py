@@ -405,6 +405,14 @@ def summarize(stats: Stats, seconds: float | None) -> dict[str, dict[str, float]
     return out
 
 
+def within_3x(load: dict[str, Any], reference: dict[str, Any]) -> bool:
+    """No errors, and every operation's p99 within 3× the reference phase's."""
+    return all(
+        load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * reference[op]["p99_ms"]
+        for op, _ in MIX
+    )
+
+
 def print_table(
     idle: dict[str, Any],
     paced: dict[str, Any] | None,
@@ -681,34 +689,23 @@ def main() -> int:
         for op, samples in stats.samples.items():
             for sample in samples:
                 print(f"  {op} error: {sample}")
-        goal = all(
-            load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * idle[op]["p99_ms"]
-            for op, _ in MIX
-        )
+        goal = within_3x(load, idle)
         verdict = "met" if goal else "NOT met"
         print(f"goal (0 errors, p99 ≤ 3× idle p99 for every operation): {verdict}")
         paced_goal = None
         if paced is not None:
-            paced_goal = all(
-                load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * paced[op]["p99_ms"]
-                for op, _ in MIX
-            )
+            paced_goal = within_3x(load, paced)
             print("the same against the paced idle p99 (one client, the same think time): "
                   f"{'met' if paced_goal else 'NOT met'}")  # fmt: skip
         if floor is not None:
             print()
             print_floor(floor, load)
-            bare_goal = all(
-                floor["load"][op]["p99_ms"] <= 3 * floor["idle"][op]["p99_ms"] for op, _ in MIX
-            )
+            bare_goal = within_3x(floor["load"], floor["idle"])
             print("the bare app itself, p99 ≤ 3× its idle p99 for every operation: "
                   f"{'yes' if bare_goal else 'NO'}")  # fmt: skip
         jobs_cost = None
         if base is not None:
-            jobs_cost = all(
-                load[op]["errors"] == 0 and load[op]["p99_ms"] <= 3 * base[op]["p99_ms"]
-                for op, _ in MIX
-            )
+            jobs_cost = within_3x(load, base)
             print("with the jobs running, p99 ≤ 3× the no-jobs p99 of the same clients for "
                   f"every operation: {'yes' if jobs_cost else 'NO'}")  # fmt: skip
         if args.json:

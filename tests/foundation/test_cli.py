@@ -113,19 +113,16 @@ def test_log_json_setting_makes_every_log_line_json(server_url: str, shared_data
     assert all("timestamp" in r and "level" in r for r in records)
 
 
-def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
-    """``liqmap serve`` on the embedded PostgreSQL, ended by TERM (as by systemd, docker or a
-    supervisor): it shuts down and stops the server it started instead of leaving it running."""
-    import json
-    import signal
+def _serve_on_embedded(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``liqmap serve`` with no DATABASE_URL on a migrated data folder, once ready: the process
+    and its server's pgdata."""
     import time
 
     import httpx
 
     from tests.api.conftest import free_port
 
-    env = {"LIQMAP_DATA_DIR": str(tmp_path), "LIQMAP_LOG_LEVEL": "WARNING"}
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("db", "upgrade", env=_embedded_env(tmp_path)).returncode == 0
     pgdata = tmp_path / "pgdata"
     assert not (pgdata / "postmaster.pid").exists()  # db upgrade stopped it on exit
     port = free_port()
@@ -133,29 +130,53 @@ def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
     full_env = {k: v for k, v in os.environ.items() if k not in unset}
     proc = subprocess.Popen(
         [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
-        env={**full_env, **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**full_env, **_embedded_env(tmp_path)}, cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                return proc, pgdata
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("liqmap serve did not come up")
+
+
+def _embedded_env(tmp_path: Path) -> dict[str, str]:
+    return {"LIQMAP_DATA_DIR": str(tmp_path), "LIQMAP_LOG_LEVEL": "WARNING"}
+
+
+def _stop_left_server(proc: subprocess.Popen[bytes], pgdata: Path) -> list[str]:
+    """Kill ``proc`` if it still runs, and stop a server left running (never leave one behind,
+    whatever a test's assertions say); returns what postmaster.pid held (empty: none left)."""
+    import signal
+    import time
+
+    if proc.poll() is None:
+        proc.kill()
+    postmaster = pgdata / "postmaster.pid"
+    left = postmaster.read_text().split() if postmaster.exists() else []
+    if left:
+        os.kill(int(left[0]), signal.SIGINT)
+        time.sleep(1)
+    return left
+
+
+def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
+    """``liqmap serve`` on the embedded PostgreSQL, ended by TERM (as by systemd, docker or a
+    supervisor): it shuts down and stops the server it started instead of leaving it running."""
+    import json
+    import signal
+
+    proc, pgdata = _serve_on_embedded(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("liqmap serve did not come up")
         assert (pgdata / "postmaster.pid").exists()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        postmaster = pgdata / "postmaster.pid"
-        left = postmaster.read_text().split() if postmaster.exists() else []
-        if left:  # never leave a server behind, whatever the assertions below say
-            os.kill(int(left[0]), signal.SIGINT)
-            time.sleep(1)
+        left = _stop_left_server(proc, pgdata)
     assert not left
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
 
@@ -165,50 +186,20 @@ def test_a_killed_process_does_not_keep_the_embedded_server_running(tmp_path: Pa
     server's handle list; the next command that uses the server forgets it, so that command's
     clean exit, as the last user, stops the server."""
     import json
-    import signal
-    import time
 
-    import httpx
-
-    from tests.api.conftest import free_port
-
-    env = {"LIQMAP_DATA_DIR": str(tmp_path), "LIQMAP_LOG_LEVEL": "WARNING"}
-    assert run_cli("db", "upgrade", env=env).returncode == 0
-    pgdata = tmp_path / "pgdata"
+    proc, pgdata = _serve_on_embedded(tmp_path)
     handles = pgdata / ".handle_pids.json"
-    port = free_port()
-    unset = {"DATABASE_URL", "LIQMAP_DATABASE_URL"}
-    full_env = {k: v for k, v in os.environ.items() if k not in unset}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
-        env={**full_env, **env}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("liqmap serve did not come up")
         proc.kill()
         proc.wait(timeout=30)
         # the dead process is still on the list, and the server it started still runs
         assert json.loads(handles.read_text()) == [proc.pid]
         assert (pgdata / "postmaster.pid").exists()
 
-        after = run_cli("db", "upgrade", env=env)  # a clean run on the same server
+        after = run_cli("db", "upgrade", env=_embedded_env(tmp_path))  # a clean run on it
         assert after.returncode == 0, after.stderr
         assert str(proc.pid) in after.stderr  # it says which dead process it forgot
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        postmaster = pgdata / "postmaster.pid"
-        left = postmaster.read_text().split() if postmaster.exists() else []
-        if left:  # never leave a server behind, whatever the assertions below say
-            os.kill(int(left[0]), signal.SIGINT)
-            time.sleep(1)
+        left = _stop_left_server(proc, pgdata)
     assert not left  # the last user's exit stopped the server
     assert json.loads(handles.read_text()) == []
