@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 KEY_PREFIX = "lqm_"
 
@@ -124,6 +124,14 @@ class KeyStore:
             self._cache.clear()
         self._cache[digest] = (now, info)
         return info
+
+
+async def key_is_active(session: AsyncSession, key_id: int) -> bool:
+    """Whether the key is still valid (not revoked since a connection was let in with it)."""
+    row = await session.execute(
+        text("SELECT 1 FROM api_keys WHERE id = :id AND revoked_at IS NULL"), {"id": key_id}
+    )
+    return row.first() is not None
 
 
 class RateLimiter:

@@ -10,9 +10,9 @@ import numpy as np
 import strawberry
 from strawberry.types import Info
 
-from api import grid, levels, storage
+from api import auth, grid, levels, storage
 from api import series as series_mod
-from api.errors import BadUserInput
+from api.errors import BadUserInput, Unauthenticated
 from api.resolvers.maps import Exchanges, Symbol
 from api.series import SeriesSet
 from api.timerange import timeframe_seconds
@@ -45,6 +45,11 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
             # the bars of this write that are newer than the last one delivered (a recompute
             # rewrites the old ones too: those were delivered already)
             async with ctx.session() as session:
+                # a key revoked while its subscription runs gets nothing more: checked once per
+                # write, the subscription ends with UNAUTHENTICATED
+                key = ctx.api_key
+                if key is not None and not await auth.key_is_active(session, key.id):
+                    raise Unauthenticated("the API key of this subscription has been revoked")
                 snaps = await storage.snapshot_page(
                     session, sid, event.resolution, event.first,
                     event.ts + timedelta(microseconds=1), delivered, event.count,

@@ -506,6 +506,44 @@ async def test_answers_only_a_notify_can_change_outlive_the_open_range_ttl(
     assert kept == [True, False, False, True, False]
 
 
+async def test_a_revoked_key_ends_its_subscriptions_and_spares_the_others(live: Live) -> None:
+    """A key revoked while its subscription runs gets no further column: the next write ends the
+    subscription with UNAUTHENTICATED, while a subscription of a valid key goes on."""
+    from api import auth
+
+    app = build_app(live.engine, live.url, require_api_keys=True)
+    revoked, revoked_info = await auth.create_key(live.engine, "former partner", 100)
+    kept, _ = await auth.create_key(live.engine, "partner", 100)
+    variables = {"symbol": SYMBOL, "exchanges": ["binanceusdm"]}
+    try:
+        async with LiveServer(app) as server:
+            ws_revoked = await connect(server, additional_headers={"X-API-Key": revoked})
+            ws_kept = await connect(server, additional_headers={"X-API-Key": kept})
+            try:
+                gone, stays = Subscriber(ws_revoked), Subscriber(ws_kept)
+                await gone.start("1", HEATMAP_UPDATED, variables)
+                await stays.start("1", HEATMAP_UPDATED, variables)
+                await subscribed(app, 2)
+                assert await auth.revoke_key(live.engine, revoked_info.prefix)
+
+                await ingest_the_rest_and_materialize(live)
+                message = await gone.next("1")
+                errors = (
+                    message["payload"] if message["type"] == "error"
+                    else message["payload"].get("errors")
+                )  # fmt: skip
+                assert errors, message  # not a column
+                assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+                assert "revoked" in errors[0]["message"]
+                column = await stays.next("1")
+                assert column["type"] == "next" and column["payload"]["data"]["heatmapUpdated"]
+            finally:
+                await ws_revoked.close()
+                await ws_kept.close()
+    finally:
+        await app.state.hub.close()
+
+
 async def test_subscription_errors_have_codes(live_server: LiveServer, stored: Stored) -> None:
     ws = await connect(live_server)
     try:
