@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -35,6 +35,8 @@ class JobRun(Base):
     __table_args__ = (
         Index(None, "job", "exchange", "symbol", "dataset", "started_at"),
         Index(None, "procrastinate_job_id"),
+        # the few runs still running, which the dead-process and orphan checks look for
+        Index(None, "status", postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
