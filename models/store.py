@@ -407,13 +407,6 @@ _RUNNING_OUTSIDE_QUEUE = text(
     WHERE status = 'running' AND procrastinate_job_id IS NULL AND worker LIKE :host || ':%'
     """
 )
-_FAIL_RUNNING_RUN = text(
-    """
-    UPDATE job_runs SET status = 'failed', finished_at = now(),
-           error = coalesce(error || '; ', '') || :reason
-    WHERE id = :id AND status = 'running'
-    """
-)
 
 
 async def runs_outside_queue(conn: AsyncConnection, host: str) -> list[Row[Any]]:
@@ -423,7 +416,13 @@ async def runs_outside_queue(conn: AsyncConnection, host: str) -> list[Row[Any]]
 
 
 async def fail_running_run(conn: AsyncConnection, run_id: int, reason: str) -> bool:
-    return (await conn.execute(_FAIL_RUNNING_RUN, {"id": run_id, "reason": reason})).rowcount == 1
+    """Fail one run still 'running' (as recover_stalled_job fails a dead worker's)."""
+    result = await conn.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status == "running")
+        .values(status="failed", error=reason, finished_at=func.now())
+    )
+    return result.rowcount == 1
 
 
 # --- history retention -------------------------------------------------------------------
