@@ -87,6 +87,7 @@ from tests.reliability.harness import (  # noqa: E402
     ApiProcess,
     LiqmapProcess,
     PrivatePostgres,
+    free_port,
     liqmap_env,
     replay_pipeline,
 )
@@ -448,9 +449,7 @@ class BareApi:
     parser ``liqmap serve`` uses, answering each operation with a body of ``sizes[op]`` bytes."""
 
     def __init__(self, log: Path, sizes: dict[str, int]) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+        self.port = free_port()
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1",
