@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Any, timeout: float, interval: float = 0.2, what: str = "") -> Any:
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+def wait_until(
+    predicate: Any,
+    timeout: float,
+    interval: float = 0.2,
+    what: str = "",
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds, with
+    what ``explain`` tells of the state then (job tables, process logs) in the message."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -46,7 +53,13 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.2, what: str 
             if last:
                 return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+    message = f"timed out after {timeout:.0f} s waiting for {what or predicate}"
+    if explain is not None:
+        try:
+            message += "\n" + explain()
+        except Exception as exc:  # the state itself may be what is broken
+            message += f"\n(no explanation: {exc!r})"
+    raise AssertionError(message)
 
 
 # --- a PostgreSQL server the test owns ---------------------------------------------------------
