@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.auth import KeyStore, RateLimiter
-from api.body_limit import BodySizeLimit
+from api.body_limits import BodyLimits
 from api.compression import GzipMiddleware
 from api.http import GZIP_MINIMUM_SIZE, AuthGate, LiqmapGraphQL
 from api.limits import ApiLimits
@@ -80,9 +80,10 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
 
     middleware = [
         Middleware(
-            BodySizeLimit,
+            BodyLimits,
             max_bytes=limits.max_body_bytes,
-            on_reject=metrics.http.labels("body_too_large").inc,
+            timeout_s=limits.request_body_timeout_seconds,
+            on_reject=lambda reason: metrics.http.labels(reason).inc(),
         ),
         Middleware(GzipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, level=limits.gzip_level),
     ]

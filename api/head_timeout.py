@@ -5,8 +5,8 @@ uvicorn closes a keep-alive connection that stays silent between requests
 line and headers a byte at a time, holds its socket and parser state for as long as it likes:
 enough such clients exhaust file descriptors while each costs its sender almost nothing. Here
 every connection must deliver a complete request head within ``head_timeout_s`` of opening, and
-of the first byte of each later request; it is closed otherwise. Bodies are bounded by size
-(``api/body_limit.py``); websockets by ``api_ws_init_timeout_seconds`` once upgraded.
+of the first byte of each later request; it is closed otherwise. Bodies are bounded by size and
+time (``api/body_limits.py``); websockets by ``api_ws_init_timeout_seconds`` once upgraded.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ class ApiLimits:
     default_price_margin_pct: float
     max_body_bytes: int
     ws_init_timeout_seconds: float
+    request_body_timeout_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiLimits:

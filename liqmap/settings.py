@@ -168,6 +168,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0,
         description="HTTP: close a connection whose request line and headers take longer",
     )  # fmt: skip
+    api_request_body_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="HTTP: refuse (408) a request whose body takes longer after its headers",
+    )  # fmt: skip
 
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None

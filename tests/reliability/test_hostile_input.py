@@ -3,8 +3,9 @@
 * property-based fuzzing from the committed SDL (hypothesis-graphql, valid and invalid
   documents) and of the data queries' arguments: never a 5xx, never ``INTERNAL``;
 * documents over the limits (depth, aliases, tokens, nesting, huge lists), bodies over the size
-  limit (413) and websockets that never send ``connection_init`` (closed in time) are refused
-  quickly while the server keeps answering;
+  limit (413), bodies slower than their deadline (408), request heads slower than theirs and
+  websockets that never send ``connection_init`` (closed in time) are refused quickly while the
+  server keeps answering;
 * SQL-injection strings in every string argument of every query and subscription change nothing
   in the database and come back as ``BAD_USER_INPUT``/``NOT_FOUND``;
 * API keys: revoked, wrong and missing keys are refused, only sha256 hashes are stored, and no
@@ -64,7 +65,10 @@ def hostile_url(server_url: str, replayed_template: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def open_api(hostile_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     env = liqmap_env(
-        hostile_url, api_ws_init_timeout_seconds=2, api_request_head_timeout_seconds=2
+        hostile_url,
+        api_ws_init_timeout_seconds=2,
+        api_request_head_timeout_seconds=2,
+        api_request_body_timeout_seconds=2,
     )
     api = ApiProcess(env, tmp_path_factory.mktemp("open-api") / "api.log")
     try:
@@ -352,6 +356,92 @@ def test_slow_loris_http_connections_are_closed(open_api: ApiProcess) -> None:
     assert all(1.5 <= elapsed < 5.0 and sent < 100 for elapsed, sent in closed_dribbling)
     assert len(answers) == 2 and all(a.startswith(b"HTTP/1.1 200") for a in answers), answers
     assert max(latencies) < 1.0, latencies
+
+
+def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
+    """A body sent a byte at a time — declared by ``Content-Length`` or chunked — is refused with
+    408 ``REQUEST_TIMEOUT`` about 2 s after its head (the deadline set for this server; without
+    one it holds its connection for as long as it dribbles), while a body that arrives in pieces
+    within the deadline is answered and other clients are served meanwhile."""
+    port = open_api.port
+    document = json.dumps({"query": "{ exchanges { id } }"}).encode()
+
+    async def read_response(reader: asyncio.StreamReader) -> bytes:
+        # head, then Content-Length bytes: read as they come, before the dribbler's next byte
+        # meets the closed socket (whose reset would discard what was not read yet)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))  # fmt: skip
+        return head + await reader.readexactly(length)
+
+    async def exchange(head: bytes, pieces: list[bytes], pause: float) -> tuple[float, bytes]:
+        """Send ``head``, then each piece ``pause`` s apart until the server answers; returns
+        the seconds from the head to the answer, and the answer."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)
+        started = time.perf_counter()
+        answer = asyncio.create_task(read_response(reader))
+        for piece in pieces:
+            await asyncio.sleep(pause)
+            if answer.done():
+                break
+            with contextlib.suppress(ConnectionError):
+                writer.write(piece)
+                await writer.drain()
+        data = await asyncio.wait_for(answer, 15)
+        elapsed = time.perf_counter() - started
+        writer.close()
+        return elapsed, data
+
+    def post_head(**headers: str) -> bytes:
+        lines = ["POST /graphql HTTP/1.1", "Host: x", "Content-Type: application/json",
+                 "Connection: close", *(f"{k.replace('_', '-')}: {v}" for k, v in headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()  # fmt: skip
+
+    def chunk(data: bytes) -> bytes:
+        return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+    declared = post_head(Content_Length=str(len(document)))
+    chunked = post_head(Transfer_Encoding="chunked")
+
+    async def scenario() -> tuple[list[tuple[float, bytes]], list[float]]:
+        tasks = [
+            # a byte every 100 ms: 2 s carry 20 of its 34 bytes, never the whole
+            *(asyncio.create_task(exchange(declared, [bytes([b]) for b in document], 0.1))
+              for _ in range(5)),
+            *(asyncio.create_task(exchange(chunked, [chunk(bytes([b])) for b in document], 0.1))
+              for _ in range(5)),
+            # in two pieces, 0.6 and 1.2 s after the head: within the deadline
+            asyncio.create_task(exchange(declared, [document[:10], document[10:]], 0.6)),
+            asyncio.create_task(
+                exchange(chunked, [chunk(document[:10]), chunk(document[10:]) + b"0\r\n\r\n"],
+                         0.6)
+            ),
+        ]  # fmt: skip
+        latencies = []
+        async with httpx.AsyncClient(base_url=open_api.url, timeout=10) as client:
+            while not all(t.done() for t in tasks):
+                started = time.perf_counter()
+                response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+                assert response.status_code == 200
+                latencies.append(time.perf_counter() - started)
+                await asyncio.sleep(0.2)
+        return [t.result() for t in tasks], latencies
+
+    results, latencies = asyncio.run(scenario())
+    *slow, in_time_declared, in_time_chunked = results
+    for elapsed, answer in slow:
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT", body
+        assert 1.5 <= elapsed < 5.0, elapsed
+    for elapsed, answer in (in_time_declared, in_time_chunked):
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert b'"exchanges"' in answer and elapsed < 5.0
+    assert max(latencies) < 1.0, latencies
+    # operators see them on /metrics
+    metrics = httpx.get(f"{open_api.url}/metrics").text
+    assert 'liqmap_http_rejections_total{reason="body_timeout"} 10.0' in metrics, metrics[-2000:]
 
 
 # --- SQL injection -----------------------------------------------------------------------------
