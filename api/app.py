@@ -39,9 +39,12 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
         create_schema(limits), settings=settings, limits=limits, sessions=sessions, hub=hub,
         metrics=metrics,
     )  # fmt: skip
+    keys = KeyStore(engine, limits.key_cache_seconds)
+    hub.on_key_revoked(keys.forget)
+    hub.on_reset(keys.forget)  # revocations may have been missed while not listening
     gate = AuthGate(
         graphql,
-        KeyStore(engine, limits.key_cache_seconds),
+        keys,
         RateLimiter(),
         require_keys=settings.require_api_keys,
         anonymous_limit=limits.anonymous_rate_limit_per_minute,

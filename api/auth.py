@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 KEY_PREFIX = "lqm_"
+KEYS_CHANNEL = "liqmap_api_keys"  # NOTIFY'd with a key's prefix when it is revoked
 
 
 def hash_key(key: str) -> str:
@@ -92,11 +93,17 @@ async def revoke_key(engine: AsyncEngine, prefix: str) -> bool:
             text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p AND revoked_at IS NULL"),
             {"p": prefix},
         )
+        if result.rowcount:
+            # delivered at commit to every API process listening (api/subscriptions.py): they
+            # refuse the key at once rather than when their cached lookup expires
+            await conn.execute(text("SELECT pg_notify(:channel, :p)"),
+                               {"channel": KEYS_CHANNEL, "p": prefix})  # fmt: skip
     return bool(result.rowcount)
 
 
 class KeyStore:
-    """Looks keys up by hash, trusting each answer for ``ttl`` seconds."""
+    """Looks keys up by hash, trusting each answer for ``ttl`` seconds — or until :meth:`forget`
+    (a key was revoked, or revocations may have been missed)."""
 
     def __init__(self, engine: AsyncEngine, ttl: float) -> None:
         self._engine = engine
@@ -124,6 +131,10 @@ class KeyStore:
             self._cache.clear()
         self._cache[digest] = (now, info)
         return info
+
+    def forget(self, *_: object) -> None:
+        """Drop every cached lookup (revocations are rare: the next one per key costs a query)."""
+        self._cache.clear()
 
 
 async def key_is_active(session: AsyncSession, key_id: int) -> bool:

@@ -5,6 +5,11 @@ first, ts, count, price}`` for each resolution of a write it commits: the bars `
 (``count`` of them) were written, ``price`` is the newest bar's. :class:`Hub` holds the single
 listening connection and a queue per subscriber; the subscription resolvers filter the events
 they care about and read the new snapshots in a session of their own.
+
+``liqmap apikey revoke`` sends ``NOTIFY liqmap_api_keys`` with the revoked key's prefix on the
+same connection's second channel: every API process then forgets its cached key lookups and ends
+the key's open subscriptions at once (:class:`KeyRevoked` in each subscriber's queue), instead of
+at the cache's expiry and at the next write.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from api.auth import KEYS_CHANNEL
 from liqmap.logs import get_logger
 
 log = get_logger(__name__)
@@ -58,16 +64,27 @@ class SnapshotEvent:
         return self.first <= ts <= self.ts
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRevoked:
+    """The API key with this prefix was revoked: its subscriptions end."""
+
+    prefix: str
+
+
+HubEvent = SnapshotEvent | KeyRevoked
+
+
 class Hub:
     """The process's LISTEN connection and its subscribers."""
 
     def __init__(self, database_url: str | None) -> None:
         self._url = database_url
-        self._queues: set[asyncio.Queue[SnapshotEvent]] = set()
+        self._queues: set[asyncio.Queue[HubEvent]] = set()
         self._conn: Any = None
         self._lock = asyncio.Lock()
         self._callbacks: list[Callable[[SnapshotEvent], None]] = []
         self._reset_callbacks: list[Callable[[], None]] = []
+        self._revocation_callbacks: list[Callable[[str], None]] = []
         self._warned = False
         self.generation = 0  # bumped on every event: cached responses older than this are stale
 
@@ -87,6 +104,7 @@ class Hub:
 
             self._conn = await asyncpg.connect(normalize_url(self._url))
             await self._conn.add_listener(CHANNEL, self._on_notify)
+            await self._conn.add_listener(KEYS_CHANNEL, self._on_key_revoked)
             self._conn.add_termination_listener(self._on_lost)
             self._reset()
             log.info("listening for new snapshots", channel=CHANNEL)
@@ -98,6 +116,10 @@ class Hub:
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever notifications may have been missed (connect, loss)."""
         self._reset_callbacks.append(callback)
+
+    def on_key_revoked(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the prefix of every key revoked (before subscribers)."""
+        self._revocation_callbacks.append(callback)
 
     def _reset(self) -> None:
         self.generation += 1
@@ -130,6 +152,15 @@ class Hub:
         self.generation += 1
         for callback in self._callbacks:
             callback(event)
+        self._publish(event)
+
+    def _on_key_revoked(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        log.info("api key revoked", prefix=payload[:32])
+        for callback in self._revocation_callbacks:
+            callback(payload)
+        self._publish(KeyRevoked(payload))
+
+    def _publish(self, event: HubEvent) -> None:
         for queue in list(self._queues):
             if queue.full():
                 # a subscriber this far behind loses the oldest events, never the newest: the
@@ -138,9 +169,9 @@ class Hub:
             queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[SnapshotEvent]]:
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[HubEvent]]:
         await self.start()
-        queue: asyncio.Queue[SnapshotEvent] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[HubEvent] = asyncio.Queue(QUEUE_SIZE)
         self._queues.add(queue)
         try:
             yield queue

@@ -15,11 +15,14 @@ from api import series as series_mod
 from api.errors import BadUserInput, Unauthenticated
 from api.resolvers.maps import Exchanges, Symbol
 from api.series import SeriesSet
+from api.subscriptions import KeyRevoked
 from api.timerange import timeframe_seconds
 from api.types.alerts import ClusterAlert
 from api.types.heatmap import HeatmapColumn, encode_matrix
 from api.types.maps import Cluster
 from api.types.scalars import MatrixEncoding, Side
+
+REVOKED = "the API key of this subscription has been revoked"
 
 
 async def _single_series(info: Info, symbol: str, exchanges: list[str] | None) -> SeriesSet:
@@ -38,18 +41,24 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
         async with ctx.session() as session:
             newest = await storage.last_snapshot_ts(session, found.series_ids, ctx.timeframe)
         delivered = newest or datetime(1970, 1, 1, tzinfo=UTC)
+        key = ctx.api_key
         while True:
             event = await queue.get()
+            if isinstance(event, KeyRevoked):
+                # a key revoked while its subscription runs gets nothing more: the subscription
+                # ends with UNAUTHENTICATED as the revocation is announced
+                if key is not None and event.prefix == key.prefix:
+                    raise Unauthenticated(REVOKED)
+                continue
             if event.series_id != sid or event.ts <= delivered:
                 continue
             # the bars of this write that are newer than the last one delivered (a recompute
             # rewrites the old ones too: those were delivered already)
             async with ctx.session() as session:
-                # a key revoked while its subscription runs gets nothing more: checked once per
-                # write, the subscription ends with UNAUTHENTICATED
-                key = ctx.api_key
+                # and, should the announcement have been missed (listener reconnecting), at the
+                # next write
                 if key is not None and not await auth.key_is_active(session, key.id):
-                    raise Unauthenticated("the API key of this subscription has been revoked")
+                    raise Unauthenticated(REVOKED)
                 snaps = await storage.snapshot_page(
                     session, sid, event.resolution, event.first,
                     event.ts + timedelta(microseconds=1), delivered, event.count,

@@ -53,6 +53,39 @@ async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
         assert ide.status_code == 200
 
 
+async def test_a_revoked_key_is_refused_at_once_though_its_lookup_is_cached(
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
+) -> None:
+    """Key lookups are cached (here for an hour), but ``revoke_key`` announces the revocation
+    and the serving process drops its cache: the key is refused within moments, not an hour."""
+    import asyncio
+    import time
+
+    from tests.api.conftest import LiveServer
+
+    key, info = await auth.create_key(api_engine, "acme", 100)
+    other, _ = await auth.create_key(api_engine, "other", 100)
+    app = build_app(api_engine, api_database_url, require_api_keys=True,
+                    api_key_cache_seconds=3600.0)  # fmt: skip
+    try:
+        async with LiveServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:
+
+            async def status(k: str) -> int:
+                response = await client.post("/graphql", json=QUERY, headers={"X-API-Key": k})
+                return response.status_code
+
+            assert await status(key) == 200 and await status(other) == 200  # now cached
+            assert app.state.hub.listening
+            assert await auth.revoke_key(api_engine, info.prefix)
+            revoked_at = time.monotonic()
+            while await status(key) != 401:
+                assert time.monotonic() - revoked_at < 5, "the revoked key is still let in"
+                await asyncio.sleep(0.05)
+            assert await status(other) == 200  # looked up again, still valid
+    finally:
+        await app.state.hub.close()
+
+
 async def test_keys_are_optional_by_default_but_must_be_valid_when_sent(
     api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
