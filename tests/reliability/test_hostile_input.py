@@ -20,7 +20,7 @@ import hashlib
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -259,6 +259,20 @@ def test_oversized_bodies_and_lists_are_refused(http: httpx.Client, open_api: Ap
     assert httpx.get(f"{open_api.url}/health/ready").status_code == 200
 
 
+async def _served_meanwhile(base_url: str, tasks: Sequence[asyncio.Task[Any]]) -> list[float]:
+    """The latencies of a plain query asked every 200 ms until every task is done: what other
+    clients get while hostile ones hold their connections (each must be a 200)."""
+    latencies = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        while not all(t.done() for t in tasks):
+            started = time.perf_counter()
+            response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
+            assert response.status_code == 200
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.2)
+    return latencies
+
+
 async def _hold_uninitialised(url: str) -> tuple[int | None, float]:
     started = time.perf_counter()
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
@@ -274,14 +288,7 @@ def test_slow_loris_websockets_are_closed(open_api: ApiProcess) -> None:
 
     async def scenario() -> tuple[list[tuple[int | None, float]], list[float]]:
         holders = [asyncio.create_task(_hold_uninitialised(ws_url)) for _ in range(20)]
-        latencies = []
-        async with httpx.AsyncClient(base_url=open_api.url, timeout=10) as client:
-            while not all(h.done() for h in holders):
-                started = time.perf_counter()
-                response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
-                assert response.status_code == 200
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(0.2)
+        latencies = await _served_meanwhile(open_api.url, holders)
         return [h.result() for h in holders], latencies
 
     closed, latencies = asyncio.run(scenario())
@@ -337,14 +344,7 @@ def test_slow_loris_http_connections_are_closed(open_api: ApiProcess) -> None:
         silent_ones = [asyncio.create_task(silent()) for _ in range(10)]
         dribblers = [asyncio.create_task(dribbling()) for _ in range(10)]
         patient = asyncio.create_task(pieces_and_keep_alive())
-        latencies = []
-        async with httpx.AsyncClient(base_url=open_api.url, timeout=10) as client:
-            while not all(t.done() for t in (*silent_ones, *dribblers, patient)):
-                started = time.perf_counter()
-                response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
-                assert response.status_code == 200
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(0.2)
+        latencies = await _served_meanwhile(open_api.url, [*silent_ones, *dribblers, patient])
         return (
             [t.result() for t in silent_ones], [t.result() for t in dribblers], patient.result(),
             latencies,
@@ -418,14 +418,7 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
                          0.6)
             ),
         ]  # fmt: skip
-        latencies = []
-        async with httpx.AsyncClient(base_url=open_api.url, timeout=10) as client:
-            while not all(t.done() for t in tasks):
-                started = time.perf_counter()
-                response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
-                assert response.status_code == 200
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(0.2)
+        latencies = await _served_meanwhile(open_api.url, tasks)
         return [t.result() for t in tasks], latencies
 
     results, latencies = asyncio.run(scenario())
