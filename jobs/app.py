@@ -80,12 +80,14 @@ async def fail_runs_of_dead_processes(engine: AsyncEngine) -> list[int]:
     """Fail the runs that processes of this host which have since died (a CLI backfill or
     import, ``liqmap up``'s pipeline, killed outright) left 'running'; returns their ids.
 
-    Only this host's processes can be checked; runs of queue jobs are the stalled-job
-    recovery's (``recover_stalled_jobs``).
+    Only the processes of this host and PID namespace can be checked (containers sharing a
+    hostname each have their own pids); runs of queue jobs are the stalled-job recovery's
+    (``recover_stalled_jobs``).
     """
     failed: list[int] = []
     async with engine.begin() as conn:
-        for run in await store.runs_outside_queue(conn, socket.gethostname()):
+        runs = await store.runs_outside_queue(conn, socket.gethostname(), store.pid_namespace())
+        for run in runs:
             pid = str(run.worker).rpartition(":")[2]
             if not pid.isdigit() or run.worker == worker_name():  # this process's own: alive
                 continue

@@ -26,7 +26,8 @@ class IngestWatermark(Base):
 class JobRun(Base):
     """One run of one job; failed and rejected runs keep the reason.
 
-    ``worker`` names the process (``host:pid``) and ``procrastinate_job_id`` the queue job that
+    ``worker`` names the process (``host:pid``, in PID namespace ``pid_namespace``) and
+    ``procrastinate_job_id`` the queue job that
     ran it (None outside a worker, e.g. ``liqmap backfill``): a run left ``running`` by a worker
     that died is found through its stalled queue job and marked failed.
     """
@@ -52,4 +53,6 @@ class JobRun(Base):
     watermark_to: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(128))
+    # the inode of the process's PID namespace (Linux): its pid means something only there
+    pid_namespace: Mapped[int | None] = mapped_column(BigInteger)
     procrastinate_job_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -6,6 +6,7 @@ page of rows and the watermark that covers it commit in one transaction.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
@@ -345,6 +346,16 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@functools.cache
+def pid_namespace() -> int | None:
+    """The inode of this process's PID namespace (Linux; None elsewhere). Pids name processes
+    only within one, and containers may share a hostname while each has its own."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
 async def start_job_run(
     engine: AsyncEngine,
     job: str,
@@ -370,6 +381,7 @@ async def start_job_run(
                     # every run names its process, so a run a killed CLI command left 'running'
                     # can be told from one in progress (fail_runs_of_dead_processes)
                     worker=worker if worker is not None else this_process(),
+                    pid_namespace=pid_namespace(),
                     procrastinate_job_id=procrastinate_job_id,
                 )
                 .returning(JobRun.id)
@@ -404,15 +416,22 @@ async def finish_job_run(
 _RUNNING_OUTSIDE_QUEUE = text(
     """
     SELECT id, worker, started_at FROM job_runs
-    WHERE status = 'running' AND procrastinate_job_id IS NULL AND worker LIKE :host || ':%'
+    WHERE status = 'running' AND procrastinate_job_id IS NULL
+      AND left(worker, length(:host) + 1) = :host || ':'
+      -- a pid means something only in its namespace (NULL: a run from before it was recorded)
+      AND (pid_namespace IS NULL OR CAST(:pid_namespace AS bigint) IS NULL
+           OR pid_namespace = :pid_namespace)
     """
 )
 
 
-async def runs_outside_queue(conn: AsyncConnection, host: str) -> list[Row[Any]]:
-    """The runs left 'running' by processes of ``host`` outside the queue: (id, worker,
-    started_at)."""
-    return list((await conn.execute(_RUNNING_OUTSIDE_QUEUE, {"host": host})).all())
+async def runs_outside_queue(
+    conn: AsyncConnection, host: str, namespace: int | None
+) -> list[Row[Any]]:
+    """The runs left 'running' outside the queue by processes of ``host`` in PID namespace
+    ``namespace`` (None: any): (id, worker, started_at)."""
+    params = {"host": host, "pid_namespace": namespace}
+    return list((await conn.execute(_RUNNING_OUTSIDE_QUEUE, params)).all())
 
 
 async def fail_running_run(conn: AsyncConnection, run_id: int, reason: str) -> bool:

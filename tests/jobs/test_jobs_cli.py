@@ -249,9 +249,13 @@ def test_a_killed_backfill_run_is_failed_by_the_next_command(
             backfill.kill()
     killed_run, worker = row
     assert worker == f"{host}:{backfill.pid}"  # every run names its process
+    namespace = os.stat("/proc/self/ns/pid").st_ino  # and its PID namespace (Linux)
     later = subprocess.Popen(["sleep", "60"])  # a live process started after the runs below
     try:
         with psycopg.connect(fresh_database_url) as conn:
+            assert conn.execute(
+                "SELECT pid_namespace FROM job_runs WHERE id = %s", (killed_run,)
+            ).fetchone() == (namespace,)
             live, reused = (
                 conn.execute(
                     "INSERT INTO job_runs (job, status, worker, started_at) VALUES "
@@ -260,6 +264,13 @@ def test_a_killed_backfill_run_is_failed_by_the_next_command(
                 ).fetchone()[0]  # type: ignore[index]
                 for pid in (os.getpid(), later.pid)
             )
+            # the dead backfill's pid, on this hostname, but in another PID namespace (another
+            # container sharing the hostname): not this host's processes to judge
+            elsewhere = conn.execute(
+                "INSERT INTO job_runs (job, status, worker, pid_namespace, started_at) VALUES "
+                "('backfill', 'running', %s, %s, now()) RETURNING id",
+                (f"{host}:{backfill.pid}", namespace + 1),
+            ).fetchone()[0]  # type: ignore[index]
             conn.execute(
                 "UPDATE job_runs SET started_at = now() - interval '1 hour' WHERE id = %s",
                 (reused,),
@@ -281,3 +292,4 @@ def test_a_killed_backfill_run_is_failed_by_the_next_command(
     assert states[killed_run] == ("failed", f"process died: {host}:{backfill.pid} no longer runs")
     assert states[live] == ("running", None)  # this test's process: alive
     assert states[reused][0] == "failed"  # the pid now belongs to a process newer than the run
+    assert states[elsewhere] == ("running", None)
