@@ -15,8 +15,9 @@ clients, the same mix and think time each time:
 
 Under load each operation's p99 over its own idle p99 (one client, back to back) is printed for
 both, and the second's p99 over the first's: how much of a small request's tail is the wait for
-a big answer that the server's one event loop is writing (and the client's is reading) when it
-arrives — what no code inside the API changes while it answers the same bytes on one loop.
+the cores that moving the big answers occupies (the server's writes, the loopback copies, the
+load generator's reads, all on the same machine) — what no code inside the API changes while it
+answers the same bytes.
 """
 
 from __future__ import annotations
