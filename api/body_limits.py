@@ -5,9 +5,10 @@ any body larger than ``api_max_body_bytes`` is refused with HTTP 413: by its ``C
 at once, and for chunked uploads as soon as the bytes received pass the limit.
 
 A body must also arrive whole within ``api_request_body_timeout_seconds`` of its request's head
-(HTTP 408, ``REQUEST_TIMEOUT``): the head has its own deadline (``api/head_timeout.py``), but
-without this a client could declare a body and send it a byte at a time, holding its connection
-and request task for as long as it likes — a slow loris past the headers. So the body is read
+(HTTP 408, ``REQUEST_TIMEOUT``): the head has its own deadline
+(``api/connection_deadlines.py``), but without this a client could declare a body and send it a
+byte at a time, holding its connection and request task for as long as it likes — a slow loris
+past the headers. So the body is read
 here, under that deadline, and handed on whole (the GraphQL view buffers it anyway).
 """
 

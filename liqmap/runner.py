@@ -23,7 +23,7 @@ async def migrate(target: DatabaseTarget) -> None:
 
 async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
     from api.app import create_app
-    from api.head_timeout import head_timeout_protocol
+    from api.connection_deadlines import deadline_protocol
 
     engine = create_engine(
         target.url,
@@ -35,7 +35,11 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
         app,
         host=settings.api_host,
         port=settings.api_port,
-        http=head_timeout_protocol(settings.api_request_head_timeout_seconds),
+        http=deadline_protocol(
+            settings.api_request_head_timeout_seconds,
+            settings.api_response_send_timeout_seconds,
+            on_send_timeout=app.state.metrics.http.labels("send_timeout").inc,
+        ),
         log_config=None,
         proxy_headers=True,
         lifespan="on",

@@ -172,6 +172,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0,
         description="HTTP: refuse (408) a request whose body takes longer after its headers",
     )  # fmt: skip
+    api_response_send_timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="HTTP: abort a connection whose client reads nothing of its answer this long",
+    )  # fmt: skip
 
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None

@@ -3,9 +3,9 @@
 * property-based fuzzing from the committed SDL (hypothesis-graphql, valid and invalid
   documents) and of the data queries' arguments: never a 5xx, never ``INTERNAL``;
 * documents over the limits (depth, aliases, tokens, nesting, huge lists), bodies over the size
-  limit (413), bodies slower than their deadline (408), request heads slower than theirs and
-  websockets that never send ``connection_init`` (closed in time) are refused quickly while the
-  server keeps answering;
+  limit (413), bodies slower than their deadline (408), request heads slower than theirs,
+  clients that read nothing of their answer and websockets that never send ``connection_init``
+  (closed in time) are refused quickly while the server keeps answering;
 * SQL-injection strings in every string argument of every query and subscription change nothing
   in the database and come back as ``BAD_USER_INPUT``/``NOT_FOUND``;
 * API keys: revoked, wrong and missing keys are refused, only sha256 hashes are stored, and no
@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -69,6 +70,7 @@ def open_api(hostile_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         api_ws_init_timeout_seconds=2,
         api_request_head_timeout_seconds=2,
         api_request_body_timeout_seconds=2,
+        api_response_send_timeout_seconds=2,
     )
     api = ApiProcess(env, tmp_path_factory.mktemp("open-api") / "api.log")
     try:
@@ -435,6 +437,59 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
     # operators see them on /metrics
     metrics = httpx.get(f"{open_api.url}/metrics").text
     assert 'liqmap_http_rejections_total{reason="body_timeout"} 10.0' in metrics, metrics[-2000:]
+
+
+BIG_ANSWER = (
+    '{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-16T00:00:00Z", '
+    'end: "2026-06-22T00:00:00Z", interval: FIVE_MINUTES, priceMin: 55000, priceMax: 75000, '
+    'encoding: JSON) { columns rows long short } }'
+)  # six days of 5-minute columns over a wide price range, as JSON numbers: megabytes
+
+
+def test_clients_that_read_nothing_of_their_answer_are_cut(open_api: ApiProcess) -> None:
+    """A client that asks for a big answer and then reads nothing of it is disconnected after
+    the 2 s set for this server, its unsent answer dropped — without the deadline the server
+    keeps it buffered for as long as the client stays, and enough such clients exhaust its
+    memory — while one that reads steadily, however slowly, gets all of it."""
+    port = open_api.port
+    document = json.dumps({"query": BIG_ANSWER}).encode()
+    request = (
+        b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Accept-Encoding: identity\r\nConnection: close\r\n"
+        + f"Content-Length: {len(document)}\r\n\r\n".encode() + document
+    )
+
+    def fetch(pause_s: float, read_bytes: int) -> tuple[int, int]:
+        """Send the request, wait ``pause_s``, then read ``read_bytes`` at a time, 50 ms apart,
+        until the server closes; returns (the declared body length, the bytes received)."""
+        with socket.socket() as sock:
+            if pause_s:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request)
+            time.sleep(pause_s)
+            sock.settimeout(20)
+            data = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(read_bytes):
+                    data += chunk
+                    if pause_s == 0:
+                        time.sleep(0.05)
+        head, _, body = data.partition(b"\r\n\r\n")
+        declared = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:"))  # fmt: skip
+        return declared, len(body)
+
+    declared, received = fetch(pause_s=5.0, read_bytes=1 << 20)  # reads nothing for 5 s
+    # far more than the kernel's socket buffers hold (tcp_wmem grows to 4 MB here)
+    assert declared > 8_000_000, (declared, received)
+    assert received < declared, (received, declared)  # cut before it was all sent
+    # at most 64 KB every 50 ms (~1.3 MB/s), far slower than the server writes: the answer
+    # waits in its buffer for seconds, but the client keeps taking some
+    declared, received = fetch(pause_s=0.0, read_bytes=1 << 16)
+    assert received == declared, (received, declared)
+    metrics = httpx.get(f"{open_api.url}/metrics").text
+    assert 'liqmap_http_rejections_total{reason="send_timeout"} 1.0' in metrics, metrics[-2000:]
 
 
 # --- SQL injection -----------------------------------------------------------------------------
