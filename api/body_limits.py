@@ -8,8 +8,8 @@ A body must also arrive whole within ``api_request_body_timeout_seconds`` of its
 (HTTP 408, ``REQUEST_TIMEOUT``): the head has its own deadline
 (``api/connection_deadlines.py``), but without this a client could declare a body and send it a
 byte at a time, holding its connection and request task for as long as it likes — a slow loris
-past the headers. So the body is read
-here, under that deadline, and handed on whole (the GraphQL view buffers it anyway).
+past the headers. So the body is read here, under that deadline, and handed on whole (the
+GraphQL view buffers it anyway).
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ class BodyLimits:
         )
         await response(scope, receive, send)
 
-    async def _read_body(self, receive: Receive, declared: int | None) -> bytes | None:
-        """The whole body, or None when the client went away; raises ``_TooLarge``."""
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body (uvicorn marks its last part, ``Content-Length`` or chunked), or None
+        when the client went away; raises ``_TooLarge``."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -70,8 +71,6 @@ class BodyLimits:
                 raise _TooLarge
             chunks.append(body)
             if not message.get("more_body", False):
-                return b"".join(chunks)
-            if declared is not None and size >= declared:
                 return b"".join(chunks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,7 +85,7 @@ class BodyLimits:
             return
         try:
             async with asyncio.timeout(self.timeout_s):
-                body = await self._read_body(receive, int(declared) if declared else None)
+                body = await self._read_body(receive)
         except _TooLarge:
             await self._refuse(scope, receive, send, 413, QUERY_TOO_COMPLEX, self._size_message())
             return
