@@ -143,11 +143,11 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
         try:
             pids = json.loads(path.read_text() or "[]")
         except ValueError:
-            pids = []  # unreadable: rewritten below; the live processes are on the server
+            pids = []  # unreadable: no pid to judge, so the file is left as it is
         pids = pids if isinstance(pids, list) else []
         alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
         dead = [p for p in pids if p not in alive]
-        if dead or len(alive) != len(pids):
+        if dead:
             path.write_text(json.dumps(alive))
     if dead:
         log.warning(
