@@ -112,7 +112,7 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
         context: JobContext, exchange: str, symbol: str, dataset: str, timestamp: int | None = None
     ) -> dict[str, Any]:
         result = await ingest_dataset(
-            runtime(), exchange, symbol, dataset, worker=worker_name(), queue_job_id=context.job.id
+            runtime(), exchange, symbol, dataset, queue_job_id=context.job.id
         )
         if result.status == "failed":
             # surfaced as a failed procrastinate job too, not only in job_runs

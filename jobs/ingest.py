@@ -71,13 +71,12 @@ async def ingest_dataset(
     until_ms: int | None = None,
     job: str = "ingest",
     progress: Progress | None = None,
-    worker: str | None = None,
     queue_job_id: int | None = None,
 ) -> IngestResult:
     """Ingest one dataset of one market from its watermark (or ``since_ms``) to ``until_ms``.
 
-    ``worker`` and ``queue_job_id`` name the process and the procrastinate job running it (on
-    the job run), so a run left behind by a worker that died can be found and failed.
+    The job run names this process (``host:pid``) and ``queue_job_id`` the procrastinate job
+    running it, so a run left behind by a worker that died can be found and failed.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
@@ -101,7 +100,7 @@ async def ingest_dataset(
 
     run_id = await store.start_job_run(
         rt.engine, job, exchange, symbol, dataset, store.to_datetime(start),
-        worker=worker, procrastinate_job_id=queue_job_id,
+        procrastinate_job_id=queue_job_id,
     )  # fmt: skip
     written = 0
     cursor = start
