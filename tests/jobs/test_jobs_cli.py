@@ -31,16 +31,22 @@ SYMBOL = "BTC/USDT:USDT"
 BAR = 300_000
 
 
-def run(
-    *args: str, database_url: str, entry: tuple[str, ...] = (LIQMAP,), **settings: str
-) -> subprocess.CompletedProcess[str]:
+def cli_env(database_url: str, **settings: str) -> dict[str, str]:
+    """This environment without its liqmap settings, plus the database and ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIQMAP_")}
     env.pop("DATABASE_URL", None)
     env.update({"LIQMAP_DATABASE_URL": database_url, "COLUMNS": "250"})
     env.update({f"LIQMAP_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def run(
+    *args: str, database_url: str, entry: tuple[str, ...] = (LIQMAP,), **settings: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*entry, *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
-    )
+        [*entry, *args], capture_output=True, text=True, env=cli_env(database_url, **settings),
+        cwd=REPO, timeout=120,
+    )  # fmt: skip
 
 
 def _one_line_error(out: subprocess.CompletedProcess[str]) -> str:
@@ -220,9 +226,7 @@ def test_a_killed_backfill_run_is_failed_by_the_next_command(
     import time
 
     since, until = int(binance_rows[100]["timestamp"]), int(binance_rows[3100]["timestamp"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQMAP_")}
-    env.pop("DATABASE_URL", None)
-    env.update({"LIQMAP_DATABASE_URL": fresh_database_url, "LIQMAP_REPLAY_LATENCY_MS": "200"})
+    env = cli_env(fresh_database_url, replay_latency_ms="200")
     backfill = subprocess.Popen(
         [LIQMAP, "backfill", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since",
          _iso(since), "--until", str(until), "--dataset", "candles", "--replay", str(shared_data)],
