@@ -2,63 +2,80 @@
 
 Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
           [--think-ms 0] [--churn live|recompute|reingest|none] [--churn-interval 10]
-          [--live-speed 30] [--live-hold-hours 2]
-          [--api-processes 1] [--warmup 5] [--paced-requests 150] [--floor-duration 30]
-          [--json FILE]
+          [--live-speed 30] [--live-hold-hours 2] [--rounds 4] [--max-steal 0.03]
+          [--block-retries 2] [--api-processes 1] [--warmup 2] [--idle-requests 500]
+          [--paced-requests 200] [--floor-duration 40] [--json FILE]
 
 Everything is on loopback and real: a fresh database on the given server (DATABASE_URL, else a
 private PostgreSQL started in a temporary folder) is filled by the main job
 (``liqmap up --replay ../shared/data --once``); ``liqmap serve`` (uvicorn, caches as configured
-by default) serves it from its own process. Then, in the same run:
+by default) serves it from its own process(es). First every distinct request of the mix (~175)
+is asked once per API process (**prime**, not measured), so every phase starts from the caches
+of a service that has been answering for a while. Then ``--rounds`` rounds, each running every
+phase once, in this order:
 
-0. **prime**: every distinct request of the mix (~180) is asked once per API process, so both
-   phases start from the caches of a service that has been answering for a while;
-1. **idle**: one client, requests one after another, no job running: p50 / p99 per operation;
-1b. **paced idle** (with ``--think-ms``): one client again, but waiting between its requests as
-   each load client does — the service just as idle, the machine idle between requests too;
-2. **baseline**: the load below (same clients, same mix, same length), with no job running —
-   what the jobs add is the loaded phase's p99 over this one's (``--no-baseline`` skips it);
-3. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods.
-   With ``--churn live`` (the default) the jobs work as they do live, only faster: the database
-   is filled up to ``--live-hold-hours`` before the recording's end, and the worker's replay
-   clock then runs from there at ``--live-speed`` recorded seconds per wall second (30: a new
-   5-minute bar every 10 s, 30 times the live rate), so each ingest period fetches the bars
-   that closed since and each materialization computes those steps, writes their snapshots
-   and NOTIFYs the API. The other modes keep the replay's clock at the recording's end, where
-   a period has nothing new, and "churn" every ``--churn-interval`` seconds: ``reingest`` rewinds
-   the ingest watermarks by a day (each period fetches and upserts a day of bars again),
-   ``recompute`` also drops the engine states, so the next materialization
-   recomputes the whole 4-week series, rewrites every snapshot and NOTIFYs the API, which drops
-   its caches — a far heavier background than live operation, where a period adds one bar and
-   the materializer computes one step. Meanwhile
-   ``--clients`` clients send a mix of ``heatmap`` (a random 24 h window of the last 7 days at
-   5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots`` pages
-   (a random page of hourly maps) and ``longShortSplit`` for ``--duration`` seconds after
-   ``--warmup`` seconds that are not counted (connections opening, clients arriving), spread
-   over ``--api-processes`` ``liqmap serve`` replicas (a load balancer's job), each waiting
-   ``--think-ms`` between its requests (0: back to back). Answers are not gzipped (loopback;
-   ``bench_api.py`` measures compression); the load generator uses aiohttp (ccxt's HTTP client,
-   with a C parser) so that it takes less of the two cores than the server.
+1. **idle**: one client, ``--idle-requests`` requests per operation one after another, no job
+   running: p50 / p99 per operation;
+2. **paced idle** (with ``--think-ms``): one client again, ``--paced-requests`` per operation
+   over all rounds, waiting between its requests as each load client does — the service just
+   as idle, the machine idle between requests too;
+3. the same two against the **bare app** (below);
+4. **baseline**: the load clients below with no job running — what the jobs add is the loaded
+   phase's p99 over this one's (``--no-baseline`` skips it);
+5. **floor**: the load clients against the bare app, no job running;
+6. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods
+   during this block only. With ``--churn live`` (the default) the jobs work as they do live,
+   only faster: the database is filled up to ``--live-hold-hours`` before the recording's end,
+   and the worker's replay clock runs from there at ``--live-speed`` recorded seconds per wall
+   second (30: a new 5-minute bar every 10 s, 30 times the live rate) and stops while the
+   worker is stopped between load blocks, so each ingest period fetches the bars that closed
+   since and each materialization computes those steps, writes their snapshots and NOTIFYs
+   the API. The other modes keep the replay's clock at the recording's end, where a period has
+   nothing new, and "churn" every ``--churn-interval`` seconds: ``reingest`` rewinds the ingest
+   watermarks by a day (each period fetches and upserts a day of bars again), ``recompute``
+   also drops the engine states, so the next materialization recomputes the whole 4-week
+   series, rewrites every snapshot and NOTIFYs the API, which drops its caches — a far heavier
+   background than live operation, where a period adds one bar and the materializer computes
+   one step.
 
-Last, the **floor**: ``bench/bare_app.py``, an ASGI app with no liqmap code under the same
-uvicorn, loop and HTTP parser, answers each operation with a fixed body of the median size of
-liqmap's answers to it (read in the prime step), and is measured the same way (idle, paced
-idle, the same clients for ``--floor-duration`` s, no job running). Its figures are what this
+The load clients (``--clients``) send a mix of ``heatmap`` (a random 24 h window of the last
+7 days at 5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots``
+pages (a random page of hourly maps) and ``longShortSplit``, spread over ``--api-processes``
+``liqmap serve`` replicas (a load balancer's job), each waiting ``--think-ms`` × 0.5–1.5
+between its requests (0: back to back); a load block lasts ``--duration`` / rounds seconds
+after ``--warmup`` seconds that are not counted (connections opening, clients arriving).
+Answers are not gzipped (loopback; ``bench_api.py`` measures compression); the load generator
+uses aiohttp (ccxt's HTTP client, with a C parser) so that it takes less of the two cores than
+the server.
+
+Why rounds: the machine is a virtual one whose host lends its cores to other guests at times
+(CPU time "stolen", ``/proc/stat``). Run one after the other, a burst of steal lands on one
+phase — often the short idle one that every ratio is divided by. Interleaved, each round's
+load is compared with the same round's idle, the figures are pooled over the rounds and the
+goal is judged on the median over the rounds; a block during which the host stole more than
+``--max-steal`` of the CPU time is run again (up to ``--block-retries`` times, the last try kept
+whatever its steal), and the run prints each block's steal and every block it ran again.
+
+The **floor**: ``bench/bare_app.py``, an ASGI app with no liqmap code under the same uvicorn,
+loop and HTTP parser, answers each operation with a fixed body of the median size of liqmap's
+answers to it (read in the prime step), measured the same way. Its figures are what this
 machine, the load generator and uvicorn cost to move those bytes; liqmap's loaded p99 over the
-bare app's is what liqmap's own code adds.
+bare app's is what liqmap's own code adds. The run also prints the serving processes' CPU time
+per answered request in each phase (liqmap's and the bare app's).
 
 An error is a non-200 answer, a transport error, or any ``errors`` in the body. The goal: zero
-errors, and under load each operation's p99 within 3× its idle p99; the run also says whether
-it is within 3× of the paced idle p99, of the baseline's (what the jobs cost, apart from what
-64 clients cost), and whether the bare app itself is within 3× of its own idle p99. The run
-waits for a quiet machine first (1-minute load average below 1.0; other sessions run tests at
-times).
+errors, and under load each operation's p99 within 3× its idle p99 (the median over the rounds
+of the round's ratio, and pooled); the run also says whether it is within 3× of the paced idle
+p99, of the baseline's (what the jobs cost, apart from what 64 clients cost), and whether the
+bare app itself is within 3× of its own idle p99. The run waits for a quiet machine first
+(1-minute load average below 1.0; other sessions run tests at times).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -71,6 +88,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +149,7 @@ class Stats:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    uncounted: int = 0  # requests of the warm-up, answered but not measured
 
 
 def variants(op: str, window: Window) -> list[dict[str, Any]]:
@@ -283,6 +302,7 @@ async def load_phase(
                     await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
 
         await asyncio.gather(*(one(i) for i in range(clients)))
+        stats.uncounted = sum(map(len, discarded.latencies.values()))
         return stats, time.perf_counter() - measured_from
     finally:
         for client in sessions:
@@ -414,34 +434,213 @@ def within_3x(load: dict[str, Any], reference: dict[str, Any]) -> bool:
     )
 
 
-def print_table(
-    idle: dict[str, Any],
-    paced: dict[str, Any] | None,
-    base: dict[str, Any] | None,
-    load: dict[str, Any],
-    seconds: float,
-) -> None:
-    header = (
-        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} {'paced p99':>9} {'no-jobs p99':>11} │"
-        f" {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/paced':>7}"
-        f" {'/no-jobs':>8}"
-    )
-    print(header)
-    print("─" * len(header))
+def process_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (``/proc/PID/stat``)."""
     total = 0
-    nan = float("nan")
-    for op, _ in MIX:
-        i, lo = idle[op], load[op]
-        total += lo["requests"]
-        p99 = paced[op]["p99_ms"] if paced else nan
-        b99 = base[op]["p99_ms"] if base else nan
-        print(
-            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m {p99:>8.1f}m {b99:>10.1f}m │ "
-            f"{lo['rps']:>7.1f} {lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
-            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× {lo['p99_ms'] / p99:>6.1f}× "
-            f"{lo['p99_ms'] / b99:>7.1f}×"
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(all CPU time, stolen time) of the machine since boot, in ticks (``/proc/stat``). On a
+    virtual machine the host's other guests take cores away at times; that shows as steal, and
+    lands on whatever phase is running then."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(fields), fields[7]
+
+
+@dataclass
+class Phase:
+    """One phase of the run (say, liqmap's load) over every round: its samples pooled, each
+    round's own summary, and the CPU time the host stole while it ran."""
+
+    pooled: Stats = field(default_factory=Stats)
+    rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)
+    seconds: float = 0.0
+    ticks: int = 0
+    stolen: int = 0
+    stolen_by_round: list[float] = field(default_factory=list)
+    rerun_steal: list[float] = field(default_factory=list)  # the steal of blocks run again
+    server_cpu_s: float = 0.0  # the serving processes' CPU time during the phase
+    answered: int = 0  # requests answered during the phase, warm-up included
+
+    def add(self, stats: Stats, seconds: float | None, ticks: int, stolen: int) -> None:
+        for op, values in stats.latencies.items():
+            self.pooled.latencies[op].extend(values)
+        for op, count in stats.errors.items():
+            self.pooled.errors[op] += count
+        for op, samples in stats.samples.items():
+            self.pooled.samples[op].extend(samples[: 3 - len(self.pooled.samples[op])])
+        self.rounds.append(summarize(stats, seconds))
+        self.seconds += seconds or 0.0
+        self.ticks += ticks
+        self.stolen += stolen
+        self.stolen_by_round.append(stolen / ticks if ticks else 0.0)
+        self.answered += sum(map(len, stats.latencies.values())) + stats.uncounted
+
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.pooled, self.seconds or None)
+
+    def server_cpu_ms_per_request(self) -> float:
+        """The serving processes' CPU time per answered request (in all, not only the last
+        request's own: the server's event loop, its HTTP parsing and writes, its GC)."""
+        return 1000 * self.server_cpu_s / self.answered if self.answered else float("nan")
+
+    def steal(self) -> float:
+        """The share of the machine's CPU time the host took while this phase ran."""
+        return self.stolen / self.ticks if self.ticks else 0.0
+
+
+def measured(
+    phase: Phase, limits: argparse.Namespace, pids: list[int], run: Any, *args: Any
+) -> None:
+    """Run one block (``run(*args)`` → (Stats, seconds or None)) against the processes
+    ``pids`` and add it to ``phase``. A block during which the host stole more than
+    ``limits.max_steal`` of the machine's CPU time is run again, up to ``limits.block_retries``
+    times (the last try is kept whatever its steal): another guest's burst is not this
+    service's latency, and it would land on one phase and not the other."""
+    for attempt in range(limits.block_retries + 1):
+        ticks, stolen = cpu_ticks()
+        served = process_cpu_s(pids)
+        stats, seconds = run(*args)
+        served = process_cpu_s(pids) - served
+        after_ticks, after_stolen = cpu_ticks()
+        ticks, stolen = after_ticks - ticks, after_stolen - stolen
+        share = stolen / ticks if ticks else 0.0
+        if share <= limits.max_steal or attempt == limits.block_retries:
+            phase.server_cpu_s += served
+            phase.add(stats, seconds, ticks, stolen)
+            return
+        phase.rerun_steal.append(share)
+
+
+def round_ratios(load: Phase, reference: Phase) -> dict[str, list[float]]:
+    """Each round's p99 over the reference phase's p99 in the same round, per operation."""
+    return {
+        op: [
+            lo[op]["p99_ms"] / ref[op]["p99_ms"]
+            for lo, ref in zip(load.rounds, reference.rounds, strict=True)
+        ]
+        for op, _ in MIX
+    }
+
+
+def median_within_3x(load: Phase, reference: Phase) -> bool:
+    """No errors, and every operation's median over the rounds of its p99 / the reference's
+    p99 in the same round at most 3."""
+    ratios = round_ratios(load, reference)
+    errors = load.summary()
+    return all(errors[op]["errors"] == 0 and statistics.median(ratios[op]) <= 3 for op, _ in MIX)
+
+
+@dataclass
+class Target:
+    """What the clients ask: liqmap's API process(es), or the bare app answering the same
+    sizes (``window`` None)."""
+
+    urls: list[str]
+    window: Window | None
+    pids: list[int]  # the serving processes, for their CPU time
+
+
+class Worker:
+    """``liqmap worker --replay`` that runs only during the load blocks. Its replay clock stops
+    while it does: each start sets the clock's epoch later by the time it was stopped, so the
+    recording resumes where it left off — a new bar every 10 s at 30×, no catch-up bursts."""
+
+    def __init__(self, url: str, folder: Path, clock: dict[str, object], speed: float) -> None:
+        self.url, self.folder, self.clock, self.speed = url, folder, dict(clock), speed
+        self.process: LiqmapProcess | None = None
+        self.epoch: datetime | None = None
+        self.stopped_at: datetime | None = None
+        self.started_first: datetime | None = None
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        if self.epoch is None:
+            self.epoch = self.started_first = now
+        elif self.stopped_at is not None:
+            self.epoch += now - self.stopped_at
+        clock = dict(self.clock)
+        if "replay_start" in clock:  # live: the clock runs; other modes hold it at the end
+            clock["replay_speed"] = self.speed
+            clock["replay_epoch"] = self.epoch.isoformat()
+        env = liqmap_env(
+            self.url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING", **clock
         )
-    print(f"{'all':<18} {'':>9} {'':>9} {'':>9} {'':>11} │ {total / seconds:>7.1f}")
+        self.process = LiqmapProcess(["worker", "--replay", str(SHARED)], env,
+                                     self.folder / "worker.log")  # fmt: skip
+        time.sleep(6)  # the worker is up and its first periodic runs have started
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if not self.process.alive():
+                print(f"the worker died: {self.process.output()[-2000:]}", flush=True)
+            self.process.stop()
+            self.process = None
+            self.stopped_at = datetime.now(UTC)
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    targets: dict[str, Target],
+    worker: Worker | None = None,
+    churner: Any = None,
+) -> dict[str, Phase]:
+    """``args.rounds`` rounds, each every phase in turn — so a stretch of host noise (steal)
+    lands on the reference phases as much as on the load ones, and a noisy round shows in its
+    own ratios instead of moving the one idle p99 that all others are divided by:
+
+    for each target (liqmap, then the bare app): **idle** (one client, ``--idle-requests``
+    per operation back to back) and **paced** idle (one client, ``--paced-requests`` per
+    operation over all rounds, each followed by the load clients' think time); then the
+    **baseline** (liqmap, the load clients, no job running), the **floor** load (the bare app,
+    the same clients) and last liqmap's **load**, the worker running (``worker``) during it
+    only. Load blocks last ``--duration`` / rounds seconds after ``--warmup`` not counted.
+    Phase keys: ``"<phase>:<target>"``.
+    """
+    think_s = args.think_ms / 1000
+    rounds = args.rounds
+    paced_each = max(1, round(args.paced_requests / rounds)) if args.paced_requests else 0
+    phases: dict[str, Phase] = defaultdict(Phase)
+
+    def idle(target: Target, requests: int, seed: int, think: float) -> tuple[Stats, None]:
+        return asyncio.run(idle_phase(target.urls[0], target.window, requests, seed, think)), None
+
+    def block(target: Target, duration: float, seed: int) -> tuple[Stats, float]:
+        return asyncio.run(load_phase(target.urls, target.window, args.clients, duration, think_s,
+                                      seed, args.warmup))  # fmt: skip
+
+    liqmap, bare = targets.get("liqmap"), targets.get("bare")
+    for k in range(rounds):
+        seed = args.seed * 100 + k
+        for name, target in targets.items():
+            measured(phases[f"idle:{name}"], args, target.pids[:1], idle, target,
+                     args.idle_requests, seed, 0.0)  # fmt: skip
+            if paced_each and think_s:
+                measured(phases[f"paced:{name}"], args, target.pids[:1], idle, target,
+                         paced_each, seed, think_s)  # fmt: skip
+        if liqmap is not None and worker is not None and not args.no_baseline:
+            measured(phases["baseline:liqmap"], args, liqmap.pids, block, liqmap,
+                     args.duration / rounds, seed + 1)  # fmt: skip
+        if bare is not None:
+            measured(phases["load:bare"], args, bare.pids, block, bare,
+                     args.floor_duration / rounds, seed)  # fmt: skip
+        if liqmap is not None:
+            if worker is not None:
+                worker.start()
+            try:
+                run = churner if churner is not None else partial(block, liqmap)
+                measured(phases["load:liqmap"], args, liqmap.pids, run, args.duration / rounds,
+                         seed)  # fmt: skip
+            finally:
+                if worker is not None:
+                    worker.stop()
+        print(f"  round {k + 1}/{rounds} done", flush=True)
+    return dict(phases)
 
 
 class BareApi:
@@ -479,31 +678,65 @@ class BareApi:
 
 
 def floor_phase(folder: Path, args: argparse.Namespace, sizes: dict[str, int]) -> dict[str, Any]:
-    """The machine's own floor: the bare app answering each operation with a body of the size
-    liqmap's answers have, measured as the API is (back to back, paced, and under the same
-    clients and think time, no job running), as many processes as liqmap had."""
+    """The bare app alone (``floor_mix.py``): answering each operation with a body of
+    ``sizes[op]`` bytes, measured as the API is, in ``args.rounds`` rounds (idle, paced idle,
+    the load clients for ``args.floor_duration`` s in all), as many processes as liqmap had."""
     bares = [BareApi(folder / f"bare-{i}.log", sizes) for i in range(args.api_processes)]
-    bare = bares[0]
     try:
-        think_s = args.think_ms / 1000
-        idle = summarize(
-            asyncio.run(idle_phase(bare.url, None, args.idle_requests, args.seed)), None
-        )
-        paced = None
-        if args.paced_requests and think_s:
-            paced = summarize(
-                asyncio.run(idle_phase(bare.url, None, args.paced_requests, args.seed, think_s)),
-                None,
-            )
-        stats, seconds = asyncio.run(
-            load_phase([b.url for b in bares], None, args.clients, args.floor_duration, think_s,
-                       args.seed, args.warmup)
-        )  # fmt: skip
-        load = summarize(stats, seconds)
+        target = Target([b.url for b in bares], None, [b.proc.pid for b in bares])
+        phases = run_rounds(args, {"bare": target})
     finally:
         for process in bares:
             process.stop()
-    return {"idle": idle, "paced": paced, "load": load, "sizes": sizes, "seconds": seconds}
+    return floor_figures(phases, sizes)
+
+
+def floor_figures(phases: dict[str, Phase], sizes: dict[str, int]) -> dict[str, Any]:
+    paced = phases.get("paced:bare")
+    load = phases["load:bare"]
+    return {
+        "idle": phases["idle:bare"].summary(), "paced": paced.summary() if paced else None,
+        "load": load.summary(), "sizes": sizes, "seconds": load.seconds,
+        "median_round_ratio": {
+            op: statistics.median(r) for op, r in round_ratios(load, phases["idle:bare"]).items()
+        },
+        "steal": {name.split(":")[0]: phase.steal() for name, phase in phases.items()},
+        "server_cpu_ms_per_request": {
+            name.split(":")[0]: phase.server_cpu_ms_per_request()
+            for name, phase in phases.items() if name.endswith(":bare")
+        },
+    }  # fmt: skip
+
+
+def print_table(
+    idle: dict[str, Any],
+    paced: dict[str, Any] | None,
+    base: dict[str, Any] | None,
+    load: dict[str, Any],
+    seconds: float,
+    median_ratio: dict[str, float],
+) -> None:
+    header = (
+        f"{'operation':<18} {'idle p50':>9} {'idle p99':>9} {'paced p99':>9} {'no-jobs p99':>11} │"
+        f" {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7}"
+        f" {'/idle med':>9} {'/paced':>7} {'/no-jobs':>8}"
+    )
+    print(header)
+    print("─" * len(header))
+    total = 0
+    nan = float("nan")
+    for op, _ in MIX:
+        i, lo = idle[op], load[op]
+        total += lo["requests"]
+        p99 = paced[op]["p99_ms"] if paced else nan
+        b99 = base[op]["p99_ms"] if base else nan
+        print(
+            f"{op:<18} {i['p50_ms']:>8.1f}m {i['p99_ms']:>8.1f}m {p99:>8.1f}m {b99:>10.1f}m │ "
+            f"{lo['rps']:>7.1f} {lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
+            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× {median_ratio[op]:>8.1f}× "
+            f"{lo['p99_ms'] / p99:>6.1f}× {lo['p99_ms'] / b99:>7.1f}×"
+        )
+    print(f"{'all':<18} {'':>9} {'':>9} {'':>9} {'':>11} │ {total / seconds:>7.1f}")
 
 
 def print_floor(floor: dict[str, Any], load: dict[str, Any]) -> None:
@@ -511,8 +744,8 @@ def print_floor(floor: dict[str, Any], load: dict[str, Any]) -> None:
     code adds to the tail under the same load)."""
     header = (
         f"{'bare app':<18} {'bytes':>9} {'idle p99':>9} {'paced p99':>9} │ {'req/s':>7} "
-        f"{'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/paced':>7} "
-        f"{'liqmap/bare':>11}"
+        f"{'p50':>8} {'p99':>8} {'max':>8} {'errors':>6} {'/idle':>7} {'/idle med':>9} "
+        f"{'/paced':>7} {'liqmap/bare':>11}"
     )
     print(header)
     print("─" * len(header))
@@ -523,29 +756,58 @@ def print_floor(floor: dict[str, Any], load: dict[str, Any]) -> None:
         print(
             f"{op:<18} {floor['sizes'][op]:>9,} {i['p99_ms']:>8.1f}m {p99:>8.1f}m │ "
             f"{lo['rps']:>7.1f} {lo['p50_ms']:>7.1f}m {lo['p99_ms']:>7.1f}m {lo['max_ms']:>7.1f}m "
-            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× {lo['p99_ms'] / p99:>6.1f}× "
+            f"{lo['errors']:>6} {lo['p99_ms'] / i['p99_ms']:>6.1f}× "
+            f"{floor['median_round_ratio'][op]:>8.1f}× {lo['p99_ms'] / p99:>6.1f}× "
             f"{load[op]['p99_ms'] / lo['p99_ms']:>10.1f}×"
         )
+
+
+def print_rounds(phases: dict[str, Phase]) -> None:
+    """Each round's p99 per phase and operation, and the steal in each: how far the rounds
+    agree, and which were disturbed."""
+    names = [name for name in phases if phases[name].rounds]
+    print(f"{'round':<6} {'phase':<16} " + " ".join(f"{op[:12]:>12}" for op, _ in MIX)
+          + f" {'steal':>6}")  # fmt: skip
+    for k in range(len(phases[names[0]].rounds)):
+        for name in names:
+            phase = phases[name]
+            cells = " ".join(f"{phase.rounds[k][op]['p99_ms']:>11.1f}m" for op, _ in MIX)
+            print(f"{k + 1:<6} {name:<16} {cells} {phase.stolen_by_round[k]:>5.1%}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load in all")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--think-ms", type=float, default=0.0)
     parser.add_argument(
         "--api-processes", type=int, default=1, help="liqmap serve replicas, clients spread"
     )
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not counted")
-    parser.add_argument("--idle-requests", type=int, default=500, help="per operation")
     parser.add_argument(
-        "--paced-requests", type=int, default=150,
-        help="per operation, one client waiting --think-ms between requests (0: no such phase)",
+        "--rounds", type=int, default=4,
+        help="every phase runs in each round, in turn; load phases last --duration / rounds",
     )  # fmt: skip
     parser.add_argument(
-        "--floor-duration", type=float, default=30.0,
-        help="seconds of load on the bare app (0: no floor phase)",
+        "--warmup", type=float, default=2.0, help="seconds of each load block not counted"
+    )
+    parser.add_argument(
+        "--max-steal", type=float, default=0.03,
+        help="a block during which the host stole more of the CPU time than this share is "
+        "run again",
+    )  # fmt: skip
+    parser.add_argument("--block-retries", type=int, default=2, help="at most, per block")
+    parser.add_argument(
+        "--idle-requests", type=int, default=500, help="per operation and round, back to back"
+    )
+    parser.add_argument(
+        "--paced-requests", type=int, default=200,
+        help="per operation over all rounds, one client waiting --think-ms between requests "
+        "(0: no such phase)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--floor-duration", type=float, default=40.0,
+        help="seconds of load on the bare app in all (0: no floor phase)",
     )  # fmt: skip
     parser.add_argument(
         "--churn", choices=["live", "recompute", "reingest", "none"], default="live"
@@ -576,7 +838,8 @@ def main() -> int:
         admin = private.url
     url = create_database(admin, "liqmap_bench_load")
     apis: list[ApiProcess] = []
-    worker: LiqmapProcess | None = None
+    bares: list[BareApi] = []
+    worker: Worker | None = None
     try:
         wait_for_quiet(args.quiet_wait, args.quiet_load)  # before any process of ours starts
         print(
@@ -595,6 +858,10 @@ def main() -> int:
         replay_pipeline(url, SHARED, folder / "up.log", **clock)
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
         window = read_window(url)
+        if args.churn == "live":
+            # the 5m retention moves on with the replay clock (at most to the recording's end):
+            # no heatmap variant may start where it will have dropped the bars by then
+            window.recent_from += timedelta(hours=args.live_hold_hours)
         env = liqmap_env(url, log_level="WARNING")
         apis = [ApiProcess(env, folder / f"api-{i}.log") for i in range(args.api_processes)]
         for api in apis:
@@ -604,125 +871,128 @@ def main() -> int:
         sizes = {op: round(statistics.median(primed[op])) for op, _ in MIX}
         print(f"primed the caches: {sum(map(len, primed.values()))} distinct requests answered "
               f"once; median answer sizes {sizes}", flush=True)  # fmt: skip
+        targets = {"liqmap": Target([a.url for a in apis], window, [a.pid for a in apis])}
+        if args.floor_duration:
+            bares = [BareApi(folder / f"bare-{i}.log", sizes) for i in range(args.api_processes)]
+            targets["bare"] = Target([b.url for b in bares], None, [b.proc.pid for b in bares])
+        background: dict[str, int] = {"rewinds": 0}
+        churner = None
+        if not args.no_worker:
+            worker = Worker(url, folder, clock, args.live_speed)
+            if args.churn in ("recompute", "reingest"):
+
+                def churner(duration: float, seed: int) -> tuple[Stats, float]:
+                    async def loaded() -> tuple[Stats, float]:
+                        stop = asyncio.Event()
+                        task = asyncio.create_task(
+                            churn(url, args.churn, args.churn_interval, stop, background)
+                        )
+                        try:
+                            return await load_phase(
+                                targets["liqmap"].urls, window, args.clients, duration,
+                                args.think_ms / 1000, seed, args.warmup,
+                            )  # fmt: skip
+                        finally:
+                            stop.set()
+                            await task
+
+                    return asyncio.run(loaded())
+
         load_before = os.getloadavg()[0]
         gc_before = full_collections([a.url for a in apis])
-        print(f"idle phase: {args.idle_requests} requests per operation, one at a time "
-              f"(load average {load_before:.2f})", flush=True)  # fmt: skip
-        idle_stats = asyncio.run(idle_phase(apis[0].url, window, args.idle_requests, args.seed))
-        idle = summarize(idle_stats, None)
-        paced: dict[str, Any] | None = None
-        if args.paced_requests and args.think_ms:
-            print(f"paced idle phase: {args.paced_requests} requests per operation, one client "
-                  f"waiting {args.think_ms:.0f} ms × 0.5–1.5 between them", flush=True)  # fmt: skip
-            paced = summarize(asyncio.run(idle_phase(
-                apis[0].url, window, args.paced_requests, args.seed, args.think_ms / 1000
-            )), None)  # fmt: skip
-
-        base: dict[str, Any] | None = None
-        if not args.no_worker and not args.no_baseline:
-            print(f"baseline phase: the same {args.clients} clients, no job running", flush=True)
-            base_stats, base_seconds = asyncio.run(
-                load_phase([a.url for a in apis], window, args.clients, args.duration,
-                           args.think_ms / 1000, args.seed + 1, args.warmup)
-            )  # fmt: skip
-            base = summarize(base_stats, base_seconds)
-            if any(base[op]["errors"] for op, _ in MIX):
-                print(f"baseline errors: {dict(base_stats.samples)}", flush=True)
-
-        background: dict[str, int] = {"rewinds": 0}
-        if not args.no_worker:
-            if args.churn == "live":  # the clock runs from where the fill stopped
-                clock["replay_speed"] = args.live_speed
-                clock["replay_epoch"] = datetime.now(UTC).isoformat()
-            worker_env = liqmap_env(
-                url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING", **clock
-            )
-            worker = LiqmapProcess(["worker", "--replay", str(SHARED)], worker_env,
-                                   folder / "worker.log")  # fmt: skip
-            time.sleep(6)  # the worker is up and its first periodic runs have started
-        since = datetime.now(UTC)
-        print(f"load phase: {args.clients} clients on {args.api_processes} API process(es), "
-              f"{args.duration:.0f} s after {args.warmup:.0f} s of warm-up, think "
+        print(f"{args.rounds} rounds of: idle ({args.idle_requests} requests per operation one "
+              f"at a time), paced idle, baseline (no jobs), the bare app's floor, load "
+              f"({args.clients} clients on {args.api_processes} API process(es), think "
               f"{args.think_ms:.0f} ms, worker {'off' if args.no_worker else 'on'}, churn "
-              f"{args.churn} every {args.churn_interval:.0f} s", flush=True)  # fmt: skip
-
-        async def loaded() -> tuple[Stats, float]:
-            stop = asyncio.Event()
-            churner = None
-            if not args.no_worker and args.churn in ("recompute", "reingest"):
-                churner = asyncio.create_task(
-                    churn(url, args.churn, args.churn_interval, stop, background)
-                )
-            try:
-                return await load_phase([a.url for a in apis], window, args.clients, args.duration,
-                                        args.think_ms / 1000, args.seed, args.warmup)  # fmt: skip
-            finally:
-                stop.set()
-                if churner is not None:
-                    await churner
-
-        stats, seconds = asyncio.run(loaded())
-        dead = [p.args for p in (*apis, *([worker] if worker else [])) if not p.alive()]
+              f"{args.churn}); load average {load_before:.2f}", flush=True)  # fmt: skip
+        phases = run_rounds(args, targets, worker, churner)
+        dead = [p.args for p in apis if not p.alive()]
         if dead:
             print(f"processes died during the run: {dead}", flush=True)
         load_after = os.getloadavg()[0]
         collections = gc_summary(gc_before, full_collections([a.url for a in apis]))
-        load = summarize(stats, seconds)
-        if not args.no_worker:
-            background.update(background_work(url, since, window))
-        floor: dict[str, Any] | None = None
-        if args.floor_duration:
-            if worker is not None:
-                worker.stop()
-                worker = None
-            print("floor phase: the bare app answering with bodies of the same sizes, the "
-                  "same clients, no job running", flush=True)  # fmt: skip
-            floor = floor_phase(folder, args, sizes)
+        idle = phases["idle:liqmap"].summary()
+        paced = phases["paced:liqmap"].summary() if "paced:liqmap" in phases else None
+        base = phases["baseline:liqmap"].summary() if "baseline:liqmap" in phases else None
+        load_phase_ = phases["load:liqmap"]
+        load, seconds = load_phase_.summary(), load_phase_.seconds
+        ratios = round_ratios(load_phase_, phases["idle:liqmap"])
+        median_ratio = {op: statistics.median(r) for op, r in ratios.items()}
+        if worker is not None and worker.started_first is not None:
+            background.update(background_work(url, worker.started_first, window))
+        floor = floor_figures(phases, sizes) if "load:bare" in phases else None
         print()
-        print_table(idle, paced, base, load, seconds)
-        print(f"\nbackground during the load phase: {background}")
-        print(f"load average before {load_before:.2f}, after {load_after:.2f}")
-        print(f"full garbage collections in the API process(es) from the idle phase to the end of "
-              f"the load phase: {collections['full_collections']}, the longest at most "
+        print_table(idle, paced, base, load, seconds, median_ratio)
+        print(f"\nbackground while the worker ran: {background}")
+        print(f"load average before {load_before:.2f}, after {load_after:.2f}; CPU time stolen "
+              "by the host: " + ", ".join(f"{name} {phase.steal():.1%}"
+                                          for name, phase in phases.items()))  # fmt: skip
+        reruns = {name: phase.rerun_steal for name, phase in phases.items() if phase.rerun_steal}
+        print(f"blocks run again for steal above {args.max_steal:.0%}: "
+              + (", ".join(f"{name} {len(v)} ({', '.join(f'{x:.0%}' for x in v)})"
+                           for name, v in reruns.items()) or "none"))  # fmt: skip
+        print("the serving processes' CPU time per answered request: " + ", ".join(
+            f"{name} {phase.server_cpu_ms_per_request():.2f} ms" for name, phase in phases.items()
+        ))  # fmt: skip
+        print(f"full garbage collections in the API process(es) over the rounds: "
+              f"{collections['full_collections']}, the longest at most "
               f"{collections['longest_at_most_s']} s")  # fmt: skip
-        for op, samples in stats.samples.items():
+        for op, samples in load_phase_.pooled.samples.items():
             for sample in samples:
                 print(f"  {op} error: {sample}")
-        goal = within_3x(load, idle)
-        verdict = "met" if goal else "NOT met"
-        print(f"goal (0 errors, p99 ≤ 3× idle p99 for every operation): {verdict}")
+        goal = median_within_3x(load_phase_, phases["idle:liqmap"])
+        print("goal (0 errors; for every operation, the median over the rounds of p99 / the "
+              f"same round's idle p99 at most 3): {'met' if goal else 'NOT met'}; pooled p99 "
+              f"/ pooled idle p99 ≤ 3: {'yes' if within_3x(load, idle) else 'no'}")  # fmt: skip
         paced_goal = None
         if paced is not None:
             paced_goal = within_3x(load, paced)
-            print("the same against the paced idle p99 (one client, the same think time): "
+            print("pooled p99 ≤ 3× the pooled paced idle p99 (one client, the same think time): "
                   f"{'met' if paced_goal else 'NOT met'}")  # fmt: skip
+        bare_goal = None
         if floor is not None:
             print()
             print_floor(floor, load)
-            bare_goal = within_3x(floor["load"], floor["idle"])
-            print("the bare app itself, p99 ≤ 3× its idle p99 for every operation: "
+            bare_goal = median_within_3x(phases["load:bare"], phases["idle:bare"])
+            print("the bare app itself, median round p99 ≤ 3× its idle p99 for every operation: "
                   f"{'yes' if bare_goal else 'NO'}")  # fmt: skip
         jobs_cost = None
         if base is not None:
             jobs_cost = within_3x(load, base)
             print("with the jobs running, p99 ≤ 3× the no-jobs p99 of the same clients for "
                   f"every operation: {'yes' if jobs_cost else 'NO'}")  # fmt: skip
+        print()
+        print_rounds(phases)
         if args.json:
             args.json.write_text(json.dumps({
                 "idle": idle, "paced_idle": paced, "baseline": base, "load": load,
                 "seconds": seconds, "floor": floor, "paced_goal_met": paced_goal,
+                "median_round_ratio": median_ratio, "bare_goal_met": bare_goal,
+                "rounds": {name: {"p99_ms": [{op: r[op]["p99_ms"] for op, _ in MIX}
+                                             for r in phase.rounds],
+                                  "steal": phase.stolen_by_round}
+                           for name, phase in phases.items()},
+                "steal": {name: phase.steal() for name, phase in phases.items()},
+                "rerun_steal": {name: phase.rerun_steal for name, phase in phases.items()},
+                "server_cpu_ms_per_request": {
+                    name: phase.server_cpu_ms_per_request() for name, phase in phases.items()
+                },
                 "gc": collections,
                 "background": background, "within_3x_of_baseline": jobs_cost,
                 "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
+                "rounds_count": args.rounds,
                 "churn": args.churn, "worker": not args.no_worker,
                 "api_processes": args.api_processes, "warmup": args.warmup,
                 "load_average": [load_before, load_after], "goal_met": goal,
             }, indent=2))  # fmt: skip
         return 0
     finally:
-        for process in (worker, *apis):
-            if process is not None:
-                process.stop()
+        if worker is not None:
+            worker.stop()
+        for process in apis:
+            process.stop()
+        for bare in bares:
+            bare.stop()
         drop_database(admin, url)
         if private is not None:
             private.close()

@@ -48,6 +48,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load each")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=4, help="idle and load blocks, in turn")
     parser.add_argument("--sizes-from", type=Path, help="a bench_load.py --json output")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
@@ -60,8 +61,8 @@ def main() -> int:
     # what floor_phase reads of bench_load's arguments
     floor_args = argparse.Namespace(
         think_ms=args.think_ms, idle_requests=500, paced_requests=0, seed=args.seed,
-        clients=args.clients, floor_duration=args.duration, warmup=5.0,
-        api_processes=args.api_processes,
+        clients=args.clients, floor_duration=args.duration, warmup=2.0,
+        api_processes=args.api_processes, rounds=args.rounds, max_steal=0.03, block_retries=2,
     )  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="liqmap-floor-mix-"))
     runs: dict[str, dict[str, Any]] = {}
