@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.limits import ApiLimits
+from api.timerange import checked_range
 from liqmap.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,3 +100,11 @@ class ApiContext:
     @property
     def timeframe(self) -> str:
         return self.settings.timeframe
+
+    def snapshot_range(self, start: datetime, end: datetime | None) -> tuple[datetime, datetime]:
+        """The checked ``[start, end)`` of a read of stored snapshots (``checked_range``). An
+        open range ("until now", ``end`` None) moves with the clock, which no NOTIFY announces:
+        the answer is marked unannounced."""
+        if end is None:
+            self.cache.mark_unannounced()
+        return checked_range(start, end, self.limits.max_span_days)

@@ -16,7 +16,7 @@ from api import series as series_mod
 from api.errors import BadUserInput, RangeTooLarge
 from api.maps import check_price_window, rebucket_factor
 from api.resolvers.maps import BucketSize, Exchanges, PriceMax, PriceMin, Symbol
-from api.timerange import ceil_to, checked_range, floor_to, timeframe_seconds
+from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, MatrixEncoding
 
@@ -115,9 +115,7 @@ async def heatmap(
     ctx = info.context
     limits = ctx.limits
     check_price_window(price_min, price_max)
-    if end is None:  # "until now": the range moves with the clock, unannounced
-        ctx.cache.mark_unannounced()
-    start, end = checked_range(start, end, limits.max_span_days)
+    start, end = ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await series_mod.resolve(session, symbol, exchanges)

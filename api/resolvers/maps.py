@@ -13,7 +13,7 @@ from api import series as series_mod
 from api import storage
 from api.errors import BadUserInput
 from api.maps import build_map, check_price_window, rebucket_factor
-from api.timerange import checked_range, timeframe_seconds, utc
+from api.timerange import timeframe_seconds, utc
 from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
 from api.types.maps import LiquidationMap
 from api.types.scalars import SnapshotResolution
@@ -122,9 +122,7 @@ async def snapshots(
     if first > limits.max_page_size:
         raise BadUserInput(f"first must be at most {limits.max_page_size}")
     check_price_window(price_min, price_max)
-    if end is None:  # "until now": the range moves with the clock, unannounced
-        ctx.cache.mark_unannounced()
-    start, end = checked_range(start, end, limits.max_span_days)
+    start, end = ctx.snapshot_range(start, end)
     step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
     after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)
     async with ctx.session() as session:

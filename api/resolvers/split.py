@@ -14,7 +14,7 @@ from api import series as series_mod
 from api.errors import BadUserInput
 from api.resolvers.maps import Exchanges, Symbol
 from api.series import SeriesSet
-from api.timerange import checked_range, timeframe_seconds, utc
+from api.timerange import timeframe_seconds, utc
 from api.types.scalars import SnapshotResolution
 from api.types.split import ExchangeSplit, LongShortSplit
 
@@ -98,9 +98,7 @@ async def long_short_series(
     """longShortSplit at every stored snapshot of a range, oldest first."""
     ctx = info.context
     _check_pct(within_pct)
-    if end is None:  # "until now": the range moves with the clock, unannounced
-        ctx.cache.mark_unannounced()
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = ctx.snapshot_range(start, end)
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)
     async with ctx.session() as session:
