@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python bench/bench_load.py [--database-url URL] [--duration 60] [--clients 64]
           [--think-ms 0] [--churn live|recompute|reingest|none] [--churn-interval 10]
-          [--live-speed 30] [--live-hold-hours 2] [--rounds 4] [--max-steal 0.03]
+          [--live-speed 30] [--live-hold-hours 2] [--worker-nice 10] [--rounds 4] [--max-steal 0.03]
           [--block-retries 2] [--api-processes 1] [--warmup 2] [--idle-requests 500]
           [--paced-requests 200] [--floor-duration 40] [--json FILE]
 
@@ -23,20 +23,20 @@ phase once, in this order:
 4. **baseline**: the load clients below with no job running — what the jobs add is the loaded
    phase's p99 over this one's (``--no-baseline`` skips it);
 5. **floor**: the load clients against the bare app, no job running;
-6. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods
-   during this block only. With ``--churn live`` (the default) the jobs work as they do live,
-   only faster: the database is filled up to ``--live-hold-hours`` before the recording's end,
-   and the worker's replay clock runs from there at ``--live-speed`` recorded seconds per wall
-   second (30: a new 5-minute bar every 10 s, 30 times the live rate) and stops while the
-   worker is stopped between load blocks, so each ingest period fetches the bars that closed
-   since and each materialization computes those steps, writes their snapshots and NOTIFYs
-   the API. The other modes keep the replay's clock at the recording's end, where a period has
-   nothing new, and "churn" every ``--churn-interval`` seconds: ``reingest`` rewinds the ingest
-   watermarks by a day (each period fetches and upserts a day of bars again), ``recompute``
-   also drops the engine states, so the next materialization recomputes the whole 4-week
-   series, rewrites every snapshot and NOTIFYs the API, which drops its caches — a far heavier
-   background than live operation, where a period adds one bar and the materializer computes
-   one step.
+6. **load**: ``liqmap worker --replay`` runs with 5 s ingest and 10 s materialize periods during
+   this block only, at CPU niceness ``--worker-nice`` (``LIQMAP_WORKER_NICE``). With ``--churn
+   live`` (the default) the jobs work as they do live, only faster: the database is filled up to
+   ``--live-hold-hours`` before the recording's end, and the worker's replay clock runs from
+   there at ``--live-speed`` recorded seconds per wall second (30: a new 5-minute bar every 10
+   s, 30 times the live rate) and stops while the worker is stopped between load blocks, so each
+   ingest period fetches the bars that closed since and each materialization computes those
+   steps, writes their snapshots and NOTIFYs the API. The other modes keep the replay's clock at
+   the recording's end, where a period has nothing new, and "churn" every ``--churn-interval``
+   seconds: ``reingest`` rewinds the ingest watermarks by a day (each period fetches and upserts
+   a day of bars again), ``recompute`` also drops the engine states, so the next materialization
+   recomputes the whole 4-week series, rewrites every snapshot and NOTIFYs the API, which drops
+   its caches — a far heavier background than live operation, where a period adds one bar and
+   the materializer computes one step.
 
 The load clients (``--clients``) send a mix of ``heatmap`` (a random 24 h window of the last
 7 days at 5 min, 500 price rows), ``liquidationLevels`` (latest, 400 buckets), ``snapshots``
@@ -551,8 +551,11 @@ class Worker:
     while it does: each start sets the clock's epoch later by the time it was stopped, so the
     recording resumes where it left off — a new bar every 10 s at 30×, no catch-up bursts."""
 
-    def __init__(self, url: str, folder: Path, clock: dict[str, object], speed: float) -> None:
+    def __init__(
+        self, url: str, folder: Path, clock: dict[str, object], speed: float, nice: int
+    ) -> None:
         self.url, self.folder, self.clock, self.speed = url, folder, dict(clock), speed
+        self.nice = nice
         self.process: LiqmapProcess | None = None
         self.epoch: datetime | None = None
         self.stopped_at: datetime | None = None
@@ -569,8 +572,9 @@ class Worker:
             clock["replay_speed"] = self.speed
             clock["replay_epoch"] = self.epoch.isoformat()
         env = liqmap_env(
-            self.url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING", **clock
-        )
+            self.url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING",
+            worker_nice=self.nice, **clock,
+        )  # fmt: skip
         self.process = LiqmapProcess(["worker", "--replay", str(SHARED)], env,
                                      self.folder / "worker.log")  # fmt: skip
         time.sleep(6)  # the worker is up and its first periodic runs have started
@@ -817,6 +821,10 @@ def main() -> int:
     parser.add_argument("--live-hold-hours", type=float, default=2.0)
     parser.add_argument("--no-worker", action="store_true", help="load without background jobs")
     parser.add_argument(
+        "--worker-nice", type=int, default=10,
+        help="the worker's CPU niceness (LIQMAP_WORKER_NICE; 0: the API's priority)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-baseline", action="store_true",
         help="skip the load phase without jobs that the loaded one is compared with",
     )  # fmt: skip
@@ -878,7 +886,7 @@ def main() -> int:
         background: dict[str, int] = {"rewinds": 0}
         churner = None
         if not args.no_worker:
-            worker = Worker(url, folder, clock, args.live_speed)
+            worker = Worker(url, folder, clock, args.live_speed, args.worker_nice)
             if args.churn in ("recompute", "reingest"):
 
                 def churner(duration: float, seed: int) -> tuple[Stats, float]:

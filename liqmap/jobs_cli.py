@@ -14,8 +14,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from liqmap.database import DatabaseTarget
+from liqmap.logs import get_logger
 from liqmap.settings import Settings
 
+log = get_logger(__name__)
 T = TypeVar("T")
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -58,7 +60,11 @@ async def _with_runtime(
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
-    from liqmap.runner import migrate, supervise_worker
+    from liqmap.runner import lower_cpu_priority, migrate, supervise_worker
+
+    # jobs yield the cores to the API processes sharing the host (a materialization step is
+    # numpy work in bursts; an answer waiting behind it is what users see)
+    log.info("job worker priority", nice=lower_cpu_priority(settings.worker_nice))
 
     async def main() -> None:
         await migrate(target)

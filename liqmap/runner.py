@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 
 import uvicorn
@@ -93,6 +94,16 @@ async def run_up(
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+
+
+def lower_cpu_priority(nice: int) -> int:
+    """Run this process at niceness ``nice`` at least (a process may always lower its own
+    priority; it is never raised here). Returns the niceness it runs at."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        current = nice
+    return current
 
 
 WORKER_RESTART_MIN_S = 1.0

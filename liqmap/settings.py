@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     worker_stalled_after_s: float = Field(
         default=30.0, gt=0, description="no heartbeat for this long: the worker is dead"
     )
+    worker_nice: int = Field(
+        default=10, ge=0, le=19,
+        description="The CPU niceness `liqmap worker` runs at (0: as started). On a host it "
+        "shares with the API, the API's answers then take the cores first; a job finishing a "
+        "few ms later costs nobody anything.",
+    )  # fmt: skip
 
     # --- retries on transient exchange errors (timeouts, rate limits, 5xx) ------------------
     retry_attempts: int = Field(default=5, ge=1)

@@ -235,3 +235,17 @@ def test_two_workers_run_each_periodic_task_once_per_period(
             assert after[1] >= before[2], f"{dataset}: runs overlap: {before} {after}"
     # and the work spread over both processes
     assert {w.rsplit(":", 1)[1] for *_, w in runs} == {str(p.pid) for p in pair}
+
+
+def test_workers_run_at_a_lower_cpu_priority_than_the_api(workers: Workers) -> None:
+    """`liqmap worker` lowers its own CPU priority (niceness 10 by default) so that API
+    processes on the same host take the cores first; ``worker_nice=0`` keeps it as started."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    default, unchanged = workers.start(), workers.start(worker_nice=0)
+    for index in range(2):
+        _wait_for("the worker's priority line", lambda i=index: "job worker priority"
+                  in workers.log(i), 30, workers)  # fmt: skip
+    assert os.getpriority(os.PRIO_PROCESS, default.pid) == max(10, ours)
+    assert os.getpriority(os.PRIO_PROCESS, unchanged.pid) == ours
+    for proc in (default, unchanged):
+        workers.stop(proc)
