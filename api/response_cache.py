@@ -10,10 +10,16 @@ answers about the newest instant, not the history around it, and answers that de
 clock (``coverage.staleness``) are at most ``ttl`` seconds old. The gzip form of a
 body is computed once, on the first hit that accepts it, so repeated large heatmaps cost neither
 execution, JSON encoding nor compression.
+
+Each entry lives its limit times a factor drawn from [1 − ``LIFETIME_SPREAD``, 1]: answers
+stored in the same second (a dashboard audience arriving at once, a restart, a deploy) would
+otherwise all expire in the same second, every few minutes, and be executed again at once — a
+24 h heatmap is ~20 ms on the event loop that every other request then waits behind.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,6 +33,8 @@ from api.subscriptions import Hub, SnapshotEvent
 
 Key = tuple[str, bytes, str | None]
 
+LIFETIME_SPREAD = 0.25
+
 
 @dataclass
 class CachedResponse:
@@ -37,6 +45,7 @@ class CachedResponse:
     reads: tuple[SnapshotRead, ...] | None  # None: any new snapshot may change it
     announced: bool = False  # every change to its inputs comes with a NOTIFY
     stored_at: float = field(default_factory=time.monotonic)
+    lifetime: float = 1.0  # the share of its TTL it lives (set by ResponseCache.put)
     _gzipped: bytes | None = None
 
     def gzipped(self, level: int) -> bytes:
@@ -46,11 +55,14 @@ class CachedResponse:
 
 
 class ResponseCache:
-    def __init__(self, entries: int, ttl: float, closed_ttl: float) -> None:
+    def __init__(
+        self, entries: int, ttl: float, closed_ttl: float, rng: random.Random | None = None
+    ) -> None:
         self.entries = entries
         self.ttl = ttl
         self.closed_ttl = closed_ttl
         self._items: OrderedDict[Key, CachedResponse] = OrderedDict()
+        self._rng = rng or random.Random()
 
     @property
     def enabled(self) -> bool:
@@ -77,13 +89,14 @@ class ResponseCache:
         # by the NOTIFY that changes it: it may live as long as a closed one
         kept = item.closed or item.announced
         limit = self.closed_ttl if (kept and hub.listening) else self.ttl
-        if age > limit:
+        if age > limit * item.lifetime:
             del self._items[key]
             return None
         self._items.move_to_end(key)
         return item
 
     def put(self, key: Key, item: CachedResponse) -> None:
+        item.lifetime = 1.0 - LIFETIME_SPREAD * self._rng.random()
         self._items[key] = item
         self._items.move_to_end(key)
         while len(self._items) > self.entries:
