@@ -517,13 +517,14 @@ def measured(
         phase.rerun_steal.append(share)
 
 
-def round_ratios(load: Phase, reference: Phase) -> dict[str, list[float]]:
-    """Each round's p99 over the reference phase's p99 in the same round, per operation."""
+def median_round_ratios(load: Phase, reference: Phase) -> dict[str, float]:
+    """Per operation, the median over the rounds of each round's p99 over the reference
+    phase's p99 in the same round."""
     return {
-        op: [
+        op: statistics.median(
             lo[op]["p99_ms"] / ref[op]["p99_ms"]
             for lo, ref in zip(load.rounds, reference.rounds, strict=True)
-        ]
+        )
         for op, _ in MIX
     }
 
@@ -531,9 +532,9 @@ def round_ratios(load: Phase, reference: Phase) -> dict[str, list[float]]:
 def median_within_3x(load: Phase, reference: Phase) -> bool:
     """No errors, and every operation's median over the rounds of its p99 / the reference's
     p99 in the same round at most 3."""
-    ratios = round_ratios(load, reference)
+    ratios = median_round_ratios(load, reference)
     errors = load.summary()
-    return all(errors[op]["errors"] == 0 and statistics.median(ratios[op]) <= 3 for op, _ in MIX)
+    return all(errors[op]["errors"] == 0 and ratios[op] <= 3 for op, _ in MIX)
 
 
 @dataclass
@@ -701,9 +702,7 @@ def floor_figures(phases: dict[str, Phase], sizes: dict[str, int]) -> dict[str, 
     return {
         "idle": phases["idle:bare"].summary(), "paced": paced.summary() if paced else None,
         "load": load.summary(), "sizes": sizes, "seconds": load.seconds,
-        "median_round_ratio": {
-            op: statistics.median(r) for op, r in round_ratios(load, phases["idle:bare"]).items()
-        },
+        "median_round_ratio": median_round_ratios(load, phases["idle:bare"]),
         "steal": {name.split(":")[0]: phase.steal() for name, phase in phases.items()},
         "server_cpu_ms_per_request": {
             name.split(":")[0]: phase.server_cpu_ms_per_request()
@@ -924,8 +923,7 @@ def main() -> int:
         base = phases["baseline:liqmap"].summary() if "baseline:liqmap" in phases else None
         load_phase_ = phases["load:liqmap"]
         load, seconds = load_phase_.summary(), load_phase_.seconds
-        ratios = round_ratios(load_phase_, phases["idle:liqmap"])
-        median_ratio = {op: statistics.median(r) for op, r in ratios.items()}
+        median_ratio = median_round_ratios(load_phase_, phases["idle:liqmap"])
         if worker is not None and worker.started_first is not None:
             background.update(background_work(url, worker.started_first, window))
         floor = floor_figures(phases, sizes) if "load:bare" in phases else None
