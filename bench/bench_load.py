@@ -703,7 +703,10 @@ def floor_figures(phases: dict[str, Phase], sizes: dict[str, int]) -> dict[str, 
         "idle": phases["idle:bare"].summary(), "paced": paced.summary() if paced else None,
         "load": load.summary(), "sizes": sizes, "seconds": load.seconds,
         "median_round_ratio": median_round_ratios(load, phases["idle:bare"]),
-        "steal": {name.split(":")[0]: phase.steal() for name, phase in phases.items()},
+        "steal": {
+            name.split(":")[0]: phase.steal()
+            for name, phase in phases.items() if name.endswith(":bare")
+        },
         "server_cpu_ms_per_request": {
             name.split(":")[0]: phase.server_cpu_ms_per_request()
             for name, phase in phases.items() if name.endswith(":bare")
