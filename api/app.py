@@ -36,9 +36,13 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
     hub = Hub(database_url)
     metrics = Metrics()
     graphql = LiqmapGraphQL(
-        create_schema(limits), settings=settings, limits=limits, sessions=sessions, hub=hub,
+        create_schema(limits),
+        settings=settings,
+        limits=limits,
+        sessions=sessions,
+        hub=hub,
         metrics=metrics,
-    )  # fmt: skip
+    )
     keys = KeyStore(engine, limits.key_cache_seconds)
     hub.on_key_revoked(keys.forget)
     hub.on_reset(keys.forget)  # revocations may have been missed while not listening
@@ -95,11 +99,14 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
         middleware.insert(
             0,
             Middleware(
-                CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "OPTIONS"],
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-API-Key", "If-None-Match"],
-                expose_headers=["ETag", "Retry-After"], max_age=600,
+                expose_headers=["ETag", "Retry-After"],
+                max_age=600,
             ),
-        )  # fmt: skip
+        )
     app = Starlette(
         routes=[
             Route("/health/live", live),

@@ -96,8 +96,9 @@ async def revoke_key(engine: AsyncEngine, prefix: str) -> bool:
         if result.rowcount:
             # delivered at commit to every API process listening (api/subscriptions.py): they
             # refuse the key at once rather than when their cached lookup expires
-            await conn.execute(text("SELECT pg_notify(:channel, :p)"),
-                               {"channel": KEYS_CHANNEL, "p": prefix})  # fmt: skip
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :p)"), {"channel": KEYS_CHANNEL, "p": prefix}
+            )
     return bool(result.rowcount)
 
 

@@ -90,12 +90,19 @@ class BodyLimits:
             await self._refuse(scope, receive, send, 413, QUERY_TOO_COMPLEX, self._size_message())
             return
         except TimeoutError:
-            log.info("request refused: body not received in time", client=scope.get("client"),
-                     seconds=round(time.monotonic() - started, 1))  # fmt: skip
+            log.info(
+                "request refused: body not received in time",
+                client=scope.get("client"),
+                seconds=round(time.monotonic() - started, 1),
+            )
             await self._refuse(
-                scope, receive, send, 408, REQUEST_TIMEOUT,
+                scope,
+                receive,
+                send,
+                408,
+                REQUEST_TIMEOUT,
                 f"request body not received within {self.timeout_s:g} s",
-            )  # fmt: skip
+            )
             return
         if body is None:  # the client went away
             return

@@ -57,9 +57,12 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             table.add_column(column)
         for k in keys:
             table.add_row(
-                k.prefix, k.name, str(k.rate_limit_per_minute), f"{k.created_at:%Y-%m-%d %H:%M}",
+                k.prefix,
+                k.name,
+                str(k.rate_limit_per_minute),
+                f"{k.created_at:%Y-%m-%d %H:%M}",
                 f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
-            )  # fmt: skip
+            )
         console.print(table)
         return 0
 

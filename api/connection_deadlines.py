@@ -71,8 +71,11 @@ class DeadlineProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
-            log.info("connection closed: no complete request head in time",
-                     client=self.client, seconds=self.head_timeout_s)  # fmt: skip
+            log.info(
+                "connection closed: no complete request head in time",
+                client=self.client,
+                seconds=self.head_timeout_s,
+            )
             self.transport.close()
 
     # --- the answer ---------------------------------------------------------------------------
@@ -101,8 +104,12 @@ class DeadlineProtocol(HttpToolsProtocol):
         if unsent < unsent_before:  # the client took some: wait for the next part
             self._arm_send(unsent)
             return
-        log.info("connection aborted: the client read nothing of its answer in time",
-                 client=self.client, seconds=self.send_timeout_s, unsent_bytes=unsent)  # fmt: skip
+        log.info(
+            "connection aborted: the client read nothing of its answer in time",
+            client=self.client,
+            seconds=self.send_timeout_s,
+            unsent_bytes=unsent,
+        )
         if self.on_send_timeout is not None:
             self.on_send_timeout()
         self.transport.abort()  # close() would wait for the buffer to drain

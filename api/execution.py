@@ -36,9 +36,14 @@ def _leaf_serializer(type_: Any) -> tuple[Callable[[Any], Any], bool] | None:
 
 class FlatListExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def complete_list_value(
-        self, return_type: GraphQLList[Any], field_details_list: Any, info: Any, path: Any,
-        result: Any, position_context: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        return_type: GraphQLList[Any],
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
         fast = self._complete_flat_list(return_type, field_details_list, result)
         if fast is not None:
             return fast

@@ -201,12 +201,14 @@ class LiqmapGraphQL(GraphQL):
             self.responses.put(
                 key,
                 CachedResponse(
-                    body=bytes(response.body), headers=headers, label=stored.operation_label,
+                    body=bytes(response.body),
+                    headers=headers,
+                    label=stored.operation_label,
                     closed=stored.cache.cacheable,
                     reads=None if reads is None else tuple(reads),
                     announced=stored.cache.announced,
                 ),
-            )  # fmt: skip
+            )
         return response
 
     def _cached_response(self, request: Request, hit: CachedResponse) -> Response:
@@ -341,9 +343,14 @@ class AuthGate:
             if is_connection_error(exc):
                 log.warning("api key lookup failed: database unavailable", error=repr(exc))
                 await self._reject(
-                    scope, receive, send, 503, SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE,
+                    scope,
+                    receive,
+                    send,
+                    503,
+                    SERVICE_UNAVAILABLE,
+                    UNAVAILABLE_MESSAGE,
                     {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
-                )  # fmt: skip
+                )
                 return
             log.error("api key lookup failed", error=repr(exc))
             await self._reject(scope, receive, send, 500, INTERNAL, INTERNAL_MESSAGE, {})
@@ -372,9 +379,14 @@ class AuthGate:
 
     @staticmethod
     async def _reject(
-        scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
         headers: dict[str, str],
-    ) -> None:  # fmt: skip
+    ) -> None:
         if scope["type"] == "websocket":
             # graphql-transport-ws: 4401 Unauthorized / 4429 Too many requests / 45xx. Accepted
             # first: a close before accepting reaches the client as a bare HTTP 403 handshake

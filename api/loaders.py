@@ -63,15 +63,18 @@ class Loaders:
         return [
             [
                 DatasetCoverage(
-                    dataset=e.dataset, first_ts=e.first_ts, last_ts=e.last_ts,
-                    last_success=e.last_success, last_status=e.last_status,
+                    dataset=e.dataset,
+                    first_ts=e.first_ts,
+                    last_ts=e.last_ts,
+                    last_success=e.last_success,
+                    last_status=e.last_status,
                     last_error=e.last_error,
                 )
                 for e in extents
                 if e.market_id == m.id
             ]
             for m in keys
-        ]  # fmt: skip
+        ]
 
     async def _model(self, keys: Sequence[SeriesSet]) -> list[ModelInfo]:
         out = []

@@ -27,26 +27,36 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "liqmap_graphql_requests", "GraphQL operations by root fields and outcome.",
-            ["operation", "outcome"], registry=self.registry,
-        )  # fmt: skip
+            "liqmap_graphql_requests",
+            "GraphQL operations by root fields and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "liqmap_graphql_request_seconds", "GraphQL operation latency by root fields.",
-            ["operation"], registry=self.registry,
+            "liqmap_graphql_request_seconds",
+            "GraphQL operation latency by root fields.",
+            ["operation"],
+            registry=self.registry,
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )  # fmt: skip
+        )
         self.http = Counter(
-            "liqmap_http_rejections", "Requests rejected before GraphQL ran, by reason.",
-            ["reason"], registry=self.registry,
-        )  # fmt: skip
+            "liqmap_http_rejections",
+            "Requests rejected before GraphQL ran, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.cache_hits = Counter(
-            "liqmap_graphql_response_cache_hits", "Operations answered from the response cache.",
-            ["operation"], registry=self.registry,
-        )  # fmt: skip
+            "liqmap_graphql_response_cache_hits",
+            "Operations answered from the response cache.",
+            ["operation"],
+            registry=self.registry,
+        )
         self.ingest_lag = Gauge(
-            "liqmap_ingest_lag_seconds", "Seconds from each market dataset's watermark to now.",
-            ["exchange", "symbol", "dataset"], registry=self.registry,
-        )  # fmt: skip
+            "liqmap_ingest_lag_seconds",
+            "Seconds from each market dataset's watermark to now.",
+            ["exchange", "symbol", "dataset"],
+            registry=self.registry,
+        )
         self.registry.register(GcPauseCollector(install()))
 
     async def render(self, sessions: async_sessionmaker[AsyncSession]) -> bytes:

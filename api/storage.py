@@ -148,11 +148,15 @@ async def dataset_extents(
             run = runs.get((m.exchange, m.symbol, dataset))
             out.append(
                 DatasetExtent(
-                    m.id, dataset, first, last,
-                    run.last_success if run else None, run.status if run else None,
+                    m.id,
+                    dataset,
+                    first,
+                    last,
+                    run.last_success if run else None,
+                    run.status if run else None,
                     run.error if run else None,
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -355,9 +359,15 @@ async def snapshot_page(
 ) -> list[Snapshot]:
     rows = await session.execute(
         _PAGE_SQL,
-        {"series": series_id, "res": resolution, "start": start, "end": end, "after": after,
-         "limit": limit},
-    )  # fmt: skip
+        {
+            "series": series_id,
+            "res": resolution,
+            "start": start,
+            "end": end,
+            "after": after,
+            "limit": limit,
+        },
+    )
     return [_snapshot(r) for r in rows]
 
 
@@ -383,15 +393,25 @@ _COLUMN_INDEX_SQL = text(
 
 
 async def heatmap_column_index(
-    session: AsyncSession, series_ids: Sequence[int], resolution: str, start: datetime,
-    end: datetime, step_s: int,
-) -> list[ColumnRef]:  # fmt: skip
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    resolution: str,
+    start: datetime,
+    end: datetime,
+    step_s: int,
+) -> list[ColumnRef]:
     """Per series and time column, the last snapshot whose bar opened in the column."""
     rows = await session.execute(
         _COLUMN_INDEX_SQL,
-        {"ids": list(series_ids), "res": resolution, "start": start, "end": end,
-         "start_s": start.timestamp(), "step_s": step_s},
-    )  # fmt: skip
+        {
+            "ids": list(series_ids),
+            "res": resolution,
+            "start": start,
+            "end": end,
+            "start_s": start.timestamp(),
+            "step_s": step_s,
+        },
+    )
     return [ColumnRef(*r) for r in rows]
 
 
@@ -422,9 +442,12 @@ async def snapshot_columns(
 
 
 async def price_range(
-    session: AsyncSession, series_ids: Sequence[int], resolution: str, start: datetime,
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    resolution: str,
+    start: datetime,
     end: datetime,
-) -> tuple[float | None, float | None]:  # fmt: skip
+) -> tuple[float | None, float | None]:
     row = (
         await session.execute(
             text(
@@ -439,9 +462,14 @@ async def price_range(
 
 # --- series -----------------------------------------------------------------------------------
 async def candles(
-    session: AsyncSession, market_id: int, timeframe: str, start: datetime, end: datetime,
-    step_s: int, limit: int,
-) -> list[Any]:  # fmt: skip
+    session: AsyncSession,
+    market_id: int,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    step_s: int,
+    limit: int,
+) -> list[Any]:
     """OHLCV aggregated to ``step_s`` buckets aligned to ``start`` (the base timeframe as is)."""
     rows = await session.execute(
         text(
@@ -459,16 +487,27 @@ async def candles(
             ) g ORDER BY b LIMIT :limit
             """
         ),
-        {"m": market_id, "tf": timeframe, "start": start, "end": end,
-         "start_s": start.timestamp(), "step_s": step_s, "limit": limit},
-    )  # fmt: skip
+        {
+            "m": market_id,
+            "tf": timeframe,
+            "start": start,
+            "end": end,
+            "start_s": start.timestamp(),
+            "step_s": step_s,
+            "limit": limit,
+        },
+    )
     return list(rows)
 
 
 async def open_interest(
-    session: AsyncSession, market_id: int, timeframe: str, start: datetime, end: datetime,
+    session: AsyncSession,
+    market_id: int,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
     limit: int,
-) -> list[Any]:  # fmt: skip
+) -> list[Any]:
     rows = await session.execute(
         text(
             "SELECT ts, open_interest, open_interest_usd FROM open_interest WHERE market_id = :m "
@@ -493,9 +532,14 @@ async def funding_rates(
 
 
 async def realized(
-    session: AsyncSession, base: str, exchanges: Sequence[str] | None, timeframe: str | None,
-    start: datetime, end: datetime, limit: int,
-) -> list[Any]:  # fmt: skip
+    session: AsyncSession,
+    base: str,
+    exchanges: Sequence[str] | None,
+    timeframe: str | None,
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[Any]:
     # rows are stored per market (symbol) or as a total over the base's markets (symbol '*'):
     # one row per bar, source and venue, the stored total where there is one, else the sum
     whole = "bool_or(symbol = '*')"
@@ -523,9 +567,13 @@ async def realized(
 
 
 async def swept(
-    session: AsyncSession, series_ids: Sequence[int], start: datetime, end: datetime,
-    step_s: int, limit: int,
-) -> list[Any]:  # fmt: skip
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    step_s: int,
+    limit: int,
+) -> list[Any]:
     """Predicted liquidated notional summed over the series and over ``step_s`` buckets."""
     rows = await session.execute(
         text(
@@ -540,7 +588,13 @@ async def swept(
             ) s GROUP BY b ORDER BY b LIMIT :limit
             """
         ),
-        {"ids": list(series_ids), "start": start, "end": end, "start_s": start.timestamp(),
-         "step_s": step_s, "limit": limit},
-    )  # fmt: skip
+        {
+            "ids": list(series_ids),
+            "start": start,
+            "end": end,
+            "start_s": start.timestamp(),
+            "step_s": step_s,
+            "limit": limit,
+        },
+    )
     return list(rows)

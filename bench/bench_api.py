@@ -116,10 +116,13 @@ def cells_app(settings: Any, engine: Any) -> Any:
 
     limits = ApiLimits.from_settings(settings)
     view = LiqmapGraphQL(
-        strawberry.Schema(query=CellsQuery), settings=settings, limits=limits,
-        sessions=async_sessionmaker(engine, expire_on_commit=False), hub=Hub(None),
+        strawberry.Schema(query=CellsQuery),
+        settings=settings,
+        limits=limits,
+        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        hub=Hub(None),
         metrics=Metrics(),
-    )  # fmt: skip
+    )
     view.response_cache_seconds = 0.0
     return view
 
@@ -190,8 +193,9 @@ async def timed(client: Any, path: str, query: str, variables: dict[str, Any]) -
     return elapsed, len(body) if ok else -1
 
 
-async def sequential(client: Any, path: str, query: str, variables: list[dict[str, Any]],
-                     warmup: int = 3) -> dict[str, float]:  # fmt: skip
+async def sequential(
+    client: Any, path: str, query: str, variables: list[dict[str, Any]], warmup: int = 3
+) -> dict[str, float]:
     for _ in range(warmup):
         await timed(client, path, query, variables[0])
     times, size = [], 0
@@ -201,12 +205,17 @@ async def sequential(client: Any, path: str, query: str, variables: list[dict[st
         if size < 0:
             raise RuntimeError(f"{path} request failed")
         times.append(elapsed * 1000)
-    return {"p50_ms": statistics.median(times), "p99_ms": percentile(times, 99), "n": n,
-            "bytes": size}  # fmt: skip
+    return {
+        "p50_ms": statistics.median(times),
+        "p99_ms": percentile(times, 99),
+        "n": n,
+        "bytes": size,
+    }
 
 
-async def load(client_factory: Any, query: str, variables: dict[str, Any], concurrency: int,
-               duration: float) -> dict[str, float]:  # fmt: skip
+async def load(
+    client_factory: Any, query: str, variables: dict[str, Any], concurrency: int, duration: float
+) -> dict[str, float]:
     times: list[float] = []
     errors = 0
     stop = time.perf_counter() + duration
@@ -233,8 +242,9 @@ async def load(client_factory: Any, query: str, variables: dict[str, Any], concu
     }
 
 
-async def measure(base: str, info: dict[str, Any], args: argparse.Namespace, cached: bool
-                  ) -> dict[str, Any]:  # fmt: skip
+async def measure(
+    base: str, info: dict[str, Any], args: argparse.Namespace, cached: bool
+) -> dict[str, Any]:
     import httpx
 
     end = info["heatmap_end"]
@@ -243,15 +253,23 @@ async def measure(base: str, info: dict[str, Any], args: argparse.Namespace, cac
     def window(shift: int = 0) -> dict[str, Any]:
         """24 h ending ``shift`` bars before the newest closed hour (all inside the 5m days)."""
         e = end - timedelta(minutes=5 * shift)
-        return {"start": (e - timedelta(hours=24)).isoformat(), "end": e.isoformat(), "lo": lo,
-                "hi": lo + 25_000.0}  # fmt: skip
+        return {
+            "start": (e - timedelta(hours=24)).isoformat(),
+            "end": e.isoformat(),
+            "lo": lo,
+            "hi": lo + 25_000.0,
+        }
 
     price = round(info["last_price"] / 50) * 50
     levels_vars = {"lo": price - 10_000.0, "hi": price + 10_000.0}
 
     def make_client() -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip"},
-                                 limits=httpx.Limits(max_keepalive_connections=64))  # fmt: skip
+        return httpx.AsyncClient(
+            base_url=base,
+            timeout=60,
+            headers={"Accept-Encoding": "gzip"},
+            limits=httpx.Limits(max_keepalive_connections=64),
+        )
 
     results: dict[str, Any] = {}
     async with make_client() as client:
@@ -270,13 +288,15 @@ async def measure(base: str, info: dict[str, Any], args: argparse.Namespace, cac
             client, "/graphql", HEATMAP_WITH_CANDLES, [window()] * args.requests
         )
         if not cached:
-            results["heatmap_cells"] = await sequential(client, "/cells", CELLS, [window()] * 5,
-                                                        warmup=1)  # fmt: skip
+            results["heatmap_cells"] = await sequential(
+                client, "/cells", CELLS, [window()] * 5, warmup=1
+            )
         results["levels"] = await sequential(
             client, "/graphql", LEVELS, [levels_vars] * args.requests
         )
-    results["levels_load"] = await load(make_client, LEVELS, levels_vars, args.concurrency,
-                                        args.duration)  # fmt: skip
+    results["levels_load"] = await load(
+        make_client, LEVELS, levels_vars, args.concurrency, args.duration
+    )
     return results
 
 
@@ -327,8 +347,10 @@ def main() -> None:
         migrations.upgrade(url)
         started = time.perf_counter()
         info = asyncio.run(fill(url))
-        print(f"filled {info['bars']} bars ({info['first']} → {info['last']}) in "
-              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        print(
+            f"filled {info['bars']} bars ({info['first']} → {info['last']}) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         for label, no_cache in (("uncached", True), ("cached", False)):
             proc, base = start_server(url, no_cache)
             try:
@@ -351,20 +373,26 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         return f"{name:58s} p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
 
     print(f"\nliqmap API benchmark — uvicorn on loopback, {os.cpu_count()} CPUs, n={args.requests}")
-    for label, r in (("caches off (every request from PostgreSQL)", cold),
-                     ("caches on (column cache + response cache)", warm)):  # fmt: skip
+    for label, r in (
+        ("caches off (every request from PostgreSQL)", cold),
+        ("caches on (column cache + response cache)", warm),
+    ):
         print(f"\n[{label}]")
         print(line("heatmap 24h×5m×500 rows, both sides, FLOAT32_BASE64", r["heatmap"]))
         print(line("  same, each request a different 24 h window", r["heatmap_sliding"]))
         print(line("  same, with the 288 candles", r["heatmap_with_candles"]))
         print(line("liquidationLevels latest, 400 buckets", r["levels"]))
         ld = r["levels_load"]
-        print(f"  {args.concurrency} concurrent clients for {args.duration:.0f} s: "
-              f"{ld['requests_per_s']:.0f} req/s, {ld['errors']} errors, "
-              f"p50 {ld['p50_ms']:.1f} ms, p99 {ld['p99_ms']:.1f} ms")  # fmt: skip
-    print(f"\nper-cell objects (caches off): p50 {cells['p50_ms']:.0f} ms, "
-          f"{cells['bytes'] / 1e6:.1f} MB → FLOAT32_BASE64 is {speedup:.0f}× faster "
-          f"({cold['heatmap']['bytes'] / 1e6:.2f} MB)")  # fmt: skip
+        print(
+            f"  {args.concurrency} concurrent clients for {args.duration:.0f} s: "
+            f"{ld['requests_per_s']:.0f} req/s, {ld['errors']} errors, "
+            f"p50 {ld['p50_ms']:.1f} ms, p99 {ld['p99_ms']:.1f} ms"
+        )
+    print(
+        f"\nper-cell objects (caches off): p50 {cells['p50_ms']:.0f} ms, "
+        f"{cells['bytes'] / 1e6:.1f} MB → FLOAT32_BASE64 is {speedup:.0f}× faster "
+        f"({cold['heatmap']['bytes'] / 1e6:.2f} MB)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
 

@@ -58,10 +58,14 @@ SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "dat
 def real_bars() -> list[tuple[float, float, float, float]]:
     with (SHARED / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv").open() as handle:
         return [
-            (float(r["price_open"]), float(r["price_high"]), float(r["price_low"]),
-             float(r["price_close"]))
+            (
+                float(r["price_open"]),
+                float(r["price_high"]),
+                float(r["price_low"]),
+                float(r["price_close"]),
+            )
             for r in csv.DictReader(handle)
-        ]  # fmt: skip
+        ]
 
 
 def tiled(n: int, start_ms: int) -> list[tuple[int, float, float, float, float]]:
@@ -71,8 +75,11 @@ def tiled(n: int, start_ms: int) -> list[tuple[int, float, float, float, float]]
 
 async def setup_market(engine) -> int:  # type: ignore[no-untyped-def]
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO exchanges (id, name) VALUES ('bench', 'bench') "
-                                "ON CONFLICT DO NOTHING"))  # fmt: skip
+        await conn.execute(
+            text(
+                "INSERT INTO exchanges (id, name) VALUES ('bench', 'bench') ON CONFLICT DO NOTHING"
+            )
+        )
         return (
             await conn.execute(
                 text(
@@ -108,16 +115,25 @@ async def bench_writes(url: str, rows: int, repeats: int) -> None:
         # piling rows into the default partition, which every later ATTACH would have to scan
         async with engine.begin() as conn:
             await ensure_month_partitions(
-                conn, "candles", datetime.fromtimestamp(orm_start / 1000, tz=UTC),
+                conn,
+                "candles",
+                datetime.fromtimestamp(orm_start / 1000, tz=UTC),
                 datetime.fromtimestamp(orm_bars[-1][0] / 1000, tz=UTC),
-            )  # fmt: skip
+            )
         sessions = async_sessionmaker(engine)
         t0 = time.perf_counter()
         objects = [
-            Candle(market_id=market, timeframe="5m", ts=datetime.fromtimestamp(ts / 1000, tz=UTC),
-                   open=o, high=h, low=lo, close=c)
+            Candle(
+                market_id=market,
+                timeframe="5m",
+                ts=datetime.fromtimestamp(ts / 1000, tz=UTC),
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+            )
             for ts, o, h, lo, c in orm_bars
-        ]  # fmt: skip
+        ]
         built = time.perf_counter()
         async with sessions() as session, session.begin():
             session.add_all(objects)
@@ -127,12 +143,16 @@ async def bench_writes(url: str, rows: int, repeats: int) -> None:
     median = statistics.median
     copy_rate = rows / median(copy_times)
     orm_rate = orm_rows / median(orm_times)
-    print(f"write_candles (COPY + upsert): {rows} rows, median {median(copy_times) * 1000:.0f} ms "
-          f"(records {median(copy_builds) * 1000:.0f} ms) → {copy_rate:,.0f} rows/s; "
-          f"runs {', '.join(f'{t * 1000:.0f}' for t in copy_times)} ms")  # fmt: skip
-    print(f"ORM add_all: {orm_rows} rows, median {median(orm_times) * 1000:.0f} ms "
-          f"(objects {median(orm_builds) * 1000:.0f} ms) → {orm_rate:,.0f} rows/s; "
-          f"runs {', '.join(f'{t * 1000:.0f}' for t in orm_times)} ms")  # fmt: skip
+    print(
+        f"write_candles (COPY + upsert): {rows} rows, median {median(copy_times) * 1000:.0f} ms "
+        f"(records {median(copy_builds) * 1000:.0f} ms) → {copy_rate:,.0f} rows/s; "
+        f"runs {', '.join(f'{t * 1000:.0f}' for t in copy_times)} ms"
+    )
+    print(
+        f"ORM add_all: {orm_rows} rows, median {median(orm_times) * 1000:.0f} ms "
+        f"(objects {median(orm_builds) * 1000:.0f} ms) → {orm_rate:,.0f} rows/s; "
+        f"runs {', '.join(f'{t * 1000:.0f}' for t in orm_times)} ms"
+    )
     print(f"ratio copy/ORM: {copy_rate / orm_rate:.1f}x")
 
 
@@ -145,9 +165,22 @@ def write_year_archive(folder: Path) -> int:
     for day, rows in by_day.items():
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow(["open_time", "open", "high", "low", "close", "volume", "close_time",
-                    "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume",
-                    "ignore"])  # fmt: skip
+        w.writerow(
+            [
+                "open_time",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "close_time",
+                "quote_volume",
+                "count",
+                "taker_buy_volume",
+                "taker_buy_quote_volume",
+                "ignore",
+            ]
+        )
         for ts, o, h, lo, c in rows:
             w.writerow([ts, o, h, lo, c, "", ts + STEP - 1, "", "", "", "", 0])
         with zipfile.ZipFile(folder / f"BTCUSDT-5m-{day}.zip", "w", zipfile.ZIP_DEFLATED) as z:
@@ -165,9 +198,11 @@ async def bench_backfill(url: str) -> None:
         report = await import_archive_folder(rt, Path(tmp))
         elapsed = time.perf_counter() - t0
         await engine.dispose()
-    print(f"archive backfill: {report.files} daily files, {report.candles} of {n} candles "
-          f"in {elapsed:.1f} s ({report.candles / elapsed:,.0f} rows/s, zip + CSV parsing, "
-          f"validation, one transaction per file)")  # fmt: skip
+    print(
+        f"archive backfill: {report.files} daily files, {report.candles} of {n} candles "
+        f"in {elapsed:.1f} s ({report.candles / elapsed:,.0f} rows/s, zip + CSV parsing, "
+        f"validation, one transaction per file)"
+    )
 
 
 def main() -> None:

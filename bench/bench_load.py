@@ -162,20 +162,29 @@ def variants(op: str, window: Window) -> list[dict[str, Any]]:
             start = window.recent_from + timedelta(hours=hour)
             start = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             end = start + timedelta(hours=24)
-            out.append({"query": HEATMAP, "variables": {
-                "start": start.isoformat(), "end": end.isoformat(),
-                "lo": lo, "hi": lo + 500 * 50 - 1,
-            }})  # fmt: skip
+            out.append(
+                {
+                    "query": HEATMAP,
+                    "variables": {
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "lo": lo,
+                        "hi": lo + 500 * 50 - 1,
+                    },
+                }
+            )
         return out
     if op == "liquidationLevels":
         return [{"query": LEVELS, "variables": {"lo": lo, "hi": lo + 400 * 50 - 1}}]
     if op == "snapshots":  # a page of 24 hourly maps starting on a day
         days = max(1, (window.last_bar - window.first_hourly).days - 1)
         return [
-            {"query": SNAPSHOTS,
-             "variables": {"start": (window.first_hourly + timedelta(days=d)).isoformat()}}
+            {
+                "query": SNAPSHOTS,
+                "variables": {"start": (window.first_hourly + timedelta(days=d)).isoformat()},
+            }
             for d in range(days)
-        ]  # fmt: skip
+        ]
     return [{"query": SPLIT, "variables": {"w": w}} for w in (1.0, 2.0, 5.0, 10.0)]
 
 
@@ -573,11 +582,16 @@ class Worker:
             clock["replay_speed"] = self.speed
             clock["replay_epoch"] = self.epoch.isoformat()
         env = liqmap_env(
-            self.url, ingest_interval_s=5, materialize_interval_s=10, log_level="WARNING",
-            worker_nice=self.nice, **clock,
-        )  # fmt: skip
-        self.process = LiqmapProcess(["worker", "--replay", str(SHARED)], env,
-                                     self.folder / "worker.log")  # fmt: skip
+            self.url,
+            ingest_interval_s=5,
+            materialize_interval_s=10,
+            log_level="WARNING",
+            worker_nice=self.nice,
+            **clock,
+        )
+        self.process = LiqmapProcess(
+            ["worker", "--replay", str(SHARED)], env, self.folder / "worker.log"
+        )
         time.sleep(6)  # the worker is up and its first periodic runs have started
 
     def stop(self) -> None:
@@ -616,31 +630,65 @@ def run_rounds(
         return asyncio.run(idle_phase(target.urls[0], target.window, requests, seed, think)), None
 
     def block(target: Target, duration: float, seed: int) -> tuple[Stats, float]:
-        return asyncio.run(load_phase(target.urls, target.window, args.clients, duration, think_s,
-                                      seed, args.warmup))  # fmt: skip
+        return asyncio.run(
+            load_phase(
+                target.urls, target.window, args.clients, duration, think_s, seed, args.warmup
+            )
+        )
 
     liqmap, bare = targets.get("liqmap"), targets.get("bare")
     for k in range(rounds):
         seed = args.seed * 100 + k
         for name, target in targets.items():
-            measured(phases[f"idle:{name}"], args, target.pids[:1], idle, target,
-                     args.idle_requests, seed, 0.0)  # fmt: skip
+            measured(
+                phases[f"idle:{name}"],
+                args,
+                target.pids[:1],
+                idle,
+                target,
+                args.idle_requests,
+                seed,
+                0.0,
+            )
             if paced_each and think_s:
-                measured(phases[f"paced:{name}"], args, target.pids[:1], idle, target,
-                         paced_each, seed, think_s)  # fmt: skip
+                measured(
+                    phases[f"paced:{name}"],
+                    args,
+                    target.pids[:1],
+                    idle,
+                    target,
+                    paced_each,
+                    seed,
+                    think_s,
+                )
         if liqmap is not None and worker is not None and not args.no_baseline:
-            measured(phases["baseline:liqmap"], args, liqmap.pids, block, liqmap,
-                     args.duration / rounds, seed + 1)  # fmt: skip
+            measured(
+                phases["baseline:liqmap"],
+                args,
+                liqmap.pids,
+                block,
+                liqmap,
+                args.duration / rounds,
+                seed + 1,
+            )
         if bare is not None:
-            measured(phases["load:bare"], args, bare.pids, block, bare,
-                     args.floor_duration / rounds, seed)  # fmt: skip
+            measured(
+                phases["load:bare"],
+                args,
+                bare.pids,
+                block,
+                bare,
+                args.floor_duration / rounds,
+                seed,
+            )
         if liqmap is not None:
             if worker is not None:
                 worker.start()
             try:
                 run = churner if churner is not None else partial(block, liqmap)
-                measured(phases["load:liqmap"], args, liqmap.pids, run, args.duration / rounds,
-                         seed)  # fmt: skip
+                measured(
+                    phases["load:liqmap"], args, liqmap.pids, run, args.duration / rounds, seed
+                )
             finally:
                 if worker is not None:
                     worker.stop()
@@ -656,12 +704,28 @@ class BareApi:
         self.port = free_port()
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools",
-             "--no-access-log", "--log-level", "warning"],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "BARE_APP_SIZES": json.dumps(sizes)},
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -700,18 +764,23 @@ def floor_figures(phases: dict[str, Phase], sizes: dict[str, int]) -> dict[str, 
     paced = phases.get("paced:bare")
     load = phases["load:bare"]
     return {
-        "idle": phases["idle:bare"].summary(), "paced": paced.summary() if paced else None,
-        "load": load.summary(), "sizes": sizes, "seconds": load.seconds,
+        "idle": phases["idle:bare"].summary(),
+        "paced": paced.summary() if paced else None,
+        "load": load.summary(),
+        "sizes": sizes,
+        "seconds": load.seconds,
         "median_round_ratio": median_round_ratios(load, phases["idle:bare"]),
         "steal": {
             name.split(":")[0]: phase.steal()
-            for name, phase in phases.items() if name.endswith(":bare")
+            for name, phase in phases.items()
+            if name.endswith(":bare")
         },
         "server_cpu_ms_per_request": {
             name.split(":")[0]: phase.server_cpu_ms_per_request()
-            for name, phase in phases.items() if name.endswith(":bare")
+            for name, phase in phases.items()
+            if name.endswith(":bare")
         },
-    }  # fmt: skip
+    }
 
 
 def print_table(
@@ -772,8 +841,11 @@ def print_rounds(phases: dict[str, Phase]) -> None:
     """Each round's p99 per phase and operation, and the steal in each: how far the rounds
     agree, and which were disturbed."""
     names = [name for name in phases if phases[name].rounds]
-    print(f"{'round':<6} {'phase':<16} " + " ".join(f"{op[:12]:>12}" for op, _ in MIX)
-          + f" {'steal':>6}")  # fmt: skip
+    print(
+        f"{'round':<6} {'phase':<16} "
+        + " ".join(f"{op[:12]:>12}" for op, _ in MIX)
+        + f" {'steal':>6}"
+    )
     for k in range(len(phases[names[0]].rounds)):
         for name in names:
             phase = phases[name]
@@ -791,30 +863,38 @@ def main() -> int:
         "--api-processes", type=int, default=1, help="liqmap serve replicas, clients spread"
     )
     parser.add_argument(
-        "--rounds", type=int, default=4,
+        "--rounds",
+        type=int,
+        default=4,
         help="every phase runs in each round, in turn; load phases last --duration / rounds",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of each load block not counted"
     )
     parser.add_argument(
-        "--max-steal", type=float, default=0.03,
+        "--max-steal",
+        type=float,
+        default=0.03,
         help="a block during which the host stole more of the CPU time than this share is "
         "run again",
-    )  # fmt: skip
+    )
     parser.add_argument("--block-retries", type=int, default=2, help="at most, per block")
     parser.add_argument(
         "--idle-requests", type=int, default=500, help="per operation and round, back to back"
     )
     parser.add_argument(
-        "--paced-requests", type=int, default=200,
+        "--paced-requests",
+        type=int,
+        default=200,
         help="per operation over all rounds, one client waiting --think-ms between requests "
         "(0: no such phase)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--floor-duration", type=float, default=40.0,
+        "--floor-duration",
+        type=float,
+        default=40.0,
         help="seconds of load on the bare app in all (0: no floor phase)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--churn", choices=["live", "recompute", "reingest", "none"], default="live"
     )
@@ -823,13 +903,16 @@ def main() -> int:
     parser.add_argument("--live-hold-hours", type=float, default=2.0)
     parser.add_argument("--no-worker", action="store_true", help="load without background jobs")
     parser.add_argument(
-        "--worker-nice", type=int, default=10,
+        "--worker-nice",
+        type=int,
+        default=10,
         help="the worker's CPU niceness (LIQMAP_WORKER_NICE; 0: the API's priority)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-baseline", action="store_true",
+        "--no-baseline",
+        action="store_true",
         help="skip the load phase without jobs that the loaded one is compared with",
-    )  # fmt: skip
+    )
     parser.add_argument("--quiet-load", type=float, default=1.0)
     parser.add_argument("--quiet-wait", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=7)
@@ -879,8 +962,11 @@ def main() -> int:
 
         primed = asyncio.run(prime([a.url for a in apis], window))
         sizes = {op: round(statistics.median(primed[op])) for op, _ in MIX}
-        print(f"primed the caches: {sum(map(len, primed.values()))} distinct requests answered "
-              f"once; median answer sizes {sizes}", flush=True)  # fmt: skip
+        print(
+            f"primed the caches: {sum(map(len, primed.values()))} distinct requests answered "
+            f"once; median answer sizes {sizes}",
+            flush=True,
+        )
         targets = {"liqmap": Target([a.url for a in apis], window, [a.pid for a in apis])}
         if args.floor_duration:
             bares = [BareApi(folder / f"bare-{i}.log", sizes) for i in range(args.api_processes)]
@@ -899,9 +985,14 @@ def main() -> int:
                         )
                         try:
                             return await load_phase(
-                                targets["liqmap"].urls, window, args.clients, duration,
-                                args.think_ms / 1000, seed, args.warmup,
-                            )  # fmt: skip
+                                targets["liqmap"].urls,
+                                window,
+                                args.clients,
+                                duration,
+                                args.think_ms / 1000,
+                                seed,
+                                args.warmup,
+                            )
                         finally:
                             stop.set()
                             await task
@@ -910,11 +1001,14 @@ def main() -> int:
 
         load_before = os.getloadavg()[0]
         gc_before = full_collections([a.url for a in apis])
-        print(f"{args.rounds} rounds of: idle ({args.idle_requests} requests per operation one "
-              f"at a time), paced idle, baseline (no jobs), the bare app's floor, load "
-              f"({args.clients} clients on {args.api_processes} API process(es), think "
-              f"{args.think_ms:.0f} ms, worker {'off' if args.no_worker else 'on'}, churn "
-              f"{args.churn}); load average {load_before:.2f}", flush=True)  # fmt: skip
+        print(
+            f"{args.rounds} rounds of: idle ({args.idle_requests} requests per operation one "
+            f"at a time), paced idle, baseline (no jobs), the bare app's floor, load "
+            f"({args.clients} clients on {args.api_processes} API process(es), think "
+            f"{args.think_ms:.0f} ms, worker {'off' if args.no_worker else 'on'}, churn "
+            f"{args.churn}); load average {load_before:.2f}",
+            flush=True,
+        )
         phases = run_rounds(args, targets, worker, churner)
         dead = [p.args for p in apis if not p.alive()]
         if dead:
@@ -933,67 +1027,113 @@ def main() -> int:
         print()
         print_table(idle, paced, base, load, seconds, median_ratio)
         print(f"\nbackground while the worker ran: {background}")
-        print(f"load average before {load_before:.2f}, after {load_after:.2f}; CPU time stolen "
-              "by the host: " + ", ".join(f"{name} {phase.steal():.1%}"
-                                          for name, phase in phases.items()))  # fmt: skip
+        print(
+            f"load average before {load_before:.2f}, after {load_after:.2f}; CPU time stolen "
+            "by the host: "
+            + ", ".join(f"{name} {phase.steal():.1%}" for name, phase in phases.items())
+        )
         reruns = {name: phase.rerun_steal for name, phase in phases.items() if phase.rerun_steal}
-        print(f"blocks run again for steal above {args.max_steal:.0%}: "
-              + (", ".join(f"{name} {len(v)} ({', '.join(f'{x:.0%}' for x in v)})"
-                           for name, v in reruns.items()) or "none"))  # fmt: skip
-        print("the serving processes' CPU time per answered request: " + ", ".join(
-            f"{name} {phase.server_cpu_ms_per_request():.2f} ms" for name, phase in phases.items()
-        ))  # fmt: skip
-        print(f"full garbage collections in the API process(es) over the rounds: "
-              f"{collections['full_collections']}, the longest at most "
-              f"{collections['longest_at_most_s']} s")  # fmt: skip
+        print(
+            f"blocks run again for steal above {args.max_steal:.0%}: "
+            + (
+                ", ".join(
+                    f"{name} {len(v)} ({', '.join(f'{x:.0%}' for x in v)})"
+                    for name, v in reruns.items()
+                )
+                or "none"
+            )
+        )
+        print(
+            "the serving processes' CPU time per answered request: "
+            + ", ".join(
+                f"{name} {phase.server_cpu_ms_per_request():.2f} ms"
+                for name, phase in phases.items()
+            )
+        )
+        print(
+            f"full garbage collections in the API process(es) over the rounds: "
+            f"{collections['full_collections']}, the longest at most "
+            f"{collections['longest_at_most_s']} s"
+        )
         for op, samples in load_phase_.pooled.samples.items():
             for sample in samples:
                 print(f"  {op} error: {sample}")
         goal = median_within_3x(load_phase_, phases["idle:liqmap"])
-        print("goal (0 errors; for every operation, the median over the rounds of p99 / the "
-              f"same round's idle p99 at most 3): {'met' if goal else 'NOT met'}; pooled p99 "
-              f"/ pooled idle p99 ≤ 3: {'yes' if within_3x(load, idle) else 'no'}")  # fmt: skip
+        print(
+            "goal (0 errors; for every operation, the median over the rounds of p99 / the "
+            f"same round's idle p99 at most 3): {'met' if goal else 'NOT met'}; pooled p99 "
+            f"/ pooled idle p99 ≤ 3: {'yes' if within_3x(load, idle) else 'no'}"
+        )
         paced_goal = None
         if paced is not None:
             paced_goal = within_3x(load, paced)
-            print("pooled p99 ≤ 3× the pooled paced idle p99 (one client, the same think time): "
-                  f"{'met' if paced_goal else 'NOT met'}")  # fmt: skip
+            print(
+                "pooled p99 ≤ 3× the pooled paced idle p99 (one client, the same think time): "
+                f"{'met' if paced_goal else 'NOT met'}"
+            )
         bare_goal = None
         if floor is not None:
             print()
             print_floor(floor, load)
             bare_goal = median_within_3x(phases["load:bare"], phases["idle:bare"])
-            print("the bare app itself, median round p99 ≤ 3× its idle p99 for every operation: "
-                  f"{'yes' if bare_goal else 'NO'}")  # fmt: skip
+            print(
+                "the bare app itself, median round p99 ≤ 3× its idle p99 for every operation: "
+                f"{'yes' if bare_goal else 'NO'}"
+            )
         jobs_cost = None
         if base is not None:
             jobs_cost = within_3x(load, base)
-            print("with the jobs running, p99 ≤ 3× the no-jobs p99 of the same clients for "
-                  f"every operation: {'yes' if jobs_cost else 'NO'}")  # fmt: skip
+            print(
+                "with the jobs running, p99 ≤ 3× the no-jobs p99 of the same clients for "
+                f"every operation: {'yes' if jobs_cost else 'NO'}"
+            )
         print()
         print_rounds(phases)
         if args.json:
-            args.json.write_text(json.dumps({
-                "idle": idle, "paced_idle": paced, "baseline": base, "load": load,
-                "seconds": seconds, "floor": floor, "paced_goal_met": paced_goal,
-                "median_round_ratio": median_ratio, "bare_goal_met": bare_goal,
-                "rounds": {name: {"p99_ms": [{op: r[op]["p99_ms"] for op, _ in MIX}
-                                             for r in phase.rounds],
-                                  "steal": phase.stolen_by_round}
-                           for name, phase in phases.items()},
-                "steal": {name: phase.steal() for name, phase in phases.items()},
-                "rerun_steal": {name: phase.rerun_steal for name, phase in phases.items()},
-                "server_cpu_ms_per_request": {
-                    name: phase.server_cpu_ms_per_request() for name, phase in phases.items()
-                },
-                "gc": collections,
-                "background": background, "within_3x_of_baseline": jobs_cost,
-                "clients": args.clients, "think_ms": args.think_ms, "duration": args.duration,
-                "rounds_count": args.rounds,
-                "churn": args.churn, "worker": not args.no_worker,
-                "api_processes": args.api_processes, "warmup": args.warmup,
-                "load_average": [load_before, load_after], "goal_met": goal,
-            }, indent=2))  # fmt: skip
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "idle": idle,
+                        "paced_idle": paced,
+                        "baseline": base,
+                        "load": load,
+                        "seconds": seconds,
+                        "floor": floor,
+                        "paced_goal_met": paced_goal,
+                        "median_round_ratio": median_ratio,
+                        "bare_goal_met": bare_goal,
+                        "rounds": {
+                            name: {
+                                "p99_ms": [
+                                    {op: r[op]["p99_ms"] for op, _ in MIX} for r in phase.rounds
+                                ],
+                                "steal": phase.stolen_by_round,
+                            }
+                            for name, phase in phases.items()
+                        },
+                        "steal": {name: phase.steal() for name, phase in phases.items()},
+                        "rerun_steal": {name: phase.rerun_steal for name, phase in phases.items()},
+                        "server_cpu_ms_per_request": {
+                            name: phase.server_cpu_ms_per_request()
+                            for name, phase in phases.items()
+                        },
+                        "gc": collections,
+                        "background": background,
+                        "within_3x_of_baseline": jobs_cost,
+                        "clients": args.clients,
+                        "think_ms": args.think_ms,
+                        "duration": args.duration,
+                        "rounds_count": args.rounds,
+                        "churn": args.churn,
+                        "worker": not args.no_worker,
+                        "api_processes": args.api_processes,
+                        "warmup": args.warmup,
+                        "load_average": [load_before, load_after],
+                        "goal_met": goal,
+                    },
+                    indent=2,
+                )
+            )
         return 0
     finally:
         if worker is not None:

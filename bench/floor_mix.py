@@ -37,9 +37,11 @@ from bench_load import MIX, floor_phase  # noqa: E402
 
 # the median answer sizes of the bench_load.py run of 2026-12-02 (README, Reliability → Load)
 LIQMAP_SIZES = {
-    "heatmap": 1_539_250, "liquidationLevels": 56_647, "snapshots": 338_496,
+    "heatmap": 1_539_250,
+    "liquidationLevels": 56_647,
+    "snapshots": 338_496,
     "longShortSplit": 263,
-}  # fmt: skip
+}
 
 
 def main() -> int:
@@ -60,10 +62,18 @@ def main() -> int:
     small = {op: sizes["longShortSplit"] for op, _ in MIX}
     # what floor_phase reads of bench_load's arguments
     floor_args = argparse.Namespace(
-        think_ms=args.think_ms, idle_requests=500, paced_requests=0, seed=args.seed,
-        clients=args.clients, floor_duration=args.duration, warmup=2.0,
-        api_processes=args.api_processes, rounds=args.rounds, max_steal=0.03, block_retries=2,
-    )  # fmt: skip
+        think_ms=args.think_ms,
+        idle_requests=500,
+        paced_requests=0,
+        seed=args.seed,
+        clients=args.clients,
+        floor_duration=args.duration,
+        warmup=2.0,
+        api_processes=args.api_processes,
+        rounds=args.rounds,
+        max_steal=0.03,
+        block_retries=2,
+    )
     folder = Path(tempfile.mkdtemp(prefix="liqmap-floor-mix-"))
     runs: dict[str, dict[str, Any]] = {}
     for name, answer_sizes in (("as liqmap", sizes), ("small answers only", small)):

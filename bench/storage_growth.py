@@ -39,10 +39,18 @@ from tests.reliability.harness import (  # noqa: E402
 SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
 BARS_PER_YEAR = 365 * 288
 TABLES = (
-    "candles", "open_interest", "funding_rates", "heatmap_snapshots", "swept_levels",
-    "realized_liquidations", "liquidation_events", "margin_tiers", "job_runs",
-    "procrastinate_jobs", "procrastinate_events",
-)  # fmt: skip
+    "candles",
+    "open_interest",
+    "funding_rates",
+    "heatmap_snapshots",
+    "swept_levels",
+    "realized_liquidations",
+    "liquidation_events",
+    "margin_tiers",
+    "job_runs",
+    "procrastinate_jobs",
+    "procrastinate_events",
+)
 
 
 def tree_bytes(conn: psycopg.Connection[Any], table: str) -> int:
@@ -97,8 +105,13 @@ def measure(url: str) -> dict[str, Any]:
                 "SELECT count(DISTINCT args->>'timestamp') FROM procrastinate_jobs"
             ).fetchone()[0]
         )
-    return {"tables": tables, "snapshots": snaps, "series": series, "markets": markets,
-            "periods": periods}  # fmt: skip
+    return {
+        "tables": tables,
+        "snapshots": snaps,
+        "series": series,
+        "markets": markets,
+        "periods": periods,
+    }
 
 
 def per_market_year(m: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -111,18 +124,39 @@ def per_market_year(m: dict[str, Any]) -> list[tuple[str, float, float]]:
         ("candles (5m)", BARS_PER_YEAR, BARS_PER_YEAR * t["candles"]["bytes_per_row"]),
         ("open interest (5m)", BARS_PER_YEAR, BARS_PER_YEAR * t["open_interest"]["bytes_per_row"]),
         ("funding (8h)", 3 * 365, 3 * 365 * t["funding_rates"]["bytes_per_row"]),
-        ("heatmap snapshots 1h (all history)", 8760 * series_per_market,
-         8760 * series_per_market * snap_bpr),
-        ("swept levels (5m)", BARS_PER_YEAR * series_per_market,
-         BARS_PER_YEAR * series_per_market * t["swept_levels"]["bytes_per_row"]),
-        ("job runs (3 ingest runs per 5 min)", 3 * BARS_PER_YEAR,
-         3 * BARS_PER_YEAR * t["job_runs"]["bytes_per_row"]),
-        ("queue jobs + 3 events each (4 per 5 min, unpruned)", 4 * BARS_PER_YEAR,
-         4 * BARS_PER_YEAR * (t["procrastinate_jobs"]["bytes_per_row"]
-                              + 3 * t["procrastinate_events"]["bytes_per_row"])),
-    ]  # fmt: skip
-    out.append(("heatmap snapshots 5m (last 7 days, constant)", recent_5m_rows * series_per_market,
-                recent_5m_rows * series_per_market * snap_bpr))  # fmt: skip
+        (
+            "heatmap snapshots 1h (all history)",
+            8760 * series_per_market,
+            8760 * series_per_market * snap_bpr,
+        ),
+        (
+            "swept levels (5m)",
+            BARS_PER_YEAR * series_per_market,
+            BARS_PER_YEAR * series_per_market * t["swept_levels"]["bytes_per_row"],
+        ),
+        (
+            "job runs (3 ingest runs per 5 min)",
+            3 * BARS_PER_YEAR,
+            3 * BARS_PER_YEAR * t["job_runs"]["bytes_per_row"],
+        ),
+        (
+            "queue jobs + 3 events each (4 per 5 min, unpruned)",
+            4 * BARS_PER_YEAR,
+            4
+            * BARS_PER_YEAR
+            * (
+                t["procrastinate_jobs"]["bytes_per_row"]
+                + 3 * t["procrastinate_events"]["bytes_per_row"]
+            ),
+        ),
+    ]
+    out.append(
+        (
+            "heatmap snapshots 5m (last 7 days, constant)",
+            recent_5m_rows * series_per_market,
+            recent_5m_rows * series_per_market * snap_bpr,
+        )
+    )
     return out
 
 

@@ -338,9 +338,14 @@ def binance_cross_liquidation_price(
     terms only; hedge: LONG/SHORT only; isolated: TMM1 = UPNL1 = 0 and WB = isolated wallet.
     """
     long_q, long_ep, short_q, short_ep = _legs(
-        side_both, position_both, entry_both, position_long, entry_long, position_short,
+        side_both,
+        position_both,
+        entry_both,
+        position_long,
+        entry_long,
+        position_short,
         entry_short,
-    )  # fmt: skip
+    )
     return linear_hedge_liquidation_price(
         long_q,
         long_ep,
@@ -409,9 +414,14 @@ def binance_coinm_cross_liquidation_price(
     at LP. One-way: BOTH terms; hedge: LONG/SHORT; isolated: TMM1 = UPNL1 = 0.
     """
     long_q, long_ep, short_q, short_ep = _legs(
-        side_both, position_both, entry_both, position_long, entry_long, position_short,
+        side_both,
+        position_both,
+        entry_both,
+        position_long,
+        entry_long,
+        position_short,
         entry_short,
-    )  # fmt: skip
+    )
     e0 = _cross_equity(wallet_balance_coin, other_maintenance, other_upnl)
     args = tuple(
         np.asarray(a, dtype=np.float64)

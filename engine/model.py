@@ -261,10 +261,18 @@ class EngineState:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         scalars = np.array(
-            [self.bucket_size, self.grid_origin, self.last_close, self.last_oi_contracts,
-             self.log_scale, self.ref_log_scale, self.quantum, self.oi_basis],
+            [
+                self.bucket_size,
+                self.grid_origin,
+                self.last_close,
+                self.last_oi_contracts,
+                self.log_scale,
+                self.ref_log_scale,
+                self.quantum,
+                self.oi_basis,
+            ],
             dtype=np.float64,
-        )  # fmt: skip
+        )
         ints = np.array([STATE_FORMAT, self.last_timestamp, self.units_origin], dtype=np.int64)
         np.savez(
             buf,
@@ -1068,8 +1076,23 @@ def _advance_book(
             epoch.quantum,
         )
         dying = np.flatnonzero(death < n)
-        _run_epoch(book, epoch, drivers, bars, cohorts, bucket, units, death, dying,
-                   np.arange(n_state, len(units)), mask, lo, hi, emit, scratch)  # fmt: skip
+        _run_epoch(
+            book,
+            epoch,
+            drivers,
+            bars,
+            cohorts,
+            bucket,
+            units,
+            death,
+            dying,
+            np.arange(n_state, len(units)),
+            mask,
+            lo,
+            hi,
+            emit,
+            scratch,
+        )
     else:
         open_rows = np.arange(n_state, dtype=np.int64)  # open before the first epoch's births
         for i, epoch in enumerate(epoch_list):
@@ -1097,8 +1120,23 @@ def _advance_book(
             candidates = np.concatenate([open_rows, born])
             cand_death = death[candidates]
             dying = candidates[(cand_death >= first_death_bar) & (cand_death < e)]
-            _run_epoch(book, epoch, drivers, bars, cohorts, bucket, units, death, dying, born,
-                       mask, lo, hi, emit, scratch)  # fmt: skip
+            _run_epoch(
+                book,
+                epoch,
+                drivers,
+                bars,
+                cohorts,
+                bucket,
+                units,
+                death,
+                dying,
+                born,
+                mask,
+                lo,
+                hi,
+                emit,
+                scratch,
+            )
             open_rows = candidates[cand_death >= e]
     last = epoch_list[-1]
     alive = death >= n  # open after the last bar, in birth order

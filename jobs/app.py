@@ -133,15 +133,19 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
         async with rt.engine.begin() as conn:
             pruned = await store.prune_job_history(conn, cutoff, QUEUE)
         log.info(
-            "job history pruned", job_runs=pruned.job_runs, queue_jobs=pruned.queue_jobs,
+            "job history pruned",
+            job_runs=pruned.job_runs,
+            queue_jobs=pruned.queue_jobs,
             older_than=cutoff.isoformat(),
-        )  # fmt: skip
+        )
         return {"job_runs": pruned.job_runs, "queue_jobs": pruned.queue_jobs}
 
     app.periodic(
-        cron=cron_for(PRUNE_HISTORY_INTERVAL_S), periodic_id="prune_history",
-        lock="prune_history", queueing_lock="prune_history",
-    )(prune_history)  # fmt: skip
+        cron=cron_for(PRUNE_HISTORY_INTERVAL_S),
+        periodic_id="prune_history",
+        lock="prune_history",
+        queueing_lock="prune_history",
+    )(prune_history)
 
     for exchange in settings.exchanges:
         for symbol in settings.symbols_for(exchange):
@@ -190,9 +194,13 @@ async def recover_stalled_jobs(rt: Runtime, app: procrastinate.App) -> dict[int,
         if outcome is not None:
             done[job.id] = outcome
             log.warning(
-                "job of a dead worker handed on", job=job.id, task=job.task_name,
-                lock=job.lock, outcome=outcome, worker=job.worker_id,
-            )  # fmt: skip
+                "job of a dead worker handed on",
+                job=job.id,
+                task=job.task_name,
+                lock=job.lock,
+                outcome=outcome,
+                worker=job.worker_id,
+            )
     return done
 
 

@@ -168,10 +168,15 @@ def market_from_exchange_symbol(exchange: str, exchange_symbol: str) -> MarketIn
         if exchange_symbol.endswith(quote) and len(exchange_symbol) > len(quote):
             base = exchange_symbol[: -len(quote)]
             return MarketInfo(
-                exchange=exchange, symbol=f"{base}/{quote}:{quote}",
-                exchange_symbol=exchange_symbol, base=base, quote=quote, settle=quote,
-                linear=True, contract_size=1.0,
-            )  # fmt: skip
+                exchange=exchange,
+                symbol=f"{base}/{quote}:{quote}",
+                exchange_symbol=exchange_symbol,
+                base=base,
+                quote=quote,
+                settle=quote,
+                linear=True,
+                contract_size=1.0,
+            )
     raise ArchiveError(f"cannot map archive symbol {exchange_symbol!r} to a USDⓈ-M market")
 
 
@@ -251,8 +256,9 @@ async def import_archive_folder(
                     conn, market.id, dataset, timeframe, step
                 )
         except (ArchiveError, BatchRejected) as exc:
-            log.error("archive file rejected; nothing of it written", file=str(item.path),
-                      reason=str(exc))  # fmt: skip
+            log.error(
+                "archive file rejected; nothing of it written", file=str(item.path), reason=str(exc)
+            )
             assert report.rejected is not None
             report.rejected.append(f"{item.path.name}: {exc}")
             run.rejected.append(f"{item.path.name}: {exc}")
@@ -268,7 +274,11 @@ async def import_archive_folder(
             more = f" (+{len(run.rejected) - 3} more)" if len(run.rejected) > 3 else ""
             error = f"batch rejected: {'; '.join(run.rejected[:3])}{more}"
         await store.finish_job_run(
-            rt.engine, run.run_id, "rejected" if run.rejected else "succeeded", run.rows,
-            watermark, error,
-        )  # fmt: skip
+            rt.engine,
+            run.run_id,
+            "rejected" if run.rejected else "succeeded",
+            run.rows,
+            watermark,
+            error,
+        )
     return report

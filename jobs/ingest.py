@@ -99,9 +99,14 @@ async def ingest_dataset(
     end = min(until_ms, now) if until_ms is not None else now
 
     run_id = await store.start_job_run(
-        rt.engine, job, exchange, symbol, dataset, store.to_datetime(start),
+        rt.engine,
+        job,
+        exchange,
+        symbol,
+        dataset,
+        store.to_datetime(start),
         procrastinate_job_id=queue_job_id,
-    )  # fmt: skip
+    )
     written = 0
     cursor = start
     bound = log.bind(exchange=exchange, symbol=symbol, dataset=dataset, run=run_id)

@@ -166,10 +166,19 @@ async def import_realized_file(
         raise RealizedFileError(f"{path}: market {symbol!r} is not a {base} market")
     bars = read_realized_csv(path)
     rows = [
-        RealizedTotal(source, exchange, base, symbol, bars.timeframe, ts, lo, sh,
-                      note=note or f"imported from {path.name}")
+        RealizedTotal(
+            source,
+            exchange,
+            base,
+            symbol,
+            bars.timeframe,
+            ts,
+            lo,
+            sh,
+            note=note or f"imported from {path.name}",
+        )
         for ts, lo, sh in zip(bars.timestamps, bars.long_usd, bars.short_usd, strict=True)
-    ]  # fmt: skip
+    ]
     run_id = await store.start_job_run(
         rt.engine, "import", exchange, base if symbol == "*" else symbol, "realized", None
     )
@@ -223,8 +232,9 @@ async def run_collector_forever(
                 log.info("exchange has no public liquidation stream", exchange=exchange)
                 return
             except Exception as exc:
-                log.error("liquidation collector failed; restarting", exchange=exchange,
-                          error=repr(exc))  # fmt: skip
+                log.error(
+                    "liquidation collector failed; restarting", exchange=exchange, error=repr(exc)
+                )
                 await asyncio.sleep(min(standby_poll_s, 5.0))
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

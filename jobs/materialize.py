@@ -137,9 +137,14 @@ def _simulate_periods(
             period.tiers, inverse=not market.linear, reference_price=period.reference_price
         )
         part = simulate(
-            bars.slice(a, b), params, grid, period.tiers, state=state,
-            snapshot_every=snapshot_every[a:b], profile=profile,
-        )  # fmt: skip
+            bars.slice(a, b),
+            params,
+            grid,
+            period.tiers,
+            state=state,
+            snapshot_every=snapshot_every[a:b],
+            profile=profile,
+        )
         state = part.state
         longs.append(part.predicted_long_usd)
         shorts.append(part.predicted_short_usd)
@@ -180,12 +185,22 @@ async def materialize_market(
     base_mask, hourly_mask = snapshot_resolutions(bars.timestamp, step, recent_from)
     result = _simulate_periods(
         Bars(
-            timestamp=bars.timestamp, open=bars.open, high=bars.high, low=bars.low,
-            close=bars.close, open_interest_usd=bars.open_interest_usd,
-            volume=bars.volume, taker_buy_volume=bars.taker_buy_volume,
+            timestamp=bars.timestamp,
+            open=bars.open,
+            high=bars.high,
+            low=bars.low,
+            close=bars.close,
+            open_interest_usd=bars.open_interest_usd,
+            volume=bars.volume,
+            taker_buy_volume=bars.taker_buy_volume,
         ),
-        params, grid, periods, market, state, base_mask | hourly_mask,
-    )  # fmt: skip
+        params,
+        grid,
+        periods,
+        market,
+        state,
+        base_mask | hourly_mask,
+    )
     used = [p for p in periods if p.start_ms is None or p.start_ms <= newest]
     params_dict = hs.dumps_params({**model_dict, "tier_tables": [_period_record(p) for p in used]})
     snapshots: list[hs.SnapshotRow] = []
@@ -200,8 +215,14 @@ async def materialize_market(
             if mask[i]:
                 snapshots.append(
                     hs.SnapshotRow(
-                        ts, resolution, float(snap.price), origin, grid.bucket_size,
-                        long_usd, short_usd, params.version,
+                        ts,
+                        resolution,
+                        float(snap.price),
+                        origin,
+                        grid.bucket_size,
+                        long_usd,
+                        short_usd,
+                        params.version,
                     )
                 )
     stamps = [store.to_datetime(int(t)) for t in bars.timestamp]
@@ -210,9 +231,12 @@ async def materialize_market(
             await hs.clear_series(conn, series_id)
         report.snapshots_written = await hs.write_snapshots(conn, series_id, snapshots)
         await hs.write_swept(
-            conn, series_id, stamps, np.asarray(result.predicted_long_usd),
+            conn,
+            series_id,
+            stamps,
+            np.asarray(result.predicted_long_usd),
             np.asarray(result.predicted_short_usd),
-        )  # fmt: skip
+        )
         if result.state is None:  # simulate() keeps the state unless told not to
             raise RuntimeError("engine returned no state to persist")
         await hs.save_state(
@@ -223,8 +247,14 @@ async def materialize_market(
         )
         await hs.notify_snapshots(conn, series_id, symbol, exchange, snapshots)
     report.bars = len(bars)
-    log.info("materialized", exchange=exchange, symbol=symbol, bars=report.bars,
-             snapshots=report.snapshots_written, full=report.full_recompute)  # fmt: skip
+    log.info(
+        "materialized",
+        exchange=exchange,
+        symbol=symbol,
+        bars=report.bars,
+        snapshots=report.snapshots_written,
+        full=report.full_recompute,
+    )
     return report, previous_last
 
 
@@ -267,8 +297,14 @@ async def materialize_aggregate(
                 price = float(np.mean([p for p, _, _, _ in parts]))
                 snapshots.append(
                     hs.SnapshotRow(
-                        ts, resolution, price, total.origin_index * bucket, bucket,
-                        total.long.astype(np.float32), total.short.astype(np.float32), version,
+                        ts,
+                        resolution,
+                        price,
+                        total.origin_index * bucket,
+                        bucket,
+                        total.long.astype(np.float32),
+                        total.short.astype(np.float32),
+                        version,
                     )
                 )
         for member in member_ids:
@@ -284,9 +320,12 @@ async def materialize_aggregate(
             await hs.clear_series(conn, agg_id)
         report.snapshots_written = await hs.write_snapshots(conn, agg_id, snapshots)
         await hs.write_swept(
-            conn, agg_id, stamps, np.array([swept[t][0] for t in stamps]),
+            conn,
+            agg_id,
+            stamps,
+            np.array([swept[t][0] for t in stamps]),
             np.array([swept[t][1] for t in stamps]),
-        )  # fmt: skip
+        )
         if stamps:
             recent_from = stamps[-1] - timedelta(days=rt.settings.recent_days)
             await hs.prune_snapshots(conn, agg_id, rt.settings.timeframe, recent_from)

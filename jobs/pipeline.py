@@ -85,8 +85,11 @@ async def sync_all_markets(rt: Runtime, *, tolerate_network_errors: bool = False
         except ccxt.NetworkError as exc:
             if not tolerate_network_errors:
                 raise
-            log.warning("markets not loaded at start; the jobs will retry", exchange=exchange,
-                        error=repr(exc))  # fmt: skip
+            log.warning(
+                "markets not loaded at start; the jobs will retry",
+                exchange=exchange,
+                error=repr(exc),
+            )
     if errors:
         raise ConfigurationError("; ".join(errors))
 

@@ -64,8 +64,19 @@ async def coverage(rt: Runtime) -> list[Coverage]:
                     stale = store.to_datetime(next_bar)
             out.append(
                 Coverage(
-                    r.exchange, r.symbol, r.dataset, r.rows, r.first_ts, r.last_ts, gaps, stale,
-                    r.last_success, r.last_job, r.last_status, r.last_error, r.last_error_at,
+                    r.exchange,
+                    r.symbol,
+                    r.dataset,
+                    r.rows,
+                    r.first_ts,
+                    r.last_ts,
+                    gaps,
+                    stale,
+                    r.last_success,
+                    r.last_job,
+                    r.last_status,
+                    r.last_error,
+                    r.last_error_at,
                 )
-            )  # fmt: skip
+            )
     return out

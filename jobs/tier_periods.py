@@ -122,8 +122,11 @@ def fingerprint(tiers: MarginTiers) -> str:
     """A short digest of a table's numbers (what decides whether two tables differ)."""
     digest = hashlib.sha256()
     for values in (
-        tiers.floor, tiers.cap, tiers.maintenance_margin_rate, tiers.maintenance_amount,
+        tiers.floor,
+        tiers.cap,
+        tiers.maintenance_margin_rate,
+        tiers.maintenance_amount,
         tiers.max_leverage,
-    ):  # fmt: skip
+    ):
         digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
     return digest.hexdigest()[:16]

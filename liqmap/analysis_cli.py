@@ -62,12 +62,21 @@ def cmd_render(args: argparse.Namespace, env: Any) -> int:
 
     settings, target = env
     req = RenderRequest(
-        symbol=args.symbol, start=parse_time(args.start),
-        end=parse_time(args.end) if args.end else None, exchanges=_exchanges(args.exchanges),
-        kind=args.kind, interval=args.resolution, side=args.side, scale=args.scale,
-        price_min=args.price_min, price_max=args.price_max, bucket_size=args.bucket_size,
-        within_pct=args.within, width=args.width, height=args.height,
-    )  # fmt: skip
+        symbol=args.symbol,
+        start=parse_time(args.start),
+        end=parse_time(args.end) if args.end else None,
+        exchanges=_exchanges(args.exchanges),
+        kind=args.kind,
+        interval=args.resolution,
+        side=args.side,
+        scale=args.scale,
+        price_min=args.price_min,
+        price_max=args.price_max,
+        bucket_size=args.bucket_size,
+        within_pct=args.within,
+        width=args.width,
+        height=args.height,
+    )
 
     async def main() -> Any:
         engine = create_engine(target.url, pool_size=4)
@@ -103,14 +112,24 @@ def cmd_export_snapshots(args: argparse.Namespace, env: Any) -> int:
 
     settings, target = env
     req = ExportRequest(
-        symbol=args.symbol, start=parse_time(args.start), end=parse_time(args.end),
-        exchanges=_exchanges(args.exchange), format=args.format, resolution=args.resolution,
-    )  # fmt: skip
+        symbol=args.symbol,
+        start=parse_time(args.start),
+        end=parse_time(args.end),
+        exchanges=_exchanges(args.exchange),
+        format=args.format,
+        resolution=args.resolution,
+    )
     console = Console(stderr=True)
     bar = Progress(
-        TextColumn("snapshots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=False, disable=args.quiet,
-    )  # fmt: skip
+        TextColumn("snapshots"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=args.quiet,
+    )
 
     task = bar.add_task("export", total=None)
 
@@ -147,29 +166,39 @@ def register(sub: Any, add: AddCommand) -> None:
     from liqmap.render import INTERVALS, KINDS, SCALES, SIDES
 
     render = add(
-        "render", "Draw the viewer's heatmap or liquidation map as a PNG (matplotlib)",
+        "render",
+        "Draw the viewer's heatmap or liquidation map as a PNG (matplotlib)",
         _run(cmd_render),
-    )  # fmt: skip
+    )
     render.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT:USDT")
     render.add_argument(
-        "--exchanges", action="append", metavar="IDS",
+        "--exchanges",
+        action="append",
+        metavar="IDS",
         help="ccxt ids, comma-separated or repeated (default: the cross-exchange total)",
-    )  # fmt: skip
+    )
     render.add_argument("--start", required=True, help="ISO-8601 (UTC) or epoch ms")
     render.add_argument("--end", help="ISO-8601 (UTC) or epoch ms (default: now)")
     render.add_argument(
-        "--kind", choices=KINDS, default="heatmap",
+        "--kind",
+        choices=KINDS,
+        default="heatmap",
         help="heatmap over time, or the map at --end (default heatmap)",
-    )  # fmt: skip
-    render.add_argument("--resolution", choices=list(INTERVALS), default="auto",
-                        help="heatmap column width (default: the finest that fits)")  # fmt: skip
+    )
+    render.add_argument(
+        "--resolution",
+        choices=list(INTERVALS),
+        default="auto",
+        help="heatmap column width (default: the finest that fits)",
+    )
     render.add_argument("--side", choices=SIDES, default="both")
     render.add_argument("--scale", choices=SCALES, default="sqrt", help="colour scale")
     render.add_argument("--price-min", type=float, help="lowest price shown (default: auto)")
     render.add_argument("--price-max", type=float, help="highest price shown (default: auto)")
     render.add_argument("--bucket-size", type=float, help="price row height (grid multiple)")
-    render.add_argument("--within", type=float, default=5.0,
-                        help="map: long/short split within ±this %% of price")  # fmt: skip
+    render.add_argument(
+        "--within", type=float, default=5.0, help="map: long/short split within ±this %% of price"
+    )
     render.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
     render.add_argument("--height", type=int, default=900, help="pixels (default 900)")
     render.add_argument("-o", "--output", required=True, help="PNG file to write")
@@ -186,12 +215,18 @@ def register(sub: Any, add: AddCommand) -> None:
     snaps.add_argument("--start", required=True, help="first instant, ISO-8601 (UTC) or epoch ms")
     snaps.add_argument("--end", required=True, help="end (exclusive), ISO-8601 (UTC) or epoch ms")
     snaps.add_argument(
-        "--exchange", action="append", metavar="ID",
+        "--exchange",
+        action="append",
+        metavar="ID",
         help="ccxt id, repeatable or comma-separated; 'all' = cross-exchange total (default)",
-    )  # fmt: skip
+    )
     snaps.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    snaps.add_argument("--resolution", choices=["1h", "5m"], default="1h",
-                       help="stored resolution (5m is kept for recent days only)")  # fmt: skip
+    snaps.add_argument(
+        "--resolution",
+        choices=["1h", "5m"],
+        default="1h",
+        help="stored resolution (5m is kept for recent days only)",
+    )
     snaps.add_argument("-o", "--output", required=True, help="file to write")
     snaps.add_argument("--quiet", action="store_true", help="no progress bar")
     snaps.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS)

@@ -208,7 +208,10 @@ def _register_analysis(sub: Any, add: Callable[..., argparse.ArgumentParser]) ->
 
 # Subcommands defined in other modules (kept explicit so `liqmap --help` lists all).
 _EXTENSIONS: list[Callable[..., None]] = [
-    _register_jobs, _register_apikeys, _register_engine_tools, _register_analysis,
+    _register_jobs,
+    _register_apikeys,
+    _register_engine_tools,
+    _register_analysis,
 ]
 
 

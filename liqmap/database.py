@@ -150,9 +150,7 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
         if dead:
             path.write_text(json.dumps(alive))
     if dead:
-        log.warning(
-            "embedded PostgreSQL: forgot processes that died without stopping it: %s", dead
-        )
+        log.warning("embedded PostgreSQL: forgot processes that died without stopping it: %s", dead)
     return dead
 
 

@@ -226,8 +226,11 @@ async def export_snapshots(
     resolution = timeframe if req.resolution != "1h" else "1h"
     # maps whose instant (bar close) is in [start, end): bars opening in [start-step, end-step)
     params = {
-        "ids": list(labels), "res": resolution, "start": req.start - step, "end": req.end - step,
-    }  # fmt: skip
+        "ids": list(labels),
+        "res": resolution,
+        "start": req.start - step,
+        "end": req.end - step,
+    }
     async with engine.connect() as conn:
         total = int((await conn.execute(_COUNT_SQL, params)).scalar_one())
     done = rows = 0

@@ -107,9 +107,15 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings, target: DatabaseT
                     bar.update(task, completed=min(position, end) - since, rows=rows)
 
                 result = await ingest_dataset(
-                    rt, args.exchange, args.symbol, dataset, since_ms=since, until_ms=until,
-                    job="backfill", progress=advance,
-                )  # fmt: skip
+                    rt,
+                    args.exchange,
+                    args.symbol,
+                    dataset,
+                    since_ms=since,
+                    until_ms=until,
+                    job="backfill",
+                    progress=advance,
+                )
                 results.append(result)
                 if result.status == "succeeded":  # the whole range is covered
                     bar.update(task, completed=max(end - since, 1), rows=result.rows_written)
@@ -126,20 +132,35 @@ def cmd_status(args: argparse.Namespace, settings: Settings, target: DatabaseTar
     rows = asyncio.run(_with_runtime(settings, target, coverage))
     table = Table(title=f"liqmap coverage ({settings.timeframe} bars)")
     for column in (
-        "exchange", "symbol", "dataset", "rows", "first", "last", "gaps", "stale tail",
-        "last success", "last run", "last error",
-    ):  # fmt: skip
+        "exchange",
+        "symbol",
+        "dataset",
+        "rows",
+        "first",
+        "last",
+        "gaps",
+        "stale tail",
+        "last success",
+        "last run",
+        "last error",
+    ):
         table.add_column(column)
     problems: list[str] = []
     for r in rows:
         bars = r.dataset in {"candles", "open_interest"}
         table.add_row(
-            r.exchange, r.symbol, r.dataset, str(r.rows), _fmt(r.first), _fmt(r.last),
+            r.exchange,
+            r.symbol,
+            r.dataset,
+            str(r.rows),
+            _fmt(r.first),
+            _fmt(r.last),
             str(len(r.gaps)) if bars and r.rows else "",
             f"since {_fmt(r.stale_since)}" if r.stale_since else "",
-            _fmt(r.last_success), " ".join(x for x in (r.last_job, r.last_status) if x),
+            _fmt(r.last_success),
+            " ".join(x for x in (r.last_job, r.last_status) if x),
             (r.last_error or "")[:80],
-        )  # fmt: skip
+        )
         where = f"{r.exchange} {r.symbol} {r.dataset}"
         for start, after in r.gaps:
             problems.append(f"{where}: gap {_fmt(start)} → {_fmt(after)} (missing bars)")
@@ -162,9 +183,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
             total = 0
             for path in args.files:
                 total += await import_realized_file(
-                    rt, Path(path), base=args.base.upper(), exchange=args.exchange,
-                    symbol=args.symbol, source=args.source,
-                )  # fmt: skip
+                    rt,
+                    Path(path),
+                    base=args.base.upper(),
+                    exchange=args.exchange,
+                    symbol=args.symbol,
+                    source=args.source,
+                )
             return total
 
         try:
@@ -189,8 +214,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
         report = asyncio.run(_with_runtime(settings, target, archive_body))
     except ArchiveError as exc:
         raise JobUserError(str(exc)) from None
-    print(f"imported {report.files} files: {report.candles} candles, "
-          f"{report.open_interest} open-interest rows")  # fmt: skip
+    print(
+        f"imported {report.files} files: {report.candles} candles, "
+        f"{report.open_interest} open-interest rows"
+    )
     for line in report.rejected or []:
         print(f"rejected: {line}")
     return 0 if not report.rejected else 1
@@ -198,9 +225,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
 
 def _progress(*, rows: bool = False) -> Progress:
     columns = [
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-    ]  # fmt: skip
+    ]
     if rows:
         columns.append(TextColumn("{task.fields[rows]} rows"))
     return Progress(*columns, transient=False)
@@ -215,8 +244,9 @@ def _print_results(results: list[Any]) -> None:
     for column in ("exchange", "symbol", "dataset", "status", "rows", "error"):
         table.add_column(column)
     for r in results:
-        table.add_row(r.exchange, r.symbol, r.dataset, r.status, str(r.rows_written),
-                      (r.error or "")[:100])  # fmt: skip
+        table.add_row(
+            r.exchange, r.symbol, r.dataset, r.status, str(r.rows_written), (r.error or "")[:100]
+        )
     Console().print(table)
 
 
@@ -240,8 +270,11 @@ def register(sub: Any, add: AddCommand) -> None:
     )
     backfill.add_argument("--replay", metavar="DIR")
 
-    status = add("status", "Coverage, gaps, last success and last error per market and dataset",
-                 _job(cmd_status))  # fmt: skip
+    status = add(
+        "status",
+        "Coverage, gaps, last success and last error per market and dataset",
+        _job(cmd_status),
+    )
     status.add_argument("--replay", metavar="DIR", help="judge staleness by the recording's clock")
 
     imp = add("import", "Import realized liquidations or Binance archive files", _job(cmd_import))

@@ -192,11 +192,16 @@ def scale_functions(
 
 async def fetch_heatmap(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     data = await api.query(
-        HEATMAP_QUERY, symbol=req.symbol, exchanges=list(req.exchanges) or None,
-        start=req.start.isoformat(), end=req.end.isoformat() if req.end else None,
-        interval=INTERVALS[req.interval], priceMin=req.price_min, priceMax=req.price_max,
+        HEATMAP_QUERY,
+        symbol=req.symbol,
+        exchanges=list(req.exchanges) or None,
+        start=req.start.isoformat(),
+        end=req.end.isoformat() if req.end else None,
+        interval=INTERVALS[req.interval],
+        priceMin=req.price_min,
+        priceMax=req.price_max,
         bucketSize=req.bucket_size,
-    )  # fmt: skip
+    )
     heatmap: dict[str, Any] = data["heatmap"]
     if heatmap["filledColumns"] == 0:
         newest = heatmap["coverage"]["lastBar"]
@@ -215,10 +220,15 @@ async def fetch_heatmap(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
 
 async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     data = await api.query(
-        DETAILS_QUERY, symbol=req.symbol, exchanges=list(req.exchanges) or None,
-        at=req.end.isoformat() if req.end else None, priceMin=req.price_min,
-        priceMax=req.price_max, bucketSize=req.bucket_size, within=req.within_pct,
-    )  # fmt: skip
+        DETAILS_QUERY,
+        symbol=req.symbol,
+        exchanges=list(req.exchanges) or None,
+        at=req.end.isoformat() if req.end else None,
+        priceMin=req.price_min,
+        priceMax=req.price_max,
+        bucketSize=req.bucket_size,
+        within=req.within_pct,
+    )
     if data["liquidationLevels"] is None:
         when = f" at or before {iso(req.end)}" if req.end else ""
         raise RenderError(f"no liquidation map of {req.symbol} is materialized{when}")
@@ -254,8 +264,7 @@ def _header(fig: Any, req: RenderRequest, title: str, lines: list[str]) -> float
     small = 10 if req.width >= 1200 else 8.5
     left = 60 / req.width
     y = 22.0
-    fig.text(left, 1 - y / req.height, title, color=TEXT, fontsize=big, weight="bold",
-             va="center")  # fmt: skip
+    fig.text(left, 1 - y / req.height, title, color=TEXT, fontsize=big, weight="bold", va="center")
     for line in lines:
         y += 20 if req.width >= 1200 else 17
         fig.text(left, 1 - y / req.height, line, color=MUTED, fontsize=small, va="center")
@@ -263,9 +272,15 @@ def _header(fig: Any, req: RenderRequest, title: str, lines: list[str]) -> float
 
 
 def _save(
-    fig: Any, ax: Any, req: RenderRequest, path: Path, kind: str, title: str,
-    prices: tuple[float, float], xs: tuple[float, float],
-) -> RenderResult:  # fmt: skip
+    fig: Any,
+    ax: Any,
+    req: RenderRequest,
+    path: Path,
+    kind: str,
+    title: str,
+    prices: tuple[float, float],
+    xs: tuple[float, float],
+) -> RenderResult:
     """Write the PNG; its text chunks say where the data panel is, for machine readers."""
     box = _axes_px(fig, ax, req.height)
     metadata = {
@@ -322,9 +337,15 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     cmap = colormaps["inferno"]
     norm = FuncNorm((forward, inverse), vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
     image = ax.imshow(
-        values, origin="lower", extent=(t0, t1, p0, p1), aspect="auto", cmap=cmap, norm=norm,
-        interpolation="nearest", resample=False,
-    )  # fmt: skip
+        values,
+        origin="lower",
+        extent=(t0, t1, p0, p1),
+        aspect="auto",
+        cmap=cmap,
+        norm=norm,
+        interpolation="nearest",
+        resample=False,
+    )
     for candle in heatmap["candles"]:
         ts = datetime.fromisoformat(candle["ts"]).timestamp()
         o, h, lo, c = (float(candle[k]) for k in ("open", "high", "low", "close"))
@@ -332,18 +353,30 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
         centre = ts + step / 2
         ax.vlines(centre, lo, h, colors=colour, linewidth=0.8)
         ax.bar(
-            centre, max(abs(c - o), (p1 - p0) / 2000), width=step * 0.62, bottom=min(o, c),
-            color=colour if c < o else "none", edgecolor=colour, linewidth=0.8,
-        )  # fmt: skip
+            centre,
+            max(abs(c - o), (p1 - p0) / 2000),
+            width=step * 0.62,
+            bottom=min(o, c),
+            color=colour if c < o else "none",
+            edgecolor=colour,
+            linewidth=0.8,
+        )
     last = next((c for c in reversed(heatmap["candles"]) if c), None)
     if last is not None and p0 < float(last["close"]) < p1:
         price = float(last["close"])
         ax.axhline(price, color=PRICE_LINE, linestyle=(0, (5, 4)), linewidth=1)
         ax.annotate(
-            f"{price:,.1f}", xy=(1, price), xycoords=("axes fraction", "data"), xytext=(4, 0),
-            textcoords="offset points", va="center", ha="left", fontsize=9, color="#04121c",
+            f"{price:,.1f}",
+            xy=(1, price),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=9,
+            color="#04121c",
             bbox={"boxstyle": "square,pad=0.25", "fc": PRICE_LINE, "ec": PRICE_LINE},
-        )  # fmt: skip
+        )
     ax.set_xlim(t0, t1)
     ax.set_ylim(p0, p1)
     ax.yaxis.tick_right()
@@ -355,8 +388,14 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     colorbar.set_ticks(ticks, labels=[_usd(t) for t in ticks])
     colorbar.ax.tick_params(colors=MUTED, labelsize=8)
     side_text = {"both": "long + short", "long": "longs", "short": "shorts"}[req.side]
-    fig.text(left + 0.31, 38 / req.height, f"USD at risk per cell ({side_text}, {req.scale} scale)",
-             color=MUTED, fontsize=9, va="center")  # fmt: skip
+    fig.text(
+        left + 0.31,
+        38 / req.height,
+        f"USD at risk per cell ({side_text}, {req.scale} scale)",
+        color=MUTED,
+        fontsize=9,
+        va="center",
+    )
     return _save(fig, ax, req, path, "heatmap", title, (p0, p1), (t0, t1))
 
 
@@ -408,19 +447,40 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
     )
     height = size * (0.85 if len(levels) < 300 else 1.0)
     if show_long:
-        ax.barh(lows, long_usd, height=height, align="edge", color=LONG_COLOR, linewidth=0,
-                label="long levels")  # fmt: skip
+        ax.barh(
+            lows,
+            long_usd,
+            height=height,
+            align="edge",
+            color=LONG_COLOR,
+            linewidth=0,
+            label="long levels",
+        )
     if show_short:
-        ax.barh(lows, short_usd, height=height, align="edge", color=SHORT_COLOR, linewidth=0,
-                label="short levels")  # fmt: skip
+        ax.barh(
+            lows,
+            short_usd,
+            height=height,
+            align="edge",
+            color=SHORT_COLOR,
+            linewidth=0,
+            label="short levels",
+        )
     ax.set_xlim(0, (top or 1.0) / 0.92)
     ax.set_ylim(p0, p1)
     ax.axhline(price, color=PRICE_LINE, linestyle=(0, (5, 4)), linewidth=1)
     ax.annotate(
-        f"{price:,.1f}", xy=(1, price), xycoords=("axes fraction", "data"), xytext=(4, 0),
-        textcoords="offset points", va="center", ha="left", fontsize=9, color="#04121c",
+        f"{price:,.1f}",
+        xy=(1, price),
+        xycoords=("axes fraction", "data"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        va="center",
+        ha="left",
+        fontsize=9,
+        color="#04121c",
         bbox={"boxstyle": "square,pad=0.25", "fc": PRICE_LINE, "ec": PRICE_LINE},
-    )  # fmt: skip
+    )
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _usd(v)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("USD liquidated in the level", color=MUTED, fontsize=9)
@@ -428,11 +488,21 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
     centres = lows + size / 2
     below, above = lows + size <= price + size, lows >= price - size
     if show_long:
-        cum.plot(cum_long[below], centres[below], color=LONG_CUM, linewidth=2,
-                 label="cumulative longs (price falling)")  # fmt: skip
+        cum.plot(
+            cum_long[below],
+            centres[below],
+            color=LONG_CUM,
+            linewidth=2,
+            label="cumulative longs (price falling)",
+        )
     if show_short:
-        cum.plot(cum_short[above], centres[above], color=SHORT_CUM, linewidth=2,
-                 label="cumulative shorts (price rising)")  # fmt: skip
+        cum.plot(
+            cum_short[above],
+            centres[above],
+            color=SHORT_CUM,
+            linewidth=2,
+            label="cumulative shorts (price rising)",
+        )
     peak = max(float(cum_long.max(initial=0.0)), float(cum_short.max(initial=0.0)))
     cum.set_xlim(0, (peak or 1.0) / 0.98)
     cum.tick_params(colors=MUTED, labelsize=9)
@@ -480,6 +550,14 @@ def _atomic(path: Path, draw: Callable[[Path], RenderResult]) -> RenderResult:
     with matplotlib.rc_context({"text.parse_math": False}), atomic_output(path) as tmp:
         result = draw(tmp)
     return RenderResult(
-        path, result.width, result.height, result.kind, result.axes_px, result.price_min,
-        result.price_max, result.x_min, result.x_max, result.title,
-    )  # fmt: skip
+        path,
+        result.width,
+        result.height,
+        result.kind,
+        result.axes_px,
+        result.price_min,
+        result.price_max,
+        result.x_min,
+        result.x_max,
+        result.title,
+    )

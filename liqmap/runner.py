@@ -49,9 +49,10 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
     server = uvicorn.Server(config)
     frozen = freeze_startup_heap()
     log.info(
-        "serving", url=f"http://{settings.api_host}:{settings.api_port}/graphql",
+        "serving",
+        url=f"http://{settings.api_host}:{settings.api_port}/graphql",
         frozen_objects=frozen,
-    )  # fmt: skip
+    )
     try:
         await server.serve()
     finally:

@@ -83,10 +83,11 @@ class Settings(BaseSettings):
 
     # --- bookkeeping retention (an hourly job) --------------------------------------------
     history_retention_days: int = Field(
-        default=30, ge=1,
+        default=30,
+        ge=1,
         description="Delete finished job runs and queue jobs older than this (the latest run, "
         "success and error of each market dataset are kept).",
-    )  # fmt: skip
+    )
 
     # --- workers: a worker that stops sending heartbeats is dead; its jobs are retried --------
     worker_heartbeat_s: float = Field(default=10.0, gt=0, description="heartbeat period")
@@ -94,11 +95,13 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="no heartbeat for this long: the worker is dead"
     )
     worker_nice: int = Field(
-        default=10, ge=0, le=19,
+        default=10,
+        ge=0,
+        le=19,
         description="The CPU niceness `liqmap worker` runs at (0: as started). On a host it "
         "shares with the API, the API's answers then take the cores first; a job finishing a "
         "few ms later costs nobody anything.",
-    )  # fmt: skip
+    )
 
     # --- retries on transient exchange errors (timeouts, rate limits, 5xx) ------------------
     retry_attempts: int = Field(default=5, ge=1)
@@ -118,10 +121,11 @@ class Settings(BaseSettings):
         "runs at replay_speed), so the jobs see bars arrive one period at a time.",
     )
     replay_speed: float = Field(
-        default=0.0, ge=0,
+        default=0.0,
+        ge=0,
         description="Replay: recorded seconds per wall second from replay_epoch; 0 holds the "
         "clock at replay_start.",
-    )  # fmt: skip
+    )
     replay_epoch: datetime | None = Field(
         default=None,
         description="Replay: the wall instant at which the clock reads replay_start (default: "
@@ -171,17 +175,20 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="websocket: close when no connection_init within this"
     )
     api_request_head_timeout_seconds: float = Field(
-        default=10.0, gt=0,
+        default=10.0,
+        gt=0,
         description="HTTP: close a connection whose request line and headers take longer",
-    )  # fmt: skip
+    )
     api_request_body_timeout_seconds: float = Field(
-        default=10.0, gt=0,
+        default=10.0,
+        gt=0,
         description="HTTP: refuse (408) a request whose body takes longer after its headers",
-    )  # fmt: skip
+    )
     api_response_send_timeout_seconds: float = Field(
-        default=30.0, gt=0,
+        default=30.0,
+        gt=0,
         description="HTTP: abort a connection whose client reads nothing of its answer this long",
-    )  # fmt: skip
+    )
 
     # --- exchange credentials (optional; only Binance tiers need them) ----------------------
     binance_api_key: str | None = None

@@ -119,9 +119,7 @@ async def load_bars(
     if not rows:
         empty = np.empty(0)
         return BarArrays(np.empty(0, np.int64), *(empty,) * 7)
-    data = np.array(
-        [tuple(np.nan if v is None else v for v in r) for r in rows], dtype=np.float64
-    )
+    data = np.array([tuple(np.nan if v is None else v for v in r) for r in rows], dtype=np.float64)
     return BarArrays(
         timestamp=data[:, 0].astype(np.int64),
         open=data[:, 1],
@@ -151,9 +149,7 @@ TIER_TABLES_SQL = text(
 )
 
 
-async def load_tier_tables(
-    conn: AsyncConnection, market_id: int, timeframe: str
-) -> list[Row[Any]]:
+async def load_tier_tables(conn: AsyncConnection, market_id: int, timeframe: str) -> list[Row[Any]]:
     """Every stored tier table of a market, oldest first, tiers ascending; each row also carries
     the market's close when the table became valid (``close_at``, else ``first_close``), the
     price at which tiers given in another unit are converted."""
@@ -162,9 +158,18 @@ async def load_tier_tables(
 
 
 SNAPSHOT_COLUMNS = (
-    "series_id", "resolution", "ts", "price", "bucket_origin", "bucket_size", "long_usd",
-    "short_usd", "long_total_usd", "short_total_usd", "model_version",
-)  # fmt: skip
+    "series_id",
+    "resolution",
+    "ts",
+    "price",
+    "bucket_origin",
+    "bucket_size",
+    "long_usd",
+    "short_usd",
+    "long_total_usd",
+    "short_total_usd",
+    "model_version",
+)
 
 
 async def write_snapshots(
@@ -176,12 +181,20 @@ async def write_snapshots(
     await ensure_month_partitions(conn, "heatmap_snapshots", min(stamps), max(stamps))
     records = [
         (
-            series_id, s.resolution, s.ts, s.price, s.bucket_origin, s.bucket_size,
-            s.long_usd.tolist(), s.short_usd.tolist(), float(s.long_usd.sum(dtype=np.float64)),
-            float(s.short_usd.sum(dtype=np.float64)), s.model_version,
+            series_id,
+            s.resolution,
+            s.ts,
+            s.price,
+            s.bucket_origin,
+            s.bucket_size,
+            s.long_usd.tolist(),
+            s.short_usd.tolist(),
+            float(s.long_usd.sum(dtype=np.float64)),
+            float(s.short_usd.sum(dtype=np.float64)),
+            s.model_version,
         )
         for s in snapshots
-    ]  # fmt: skip
+    ]
     return await copy_upsert(conn, "heatmap_snapshots", SNAPSHOT_COLUMNS, records)
 
 

@@ -90,9 +90,13 @@ async def upsert_markets(conn: AsyncConnection, markets: Sequence[MarketInfo]) -
 
 async def get_market(conn: AsyncConnection, exchange: str, symbol: str) -> MarketRef | None:
     stmt = select(
-        Market.id, Market.exchange_id, Market.symbol, Market.base, Market.linear,
+        Market.id,
+        Market.exchange_id,
+        Market.symbol,
+        Market.base,
+        Market.linear,
         Market.contract_size,
-    ).where(Market.exchange_id == exchange, Market.symbol == symbol)  # fmt: skip
+    ).where(Market.exchange_id == exchange, Market.symbol == symbol)
     row = (await conn.execute(stmt)).first()
     return None if row is None else MarketRef(*row)
 
@@ -100,8 +104,16 @@ async def get_market(conn: AsyncConnection, exchange: str, symbol: str) -> Marke
 # --- series writes --------------------------------------------------------------------------------
 _SERIES_TABLES = {"candles": "candles", "open_interest": "open_interest"}
 CANDLE_COLUMNS = (
-    "market_id", "timeframe", "ts", "open", "high", "low", "close", "volume", "taker_buy_volume",
-)  # fmt: skip
+    "market_id",
+    "timeframe",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "taker_buy_volume",
+)
 OI_COLUMNS = ("market_id", "timeframe", "ts", "open_interest", "open_interest_usd")
 FUNDING_COLUMNS = ("market_id", "ts", "funding_rate")
 
@@ -138,9 +150,7 @@ async def write_candles(
         (market_id, timeframe, ts, r.open, r.high, r.low, r.close, r.volume, r.taker_buy_volume)
         for ts, r in zip(stamps, rows, strict=True)
     ]
-    return await copy_upsert(
-        conn, "candles", CANDLE_COLUMNS, records, unique=_increasing(rows)
-    )
+    return await copy_upsert(conn, "candles", CANDLE_COLUMNS, records, unique=_increasing(rows))
 
 
 async def write_open_interest(
@@ -154,9 +164,7 @@ async def write_open_interest(
         (market_id, timeframe, ts, r.open_interest, r.open_interest_usd)
         for ts, r in zip(stamps, rows, strict=True)
     ]
-    return await copy_upsert(
-        conn, "open_interest", OI_COLUMNS, records, unique=_increasing(rows)
-    )
+    return await copy_upsert(conn, "open_interest", OI_COLUMNS, records, unique=_increasing(rows))
 
 
 async def write_funding_rates(
@@ -170,16 +178,31 @@ async def write_tier_table(conn: AsyncConnection, market_id: int, table: TierTab
     valid_from = to_datetime(table.valid_from)
     records = [
         (
-            market_id, valid_from, t.tier, t.min_notional, t.max_notional,
-            t.maintenance_margin_rate, t.maintenance_amount, t.max_leverage, t.notional_unit,
+            market_id,
+            valid_from,
+            t.tier,
+            t.min_notional,
+            t.max_notional,
+            t.maintenance_margin_rate,
+            t.maintenance_amount,
+            t.max_leverage,
+            t.notional_unit,
             table.source,
         )
         for t in table.tiers
-    ]  # fmt: skip
+    ]
     cols = (
-        "market_id", "valid_from", "tier", "min_notional", "max_notional",
-        "maintenance_margin_rate", "maintenance_amount", "max_leverage", "notional_unit", "source",
-    )  # fmt: skip
+        "market_id",
+        "valid_from",
+        "tier",
+        "min_notional",
+        "max_notional",
+        "maintenance_margin_rate",
+        "maintenance_amount",
+        "max_leverage",
+        "notional_unit",
+        "source",
+    )
     return await copy_upsert(conn, "margin_tiers", cols, records)
 
 
@@ -206,25 +229,50 @@ async def write_liquidation_events(
 
     records = [
         (
-            market_id, to_datetime(e.timestamp), e.side, e.price, e.quantity, e.usd_value,
+            market_id,
+            to_datetime(e.timestamp),
+            e.side,
+            e.price,
+            e.quantity,
+            e.usd_value,
             orjson.dumps(e.raw).decode() if e.raw else None,
         )
         for e in events
-    ]  # fmt: skip
+    ]
     cols = ("market_id", "ts", "side", "price", "quantity", "usd_value", "raw")
     return await copy_upsert(conn, "liquidation_events", cols, records, update=False)
 
 
 async def write_realized_totals(conn: AsyncConnection, rows: Sequence[RealizedTotal]) -> int:
     cols = (
-        "source", "exchange", "base", "symbol", "timeframe", "ts", "long_usd", "short_usd",
-        "events", "lower_bound", "note",
-    )  # fmt: skip
+        "source",
+        "exchange",
+        "base",
+        "symbol",
+        "timeframe",
+        "ts",
+        "long_usd",
+        "short_usd",
+        "events",
+        "lower_bound",
+        "note",
+    )
     records = [
-        (r.source, r.exchange, r.base, r.symbol, r.timeframe, to_datetime(r.timestamp),
-         r.long_usd, r.short_usd, r.events, r.lower_bound, r.note)
+        (
+            r.source,
+            r.exchange,
+            r.base,
+            r.symbol,
+            r.timeframe,
+            to_datetime(r.timestamp),
+            r.long_usd,
+            r.short_usd,
+            r.events,
+            r.lower_bound,
+            r.note,
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
     return await copy_upsert(conn, "realized_liquidations", cols, records)
 
 
@@ -293,7 +341,11 @@ async def set_watermark(
 
 
 async def first_missing_bar(
-    conn: AsyncConnection, dataset: str, market_id: int, timeframe: str, step_ms: int,
+    conn: AsyncConnection,
+    dataset: str,
+    market_id: int,
+    timeframe: str,
+    step_ms: int,
     start: datetime,
 ) -> datetime:
     """The first bar open at or after ``start`` (on the grid) with no stored row."""
@@ -535,15 +587,19 @@ async def recover_stalled_job(
     if row is None:
         return None
     queueing_lock = row[0]
-    waiting = queueing_lock is not None and (
-        await conn.execute(
-            text(
-                "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :lock "
-                "AND status = 'todo' AND id <> :job LIMIT 1"
-            ),
-            {"lock": queueing_lock, "job": job_id},
-        )
-    ).first() is not None
+    waiting = (
+        queueing_lock is not None
+        and (
+            await conn.execute(
+                text(
+                    "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :lock "
+                    "AND status = 'todo' AND id <> :job LIMIT 1"
+                ),
+                {"lock": queueing_lock, "job": job_id},
+            )
+        ).first()
+        is not None
+    )
     if waiting:
         outcome, then = "superseded", "a queued run of the same task takes over"
         await conn.execute(

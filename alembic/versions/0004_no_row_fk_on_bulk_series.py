@@ -34,4 +34,4 @@ def downgrade() -> None:
         op.create_foreign_key(
             f"fk_{table}_market_id_markets", table, "markets", ["market_id"], ["id"],
             ondelete="CASCADE",
-        )  # fmt: skip
+        )

@@ -29,7 +29,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_job_runs_status"), "job_runs", ["status"], unique=False,
         postgresql_where=sa.text("status = 'running'"),
-    )  # fmt: skip
+    )
 
 
 def downgrade() -> None:

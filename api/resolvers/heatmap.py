@@ -23,8 +23,9 @@ from api.types.scalars import Interval, MatrixEncoding
 HOUR = 3600
 
 
-def pick_interval(span_s: float, max_columns: int, base_s: int, fine_from: datetime | None,
-                  start: datetime) -> Interval:  # fmt: skip
+def pick_interval(
+    span_s: float, max_columns: int, base_s: int, fine_from: datetime | None, start: datetime
+) -> Interval:
     """The finest interval that fits ``max_columns`` and has stored data at ``start``."""
     for interval in sorted(Interval, key=lambda i: i.seconds):
         if interval.seconds < base_s:
@@ -191,20 +192,35 @@ async def heatmap(
             rows * factor, columns, first_row * factor, [(j, c.first, c.long_usd) for j, c in mine]
         )
         short_m += grid.place_columns(
-            rows * factor, columns, first_row * factor,
+            rows * factor,
+            columns,
+            first_row * factor,
             [(j, c.first, c.short_usd) for j, c in mine],
-        )  # fmt: skip
+        )
     filled = {ref.column for ref in index}
     long_m, _ = grid.rebucket_rows(long_m, first_row * factor, factor)
     short_m, _ = grid.rebucket_rows(short_m, first_row * factor, factor)
     ctx.cache.mark(final is not None and t1 <= final, found.series_ids, t1)
     peak = float(max(long_m.max(initial=0.0), short_m.max(initial=0.0)))
     return Heatmap(
-        symbol=found.symbol, exchanges=found.exchanges, start=t0, end=t1, step_seconds=step,
-        columns=columns, resolution=resolution, price_min=first_row * size, price_step=size,
-        rows=rows, encoding=encoding, max_usd=peak, filled_columns=len(filled),
+        symbol=found.symbol,
+        exchanges=found.exchanges,
+        start=t0,
+        end=t1,
+        step_seconds=step,
+        columns=columns,
+        resolution=resolution,
+        price_min=first_row * size,
+        price_step=size,
+        rows=rows,
+        encoding=encoding,
+        max_usd=peak,
+        filled_columns=len(filled),
         data=HeatmapData(
-            series=found, long_usd=long_m, short_usd=short_m,
-            candle_market_id=markets[0].id if markets else None, timeframe=ctx.timeframe,
+            series=found,
+            long_usd=long_m,
+            short_usd=short_m,
+            candle_market_id=markets[0].id if markets else None,
+            timeframe=ctx.timeframe,
         ),
-    )  # fmt: skip
+    )

@@ -60,9 +60,14 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
                 if key is not None and not await auth.key_is_active(session, key.id):
                     raise Unauthenticated(REVOKED)
                 snaps = await storage.snapshot_page(
-                    session, sid, event.resolution, event.first,
-                    event.ts + timedelta(microseconds=1), delivered, event.count,
-                )  # fmt: skip
+                    session,
+                    sid,
+                    event.resolution,
+                    event.first,
+                    event.ts + timedelta(microseconds=1),
+                    delivered,
+                    event.count,
+                )
             for snap in snaps:
                 delivered = snap.ts
                 yield snap
@@ -82,13 +87,17 @@ async def heatmap_updated(
     async for snap in _new_snapshots(info, found):
         v = snap.vector
         yield HeatmapColumn(
-            symbol=found.symbol, exchanges=found.exchanges,
-            at=snap.ts + timedelta(seconds=step), price=snap.price,
-            price_min=v.first * snap.bucket_size, price_step=snap.bucket_size,
-            rows=int(v.long_usd.size), encoding=encoding,
+            symbol=found.symbol,
+            exchanges=found.exchanges,
+            at=snap.ts + timedelta(seconds=step),
+            price=snap.price,
+            price_min=v.first * snap.bucket_size,
+            price_step=snap.bucket_size,
+            rows=int(v.long_usd.size),
+            encoding=encoding,
             long=encode_matrix(v.long_usd.astype(np.float32).reshape(-1, 1), encoding),
             short=encode_matrix(v.short_usd.astype(np.float32).reshape(-1, 1), encoding),
-        )  # fmt: skip
+        )
 
 
 def near_walls(
@@ -103,11 +112,14 @@ def near_walls(
         if distance <= within_pct:
             out.append(
                 Cluster(
-                    side=Side(wall.side), price_low=low, price_high=high,
+                    side=Side(wall.side),
+                    price_low=low,
+                    price_high=high,
                     peak_price=(vector.first + wall.peak) * bucket_size,
-                    notional_usd=wall.notional_usd, distance_pct=distance,
+                    notional_usd=wall.notional_usd,
+                    distance_pct=distance,
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -134,7 +146,10 @@ async def cluster_alert(
         for wall in walls:
             if (wall.side, wall.price_low, wall.price_high) not in near:
                 yield ClusterAlert(
-                    symbol=found.symbol, exchanges=found.exchanges,
-                    at=snap.ts + timedelta(seconds=step), price=snap.price, cluster=wall,
-                )  # fmt: skip
+                    symbol=found.symbol,
+                    exchanges=found.exchanges,
+                    at=snap.ts + timedelta(seconds=step),
+                    price=snap.price,
+                    cluster=wall,
+                )
         near = now_near

@@ -66,14 +66,20 @@ async def liquidation_levels(
     # an explicit instant up to which every series has materialized will not change
     ctx.cache.mark(
         at is not None and final is not None and utc(at) <= final,
-        found.series_ids, None if at is None else utc(at),
-    )  # fmt: skip
+        found.series_ids,
+        None if at is None else utc(at),
+    )
     if not parts:
         return None
     return build_map(
-        found, parts, timeframe_s=step, price_min=price_min, price_max=price_max,
-        bucket_size=bucket_size, max_levels=ctx.limits.max_levels,
-    )  # fmt: skip
+        found,
+        parts,
+        timeframe_s=step,
+        price_min=price_min,
+        price_max=price_max,
+        bucket_size=bucket_size,
+        max_levels=ctx.limits.max_levels,
+    )
 
 
 def encode_cursor(ts: datetime) -> str:
@@ -150,9 +156,14 @@ async def snapshots(
     edges = []
     for ts in stamps[:first]:
         node = build_map(
-            found, by_ts[ts], timeframe_s=int(step.total_seconds()), price_min=price_min,
-            price_max=price_max, bucket_size=bucket_size, max_levels=limits.max_levels,
-        )  # fmt: skip
+            found,
+            by_ts[ts],
+            timeframe_s=int(step.total_seconds()),
+            price_min=price_min,
+            price_max=price_max,
+            bucket_size=bucket_size,
+            max_levels=limits.max_levels,
+        )
         edges.append(SnapshotEdge(cursor=encode_cursor(node.at), node=node))
     return SnapshotConnection(
         edges=edges,

@@ -53,11 +53,15 @@ def _check_points(ctx: Any, start: datetime, end: datetime, step_s: int) -> None
 
 
 async def candles(
-    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None,
+    info: Info,
+    symbol: Symbol,
+    exchange: Exchange,
+    start: Start,
+    end: End = None,
     interval: Annotated[
         Interval | None, strawberry.argument(description="Bar width; the base bar if omitted.")
     ] = None,
-) -> list[Candle]:  # fmt: skip
+) -> list[Candle]:
     """OHLCV bars of one market."""
     ctx = info.context
     start, end = checked_range(start, end, ctx.limits.max_span_days)
@@ -108,7 +112,10 @@ async def funding_rates(
 
 
 async def realized_liquidations(
-    info: Info, symbol: Symbol, start: Start, end: End = None,
+    info: Info,
+    symbol: Symbol,
+    start: Start,
+    end: End = None,
     exchanges: Annotated[
         list[str] | None,
         strawberry.argument(description="ccxt ids or * (multi-venue totals); all if omitted."),
@@ -116,7 +123,7 @@ async def realized_liquidations(
     timeframe: Annotated[
         str | None, strawberry.argument(description="Only bars of this length, e.g. 30m.")
     ] = None,
-) -> list[RealizedLiquidationBar]:  # fmt: skip
+) -> list[RealizedLiquidationBar]:
     """Realized liquidations stored for the symbol's base asset, per bar and source."""
     ctx = info.context
     start, end = checked_range(start, end, ctx.limits.max_span_days)
@@ -125,9 +132,14 @@ async def realized_liquidations(
         if symbol not in known:
             raise not_found("symbol", symbol, known)
         rows = await storage.realized(
-            session, symbol.split("/", 1)[0], exchanges or None, timeframe, start, end,
+            session,
+            symbol.split("/", 1)[0],
+            exchanges or None,
+            timeframe,
+            start,
+            end,
             ctx.limits.max_series_points,
-        )  # fmt: skip
+        )
     ctx.cache.mark(_closed(ctx, end))
     return [RealizedLiquidationBar(**r._asdict()) for r in rows]
 
@@ -157,13 +169,18 @@ def realized_for(
 
 
 async def swept_levels(
-    info: Info, symbol: Symbol, start: Start, end: End = None, exchanges: Exchanges = None,
+    info: Info,
+    symbol: Symbol,
+    start: Start,
+    end: End = None,
+    exchanges: Exchanges = None,
     interval: Annotated[
         Interval | None,
-        strawberry.argument(description="Bar width; the base bar if omitted (30m matches "
-                                        "CoinGlass totals)."),
+        strawberry.argument(
+            description="Bar width; the base bar if omitted (30m matches CoinGlass totals)."
+        ),
     ] = None,
-) -> list[SweptBar]:  # fmt: skip
+) -> list[SweptBar]:
     """Per bar, the notional the model says was liquidated beside the realized liquidations
     stored for the same bar and exchanges (realized fields are null where no source covers
     the bar at this interval)."""
@@ -182,10 +199,14 @@ async def swept_levels(
         )
         aggregate = found.scopes == (series_mod.AGGREGATE,)
         realized_rows = await storage.realized(
-            session, symbol.split("/", 1)[0],
+            session,
+            symbol.split("/", 1)[0],
             [*found.member_scopes, "*"] if aggregate else list(found.member_scopes),
-            LABELS[step], start, end, ctx.limits.max_series_points * 4,
-        )  # fmt: skip
+            LABELS[step],
+            start,
+            end,
+            ctx.limits.max_series_points * 4,
+        )
         final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
     # the model's side is final once materialized; realized totals are revised for about a day
     ctx.cache.mark(final is not None and end <= final and _closed(ctx, end))
@@ -195,12 +216,14 @@ async def swept_levels(
         real = realized.get(r.ts)
         out.append(
             SweptBar(
-                ts=r.ts, bars=r.bars, predicted_long_usd=r.long_usd,
+                ts=r.ts,
+                bars=r.bars,
+                predicted_long_usd=r.long_usd,
                 predicted_short_usd=r.short_usd,
                 realized_long_usd=real[0] if real else None,
                 realized_short_usd=real[1] if real else None,
                 realized_source=real[2] if real else None,
                 realized_lower_bound=real[3] if real else None,
             )
-        )  # fmt: skip
+        )
     return out

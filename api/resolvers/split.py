@@ -107,11 +107,16 @@ async def long_short_series(
             found = await series_mod.resolve(session, symbol, list(found.member_scopes))
         pages = [
             await storage.snapshot_page(
-                session, sid, str(resolution.value), start - delta, end - delta,
-                datetime(1970, 1, 1, tzinfo=UTC), ctx.limits.max_series_points,
+                session,
+                sid,
+                str(resolution.value),
+                start - delta,
+                end - delta,
+                datetime(1970, 1, 1, tzinfo=UTC),
+                ctx.limits.max_series_points,
             )
             for sid in found.series_ids
-        ]  # fmt: skip
+        ]
         final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
     ctx.cache.mark(final is not None and end <= final, found.series_ids, end)
     by_ts: dict[datetime, dict[int, storage.Snapshot]] = {}

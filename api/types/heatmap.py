@@ -80,9 +80,14 @@ class Heatmap:
             return []
         async with info.context.session() as session:
             rows = await storage.candles(
-                session, self.data.candle_market_id, self.data.timeframe, self.start, self.end,
-                self.step_seconds, self.columns,
-            )  # fmt: skip
+                session,
+                self.data.candle_market_id,
+                self.data.timeframe,
+                self.start,
+                self.end,
+                self.step_seconds,
+                self.columns,
+            )
         return [Candle(**r._asdict()) for r in rows]
 
     @resolver

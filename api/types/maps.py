@@ -133,14 +133,24 @@ class LiquidationMap:
         lows = (v.first + np.arange(v.long_usd.size)) * d.bucket_size
         return [
             LiquidationLevel(
-                price=p, price_high=p + d.bucket_size, long_usd=lo, short_usd=sh,
-                cumulative_long_usd=cl, cumulative_short_usd=cs, intensity=h,
+                price=p,
+                price_high=p + d.bucket_size,
+                long_usd=lo,
+                short_usd=sh,
+                cumulative_long_usd=cl,
+                cumulative_short_usd=cs,
+                intensity=h,
             )
             for p, lo, sh, cl, cs, h in zip(
-                lows.tolist(), v.long_usd.tolist(), v.short_usd.tolist(), cum_long.tolist(),
-                cum_short.tolist(), heat.tolist(), strict=True,
+                lows.tolist(),
+                v.long_usd.tolist(),
+                v.short_usd.tolist(),
+                cum_long.tolist(),
+                cum_short.tolist(),
+                heat.tolist(),
+                strict=True,
             )
-        ]  # fmt: skip
+        ]
 
     @resolver
     def clusters(
@@ -162,11 +172,14 @@ class LiquidationMap:
             gap = max(low - d.price, d.price - high, 0.0)
             out.append(
                 Cluster(
-                    side=Side(wall.side), price_low=low, price_high=high,
-                    peak_price=_edge(d, wall.peak), notional_usd=wall.notional_usd,
+                    side=Side(wall.side),
+                    price_low=low,
+                    price_high=high,
+                    peak_price=_edge(d, wall.peak),
+                    notional_usd=wall.notional_usd,
                     distance_pct=100 * gap / d.price,
                 )
-            )  # fmt: skip
+            )
         return out
 
     @resolver

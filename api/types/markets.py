@@ -47,10 +47,17 @@ class Market:
     @classmethod
     def of(cls, row: MarketRow) -> Market:
         return cls(
-            exchange=row.exchange, symbol=row.symbol, exchange_symbol=row.exchange_symbol,
-            base=row.base, quote=row.quote, settle=row.settle, linear=row.linear,
-            contract_size=row.contract_size, active=row.active, row=row,
-        )  # fmt: skip
+            exchange=row.exchange,
+            symbol=row.symbol,
+            exchange_symbol=row.exchange_symbol,
+            base=row.base,
+            quote=row.quote,
+            settle=row.settle,
+            linear=row.linear,
+            contract_size=row.contract_size,
+            active=row.active,
+            row=row,
+        )
 
 
 @described

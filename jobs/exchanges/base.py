@@ -91,7 +91,9 @@ class ExchangeAdapter:
         self._require_json_responses()
         if self.recording is not None:
             self.transport = RecordedTransport(
-                self.recording, routes_for(self.exchange_id), latency_s=replay_latency_ms / 1000,
+                self.recording,
+                routes_for(self.exchange_id),
+                latency_s=replay_latency_ms / 1000,
                 clock=clock.now_ms,
             )
             self.transport.install(self.exchange)
@@ -243,9 +245,12 @@ class ExchangeAdapter:
             return await self._candle_window(market, timeframe, start, end)
 
         async for page in self._windows(
-            window, since_ms, until_ms, self.candle_page_limit * step,
+            window,
+            since_ms,
+            until_ms,
+            self.candle_page_limit * step,
             lambda row: row.timestamp + step <= now,
-        ):  # fmt: skip
+        ):
             yield page
 
     async def fetch_open_interest(
@@ -273,9 +278,13 @@ class ExchangeAdapter:
 
         now = self.now_ms()
         async for page in self._windows(
-            window, since_ms, until_ms, self.open_interest_page_limit * step, lambda row: True,
+            window,
+            since_ms,
+            until_ms,
+            self.open_interest_page_limit * step,
+            lambda row: True,
             lambda row: row.timestamp + step > now + CLOCK_SKEW_MS,  # snapshot stamped later
-        ):  # fmt: skip
+        ):
             yield page
 
     def _open_interest_start(self, since_ms: int, step: int) -> int:
@@ -291,9 +300,12 @@ class ExchangeAdapter:
             return await self._funding_window(market, start, end)
 
         async for page in self._windows(
-            window, since_ms, until_ms,
-            self.funding_page_limit * self.funding_min_interval_ms, lambda row: True,
-        ):  # fmt: skip
+            window,
+            since_ms,
+            until_ms,
+            self.funding_page_limit * self.funding_min_interval_ms,
+            lambda row: True,
+        ):
             yield page
 
     # --- per-venue pages (override) ------------------------------------------------------
@@ -444,6 +456,10 @@ def create_adapter(
     """The adapter for ``exchange_id``; with ``replay_dir`` it answers from recordings."""
     cls = adapter_class(exchange_id)
     return cls(
-        replay_dir=replay_dir, api_key=api_key, secret=secret, options=options,
-        replay_latency_ms=replay_latency_ms, replay_clock=replay_clock,
-    )  # fmt: skip
+        replay_dir=replay_dir,
+        api_key=api_key,
+        secret=secret,
+        options=options,
+        replay_latency_ms=replay_latency_ms,
+        replay_clock=replay_clock,
+    )

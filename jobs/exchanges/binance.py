@@ -41,8 +41,16 @@ class BinanceUsdmAdapter(ExchangeAdapter):
     open_interest_page_limit: ClassVar[int] = 500
     funding_page_limit: ClassVar[int] = 1000
     open_interest_timeframes: ClassVar[tuple[str, ...]] = (
-        "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d",
-    )  # fmt: skip
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "12h",
+        "1d",
+    )
 
     async def _candle_window(
         self, market: dict[str, Any], timeframe: str, start: int, end: int

@@ -35,8 +35,9 @@ class BybitAdapter(ExchangeAdapter):
         rows = await super()._open_interest_window(market, timeframe, start, end)
         if not market.get("linear"):
             # inverse: a contract is 1 USD, so the count of contracts is the USD value
-            return [OpenInterestRow(r.timestamp, r.open_interest_usd, r.open_interest_usd)
-                    for r in rows]  # fmt: skip
+            return [
+                OpenInterestRow(r.timestamp, r.open_interest_usd, r.open_interest_usd) for r in rows
+            ]
         if not rows:
             return rows
         step = timeframe_ms(timeframe)

@@ -47,10 +47,22 @@ def _error(status: int, code: int, msg: str) -> Reply:
 def build(data: SharedData) -> Recording:
     symbol = RECORDED_SYMBOL
     klines = [
-        [b.timestamp, b.open, b.high, b.low, b.close, None, b.timestamp + BAR_MS - 1,
-         None, None, None, None, "0"]
+        [
+            b.timestamp,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            None,
+            b.timestamp + BAR_MS - 1,
+            None,
+            None,
+            None,
+            None,
+            "0",
+        ]
         for b in data.bars
-    ]  # fmt: skip
+    ]
     open_interest = [
         {
             "symbol": symbol,

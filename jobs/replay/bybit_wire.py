@@ -166,8 +166,9 @@ def build(data: SharedData) -> Recording:
     )
 
 
-def _newest(rows: list[Any], times: list[int], start: int | None, end: int | None,
-            limit: int) -> list[Any]:  # fmt: skip
+def _newest(
+    rows: list[Any], times: list[int], start: int | None, end: int | None, limit: int
+) -> list[Any]:
     lo, hi = window(times, start, end)
     return list(reversed(rows[max(lo, hi - limit) : hi]))  # newest first
 
@@ -242,8 +243,9 @@ def _funding(rec: Recording, params: Params) -> Reply:
     if isinstance(limit, Reply):
         return limit
     times = [int(r["fundingRateTimestamp"]) for r in rows]
-    found = _newest(rows, times, int_param(params, "startTime"), int_param(params, "endTime"),
-                    limit)  # fmt: skip
+    found = _newest(
+        rows, times, int_param(params, "startTime"), int_param(params, "endTime"), limit
+    )
     return _v5(rec, {"category": "linear", "list": found})
 
 

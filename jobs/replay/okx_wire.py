@@ -59,20 +59,35 @@ def build(data: SharedData) -> Recording:
     ct_val = float(by_id[RECORDED_INSTRUMENT]["ctVal"])
     last_open = data.bars[-1].timestamp
     candles = [
-        [str(b.timestamp), b.open, b.high, b.low, b.close, None, None, None,
-         "0" if b.timestamp == last_open else "1"]
+        [
+            str(b.timestamp),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            None,
+            None,
+            None,
+            "0" if b.timestamp == last_open else "1",
+        ]
         for b in data.bars
-    ]  # fmt: skip
+    ]
     open_interest = []
     for i, b in enumerate(data.bars):
         base = open_interest_base(data.bars, i)
-        open_interest.append([str(b.timestamp), repr(float(base) / ct_val), base,
-                              b.open_interest_usd])  # fmt: skip
+        open_interest.append(
+            [str(b.timestamp), repr(float(base) / ct_val), base, b.open_interest_usd]
+        )
     funding = [
-        {"instType": "SWAP", "instId": RECORDED_INSTRUMENT, "fundingRate": e.rate,
-         "realizedRate": e.rate, "fundingTime": str(e.funding_time)}
+        {
+            "instType": "SWAP",
+            "instId": RECORDED_INSTRUMENT,
+            "fundingRate": e.rate,
+            "realizedRate": e.rate,
+            "fundingTime": str(e.funding_time),
+        }
         for e in funding_events(data.bars)
-    ]  # fmt: skip
+    ]
     reference_close = float(data.bars[-2].close)  # the last closed bar
     tiers: dict[str, list[dict[str, Any]]] = {}
     for unified, table in data.tiers_latest["tiers"].items():
@@ -115,11 +130,16 @@ def build(data: SharedData) -> Recording:
             {
                 "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
                 "data": [
-                    {"details": [detail], "instFamily": inst["instFamily"],
-                     "instId": inst["instId"], "instType": "SWAP", "uly": inst["uly"]}
+                    {
+                        "details": [detail],
+                        "instFamily": inst["instFamily"],
+                        "instId": inst["instId"],
+                        "instType": "SWAP",
+                        "uly": inst["uly"],
+                    }
                 ],
             }
-        )  # fmt: skip
+        )
     return Recording(
         exchange_id=EXCHANGE_ID,
         now_ms=data.now_ms,
@@ -160,8 +180,9 @@ def build(data: SharedData) -> Recording:
     )
 
 
-def _exclusive(times: list[int], rows: list[Any], older_than: int | None,
-               newer_than: int | None, limit: int) -> list[Any]:  # fmt: skip
+def _exclusive(
+    times: list[int], rows: list[Any], older_than: int | None, newer_than: int | None, limit: int
+) -> list[Any]:
     start = None if newer_than is None else newer_than + 1
     end = None if older_than is None else older_than - 1
     lo, hi = window(times, start, end)
@@ -189,9 +210,14 @@ def _candles(maximum: int) -> Any:
         rows = series(rec, f"candles:{params.get('instId')}:5m")
         times = [int(r[0]) for r in rows]
         return _v5(
-            _exclusive(times, rows, int_param(params, "after"), int_param(params, "before"),
-                       _limit(params, 100, maximum))
-        )  # fmt: skip
+            _exclusive(
+                times,
+                rows,
+                int_param(params, "after"),
+                int_param(params, "before"),
+                _limit(params, 100, maximum),
+            )
+        )
 
     return handler
 
@@ -202,18 +228,28 @@ def _open_interest(rec: Recording, params: Params) -> Reply:
     rows = series(rec, f"openInterest:{params.get('instId')}:5m")
     times = [int(r[0]) for r in rows]
     return _v5(
-        _exclusive(times, rows, int_param(params, "end"), int_param(params, "begin"),
-                   _limit(params, 100, 100))
-    )  # fmt: skip
+        _exclusive(
+            times,
+            rows,
+            int_param(params, "end"),
+            int_param(params, "begin"),
+            _limit(params, 100, 100),
+        )
+    )
 
 
 def _funding(rec: Recording, params: Params) -> Reply:
     rows = series(rec, f"funding:{params.get('instId')}")
     times = [int(r["fundingTime"]) for r in rows]
     return _v5(
-        _exclusive(times, rows, int_param(params, "after"), int_param(params, "before"),
-                   _limit(params, 400, 400))
-    )  # fmt: skip
+        _exclusive(
+            times,
+            rows,
+            int_param(params, "after"),
+            int_param(params, "before"),
+            _limit(params, 400, 400),
+        )
+    )
 
 
 def _position_tiers(rec: Recording, params: Params) -> Reply:

@@ -210,18 +210,31 @@ class RecordedTransport:
         status_text = _REASONS.get(reply.status, "")
         request_headers = exchange.prepare_request_headers(headers)
         http_response = exchange.on_rest_response(
-            reply.status, status_text, url, method, response_headers, reply.body,
-            request_headers, body,
-        )  # fmt: skip
+            reply.status,
+            status_text,
+            url,
+            method,
+            response_headers,
+            reply.body,
+            request_headers,
+            body,
+        )
         json_response = exchange.parse_json(http_response)
         if exchange.enableLastHttpResponse:
             exchange.last_http_response = http_response
         if exchange.enableLastJsonResponse:
             exchange.last_json_response = json_response
         exchange.handle_errors(
-            reply.status, status_text, url, method, response_headers, http_response,
-            json_response, request_headers, body,
-        )  # fmt: skip
+            reply.status,
+            status_text,
+            url,
+            method,
+            response_headers,
+            http_response,
+            json_response,
+            request_headers,
+            body,
+        )
         exchange.handle_http_status_code(reply.status, status_text, url, method, http_response)
         if json_response is not None:
             return json_response

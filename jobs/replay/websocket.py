@@ -79,9 +79,7 @@ class WebsocketReplay:
         return isinstance(exc, ReplayExhausted)
 
     def _pending(self) -> set[tuple[int, str]]:
-        return {
-            (id(ws), h) for ws in self._clients for h, f in ws.futures.items() if not f.done()
-        }
+        return {(id(ws), h) for ws in self._clients for h, f in ws.futures.items() if not f.done()}
 
     async def _listening(self) -> None:
         """Return once every future the watcher registered (on any client) is pending again.

@@ -61,9 +61,10 @@ async def produce(url: str, shared_data: Path) -> None:
     report = await run_pipeline_once(binance, target)
     assert report.snapshots > 0 and report.realized_rows > 0, report
     both = jobs_settings(
-        shared_data, exchanges=["binanceusdm", "bybit"],
+        shared_data,
+        exchanges=["binanceusdm", "bybit"],
         symbols={"binanceusdm": [SYMBOL, ETH], "bybit": [SYMBOL]},
-    )  # fmt: skip
+    )
     rt = open_runtime(both, target)
     try:
         await rt.sync_markets("bybit")
@@ -132,10 +133,13 @@ def read_bars(shared_data: Path) -> Bars:
 
     return Bars(
         ts=[datetime.fromtimestamp(int(r["timestamp"]) / 1000, tz=UTC) for r in rows],
-        open=col("price_open"), high=col("price_high"), low=col("price_low"),
-        close=col("price_close"), oi_usd=col("open_interest_usd"),
+        open=col("price_open"),
+        high=col("price_high"),
+        low=col("price_low"),
+        close=col("price_close"),
+        oi_usd=col("open_interest_usd"),
         funding=col("last_funding_rate"),
-    )  # fmt: skip
+    )
 
 
 def read_coinglass(shared_data: Path) -> dict[datetime, tuple[float, float]]:
@@ -199,10 +203,18 @@ class Stored:
             (self.series_id(scope, symbol), resolution),
         )
         return tuple(
-            Snap(ts, res, price, origin, size, np.asarray(lo, np.float32),
-                 np.asarray(sh, np.float32), version)
+            Snap(
+                ts,
+                res,
+                price,
+                origin,
+                size,
+                np.asarray(lo, np.float32),
+                np.asarray(sh, np.float32),
+                version,
+            )
             for ts, res, price, origin, size, lo, sh, version in rows
-        )  # fmt: skip
+        )
 
     def snapshot(self, scope: str, resolution: str, ts: datetime) -> Snap:
         (found,) = [s for s in self.snapshots(scope, resolution) if s.ts == ts]
@@ -211,9 +223,11 @@ class Stored:
     def latest(self, scope: str, at: datetime | None = None) -> Snap:
         """The newest snapshot (either resolution) whose bar closed at or before ``at``."""
         candidates = [
-            s for res in ("5m", "1h") for s in self.snapshots(scope, res)
+            s
+            for res in ("5m", "1h")
+            for s in self.snapshots(scope, res)
             if at is None or s.at <= at
-        ]  # fmt: skip
+        ]
         return max(candidates, key=lambda s: s.ts)
 
     def swept(self, scope: str) -> dict[datetime, tuple[float, float]]:
@@ -252,8 +266,12 @@ class Stored:
 
     def missing_datasets(self, exchanges: Sequence[str], symbol: str = SYMBOL) -> list[str]:
         """``exchange:dataset`` for every dataset with no stored row for the market."""
-        tables = {"candles": "candles", "open_interest": "open_interest",
-                  "funding": "funding_rates", "tiers": "margin_tiers"}  # fmt: skip
+        tables = {
+            "candles": "candles",
+            "open_interest": "open_interest",
+            "funding": "funding_rates",
+            "tiers": "margin_tiers",
+        }
         out = []
         for exchange in sorted(exchanges):
             market = self.market_id(exchange, symbol)

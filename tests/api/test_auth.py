@@ -32,8 +32,9 @@ async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
         ).scalar_one()
     assert stored == hashlib.sha256(key.encode()).hexdigest()
     assert key.startswith(f"lqm_{info.prefix}_")
-    async with client_for(api_engine, api_database_url, require_api_keys=True,
-                          api_key_cache_seconds=0.0) as client:  # fmt: skip
+    async with client_for(
+        api_engine, api_database_url, require_api_keys=True, api_key_cache_seconds=0.0
+    ) as client:
         anonymous = await client.post("/graphql", json=QUERY)
         assert anonymous.status_code == 401
         assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -65,8 +66,9 @@ async def test_a_revoked_key_is_refused_at_once_though_its_lookup_is_cached(
 
     key, info = await auth.create_key(api_engine, "acme", 100)
     other, _ = await auth.create_key(api_engine, "other", 100)
-    app = build_app(api_engine, api_database_url, require_api_keys=True,
-                    api_key_cache_seconds=3600.0)  # fmt: skip
+    app = build_app(
+        api_engine, api_database_url, require_api_keys=True, api_key_cache_seconds=3600.0
+    )
     try:
         async with LiveServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:
 
@@ -156,19 +158,24 @@ async def test_key_in_the_url_counts_on_websockets_only(
         in_header = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
         assert in_header.status_code == 200
         closed = await client.get(
-            "/graphql", headers={"X-API-Key": key},
-            params={"query": '{ candles(exchange: "binanceusdm", symbol: "BTC/USDT:USDT", '
-                    'start: "2026-06-01T00:00:00Z", end: "2026-06-01T01:00:00Z") { close } }'},
-        )  # fmt: skip
+            "/graphql",
+            headers={"X-API-Key": key},
+            params={
+                "query": '{ candles(exchange: "binanceusdm", symbol: "BTC/USDT:USDT", '
+                'start: "2026-06-01T00:00:00Z", end: "2026-06-01T01:00:00Z") { close } }'
+            },
+        )
         assert closed.status_code == 200, closed.text
         # answers behind keys may be cached by the client, not by shared proxies
         assert closed.headers["cache-control"] == "private, max-age=300"
 
 
 def test_cli_create_list_revoke(
-    api_database_url: str, stored: Stored, monkeypatch: pytest.MonkeyPatch,
+    api_database_url: str,
+    stored: Stored,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     import psycopg
 
     from liqmap import cli
@@ -201,9 +208,11 @@ def test_cli_create_list_revoke(
 
 
 async def test_key_store_failure_is_a_masked_internal_error(
-    api_engine: AsyncEngine, api_database_url: str, stored: Stored,
+    api_engine: AsyncEngine,
+    api_database_url: str,
+    stored: Stored,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     async def down(self: Any, key: str) -> Any:
         raise OSError("connection refused: postgresql://liqmap:secret@db/liqmap")
 

@@ -32,9 +32,14 @@ def decode(text: str, rows: int, columns: int) -> np.ndarray:
 
 
 def expected_matrix(
-    snapshots: tuple[Snap, ...], start: datetime, step: int, columns: int, first_row: int,
-    rows: int, side: str,
-) -> np.ndarray:  # fmt: skip
+    snapshots: tuple[Snap, ...],
+    start: datetime,
+    step: int,
+    columns: int,
+    first_row: int,
+    rows: int,
+    side: str,
+) -> np.ndarray:
     """Cell by cell from the stored rows: column j = the last snapshot whose bar closes in
     (start + j·step, start + (j+1)·step]; row i = grid bucket first_row + i."""
     out = np.zeros((rows, columns), np.float32)
@@ -69,10 +74,15 @@ async def test_float32_heatmap_decodes_to_the_stored_snapshots(
     rows = end_row - first_row
     data = (
         await gql.data(
-            HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat(),
-            interval="FIVE_MINUTES", priceMin=first_row * bucket, priceMax=end_row * bucket,
+            HEATMAP,
+            symbol=SYMBOL,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            interval="FIVE_MINUTES",
+            priceMin=first_row * bucket,
+            priceMax=end_row * bucket,
         )
-    )["heatmap"]  # fmt: skip
+    )["heatmap"]
     assert data["encoding"] == "FLOAT32_BASE64"
     assert (data["stepSeconds"], data["columns"], data["rows"]) == (300, 288, rows)
     assert data["priceMin"] == first_row * bucket and data["priceStep"] == bucket
@@ -113,9 +123,15 @@ async def test_json_encoding_hourly_columns_and_rebucketing(
     low = 500.0 * (min(s.price for s in inside) * 0.95 // 500)
     high = 500.0 * -(-max(s.price for s in inside) * 1.05 // 500)
     rows = round((high - low) / 50)
-    common = dict(symbol=SYMBOL, exchanges=["binanceusdm"], start=start.isoformat(),
-                  end=end.isoformat(), interval="ONE_HOUR", priceMin=low,
-                  priceMax=high)  # fmt: skip
+    common = dict(
+        symbol=SYMBOL,
+        exchanges=["binanceusdm"],
+        start=start.isoformat(),
+        end=end.isoformat(),
+        interval="ONE_HOUR",
+        priceMin=low,
+        priceMax=high,
+    )
     as_json = (await gql.data(HEATMAP, **common, encoding="JSON"))["heatmap"]
     as_b64 = (await gql.data(HEATMAP, **common))["heatmap"]
     assert as_json["resolution"] == "1h" and as_json["columns"] == 36 and as_json["rows"] == rows
@@ -143,10 +159,17 @@ async def test_json_encoding_hourly_columns_and_rebucketing(
 async def test_model_and_coverage_of_a_heatmap(gql: GraphQLClient, stored: Stored) -> None:
     start, end = last_full_day(stored)
     data = (
-        await gql.data(HEATMAP, symbol=SYMBOL, exchanges=["bybit"], start=start.isoformat(),
-                       end=end.isoformat(), interval="ONE_HOUR", priceMin=60000.0,
-                       priceMax=61000.0)
-    )["heatmap"]  # fmt: skip
+        await gql.data(
+            HEATMAP,
+            symbol=SYMBOL,
+            exchanges=["bybit"],
+            start=start.isoformat(),
+            end=end.isoformat(),
+            interval="ONE_HOUR",
+            priceMin=60000.0,
+            priceMax=61000.0,
+        )
+    )["heatmap"]
     version, params = stored.model_states()["bybit"]
     assert data["model"] == {"version": version, "assumptions": params}
     # what the engine ran with: its leverage, decay and entry assumptions, and the tier table
@@ -158,9 +181,16 @@ async def test_model_and_coverage_of_a_heatmap(gql: GraphQLClient, stored: Store
     assert coverage["missingDatasets"] == stored.missing_datasets(["bybit"]) == ["bybit:tiers"]
 
     both = (
-        await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat(),
-                       interval="ONE_HOUR", priceMin=60000.0, priceMax=61000.0)
-    )["heatmap"]  # fmt: skip
+        await gql.data(
+            HEATMAP,
+            symbol=SYMBOL,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            interval="ONE_HOUR",
+            priceMin=60000.0,
+            priceMax=61000.0,
+        )
+    )["heatmap"]
     states = stored.model_states()
     assumptions = both["model"]["assumptions"]
     assert both["model"]["version"] == ", ".join(sorted({v for v, _ in states.values()}))
@@ -175,9 +205,9 @@ async def test_default_price_axis_spans_the_traded_range(
 ) -> None:
     _, end = last_full_day(stored)
     start = end - timedelta(hours=12)
-    data = (
-        await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat())
-    )["heatmap"]  # fmt: skip
+    data = (await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat()))[
+        "heatmap"
+    ]
     prices = [s.price for s in stored.snapshots("all", "5m") if start < s.at <= end]
     assert len(prices) == 144
     assert data["stepSeconds"] == 300  # the finest interval that fits
@@ -222,8 +252,14 @@ async def test_heatmap_errors(
 
 async def test_naive_times_are_utc(gql: GraphQLClient, stored: Stored) -> None:
     data = (
-        await gql.data(HEATMAP, symbol=SYMBOL, start="2026-06-21T01:00:00",
-                       end="2026-06-21T02:00:00", priceMin=60_000.0, priceMax=61_000.0)
-    )["heatmap"]  # fmt: skip
+        await gql.data(
+            HEATMAP,
+            symbol=SYMBOL,
+            start="2026-06-21T01:00:00",
+            end="2026-06-21T02:00:00",
+            priceMin=60_000.0,
+            priceMax=61_000.0,
+        )
+    )["heatmap"]
     assert data["start"] == datetime(2026, 6, 21, 1, tzinfo=UTC).isoformat()
     assert data["columns"] == 12

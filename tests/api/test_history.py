@@ -29,9 +29,15 @@ async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, stored: 
     seen, after, pages = [], None, 0
     while True:
         data = (
-            await gql.data(SNAPSHOTS, start=start.isoformat(), end=end.isoformat(),
-                           exchange="bybit", first=7, after=after)
-        )["snapshots"]  # fmt: skip
+            await gql.data(
+                SNAPSHOTS,
+                start=start.isoformat(),
+                end=end.isoformat(),
+                exchange="bybit",
+                first=7,
+                after=after,
+            )
+        )["snapshots"]
         pages += 1
         assert data["pageInfo"]["hasPreviousPage"] is (after is not None)
         seen += [e["node"] for e in data["edges"]]
@@ -161,8 +167,9 @@ async def test_market_series_match_the_source_files(gql: GraphQLClient, stored: 
     # business); every value is one of the file's
     oi = stored.rows(
         "SELECT ts, open_interest_usd FROM open_interest WHERE market_id = %s AND ts >= %s "
-        "AND ts < %s ORDER BY ts", (stored.market_id("binanceusdm"), start, end),
-    )  # fmt: skip
+        "AND ts < %s ORDER BY ts",
+        (stored.market_id("binanceusdm"), start, end),
+    )
     assert len(oi) == 240
     assert [(o["ts"], o["openInterestUsd"]) for o in data["openInterest"]] == [
         (ts.isoformat(), value) for ts, value in oi
@@ -182,8 +189,9 @@ async def test_market_series_match_the_source_files(gql: GraphQLClient, stored: 
         assert f["fundingRate"] == row[0][0] == bars.funding[bars.index(t + BAR)]
     realized = sorted((t, v) for t, v in stored.coinglass.items() if start <= t < end)
     assert len(data["realizedLiquidations"]) == len(realized) == 40
-    for got, (ts, (long_usd, short_usd)) in zip(data["realizedLiquidations"], realized,
-                                                strict=True):  # fmt: skip
+    for got, (ts, (long_usd, short_usd)) in zip(
+        data["realizedLiquidations"], realized, strict=True
+    ):
         assert got["ts"] == ts.isoformat()
         assert (got["source"], got["exchange"], got["timeframe"]) == ("coinglass", "*", "30m")
         assert (got["longUsd"], got["shortUsd"]) == (long_usd, short_usd)
@@ -201,13 +209,15 @@ async def test_realized_liquidations_of_the_replayed_stream(
              realizedLiquidations(symbol: "BTC/USDT:USDT", start: $s, end: $e,
                                   exchanges: ["binanceusdm"]) {
                ts timeframe source exchange longUsd shortUsd events lowerBound } }""",
-        s=start.isoformat(), e=end.isoformat(),
-    )  # fmt: skip
+        s=start.isoformat(),
+        e=end.isoformat(),
+    )
     bars: dict[datetime, list[float]] = {}
     for ts, side, usd in read_force_orders(stored.shared_data):
         if start <= ts < end:
-            bar = bars.setdefault(ts.replace(minute=ts.minute - ts.minute % 5, second=0,
-                                             microsecond=0), [0.0, 0.0, 0])  # fmt: skip
+            bar = bars.setdefault(
+                ts.replace(minute=ts.minute - ts.minute % 5, second=0, microsecond=0), [0.0, 0.0, 0]
+            )
             bar[0 if side == "long" else 1] += usd
             bar[2] += 1
     rows = data["realizedLiquidations"]
@@ -263,8 +273,9 @@ async def test_swept_levels_beside_realized(gql: GraphQLClient, stored: Stored) 
     ]
     bybit = stored.swept("bybit")
     expected = [bybit[start + timedelta(minutes=5 * k)] for k in range(72)]
-    assert [r["ts"] for r in data] == [(start + timedelta(minutes=5 * k)).isoformat()
-                                       for k in range(72)]  # fmt: skip
+    assert [r["ts"] for r in data] == [
+        (start + timedelta(minutes=5 * k)).isoformat() for k in range(72)
+    ]
     np.testing.assert_array_equal([r["predictedLongUsd"] for r in data], [e[0] for e in expected])
     np.testing.assert_array_equal([r["predictedShortUsd"] for r in data], [e[1] for e in expected])
     assert all(r["realizedLongUsd"] is None for r in data)

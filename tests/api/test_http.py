@@ -93,11 +93,15 @@ async def test_query_limits_including_fragments(make_client: Any) -> None:
 
     deep = "{ exchanges { markets { coverage { dataset } } } }"
     assert await code(deep) == "QUERY_TOO_COMPLEX"
-    hidden_depth = "{ ...A } fragment A on Query { exchanges { ...B } } " \
-        "fragment B on Exchange { markets { coverage { dataset } } }"  # fmt: skip
+    hidden_depth = (
+        "{ ...A } fragment A on Query { exchanges { ...B } } "
+        "fragment B on Exchange { markets { coverage { dataset } } }"
+    )
     assert await code(hidden_depth) == "QUERY_TOO_COMPLEX"
-    hidden_aliases = "{ ...A } fragment A on Query { a: exchanges { id } b: exchanges { id } " \
-        "c: exchanges { id } }"  # fmt: skip
+    hidden_aliases = (
+        "{ ...A } fragment A on Query { a: exchanges { id } b: exchanges { id } "
+        "c: exchanges { id } }"
+    )
     assert await code(hidden_aliases) == "QUERY_TOO_COMPLEX"
     many_tokens = "{ exchanges { " + " ".join(["id"] * 80) + " } }"
     assert await code(many_tokens) == "QUERY_TOO_COMPLEX"
@@ -111,9 +115,12 @@ async def test_cors_graphiql_switch_and_health(make_client: Any) -> None:
     client = make_client(cors_origins=["https://viewer.example"], graphiql=False)
     preflight = await client.options(
         "/graphql",
-        headers={"Origin": "https://viewer.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type,x-api-key"},
-    )  # fmt: skip
+        headers={
+            "Origin": "https://viewer.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://viewer.example"
     other = await client.options(
@@ -159,8 +166,13 @@ async def test_metrics_count_operations_and_ingest_lag(
     )
     assert len(lag) == len(watermarks) > 0
     for exchange, symbol, dataset, mark in watermarks:
-        (value,) = [v for k, v in lag.items() if f'dataset="{dataset}"' in k
-                    and f'exchange="{exchange}"' in k and f'symbol="{symbol}"' in k]  # fmt: skip
+        (value,) = [
+            v
+            for k, v in lag.items()
+            if f'dataset="{dataset}"' in k
+            and f'exchange="{exchange}"' in k
+            and f'symbol="{symbol}"' in k
+        ]
         assert abs(value - (datetime.now(UTC) - mark).total_seconds()) < 60
     assert stored.watermark("binanceusdm", "candles") == stored.bars.ts[-1]  # the partial bar
 
@@ -223,22 +235,28 @@ async def test_only_fully_materialized_instants_and_ranges_are_cacheable(
     assert await cache_control(levels.format(last_close.isoformat())) == "public, max-age=300"
     later = (last_close + BAR).isoformat()  # not materialized yet: may change
     assert await cache_control(levels.format(later)) == "no-cache"
-    heatmap = ('{{ heatmap(symbol: "BTC/USDT:USDT", start: "{}", end: "{}", priceMin: 60000, '
-               'priceMax: 61000) {{ rows }} }}')  # fmt: skip
+    heatmap = (
+        '{{ heatmap(symbol: "BTC/USDT:USDT", start: "{}", end: "{}", priceMin: 60000, '
+        "priceMax: 61000) {{ rows }} }}"
+    )
     start = (last_close - timedelta(hours=2)).isoformat()
     assert await cache_control(heatmap.format(start, last_close.isoformat())) != "no-cache"
     assert await cache_control(heatmap.format(start, later)) == "no-cache"
     # a sum of exchanges is final only up to the newest bar every one of them has
-    both = ('{{ liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm", "bybit"], '
-            'at: "{}") {{ price }} }}')  # fmt: skip
+    both = (
+        '{{ liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm", "bybit"], '
+        'at: "{}") {{ price }} }}'
+    )
     newest = min(stored.latest(e).at for e in ("binanceusdm", "bybit"))
     assert await cache_control(both.format(newest.isoformat())) == "public, max-age=300"
     assert await cache_control(both.format((newest + BAR).isoformat())) == "no-cache"
     # a page of an open range is final once a bar after it is materialized: new bars land
     # after that bar, so neither the page nor hasNextPage can change
     hourly = [s.at for s in stored.snapshots("all", "1h")]
-    page = ('{{ snapshots(symbol: "BTC/USDT:USDT", start: "{}", first: {}) '
-            '{{ pageInfo {{ hasNextPage }} }} }}')  # fmt: skip
+    page = (
+        '{{ snapshots(symbol: "BTC/USDT:USDT", start: "{}", first: {}) '
+        "{{ pageInfo {{ hasNextPage }} }} }}"
+    )
     assert await cache_control(page.format(hourly[-6].isoformat(), 3)) == "public, max-age=300"
     assert await cache_control(page.format(hourly[-6].isoformat(), 5)) == "public, max-age=300"
     # the page ends on the newest hourly map: whether another follows is not known yet
@@ -266,8 +284,10 @@ async def test_series_are_cacheable_once_the_watermark_passed_their_end(
         assert await cache_control(query(start, watermark)) == "public, max-age=300", field
         assert await cache_control(query(start, watermark + BAR)) == "no-cache", field
     # the ETH market's candle ingest failed: it has no watermark, nothing is final
-    eth = '{ candles(symbol: "ETH/USDT:USDT", exchange: "binanceusdm", ' \
-        'start: "2026-06-01T00:00:00Z", end: "2026-06-02T00:00:00Z") { close } }'  # fmt: skip
+    eth = (
+        '{ candles(symbol: "ETH/USDT:USDT", exchange: "binanceusdm", '
+        'start: "2026-06-01T00:00:00Z", end: "2026-06-02T00:00:00Z") { close } }'
+    )
     response = await client.post("/graphql", json={"query": eth})
     assert response.json()["data"]["candles"] == []
     assert response.headers["cache-control"] == "no-cache"
@@ -276,15 +296,29 @@ async def test_series_are_cacheable_once_the_watermark_passed_their_end(
 @pytest.mark.parametrize(
     ("request_args", "status", "fragment"),
     [
-        ({"method": "POST", "content": b"not json",
-          "headers": {"content-type": "application/json"}}, 400, "JSON"),
+        (
+            {
+                "method": "POST",
+                "content": b"not json",
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "JSON",
+        ),
         ({"method": "POST", "json": {"variables": {}}}, 400, "query"),
-        ({"method": "POST", "json": {
-            "query": 'subscription { heatmapUpdated(symbol: "BTC/USDT:USDT") { at } }'}},
-         400, "websockets"),
+        (
+            {
+                "method": "POST",
+                "json": {
+                    "query": 'subscription { heatmapUpdated(symbol: "BTC/USDT:USDT") { at } }'
+                },
+            },
+            400,
+            "websockets",
+        ),
         ({"method": "GET", "params": {"query": "mutation { x }"}}, 400, "GET"),
     ],
-)  # fmt: skip
+)
 async def test_requests_refused_before_execution_carry_a_code(
     client: httpx.AsyncClient, request_args: dict[str, Any], status: int, fragment: str
 ) -> None:

@@ -50,12 +50,16 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     # cumulative curves, summed outward from the price one bucket at a time
     price = snap.price
     for i, lv in enumerate(levels):
-        expected_long = sum(
-            float(snap.long_usd[j]) for j in range(i, len(levels)) if prices[j] <= price
-        ) if prices[i] <= price else 0.0  # fmt: skip
-        expected_short = sum(
-            float(snap.short_usd[j]) for j in range(0, i + 1) if prices[j] + bucket > price
-        ) if prices[i] + bucket > price else 0.0  # fmt: skip
+        expected_long = (
+            sum(float(snap.long_usd[j]) for j in range(i, len(levels)) if prices[j] <= price)
+            if prices[i] <= price
+            else 0.0
+        )
+        expected_short = (
+            sum(float(snap.short_usd[j]) for j in range(0, i + 1) if prices[j] + bucket > price)
+            if prices[i] + bucket > price
+            else 0.0
+        )
         assert lv["cumulativeLongUsd"] == pytest.approx(expected_long, rel=1e-9, abs=1e-6)
         assert lv["cumulativeShortUsd"] == pytest.approx(expected_short, rel=1e-9, abs=1e-6)
 
@@ -71,8 +75,9 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     assert data["maxPainLong"]["cumulativeUsd"] == pytest.approx(
         sum(float(snap.long_usd[i]) for i in long_below), rel=1e-9
     )
-    short_above = [i for i in range(len(levels)) if prices[i] + bucket > price
-                   and snap.short_usd[i] > 0]  # fmt: skip
+    short_above = [
+        i for i in range(len(levels)) if prices[i] + bucket > price and snap.short_usd[i] > 0
+    ]
     assert data["maxPainShort"]["price"] == pytest.approx(prices[max(short_above)])
 
     # walls, found by walking the vectors
@@ -219,8 +224,12 @@ async def test_an_instant_before_any_snapshot_is_null(gql: GraphQLClient, stored
 async def test_a_market_whose_ingest_failed_has_no_map(gql: GraphQLClient, stored: Stored) -> None:
     """ETH/USDT:USDT is configured but the replay has no ETH series: the materializer made its
     series and stored nothing in them."""
-    assert stored.one(
-        "SELECT count(*) FROM heatmap_snapshots h JOIN heatmap_series s ON s.id = h.series_id "
-        "WHERE s.symbol = %s", (ETH,),
-    ) == 0  # fmt: skip
+    assert (
+        stored.one(
+            "SELECT count(*) FROM heatmap_snapshots h JOIN heatmap_series s ON s.id = h.series_id "
+            "WHERE s.symbol = %s",
+            (ETH,),
+        )
+        == 0
+    )
     assert (await gql.data(LEVELS, symbol=ETH))["liquidationLevels"] is None

@@ -67,8 +67,9 @@ def expected_coverage(stored: Stored, exchange: str, symbol: str) -> list[dict[s
 async def test_markets_report_coverage_per_dataset(gql: GraphQLClient, stored: Stored) -> None:
     markets = (await gql.data(MARKETS, exchange="binanceusdm"))["markets"]
     assert [(m["exchange"], m["symbol"]) for m in markets] == [
-        ("binanceusdm", SYMBOL), ("binanceusdm", ETH)
-    ]  # fmt: skip
+        ("binanceusdm", SYMBOL),
+        ("binanceusdm", ETH),
+    ]
     for market in markets:
         row = stored.one(
             "SELECT exchange_symbol, base, quote, settle, linear, contract_size, active "
@@ -76,9 +77,14 @@ async def test_markets_report_coverage_per_dataset(gql: GraphQLClient, stored: S
             (market["exchange"], market["symbol"]),
         )
         assert (
-            market["exchangeSymbol"], market["base"], market["quote"], market["settle"],
-            market["linear"], market["contractSize"], market["active"],
-        ) == tuple(row)  # fmt: skip
+            market["exchangeSymbol"],
+            market["base"],
+            market["quote"],
+            market["settle"],
+            market["linear"],
+            market["contractSize"],
+            market["active"],
+        ) == tuple(row)
         got = [
             {k: when(v) if k in {"firstTs", "lastTs", "lastSuccess"} else v for k, v in c.items()}
             for c in market["coverage"]
@@ -104,9 +110,13 @@ async def test_markets_report_coverage_per_dataset(gql: GraphQLClient, stored: S
     assert when(coverage["candles"]["firstTs"]) == BYBIT_SINCE  # ingested from there on
     assert when(coverage["candles"]["lastTs"]) == stored.watermark("bybit", "candles") - BAR
     assert coverage["tiers"] == {
-        "dataset": "tiers", "firstTs": None, "lastTs": None, "lastSuccess": None,
-        "lastStatus": None, "lastError": None,
-    }  # never fetched  # fmt: skip
+        "dataset": "tiers",
+        "firstTs": None,
+        "lastTs": None,
+        "lastSuccess": None,
+        "lastStatus": None,
+        "lastError": None,
+    }  # never fetched
 
     everything = (await gql.data(MARKETS))["markets"]
     assert [(m["exchange"], m["symbol"]) for m in everything] == sorted(
@@ -181,8 +191,9 @@ async def catalogue(server_url: str, shared_data: Path) -> AsyncIterator[tuple[s
 
     url = create_database(server_url, "liqmap_test_api_catalogue")
     migrations.upgrade(url)
-    settings = jobs_settings(shared_data, exchanges=list(RECORDED_MARKETS),
-                             symbols=RECORDED_MARKETS)  # fmt: skip
+    settings = jobs_settings(
+        shared_data, exchanges=list(RECORDED_MARKETS), symbols=RECORDED_MARKETS
+    )
     rt = open_runtime(settings, DatabaseTarget(url, embedded=False))
 
     async def sync(exchange: str, symbols: list[str]) -> None:
@@ -221,8 +232,13 @@ async def test_market_coverage_takes_the_same_statements_for_one_or_many_markets
     assert sum(len(e["markets"]) for e in data["exchanges"]) == count
     assert len(data["exchanges"]) == 3
     assert all(len(m["coverage"]) == 4 for m in data["markets"])
-    tiers = [c for e in data["exchanges"] for m in e["markets"] for c in m["coverage"]
-             if c["dataset"] == "tiers"]  # fmt: skip
+    tiers = [
+        c
+        for e in data["exchanges"]
+        for m in e["markets"]
+        for c in m["coverage"]
+        if c["dataset"] == "tiers"
+    ]
     assert len(tiers) == count and all(c["lastStatus"] for c in tiers)
     assert many == few, (few, many)
 

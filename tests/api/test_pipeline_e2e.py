@@ -39,9 +39,7 @@ async def test_heatmap_from_the_real_pipeline_equals_stored_snapshots(
     end = rows[-1][0] + timedelta(minutes=5)
     low = min(r[1] for r in rows)
     high = max(r[1] + bucket * len(r[2]) for r in rows)
-    body = await gql.data(
-        QUERY, s=start.isoformat(), e=end.isoformat(), lo=low, hi=high
-    )  # fmt: skip
+    body = await gql.data(QUERY, s=start.isoformat(), e=end.isoformat(), lo=low, hi=high)
     h = body["heatmap"]
     assert h["columns"] == 24 and h["priceStep"] == bucket
     first_row = round(h["priceMin"] / bucket)

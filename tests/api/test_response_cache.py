@@ -20,8 +20,12 @@ def _filled(count: int) -> tuple[ResponseCache, list[Any]]:
     keys = [ResponseCache.key(f"{{ q{i} }}", None, None) for i in range(count)]
     for key in keys:
         assert key is not None
-        cache.put(key, CachedResponse(body=b"{}", headers={}, label="q", closed=True, reads=(),
-                                      stored_at=1000.0))  # fmt: skip
+        cache.put(
+            key,
+            CachedResponse(
+                body=b"{}", headers={}, label="q", closed=True, reads=(), stored_at=1000.0
+            ),
+        )
     return cache, keys
 
 

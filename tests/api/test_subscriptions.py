@@ -70,9 +70,10 @@ class Subscriber:
 
 async def connect(server: LiveServer, **kwargs: Any) -> Any:
     ws = await websockets.connect(
-        server.url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"],
+        server.url.replace("http", "ws") + "/graphql",
+        subprotocols=["graphql-transport-ws"],
         **kwargs,
-    )  # fmt: skip
+    )
     await ws.send(json.dumps({"type": "connection_init"}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
     return ws
@@ -114,9 +115,11 @@ async def live_template(server_url: str, shared_data: Path) -> AsyncIterator[tup
     url = create_database(server_url, "liqmap_test_api_live")
     migrations.upgrade(url)
     settings = jobs_settings(
-        shared_data, exchanges=["binanceusdm"], symbols={"binanceusdm": [SYMBOL]},
+        shared_data,
+        exchanges=["binanceusdm"],
+        symbols={"binanceusdm": [SYMBOL]},
         backfill_days=LIVE_DAYS,
-    )  # fmt: skip
+    )
     cut = Stored(url, shared_data).bars.ts[-1] - HELD_BACK
     rt = open_runtime(settings, DatabaseTarget(url, embedded=False))
     try:
@@ -225,10 +228,12 @@ async def test_columns_and_alerts_arrive_after_a_materializer_run(
         try:
             sub = Subscriber(ws)
             await sub.start("total", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": None})
-            await sub.start("binance", HEATMAP_UPDATED,
-                            {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})  # fmt: skip
-            await sub.start("alerts", CLUSTER_ALERT,
-                            {"symbol": SYMBOL, "pct": within_pct, "min": min_usd})  # fmt: skip
+            await sub.start(
+                "binance", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": ["binanceusdm"]}
+            )
+            await sub.start(
+                "alerts", CLUSTER_ALERT, {"symbol": SYMBOL, "pct": within_pct, "min": min_usd}
+            )
             await subscribed(live_app, 3)
 
             report = await ingest_the_rest_and_materialize(live)
@@ -262,8 +267,18 @@ async def test_columns_and_alerts_arrive_after_a_materializer_run(
                 assert message["type"] == "next", message
                 alert = message["payload"]["data"]["clusterAlert"]
                 c = alert["cluster"]
-                got.append((alert["at"], (c["side"], c["priceLow"], c["priceHigh"],
-                                          c["notionalUsd"], c["distancePct"])))  # fmt: skip
+                got.append(
+                    (
+                        alert["at"],
+                        (
+                            c["side"],
+                            c["priceLow"],
+                            c["priceHigh"],
+                            c["notionalUsd"],
+                            c["distancePct"],
+                        ),
+                    )
+                )
                 snap = next(s for s in new if s.at.isoformat() == alert["at"])
                 assert alert["price"] == snap.price
                 assert c["priceLow"] <= c["peakPrice"] < c["priceHigh"]
@@ -313,8 +328,12 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
     bucket = snaps[0].bucket_size
     first_row = min(s.first for s in snaps)
     rows = max(s.first + s.long_usd.size for s in snaps) - first_row
-    variables = {"start": start.isoformat(), "end": end.isoformat(),
-                 "lo": first_row * bucket, "hi": (first_row + rows) * bucket}  # fmt: skip
+    variables = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "lo": first_row * bucket,
+        "hi": (first_row + rows) * bucket,
+    }
     hub, graphql = live_app.state.hub, live_app.state.graphql
     (_, params), *_ = live.stored.model_states().values()
     half_life = params["half_life_hours"] / 2
@@ -346,8 +365,9 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
         rt = live.runtime(model={"half_life_hours": half_life})
         try:
             sub = Subscriber(ws)
-            await sub.start("binance", HEATMAP_UPDATED,
-                            {"symbol": SYMBOL, "exchanges": ["binanceusdm"]})  # fmt: skip
+            await sub.start(
+                "binance", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": ["binanceusdm"]}
+            )
             await sub.start("total", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": None})
             await subscribed(live_app, 2)
             generation = hub.generation
@@ -371,10 +391,11 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
             for scope in ("binanceusdm", "all"):
                 for resolution in ("5m", "1h"):
                     stored_ts = [s.ts for s in snapshots(live.stored, scope, resolution)]
-                    (event,) = [e for e in events
-                                if (e.scope, e.resolution) == (scope, resolution)]  # fmt: skip
+                    (event,) = [e for e in events if (e.scope, e.resolution) == (scope, resolution)]
                     assert (event.first, event.ts, event.count) == (
-                        stored_ts[0], stored_ts[-1], len(stored_ts)
+                        stored_ts[0],
+                        stored_ts[-1],
+                        len(stored_ts),
                     )
             for op_id, scope in (("binance", "binanceusdm"), ("total", "all")):
                 new = [s for s in snapshots(live.stored, scope) if s.ts > old[scope][-1].ts]
@@ -428,8 +449,12 @@ async def test_new_bars_drop_only_the_cached_answers_they_change(
     bucket = history[0].bucket_size
     first_row = min(s.first for s in history)
     rows = max(s.first + s.long_usd.size for s in history) - first_row
-    past = {"start": history[0].ts.isoformat(), "end": history[-1].at.isoformat(),
-            "lo": first_row * bucket, "hi": (first_row + rows) * bucket}  # fmt: skip
+    past = {
+        "start": history[0].ts.isoformat(),
+        "end": history[-1].at.isoformat(),
+        "lo": first_row * bucket,
+        "hi": (first_row + rows) * bucket,
+    }
     hub, graphql = live_app.state.hub, live_app.state.graphql
     past_key = ResponseCache.key(HEATMAP, past, None)
     latest_key = ResponseCache.key(LATEST, None, None)
@@ -479,16 +504,23 @@ async def test_answers_only_a_notify_can_change_outlive_the_open_range_ttl(
     hub, graphql = live_app.state.hub, live_app.state.graphql
     with_coverage = LATEST.replace("at totalLongUsd", "at coverage { staleness }")
     ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-    until_now = ('{ heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: "'
-                 + ten_days_ago + '", interval: ONE_HOUR, priceMin: 60000, priceMax: 61000) '
-                 "{ columns } }")  # fmt: skip
+    until_now = (
+        '{ heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: "'
+        + ten_days_ago
+        + '", interval: ONE_HOUR, priceMin: 60000, priceMax: 61000) '
+        "{ columns } }"
+    )
     newest = snapshots(live.stored, "binanceusdm")[-1]
     # an open range with an explicit end: only new snapshots change it, unless it has candles
     # (ingestion moves those without a NOTIFY)
-    open_range = ('{ heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: "'
-                  + (newest.ts - timedelta(hours=1)).isoformat() + '", end: "'
-                  + (newest.at + timedelta(hours=1)).isoformat() + '", interval: FIVE_MINUTES, '
-                  "priceMin: 60000, priceMax: 61000) { columns } }")  # fmt: skip
+    open_range = (
+        '{ heatmap(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], start: "'
+        + (newest.ts - timedelta(hours=1)).isoformat()
+        + '", end: "'
+        + (newest.at + timedelta(hours=1)).isoformat()
+        + '", interval: FIVE_MINUTES, '
+        "priceMin: 60000, priceMax: 61000) { columns } }"
+    )
     with_candles = open_range.replace("{ columns }", "{ columns candles { close } }")
     queries = (LATEST, with_coverage, until_now, open_range, with_candles)
     ttl = graphql.response_cache_seconds
@@ -500,8 +532,10 @@ async def test_answers_only_a_notify_can_change_outlive_the_open_range_ttl(
                 assert "errors" not in body, body
             assert hub.listening
             await asyncio.sleep(0.3)
-            kept = [graphql.responses.get(ResponseCache.key(q, None, None), hub) is not None
-                    for q in queries]  # fmt: skip
+            kept = [
+                graphql.responses.get(ResponseCache.key(q, None, None), hub) is not None
+                for q in queries
+            ]
         finally:
             graphql.response_cache_seconds = ttl
     assert kept == [True, False, False, True, False]
@@ -544,9 +578,10 @@ async def test_a_revoked_key_ends_its_subscriptions_and_spares_the_others(
                 # announced: within 5 s and with no materialization meanwhile
                 message = await gone.next("1", timeout=5.0 if announced else 20.0)
                 errors = (
-                    message["payload"] if message["type"] == "error"
+                    message["payload"]
+                    if message["type"] == "error"
                     else message["payload"].get("errors")
-                )  # fmt: skip
+                )
                 assert errors, message  # not a column
                 assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
                 assert "revoked" in errors[0]["message"]
@@ -575,8 +610,9 @@ async def test_subscription_errors_have_codes(live_server: LiveServer, stored: S
         assert errors[0]["extensions"]["code"] == "NOT_FOUND"
         assert "BTC/USDT:USDT" in errors[0]["message"]
         # a sum of exchanges has no stored series of its own to follow
-        await sub.start("2", HEATMAP_UPDATED,
-                        {"symbol": SYMBOL, "exchanges": ["binanceusdm", "bybit"]})  # fmt: skip
+        await sub.start(
+            "2", HEATMAP_UPDATED, {"symbol": SYMBOL, "exchanges": ["binanceusdm", "bybit"]}
+        )
         message = await sub.next("2")
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -63,8 +63,15 @@ def files(tmp_path: Path, regime_rows: list[dict[str, str]]) -> dict[str, Path]:
 
 
 def args(files: dict[str, Path], *extra: str) -> list[str]:
-    return ["--candles", str(files["C"]), "--open-interest", str(files["OI"]),
-            "--liquidations", str(files["L"]), *extra]  # fmt: skip
+    return [
+        "--candles",
+        str(files["C"]),
+        "--open-interest",
+        str(files["OI"]),
+        "--liquidations",
+        str(files["L"]),
+        *extra,
+    ]
 
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,16 +140,36 @@ def test_gaps_and_other_bar_lengths_are_fine(files: dict[str, Path], tmp_path: P
 BAD_CASES = [
     ("C", lambda rows: [[c for i, c in enumerate(r) if i != 3] for r in rows], "C.csv", 1, "low"),
     ("OI", lambda rows: [rows[0], rows[2], rows[1], *rows[3:]], "OI.csv", 3, "timestamp"),
-    ("C", lambda rows: [*rows[:5], [rows[5][0], "nan", *rows[5][2:]], *rows[6:]], "C.csv", 6,
-     "open"),
-    ("OI", lambda rows: [*rows[:7], [rows[7][0], "-5"], *rows[8:]], "OI.csv", 8,
-     "open_interest_usd"),
-    ("L", lambda rows: [*rows[:9], [str(int(rows[9][0]) + 1), *rows[9][1:]], *rows[10:]], "L.csv",
-     10, "timestamp"),
+    (
+        "C",
+        lambda rows: [*rows[:5], [rows[5][0], "nan", *rows[5][2:]], *rows[6:]],
+        "C.csv",
+        6,
+        "open",
+    ),
+    (
+        "OI",
+        lambda rows: [*rows[:7], [rows[7][0], "-5"], *rows[8:]],
+        "OI.csv",
+        8,
+        "open_interest_usd",
+    ),
+    (
+        "L",
+        lambda rows: [*rows[:9], [str(int(rows[9][0]) + 1), *rows[9][1:]], *rows[10:]],
+        "L.csv",
+        10,
+        "timestamp",
+    ),
     ("L", lambda rows: rows[:-1], "C.csv", 301, "timestamp"),
-    ("C", lambda rows: [*rows[:4], [rows[4][0], rows[4][1], "1", "2", rows[4][4]], *rows[5:]],
-     "C.csv", 5, "high"),
-]  # fmt: skip
+    (
+        "C",
+        lambda rows: [*rows[:4], [rows[4][0], rows[4][1], "1", "2", rows[4][4]], *rows[5:]],
+        "C.csv",
+        5,
+        "high",
+    ),
+]
 
 
 @pytest.mark.parametrize(("key", "mutate", "file", "row", "column"), BAD_CASES)
@@ -209,8 +236,12 @@ def test_unreadable_input_and_output_fail_cleanly(
 def test_console_script_entry_point(files: dict[str, Path]) -> None:
     proc = subprocess.run(
         [str(LIQMAP), "backtest", *args(files, "--json")],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["bars"] == 300 - 48
 

@@ -23,12 +23,18 @@ def test_calibrate_writes_loadable_params(shared_data: Path, tmp_path: Path, cap
         rows = list(csv.DictReader(handle))[:360]
     files = {}
     for name, header, cols in (
-        ("C", ["timestamp", "open", "high", "low", "close"],
-         ["price_open", "price_high", "price_low", "price_close"]),
+        (
+            "C",
+            ["timestamp", "open", "high", "low", "close"],
+            ["price_open", "price_high", "price_low", "price_close"],
+        ),
         ("OI", ["timestamp", "open_interest_usd"], ["oi_close"]),
-        ("L", ["timestamp", "long_usd", "short_usd"],
-         ["liquidation_long_usd", "liquidation_short_usd"]),
-    ):  # fmt: skip
+        (
+            "L",
+            ["timestamp", "long_usd", "short_usd"],
+            ["liquidation_long_usd", "liquidation_short_usd"],
+        ),
+    ):
         path = tmp_path / f"{name}.csv"
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -39,11 +45,22 @@ def test_calibrate_writes_loadable_params(shared_data: Path, tmp_path: Path, cap
     start.write_text(json.dumps({"params": {**ModelParams().to_dict(), "leverage_levels": 8}}))
     out = tmp_path / "params.json"
     split = rows[240]["timestamp"]
-    code = main([
-        "--dataset", f"dev={files['C']},{files['OI']},{files['L']}",
-        "--split", split, "--out", str(out), "--start", str(start), "--passes", "1",
-        "--params-version", "test-cal",
-    ])  # fmt: skip
+    code = main(
+        [
+            "--dataset",
+            f"dev={files['C']},{files['OI']},{files['L']}",
+            "--split",
+            split,
+            "--out",
+            str(out),
+            "--start",
+            str(start),
+            "--passes",
+            "1",
+            "--params-version",
+            "test-cal",
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     written = json.loads(out.read_text())

@@ -78,22 +78,37 @@ def test_v1_binance_cross_example() -> None:
     btc_mm = scalar(TABLE_A.maintenance_margin(BTC_V1["qty"] * BTC_V1["mark"]))
     eth_mm = scalar(ETH_V1_TIER.maintenance_margin(ETH_V1["qty"] * ETH_V1["mark"]))
     eth = binance_cross_liquidation_price(
-        WB_V1, ETH_V1_TIER, side_both=1, position_both=ETH_V1["qty"],
-        entry_both=ETH_V1["entry"], other_maintenance=btc_mm, other_upnl=upnl(BTC_V1),
-    )  # fmt: skip
+        WB_V1,
+        ETH_V1_TIER,
+        side_both=1,
+        position_both=ETH_V1["qty"],
+        entry_both=ETH_V1["entry"],
+        other_maintenance=btc_mm,
+        other_upnl=upnl(BTC_V1),
+    )
     btc = binance_cross_liquidation_price(
-        WB_V1, TABLE_A, side_both=1, position_both=BTC_V1["qty"],
-        entry_both=BTC_V1["entry"], other_maintenance=eth_mm, other_upnl=upnl(ETH_V1),
-    )  # fmt: skip
+        WB_V1,
+        TABLE_A,
+        side_both=1,
+        position_both=BTC_V1["qty"],
+        entry_both=BTC_V1["entry"],
+        other_maintenance=eth_mm,
+        other_upnl=upnl(ETH_V1),
+    )
     assert round(scalar(eth), 2) == 1_153.26
     assert round(scalar(btc), 2) == 26_316.89
     # BTC's bracket is picked at the LP notional (2.88M, Table A's 2.5 % / 16,300 bracket)
     assert TABLE_A.tier_index(BTC_V1["qty"] * scalar(btc)) == 3
     # one-way form gives the same number
     same = linear_liquidation_price(
-        1, BTC_V1["qty"], BTC_V1["entry"], WB_V1, TABLE_A,
-        other_maintenance=eth_mm, other_upnl=upnl(ETH_V1),
-    )  # fmt: skip
+        1,
+        BTC_V1["qty"],
+        BTC_V1["entry"],
+        WB_V1,
+        TABLE_A,
+        other_maintenance=eth_mm,
+        other_upnl=upnl(ETH_V1),
+    )
     assert rel(scalar(same), scalar(btc)) < 1e-12
 
 
@@ -215,16 +230,22 @@ def test_coin_m_hedge_matches_a_price_scan(coin_m_tiers: MarginTiers) -> None:
     short_ep = long_ep * rng.uniform(0.9, 1.1, n)
     wallet = (long_q / long_ep + short_q / short_ep) * size / rng.uniform(2, 100, n)
     closed = binance_coinm_cross_liquidation_price(
-        wallet, coin_m_tiers, contract_size=size, position_long=long_q, entry_long=long_ep,
-        position_short=short_q, entry_short=short_ep,
-    )  # fmt: skip
+        wallet,
+        coin_m_tiers,
+        contract_size=size,
+        position_long=long_q,
+        entry_long=long_ep,
+        position_short=short_q,
+        entry_short=short_ep,
+    )
     prices = np.geomspace(1e-4, 1e9, 60_001)
     found_any = 0
     for i in range(n):
         equity = (
-            wallet[i] + long_q[i] * size * (1 / long_ep[i] - 1 / prices)
+            wallet[i]
+            + long_q[i] * size * (1 / long_ep[i] - 1 / prices)
             - short_q[i] * size * (1 / short_ep[i] - 1 / prices)
-        )  # fmt: skip
+        )
         maintenance = coin_m_tiers.maintenance_margin(long_q[i] * size / prices) * (
             long_q[i] > 0
         ) + coin_m_tiers.maintenance_margin(short_q[i] * size / prices) * (short_q[i] > 0)
@@ -581,10 +602,12 @@ def test_hedge_matches_a_price_scan() -> None:
     prices = np.geomspace(1e-2, 1e11, 40_001)
     for i in range(n):
         gap = (
-            wallet[i] + long_q[i] * (prices - long_ep[i]) - short_q[i] * (prices - short_ep[i])
+            wallet[i]
+            + long_q[i] * (prices - long_ep[i])
+            - short_q[i] * (prices - short_ep[i])
             - TABLE_B.maintenance_margin(long_q[i] * prices)
             - TABLE_B.maintenance_margin(short_q[i] * prices)
-        )  # fmt: skip
+        )
         up = np.flatnonzero((gap[:-1] < 0) & (gap[1:] >= 0))  # liquidated by a fall below
         down = np.flatnonzero((gap[:-1] >= 0) & (gap[1:] < 0))  # liquidated by a rise above
         first, second = (up, down) if long_q[i] > short_q[i] else (down, up)
@@ -622,7 +645,12 @@ def test_vectorized_equals_scalar_calls(coin_m_tiers: MarginTiers) -> None:
                 side, entry, lev, qty, coin_m_tiers, inverse=True, contract_size=100
             ),
             lambda i: isolated_liquidation_price(
-                int(side[i]), entry[i], lev[i], qty[i], coin_m_tiers, inverse=True,
+                int(side[i]),
+                entry[i],
+                lev[i],
+                qty[i],
+                coin_m_tiers,
+                inverse=True,
                 contract_size=100,
             ),
         ),
@@ -632,7 +660,7 @@ def test_vectorized_equals_scalar_calls(coin_m_tiers: MarginTiers) -> None:
                 qty[i], entry[i], qty[::-1][i], entry[::-1][i], equity[i], TABLE_B
             ),
         ),
-    ]  # fmt: skip
+    ]
     for vector, one in cases:
         assert vector.shape == (n,)
         singles = np.array([scalar(one(i)) for i in range(n)])

@@ -244,9 +244,16 @@ def random_market(draw: st.DrawFn) -> tuple[Bars, ModelParams, PriceGrid, np.nda
     where = np.array(draw(st.lists(st.floats(-0.1, 1.1), min_size=n, max_size=n)))
     vwap = np.array(lows) + (np.array(highs) - np.array(lows)) * where
     bars = Bars(
-        ts, np.array(opens), np.array(highs), np.array(lows), np.array(closes), np.array(ois),
-        volume=volume, taker_buy_volume=volume * buy_share, quote_volume=volume * vwap,
-    )  # fmt: skip
+        ts,
+        np.array(opens),
+        np.array(highs),
+        np.array(lows),
+        np.array(closes),
+        np.array(ois),
+        volume=volume,
+        taker_buy_volume=volume * buy_share,
+        quote_volume=volume * vwap,
+    )
     entry = draw(
         st.sampled_from([("close", 1), ("typical", 1), ("vwap", 1), ("range", 2), ("range", 3)])
     )
@@ -331,8 +338,12 @@ def test_incremental_runs_equal_a_full_run_exactly(binance_5m: Bars, tiers: Marg
     mask[::3] = True
     full = simulate(bars, params, grid, tiers, snapshot_every=mask)
     assert full.state is not None
-    full_t = (full.predicted_long_usd, full.predicted_short_usd, full.snapshots,
-              full.state.to_bytes())  # fmt: skip
+    full_t = (
+        full.predicted_long_usd,
+        full.predicted_short_usd,
+        full.snapshots,
+        full.state.to_bytes(),
+    )
     for cuts in ([1], [749], [1499], [100, 101, 102, 900], list(range(50, 1500, 137))):
         assert_identical(full_t, run_in_pieces(bars, params, grid, tiers, mask, cuts))
 
@@ -348,8 +359,12 @@ def test_incremental_equals_full_on_random_inputs(
     cut = min(len(bars) - 1, max(1, round(cut_fraction * len(bars))))
     full = simulate(bars, params, grid, tiers, snapshot_every=mask)
     assert full.state is not None
-    full_t = (full.predicted_long_usd, full.predicted_short_usd, full.snapshots,
-              full.state.to_bytes())  # fmt: skip
+    full_t = (
+        full.predicted_long_usd,
+        full.predicted_short_usd,
+        full.snapshots,
+        full.state.to_bytes(),
+    )
     assert_identical(full_t, run_in_pieces(bars, params, grid, tiers, mask, [cut]))
 
 
@@ -454,9 +469,13 @@ def test_long_runs_in_chunks_equal_one_pass(
     assert one.state is not None and chunked.state is not None
     assert_identical(
         (one.predicted_long_usd, one.predicted_short_usd, one.snapshots, one.state.to_bytes()),
-        (chunked.predicted_long_usd, chunked.predicted_short_usd, chunked.snapshots,
-         chunked.state.to_bytes()),
-    )  # fmt: skip
+        (
+            chunked.predicted_long_usd,
+            chunked.predicted_short_usd,
+            chunked.snapshots,
+            chunked.state.to_bytes(),
+        ),
+    )
 
 
 def test_vwap_entry_is_value_over_volume_inside_the_range() -> None:

@@ -102,11 +102,21 @@ def test_from_ccxt_without_cum_falls_back_to_the_recursion(
 def test_from_ccxt_reads_bybit_mm_deduction() -> None:
     # Bybit risk-limit rows as ccxt parses them; mmDeduction may be "" -> recursion
     rows = [
-        {"minNotional": 0, "maxNotional": 2e6, "maintenanceMarginRate": 0.005,
-         "maxLeverage": 100, "info": {"mmDeduction": "0"}},
-        {"minNotional": 2e6, "maxNotional": 4e6, "maintenanceMarginRate": 0.01,
-         "maxLeverage": 50, "info": {"mmDeduction": "10000"}},
-    ]  # fmt: skip
+        {
+            "minNotional": 0,
+            "maxNotional": 2e6,
+            "maintenanceMarginRate": 0.005,
+            "maxLeverage": 100,
+            "info": {"mmDeduction": "0"},
+        },
+        {
+            "minNotional": 2e6,
+            "maxNotional": 4e6,
+            "maintenanceMarginRate": 0.01,
+            "maxLeverage": 50,
+            "info": {"mmDeduction": "10000"},
+        },
+    ]
     np.testing.assert_array_equal(MarginTiers.from_ccxt(rows).maintenance_amount, [0, 10000])
     rows[1]["info"] = {"mmDeduction": ""}
     np.testing.assert_array_equal(MarginTiers.from_ccxt(rows).maintenance_amount, [0, 10000])
@@ -115,8 +125,11 @@ def test_from_ccxt_reads_bybit_mm_deduction() -> None:
 def test_shipped_file_is_the_shared_snapshot(shared_data: Path) -> None:
     assert SHIPPED_BINANCE_TIERS.read_bytes() == (shared_data / LATEST).read_bytes()
     assert set(shipped_binance_symbols()) == {
-        "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USDC:USDC", "ETH/USDC:USDC",
-    }  # fmt: skip
+        "BTC/USDT:USDT",
+        "ETH/USDT:USDT",
+        "BTC/USDC:USDC",
+        "ETH/USDC:USDC",
+    }
     for symbol in shipped_binance_symbols():
         tiers, source, valid_from = load_shipped_binance_tiers(symbol)
         assert valid_from == date(2024, 10, 24)

@@ -96,10 +96,16 @@ def test_log_json_setting_makes_every_log_line_json(server_url: str, shared_data
         refused = run_cli("ingest", "--replay", str(shared_data), env={"DATABASE_URL": url})
         migrations.upgrade(url)
         out = run_cli(
-            "ingest", "--replay", str(shared_data),
-            env={"DATABASE_URL": url, "LIQMAP_LOG_JSON": "true", "LIQMAP_EXCHANGES": "binanceusdm",
-                 "LIQMAP_SYMBOLS": '{"binanceusdm": ["BTC/USDT:USDT"]}'},
-        )  # fmt: skip
+            "ingest",
+            "--replay",
+            str(shared_data),
+            env={
+                "DATABASE_URL": url,
+                "LIQMAP_LOG_JSON": "true",
+                "LIQMAP_EXCHANGES": "binanceusdm",
+                "LIQMAP_SYMBOLS": '{"binanceusdm": ["BTC/USDT:USDT"]}',
+            },
+        )
     finally:
         drop_database(server_url, url)
     # an unmigrated database is one clear line, not a traceback
@@ -130,9 +136,11 @@ def _serve_on_embedded(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     full_env = {k: v for k, v in os.environ.items() if k not in unset}
     proc = subprocess.Popen(
         [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
-        env={**full_env, **_embedded_env(tmp_path)}, cwd=REPO, stdout=subprocess.DEVNULL,
+        env={**full_env, **_embedded_env(tmp_path)},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

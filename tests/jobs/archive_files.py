@@ -19,14 +19,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 KLINE_HEADER = [
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
-    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
-]  # fmt: skip
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+]
 METRICS_HEADER = [
-    "create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
-    "count_toptrader_long_short_ratio", "sum_toptrader_long_short_ratio", "count_long_short_ratio",
+    "create_time",
+    "symbol",
+    "sum_open_interest",
+    "sum_open_interest_value",
+    "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio",
+    "count_long_short_ratio",
     "sum_taker_long_short_vol_ratio",
-]  # fmt: skip
+]
 BAR = 300_000
 
 
@@ -46,8 +61,22 @@ def write_archive(rows: list[dict[str, str]], folder: Path) -> dict[str, list[di
             writer.writerow(KLINE_HEADER)
         for b in bars:
             ts = int(b["timestamp"])
-            writer.writerow([ts, b["price_open"], b["price_high"], b["price_low"],
-                             b["price_close"], "", ts + BAR - 1, "", "", "", "", "0"])  # fmt: skip
+            writer.writerow(
+                [
+                    ts,
+                    b["price_open"],
+                    b["price_high"],
+                    b["price_low"],
+                    b["price_close"],
+                    "",
+                    ts + BAR - 1,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "0",
+                ]
+            )
         if index == 0:
             (folder / f"BTCUSDT-5m-{day}.csv").write_text(klines.getvalue())
         else:

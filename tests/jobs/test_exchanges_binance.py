@@ -141,8 +141,11 @@ async def test_funding_events_are_the_settlements_in_the_csv(
     by_time = {int(r["timestamp"]): r for r in csv_rows}
     first, last = int(csv_rows[0]["timestamp"]), int(csv_rows[-1]["timestamp"])
     rows, _ = await _collect(binance.fetch_funding_rates(SYMBOL, first, binance.now_ms()))
-    settlements = [t for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
-                   if t + BAR <= last]  # fmt: skip
+    settlements = [
+        t
+        for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
+        if t + BAR <= last
+    ]
     assert [r.timestamp for r in rows] == settlements
     for row in rows:
         # the CSV's last_funding_rate shows the new settlement from the bar after it on

@@ -56,8 +56,11 @@ async def _rows(pages: AsyncIterator[list]) -> list:  # type: ignore[type-arg]
 async def test_markets_parse_the_recorded_instruments(venue: ExchangeAdapter, specs: dict) -> None:  # type: ignore[type-arg]
     linear, inverse = await venue.load_markets([SYMBOL, "BTC/USD:BTC"])
     assert (linear.linear, linear.settle, inverse.linear, inverse.settle) == (
-        True, "USDT", False, "BTC"
-    )  # fmt: skip
+        True,
+        "USDT",
+        False,
+        "BTC",
+    )
     if venue.exchange_id == "bybit":
         v2 = {s["name"]: s for s in specs["bybit_v2_symbols"]["result"]}
         assert linear.exchange_symbol == "BTCUSDT" and inverse.exchange_symbol == "BTCUSD"
@@ -101,8 +104,11 @@ async def test_candles_open_interest_and_funding_equal_the_binance_csv(
     funding = await _rows(venue.fetch_funding_rates(SYMBOL, first, now))
     by_time = {int(r["timestamp"]): r for r in csv_rows}
     last = int(csv_rows[-1]["timestamp"])
-    settlements = [t for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
-                   if t + BAR <= last]  # fmt: skip
+    settlements = [
+        t
+        for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
+        if t + BAR <= last
+    ]
     assert [f.timestamp for f in funding] == settlements
     assert [f.funding_rate for f in funding] == [
         float(by_time[t + BAR]["last_funding_rate"]) for t in settlements
@@ -164,8 +170,11 @@ async def test_liquidation_stream_totals_equal_the_captures(
     assert len(events) == len(captures) > 0
     for symbol, market_id in ((SYMBOL, "BTCUSDT"), ("ETH/USDT:USDT", "ETHUSDT")):
         for side, order_side in (("long", "SELL"), ("short", "BUY")):
-            expected = sum(float(r["price"]) * float(r["filled_accum_qty"]) for r in captures
-                           if r["symbol"] == market_id and r["side"] == order_side)  # fmt: skip
+            expected = sum(
+                float(r["price"]) * float(r["filled_accum_qty"])
+                for r in captures
+                if r["symbol"] == market_id and r["side"] == order_side
+            )
             got = sum(e.usd_value for e in events if e.symbol == symbol and e.side == side)
             assert got == pytest.approx(expected, rel=1e-9)
 

@@ -49,9 +49,14 @@ async def queue(
 
 
 async def _run(
-    rt: Runtime, job: str, dataset: str | None, status: str, days_ago: float,
-    error: str | None = None, took_days: float = 0.0,
-) -> int:  # fmt: skip
+    rt: Runtime,
+    job: str,
+    dataset: str | None,
+    status: str,
+    days_ago: float,
+    error: str | None = None,
+    took_days: float = 0.0,
+) -> int:
     exchange = None if job == "materialize" else "binanceusdm"
     run = await store.start_job_run(rt.engine, job, exchange, SYMBOL, dataset, None)
     if status != "running":
@@ -152,8 +157,17 @@ async def test_prune_deletes_old_history_and_keeps_what_status_reads(
 
     assert (pruned.job_runs, pruned.queue_jobs) == (4, 2)
     assert await _ids(rt, "SELECT id FROM job_runs") == {
-        c_err, c_ok, c_running, f_new, o_err, o_new, t_long, t_late, t_ok, m_new,
-    }  # fmt: skip
+        c_err,
+        c_ok,
+        c_running,
+        f_new,
+        o_err,
+        o_new,
+        t_long,
+        t_late,
+        t_ok,
+        m_new,
+    }
     assert {c_old, f_old, o_old, m_old}.isdisjoint(await _ids(rt, "SELECT id FROM job_runs"))
     assert await _ids(rt, "SELECT id FROM procrastinate_jobs") == {j_recent, j_todo, j_defer}
     events = await _ids(rt, "SELECT DISTINCT job_id FROM procrastinate_events")
@@ -171,8 +185,7 @@ async def test_prune_runs_hourly_as_a_periodic_task_through_a_worker(
 ) -> None:
     rt, app = queue
     periodic = {
-        (p.task.name, p.periodic_id, p.cron)
-        for p in app.periodic_registry.periodic_tasks.values()
+        (p.task.name, p.periodic_id, p.cron) for p in app.periodic_registry.periodic_tasks.values()
     }
     assert ("liqmap.prune_history", "prune_history", "0 */1 * * *") in periodic
     old = await _run(rt, "ingest", "candles", "succeeded", 40)
@@ -187,7 +200,8 @@ async def test_prune_runs_hourly_as_a_periodic_task_through_a_worker(
     remaining = await _ids(rt, "SELECT id FROM job_runs")
     assert new in remaining and old not in remaining
     statuses = await _ids(
-        rt, "SELECT 1 FROM procrastinate_jobs WHERE task_name = 'liqmap.prune_history' "
+        rt,
+        "SELECT 1 FROM procrastinate_jobs WHERE task_name = 'liqmap.prune_history' "
         "AND status = 'succeeded'",
-    )  # fmt: skip
+    )
     assert statuses == {1}

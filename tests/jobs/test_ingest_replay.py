@@ -63,10 +63,12 @@ async def test_replayed_binance_window_matches_the_csv(
         ).scalar_one()
         tiers = (
             await conn.execute(
-                text("SELECT tier, maintenance_margin_rate, maintenance_amount, source "
-                     "FROM margin_tiers ORDER BY tier")
+                text(
+                    "SELECT tier, maintenance_margin_rate, maintenance_amount, source "
+                    "FROM margin_tiers ORDER BY tier"
+                )
             )
-        ).all()  # fmt: skip
+        ).all()
     assert n == len(closed)
     assert _ms(first) == int(closed[0]["timestamp"])
     assert _ms(last) == int(closed[-1]["timestamp"])
@@ -129,9 +131,11 @@ async def test_a_started_replay_clock_hands_out_bars_one_period_at_a_time(
 
     def at(clock_ms: int, speed: float = 0.0, epoch: datetime | None = None) -> Runtime:
         settings = make_settings(
-            replay_dir=shared_data, replay_start=datetime.fromtimestamp(clock_ms / 1000, tz=UTC),
-            replay_speed=speed, replay_epoch=epoch,
-        )  # fmt: skip
+            replay_dir=shared_data,
+            replay_start=datetime.fromtimestamp(clock_ms / 1000, tz=UTC),
+            replay_speed=speed,
+            replay_epoch=epoch,
+        )
         return Runtime(settings=settings, engine=db)
 
     async def newest() -> int:

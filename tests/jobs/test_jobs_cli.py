@@ -44,9 +44,13 @@ def run(
     *args: str, database_url: str, entry: tuple[str, ...] = (LIQMAP,), **settings: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*entry, *args], capture_output=True, text=True, env=cli_env(database_url, **settings),
-        cwd=REPO, timeout=120,
-    )  # fmt: skip
+        [*entry, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(database_url, **settings),
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def _one_line_error(out: subprocess.CompletedProcess[str]) -> str:
@@ -68,9 +72,12 @@ def test_worker_with_unknown_exchange_or_unservable_bar_stops_at_start(
     entry: tuple[str, ...], fresh_database_url: str
 ) -> None:
     out = run(
-        "worker", database_url=fresh_database_url, entry=entry,
-        exchanges="binanceusdm,kraken,okx", timeframe="15m",
-    )  # fmt: skip
+        "worker",
+        database_url=fresh_database_url,
+        entry=entry,
+        exchanges="binanceusdm,kraken,okx",
+        timeframe="15m",
+    )
     line = _one_line_error(out)
     assert out.stderr.strip() == line  # stopped before doing anything else
     assert "unknown exchange 'kraken' in LIQMAP_EXCHANGES; valid: binanceusdm, bybit, okx" in line
@@ -81,9 +88,13 @@ def test_worker_with_unknown_market_lists_the_valid_ones(
     fresh_database_url: str, shared_data: Path
 ) -> None:
     out = run(
-        "worker", "--replay", str(shared_data), database_url=fresh_database_url,
-        exchanges="binanceusdm", symbols='{"binanceusdm": ["DOGE/USDT:USDT"]}',
-    )  # fmt: skip
+        "worker",
+        "--replay",
+        str(shared_data),
+        database_url=fresh_database_url,
+        exchanges="binanceusdm",
+        symbols='{"binanceusdm": ["DOGE/USDT:USDT"]}',
+    )
     line = _one_line_error(out)
     assert line.startswith("liqmap: error: binanceusdm: unknown market 'DOGE/USDT:USDT'")
     assert "valid perpetual markets (2): BTC/USDT:USDT, ETH/USDT:USDT" in line
@@ -94,12 +105,20 @@ def test_job_command_errors_are_one_line_with_exit_code_2(
     entry: tuple[str, ...], fresh_database_url: str
 ) -> None:
     out = run(
-        "backfill", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since", "last tuesday",
-        database_url=fresh_database_url, entry=entry,
-    )  # fmt: skip
+        "backfill",
+        "--exchange",
+        "binanceusdm",
+        "--symbol",
+        SYMBOL,
+        "--since",
+        "last tuesday",
+        database_url=fresh_database_url,
+        entry=entry,
+    )
     assert "cannot read time 'last tuesday'" in _one_line_error(out)
-    bad = run("import", "liquidations", "/nonexistent.csv", database_url=fresh_database_url,
-              entry=entry)  # fmt: skip
+    bad = run(
+        "import", "liquidations", "/nonexistent.csv", database_url=fresh_database_url, entry=entry
+    )
     assert "/nonexistent.csv: cannot open" in _one_line_error(bad)
 
 
@@ -108,10 +127,23 @@ def test_backfill_shows_progress_and_stores_the_range(
 ) -> None:
     since, until = int(binance_rows[100]["timestamp"]), int(binance_rows[1100]["timestamp"])
     out = run(
-        "backfill", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since", _iso(since),
-        "--until", str(until), "--dataset", "candles", "--dataset", "open_interest",
-        "--replay", str(shared_data), database_url=fresh_database_url,
-    )  # fmt: skip
+        "backfill",
+        "--exchange",
+        "binanceusdm",
+        "--symbol",
+        SYMBOL,
+        "--since",
+        _iso(since),
+        "--until",
+        str(until),
+        "--dataset",
+        "candles",
+        "--dataset",
+        "open_interest",
+        "--replay",
+        str(shared_data),
+        database_url=fresh_database_url,
+    )
     assert out.returncode == 0, out.stderr
     progress = [line for line in out.stdout.splitlines() if "100%" in line]
     assert [line.split()[0] for line in progress] == ["candles", "open_interest"]
@@ -161,18 +193,28 @@ async def test_status_reports_coverage_gaps_stale_tail_success_and_errors(
         await rt.close()
         await rt.engine.dispose()
 
-    out = run("status", "--replay", str(shared_data), database_url=fresh_database_url,
-              exchanges="binanceusdm", symbols='{"binanceusdm": ["BTC/USDT:USDT"]}')  # fmt: skip
+    out = run(
+        "status",
+        "--replay",
+        str(shared_data),
+        database_url=fresh_database_url,
+        exchanges="binanceusdm",
+        symbols='{"binanceusdm": ["BTC/USDT:USDT"]}',
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     (candles,) = [line for line in lines if "│ candles" in line]
     cells = [c.strip() for c in candles.split("│")]
     # rows, first, last, gaps, stale tail, last success, last run
     assert cells[4:11] == [
-        str(2000 + 4900), _iso(t[0])[:16].replace("T", " "), _iso(t[6999])[:16].replace("T", " "),
-        "1", f"since {_iso(t[7000])[:16].replace('T', ' ')}",
-        success.strftime("%Y-%m-%d %H:%M"), "backfill succeeded",
-    ]  # fmt: skip
+        str(2000 + 4900),
+        _iso(t[0])[:16].replace("T", " "),
+        _iso(t[6999])[:16].replace("T", " "),
+        "1",
+        f"since {_iso(t[7000])[:16].replace('T', ' ')}",
+        success.strftime("%Y-%m-%d %H:%M"),
+        "backfill succeeded",
+    ]
     fmt = lambda ms: _iso(ms)[:16].replace("T", " ")  # noqa: E731
     assert f"binanceusdm BTC/USDT:USDT candles: gap {fmt(t[2000])} → {fmt(t[2100])}" in lines[-3]
     assert (
@@ -193,8 +235,7 @@ def test_import_liquidations_loads_per_bar_totals(
     path = shared_data / "coinglass" / "BTC_agg_liquidation_30m.csv"
     with path.open(newline="") as handle:
         source = list(csv.DictReader(handle))
-    out = run("import", "liquidations", str(path), "--base", "btc",
-              database_url=fresh_database_url)  # fmt: skip
+    out = run("import", "liquidations", str(path), "--base", "btc", database_url=fresh_database_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith(f"imported {len(source)} bars of realized liquidations")
     with psycopg.connect(fresh_database_url) as conn:
@@ -204,13 +245,27 @@ def test_import_liquidations_loads_per_bar_totals(
         ).fetchall()
         run_row = conn.execute("SELECT job, dataset, status, rows_written FROM job_runs").fetchall()
     ((src, exchange, base, symbol, timeframe, n, longs, shorts),) = rows
-    assert (src, exchange, base, symbol, timeframe, n) == ("coinglass", "*", "BTC", "*", "30m",
-                                                            len(source))  # fmt: skip
+    assert (src, exchange, base, symbol, timeframe, n) == (
+        "coinglass",
+        "*",
+        "BTC",
+        "*",
+        "30m",
+        len(source),
+    )
     assert longs == pytest.approx(sum(float(r["longUsd"]) for r in source), rel=1e-12)
     assert shorts == pytest.approx(sum(float(r["shortUsd"]) for r in source), rel=1e-12)
     assert run_row == [("import", "realized", "succeeded", len(source))]
-    mismatch = run("import", "liquidations", str(path), "--base", "BTC", "--symbol",
-                   "ETH/USDT:USDT", database_url=fresh_database_url)  # fmt: skip
+    mismatch = run(
+        "import",
+        "liquidations",
+        str(path),
+        "--base",
+        "BTC",
+        "--symbol",
+        "ETH/USDT:USDT",
+        database_url=fresh_database_url,
+    )
     assert "market 'ETH/USDT:USDT' is not a BTC market" in _one_line_error(mismatch)
 
 
@@ -228,10 +283,27 @@ def test_a_killed_backfill_run_is_failed_by_the_next_command(
     since, until = int(binance_rows[100]["timestamp"]), int(binance_rows[3100]["timestamp"])
     env = cli_env(fresh_database_url, replay_latency_ms="200")
     backfill = subprocess.Popen(
-        [LIQMAP, "backfill", "--exchange", "binanceusdm", "--symbol", SYMBOL, "--since",
-         _iso(since), "--until", str(until), "--dataset", "candles", "--replay", str(shared_data)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            LIQMAP,
+            "backfill",
+            "--exchange",
+            "binanceusdm",
+            "--symbol",
+            SYMBOL,
+            "--since",
+            _iso(since),
+            "--until",
+            str(until),
+            "--dataset",
+            "candles",
+            "--replay",
+            str(shared_data),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     host = socket.gethostname()
     try:
         deadline = time.monotonic() + 60

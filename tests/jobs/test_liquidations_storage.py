@@ -160,9 +160,14 @@ async def test_two_markets_of_one_base_keep_their_own_bar_totals(
             session, "BTC", ["bybit"], None, start, datetime.fromtimestamp(t0 / 1000 + 300, UTC), 10
         )
         aggregate = await api_storage.realized(
-            session, "BTC", ["*"], "30m", datetime(2026, 5, 21, 10, tzinfo=UTC),
-            datetime(2026, 5, 21, 11, tzinfo=UTC), 10,
-        )  # fmt: skip
+            session,
+            "BTC",
+            ["*"],
+            "30m",
+            datetime(2026, 5, 21, 10, tzinfo=UTC),
+            datetime(2026, 5, 21, 11, tzinfo=UTC),
+            10,
+        )
     assert [(b.exchange, b.long_usd, b.short_usd, b.events) for b in bars] == [
         ("bybit", 49_000.0, 7_010.0, 3)
     ]

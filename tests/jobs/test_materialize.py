@@ -63,8 +63,11 @@ async def stored(engine: AsyncEngine) -> dict[str, Any]:
                 )
             )
         ).all()
-    return {"snapshots": [tuple(r) for r in snaps], "swept": [tuple(r) for r in swept],
-            "state": [tuple(r) for r in state]}  # fmt: skip
+    return {
+        "snapshots": [tuple(r) for r in snaps],
+        "swept": [tuple(r) for r in swept],
+        "state": [tuple(r) for r in state],
+    }
 
 
 async def forget_states(engine: AsyncEngine) -> None:
@@ -137,8 +140,10 @@ async def test_a_changed_tier_table_applies_from_when_it_was_valid(
 
     # and the change mattered: bars before it are untouched, bars after it differ
     async with db.begin() as conn:
-        await conn.execute(text("DELETE FROM margin_tiers WHERE valid_from = :v"),
-                           {"v": datetime.fromtimestamp(change / 1000, UTC)})  # fmt: skip
+        await conn.execute(
+            text("DELETE FROM margin_tiers WHERE valid_from = :v"),
+            {"v": datetime.fromtimestamp(change / 1000, UTC)},
+        )
     await forget_states(db)
     await materialize_symbol(runtime, SYMBOL)
     plain = await stored(db)
@@ -221,8 +226,14 @@ TierRow = namedtuple(
 )
 
 
-def rows(unit: str, floors: list[float], caps: list[float], amounts: list[float],
-         close: float, valid: datetime) -> list[TierRow]:  # fmt: skip
+def rows(
+    unit: str,
+    floors: list[float],
+    caps: list[float],
+    amounts: list[float],
+    close: float,
+    valid: datetime,
+) -> list[TierRow]:
     rates = [0.005, 0.01]
     return [
         TierRow(valid, i + 1, f, c, r, a, 50.0, unit, "api", close, close)
@@ -279,4 +290,3 @@ def test_inverse_profile_matches_the_closed_form() -> None:
     lev = profile.leverage
     assert np.allclose(profile.long_ratio, (1 + 0.005) / (1 + 1 / lev), rtol=1e-12)
     assert np.allclose(profile.short_ratio, (1 - 0.005) / (1 - 1 / lev), rtol=1e-12)
-

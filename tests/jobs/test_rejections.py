@@ -66,11 +66,21 @@ CASES = [
     ("high below low", "candles", "/fapi/v1/klines", _swap_high_low, r"high [\d.]+ < low [\d.]+"),
     ("off the grid", "candles", "/fapi/v1/klines", _off_grid, r"off the 300s period grid"),
     ("future bar", "candles", "/fapi/v1/klines", _kline_from_the_future, r"in the future"),
-    ("negative open interest", "open_interest", "/futures/data/openInterestHist",
-     _negative_interest, r"open_interest = -0\.0001"),
-    ("future open interest", "open_interest", "/futures/data/openInterestHist",
-     _interest_from_the_future, r"in the future"),
-]  # fmt: skip
+    (
+        "negative open interest",
+        "open_interest",
+        "/futures/data/openInterestHist",
+        _negative_interest,
+        r"open_interest = -0\.0001",
+    ),
+    (
+        "future open interest",
+        "open_interest",
+        "/futures/data/openInterestHist",
+        _interest_from_the_future,
+        r"in the future",
+    ),
+]
 
 
 async def _watermark(rt: Runtime, dataset: str) -> int:

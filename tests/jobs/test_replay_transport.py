@@ -148,10 +148,19 @@ async def test_prebuilt_recordings_replay_like_the_shared_folder(
 
 def test_build_script_writes_every_exchange(shared_data: Path, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_recordings.py"),
-         "--shared-data", str(shared_data), "--out", str(tmp_path)],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "scripts" / "build_recordings.py"),
+            "--shared-data",
+            str(shared_data),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "binanceusdm.recording.json",
         "bybit.recording.json",

@@ -67,8 +67,10 @@ async def test_symbol_streams_yield_only_their_markets(
     assert {e.symbol for e in events} <= {"BTC/USDT:USDT", "ETH/USDT:USDT"}
     for symbol, market_id in (("BTC/USDT:USDT", "BTCUSDT"), ("ETH/USDT:USDT", "ETHUSDT")):
         expected = _totals([r for r in wanted if r["symbol"] == market_id])
-        got = {s: sum(e.usd_value for e in events if e.symbol == symbol and e.side == s)
-               for s in expected}  # fmt: skip
+        got = {
+            s: sum(e.usd_value for e in events if e.symbol == symbol and e.side == s)
+            for s in expected
+        }
         assert got == pytest.approx(expected, rel=1e-12)
     btc = next(e for e in events if e.symbol == "BTC/USDT:USDT")
     row = next(r for r in wanted if r["symbol"] == "BTCUSDT")

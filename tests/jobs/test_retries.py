@@ -63,12 +63,18 @@ async def test_transient_errors_are_retried_until_the_page_is_stored(
     ("status", "body", "error"),
     [
         (400, '{"code":-1121,"msg":"Invalid symbol."}', "BadSymbol"),
-        (401, '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}',
-         "AuthenticationError"),
-        (400, '{"code":-1130,"msg":"Data sent for parameter \'limit\' is not valid."}',
-         "BadRequest"),
+        (
+            401,
+            '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}',
+            "AuthenticationError",
+        ),
+        (
+            400,
+            '{"code":-1130,"msg":"Data sent for parameter \'limit\' is not valid."}',
+            "BadRequest",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_permanent_errors_fail_after_one_request_with_the_message(
     runtime: Runtime, status: int, body: str, error: str
 ) -> None:
@@ -99,9 +105,7 @@ async def test_a_fault_that_does_not_clear_fails_after_the_configured_attempts(
     result = await ingest_dataset(
         runtime, "binanceusdm", SYMBOL, "candles", since_ms=since, until_ms=until
     )
-    assert (result.status, result.error) == (
-        "failed", "ExchangeNotAvailable: binanceusdm is down"
-    )  # fmt: skip
+    assert (result.status, result.error) == ("failed", "ExchangeNotAvailable: binanceusdm is down")
     assert _klines_requests(runtime) == runtime.settings.retry_attempts == 4
     assert await _runs(runtime) == [("failed", result.error, 0)]
 

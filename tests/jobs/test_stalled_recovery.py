@@ -49,9 +49,15 @@ async def _take(rt: Runtime, app: procrastinate.App) -> tuple[int, int, int]:
     job = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker)
     assert job is not None and job.id is not None
     run = await store.start_job_run(
-        rt.engine, "ingest", "binanceusdm", SYMBOL, "candles", None,
-        worker=f"host:{worker}", procrastinate_job_id=job.id,
-    )  # fmt: skip
+        rt.engine,
+        "ingest",
+        "binanceusdm",
+        SYMBOL,
+        "candles",
+        None,
+        worker=f"host:{worker}",
+        procrastinate_job_id=job.id,
+    )
     return worker, job.id, run
 
 
@@ -102,8 +108,9 @@ async def test_a_silent_workers_job_is_retried_and_its_run_failed(
     assert await _job(rt, job) == ("todo", 1, worker)  # back in the queue, one attempt spent
     status, error, finished = await _run(rt, run)
     assert (status, finished) == ("failed", True)
-    assert error is not None and error.startswith(f"worker died: no heartbeat from "
-                                                  f"procrastinate worker {worker} for 3 s")
+    assert error is not None and error.startswith(
+        f"worker died: no heartbeat from procrastinate worker {worker} for 3 s"
+    )
     assert error.endswith("the job was retried")
     assert await recover_stalled_jobs(rt, app) == {}  # handed on once
 

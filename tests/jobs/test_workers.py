@@ -51,8 +51,11 @@ class Workers:
         log = (self.folder / f"worker-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
             [str(LIQMAP), "worker", "--replay", str(self.shared_data), "--concurrency", "1"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.folder,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.folder,
+        )
         self.procs.append(proc)
         return proc
 
@@ -138,8 +141,9 @@ def test_sigkill_mid_batch_then_restart_leaves_no_duplicates_and_no_gaps(
             run_id,
         )
 
-    ((_, rerun_job, rerun_worker),) = _wait_for("the killed task to run again", resumed, 60,
-                                                workers)  # fmt: skip
+    ((_, rerun_job, rerun_worker),) = _wait_for(
+        "the killed task to run again", resumed, 60, workers
+    )
     pending = (
         "SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
         "AND task_name = 'liqmap.ingest'"
@@ -154,14 +158,16 @@ def test_sigkill_mid_batch_then_restart_leaves_no_duplicates_and_no_gaps(
     assert status == "failed" and error.startswith("worker died: no heartbeat")
     assert dead_worker.endswith(f":{first.pid}") and rerun_worker.endswith(f":{second.pid}")
     # retried as the same job, or (had a new period begun meanwhile) superseded by its run
-    ((killed_status,),) = _query(url, "SELECT status FROM procrastinate_jobs WHERE id = %s",
-                                 job_id)  # fmt: skip
+    ((killed_status,),) = _query(url, "SELECT status FROM procrastinate_jobs WHERE id = %s", job_id)
     assert (killed_status, rerun_job == job_id) in {("succeeded", True), ("failed", False)}
     # it resumed from the committed watermark, not from scratch
     ((resumed_from,),) = _query(
-        url, "SELECT watermark_from FROM job_runs WHERE procrastinate_job_id = %s AND id > %s "
-             "AND dataset = 'open_interest'", rerun_job, run_id,
-    )  # fmt: skip
+        url,
+        "SELECT watermark_from FROM job_runs WHERE procrastinate_job_id = %s AND id > %s "
+        "AND dataset = 'open_interest'",
+        rerun_job,
+        run_id,
+    )
     assert _ms(resumed_from) == _ms(committed)
 
     now = int(binance_rows[-1]["timestamp"]) + BAR - 1  # the replay clock
@@ -171,14 +177,16 @@ def test_sigkill_mid_batch_then_restart_leaves_no_duplicates_and_no_gaps(
         stamps = [_ms(r[0]) for r in _query(url, f"SELECT ts FROM {table} ORDER BY ts")]
         assert stamps == expected, table  # same count, first and last; none twice, none missing
         assert all(b - a == BAR for a, b in itertools.pairwise(stamps))
-        ((n, keys),) = _query(url, f"SELECT count(*), count(DISTINCT (market_id, timeframe, ts)) "
-                                   f"FROM {table}")  # fmt: skip
+        ((n, keys),) = _query(
+            url, f"SELECT count(*), count(DISTINCT (market_id, timeframe, ts)) FROM {table}"
+        )
         assert n == keys == len(expected)
     by_stamp = {int(r["timestamp"]): r for r in binance_rows}
     for ts, close, oi_usd in _query(
-        url, "SELECT c.ts, c.close, o.open_interest_usd FROM candles c JOIN open_interest o "
-             "USING (market_id, timeframe, ts) ORDER BY c.ts",
-    ):  # fmt: skip
+        url,
+        "SELECT c.ts, c.close, o.open_interest_usd FROM candles c JOIN open_interest o "
+        "USING (market_id, timeframe, ts) ORDER BY c.ts",
+    ):
         assert close == float(by_stamp[_ms(ts)]["price_close"])
         assert oi_usd == float(by_stamp[_ms(ts) + BAR]["open_interest_usd"])
 
@@ -243,8 +251,12 @@ def test_workers_run_at_a_lower_cpu_priority_than_the_api(workers: Workers) -> N
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     default, unchanged = workers.start(), workers.start(worker_nice=0)
     for index in range(2):
-        _wait_for("the worker's priority line", lambda i=index: "job worker priority"
-                  in workers.log(i), 30, workers)  # fmt: skip
+        _wait_for(
+            "the worker's priority line",
+            lambda i=index: "job worker priority" in workers.log(i),
+            30,
+            workers,
+        )
     assert os.getpriority(os.PRIO_PROCESS, default.pid) == max(10, ours)
     assert os.getpriority(os.PRIO_PROCESS, unchanged.pid) == ours
     for proc in (default, unchanged):

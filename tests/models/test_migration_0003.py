@@ -53,8 +53,11 @@ def test_stream_totals_are_recomputed_per_market_and_summed_back(db_at_0002: str
                 ("BTC/USD:BTC", "BTCUSD", "USD", "BTC", False),
             )
         ]
-        for market, side, usd, second in ((ids[0], "long", 100.0, 1), (ids[0], "short", 7.0, 9),
-                                           (ids[1], "long", 40.0, 3)):  # fmt: skip
+        for market, side, usd, second in (
+            (ids[0], "long", 100.0, 1),
+            (ids[0], "short", 7.0, 9),
+            (ids[1], "long", 40.0, 3),
+        ):
             conn.execute(
                 "INSERT INTO liquidation_events (market_id, ts, side, price, quantity, usd_value) "
                 "VALUES (%s, %s::timestamptz + make_interval(secs => %s), %s, 1, 1, %s)",

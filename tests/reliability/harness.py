@@ -104,8 +104,16 @@ class PrivatePostgres:
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-sync")  # fmt: skip
+        self._run(
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
 
     @property
     def url(self) -> str:
@@ -117,14 +125,30 @@ class PrivatePostgres:
 
     def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
         subprocess.run(
-            [str(self.bin / tool), *args], check=True, timeout=timeout, user=self.user,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.root,
-        )  # fmt: skip
+            [str(self.bin / tool), *args],
+            check=True,
+            timeout=timeout,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.root,
+        )
 
     def start(self) -> None:
         options = " ".join(f"-c {key}={value}" for key, value in self.settings.items())
-        self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "-w",
-                  "-t", "30", "start")  # fmt: skip
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` ends every session at once (what a restart or failover does to clients)."""
@@ -132,9 +156,12 @@ class PrivatePostgres:
 
     def is_running(self) -> bool:
         result = subprocess.run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"], user=self.user,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.root,
-        )  # fmt: skip
+            [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"],
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.root,
+        )
         return result.returncode == 0
 
     def close(self) -> None:
@@ -171,9 +198,13 @@ class LiqmapProcess:
         self.log = log
         self._handle = log.open("ab")
         self.proc = subprocess.Popen(
-            [str(LIQMAP), *self.args], env=env, cwd=REPO, stdout=self._handle,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [str(LIQMAP), *self.args],
+            env=env,
+            cwd=REPO,
+            stdout=self._handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -248,6 +279,11 @@ def replay_pipeline(database_url: str, shared_data: Path, log: Path, **settings:
     env = liqmap_env(database_url, **settings)
     with log.open("ab") as handle:
         subprocess.run(
-            [str(LIQMAP), "up", "--replay", str(shared_data), "--once"], env=env, cwd=REPO,
-            stdout=handle, stderr=subprocess.STDOUT, check=True, timeout=300,
-        )  # fmt: skip
+            [str(LIQMAP), "up", "--replay", str(shared_data), "--once"],
+            env=env,
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=300,
+        )

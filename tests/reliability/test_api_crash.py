@@ -24,19 +24,29 @@ from tests.reliability.harness import ApiProcess, liqmap_env, wait_until
 pytestmark = pytest.mark.slow
 
 QUERIES: list[dict[str, Any]] = [
-    {"query": """{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-16T00:00:00Z",
+    {
+        "query": """{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-16T00:00:00Z",
                           end: "2026-06-22T00:00:00Z", interval: FIVE_MINUTES) {
-                     columns rows priceMin priceStep maxUsd long short } }"""},
-    {"query": '{ liquidationLevels(symbol: "BTC/USDT:USDT") { at price levels { price longUsd '
-              "shortUsd } } }"},
-    {"query": """{ snapshots(symbol: "BTC/USDT:USDT", start: "2026-06-01T00:00:00Z",
-                            first: 50) { edges { cursor node { at price totalLongUsd } } } }"""},
-    {"query": '{ longShortSplit(symbol: "BTC/USDT:USDT", withinPct: 5) { longUsd shortUsd '
-              "ratio } }"},
-    {"query": """{ candles(symbol: "BTC/USDT:USDT", exchange: "binanceusdm",
+                     columns rows priceMin priceStep maxUsd long short } }"""
+    },
+    {
+        "query": '{ liquidationLevels(symbol: "BTC/USDT:USDT") { at price levels { price longUsd '
+        "shortUsd } } }"
+    },
+    {
+        "query": """{ snapshots(symbol: "BTC/USDT:USDT", start: "2026-06-01T00:00:00Z",
+                            first: 50) { edges { cursor node { at price totalLongUsd } } } }"""
+    },
+    {
+        "query": '{ longShortSplit(symbol: "BTC/USDT:USDT", withinPct: 5) { longUsd shortUsd '
+        "ratio } }"
+    },
+    {
+        "query": """{ candles(symbol: "BTC/USDT:USDT", exchange: "binanceusdm",
                           start: "2026-06-01T00:00:00Z", end: "2026-06-08T00:00:00Z") {
-                     ts open high low close } }"""},
-]  # fmt: skip
+                     ts open high low close } }"""
+    },
+]
 
 
 @pytest.fixture
@@ -89,9 +99,11 @@ def test_sigkill_mid_request_then_restart(crash_url: str, tmp_path: Path) -> Non
         clients = [asyncio.create_task(_hammer(api.url, stop, outcomes)) for _ in range(16)]
         await asyncio.sleep(1.5)  # requests in flight: reading snapshots, encoding matrices
         busy = query_one(
-            crash_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()", database,
-        )  # fmt: skip
+            crash_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            database,
+        )
         assert busy, "the API held no database session while serving"
         api.kill()
         stop.set()
@@ -105,15 +117,19 @@ def test_sigkill_mid_request_then_restart(crash_url: str, tmp_path: Path) -> Non
     # the dead process's sessions go away with its sockets: nothing held, nothing left open
     def sessions() -> list[tuple[object, ...]]:
         return query_all(
-            crash_url, "SELECT pid, state, xact_start FROM pg_stat_activity WHERE datname = %s "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()", database,
-        )  # fmt: skip
+            crash_url,
+            "SELECT pid, state, xact_start FROM pg_stat_activity WHERE datname = %s "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            database,
+        )
 
     wait_until(lambda: not sessions(), 15, what=f"the dead API's sessions to end: {sessions()}")
     locks = query_all(
-        crash_url, "SELECT l.locktype, l.mode FROM pg_locks l JOIN pg_database d "
-        "ON d.oid = l.database WHERE d.datname = %s AND l.pid <> pg_backend_pid()", database,
-    )  # fmt: skip
+        crash_url,
+        "SELECT l.locktype, l.mode FROM pg_locks l JOIN pg_database d "
+        "ON d.oid = l.database WHERE d.datname = %s AND l.pid <> pg_backend_pid()",
+        database,
+    )
     assert locks == []
     assert fingerprint(crash_url) == before
 

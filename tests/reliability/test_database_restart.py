@@ -81,11 +81,14 @@ def test_database_restart_under_running_api_and_worker(
             assert before.status_code == 200 and len(before.json()["data"]["candles"]) == 12
             wait_until(
                 lambda: query_one(
-                    url, "SELECT count(*) FROM procrastinate_jobs "
+                    url,
+                    "SELECT count(*) FROM procrastinate_jobs "
                     "WHERE status = 'doing' AND task_name = 'liqmap.materialize'",
                 ),
-                60, interval=0.05, what="a materialize job in flight",
-            )  # fmt: skip
+                60,
+                interval=0.05,
+                what="a materialize job in flight",
+            )
             private_pg.stop("fast")
             stopped_at = time.time()
 
@@ -110,27 +113,33 @@ def test_database_restart_under_running_api_and_worker(
 
             # back: the same processes serve and work again
             after = wait_until(
-                lambda: (r := post(api, CANDLES, **window)).status_code == 200 and r, 30,
+                lambda: (r := post(api, CANDLES, **window)).status_code == 200 and r,
+                30,
                 what="the API to answer again",
-            )  # fmt: skip
+            )
             assert after.json() == before.json()
             wait_until(
                 lambda: httpx.get(f"{api.url}/health/ready").status_code == 200, 30, what="ready"
             )
             levels = wait_until(
-                lambda: (r := post(api, LEVELS)).status_code == 200
-                and (r.json()["data"] or {}).get("liquidationLevels") and r,
-                90, what="a liquidation map after the restart",
-            )  # fmt: skip
+                lambda: (
+                    (r := post(api, LEVELS)).status_code == 200
+                    and (r.json()["data"] or {}).get("liquidationLevels")
+                    and r
+                ),
+                90,
+                what="a liquidation map after the restart",
+            )
             assert levels.json()["data"]["liquidationLevels"]["price"] > 0
 
             # the worker resumed: periods after the restart ran, for every periodic task
             def resumed() -> bool:
                 rows = query_all(
-                    url, "SELECT DISTINCT task_name, args - 'timestamp' FROM procrastinate_jobs "
+                    url,
+                    "SELECT DISTINCT task_name, args - 'timestamp' FROM procrastinate_jobs "
                     "WHERE status = 'succeeded' AND (args->>'timestamp')::bigint > %s",
                     restarted_at + INTERVAL_S,
-                )  # fmt: skip
+                )
                 return len(rows) >= 4  # candles, open interest, funding, materialize
 
             wait_until(resumed, 60, what="periodic jobs after the restart")
@@ -138,19 +147,21 @@ def test_database_restart_under_running_api_and_worker(
             # no job lost: everything queued before the restart reached a final state
             def settled() -> list[tuple[object, ...]]:
                 return query_all(
-                    url, "SELECT id, task_name, status FROM procrastinate_jobs "
+                    url,
+                    "SELECT id, task_name, status FROM procrastinate_jobs "
                     "WHERE status IN ('todo', 'doing') AND (args->>'timestamp')::bigint < %s",
                     restarted_at,
-                )  # fmt: skip
+                )
 
             wait_until(lambda: not settled(), 60, what=f"queued jobs to settle: {settled()}")
             assert worker.pid == worker_pid and worker.alive()
             assert api.pid == api_pid and api.alive()
 
     stuck = query_all(
-        url, "SELECT id, job, dataset, worker, procrastinate_job_id, started_at FROM job_runs "
+        url,
+        "SELECT id, job, dataset, worker, procrastinate_job_id, started_at FROM job_runs "
         "WHERE status = 'running'",
-    )  # fmt: skip
+    )
     assert stuck == [], f"job runs left running: {stuck}; queue: " + str(
         query_all(url, "SELECT id, task_name, args, status, attempts FROM procrastinate_jobs")
     )
@@ -158,9 +169,9 @@ def test_database_restart_under_running_api_and_worker(
     assert statuses.get("succeeded", 0) > 0 and set(statuses) <= {"succeeded", "failed"}
     # every failed job failed because of the outage, and a later run did its work
     failed = query_all(
-        url, "SELECT args, (args->>'timestamp')::bigint FROM procrastinate_jobs "
-        "WHERE status = 'failed'",
-    )  # fmt: skip
+        url,
+        "SELECT args, (args->>'timestamp')::bigint FROM procrastinate_jobs WHERE status = 'failed'",
+    )
     assert all(ts is None or ts <= restarted_at for _, ts in failed), failed
     assert stopped_at < restarted_at
 
@@ -169,7 +180,8 @@ def test_database_restart_under_running_api_and_worker(
     expected = [t for t in csv_bar_times(shared_data) if stored[0] <= t <= stored[-1]]
     assert stored == expected
     series = query_all(
-        url, "SELECT s.scope, count(*) FROM heatmap_snapshots h "
+        url,
+        "SELECT s.scope, count(*) FROM heatmap_snapshots h "
         "JOIN heatmap_series s ON s.id = h.series_id GROUP BY 1",
-    )  # fmt: skip
+    )
     assert series and all(count > 0 for _, count in series)

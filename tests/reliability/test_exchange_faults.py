@@ -32,9 +32,14 @@ DAY = 86_400_000
 @pytest.fixture
 async def runtime(db: AsyncEngine, shared_data: Path) -> AsyncIterator[Runtime]:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, exchanges=["binanceusdm"], symbols={"binanceusdm": [SYMBOL]},
-        replay_dir=shared_data, retry_initial_s=0.01, retry_max_s=0.05, retry_attempts=4,
-    )  # fmt: skip
+        _env_file=None,
+        exchanges=["binanceusdm"],
+        symbols={"binanceusdm": [SYMBOL]},
+        replay_dir=shared_data,
+        retry_initial_s=0.01,
+        retry_max_s=0.05,
+        retry_attempts=4,
+    )
     rt = Runtime(settings=settings, engine=db)
     await rt.market("binanceusdm", SYMBOL)  # markets loaded: only data requests follow
     yield rt
@@ -56,8 +61,12 @@ async def test_418_ban_is_retried_until_the_page_is_stored(runtime: Runtime) -> 
     since, until = _window(runtime, 1)
     transport = runtime.adapter("binanceusdm").transport
     assert transport is not None
-    ban = transport.inject(KLINES, 418, body='{"code":-1003,"msg":"Way too many requests; IP '
-                           'banned until 1782128700000."}', times=2)  # fmt: skip
+    ban = transport.inject(
+        KLINES,
+        418,
+        body='{"code":-1003,"msg":"Way too many requests; IP banned until 1782128700000."}',
+        times=2,
+    )
     result = await ingest_dataset(
         runtime, "binanceusdm", SYMBOL, "candles", since_ms=since, until_ms=until
     )
@@ -81,13 +90,15 @@ async def test_malformed_json_mid_run_fails_the_run_with_nothing_partial(runtime
     assert result.rows_written == 1500
     engine = runtime.engine
     assert await _scalar(engine, "SELECT count(*) FROM candles") == 1500
-    assert await _scalar(
-        engine, "SELECT (extract(epoch FROM max(ts)) * 1000)::bigint FROM candles"
-    ) == second_page - BAR  # fmt: skip
+    assert (
+        await _scalar(engine, "SELECT (extract(epoch FROM max(ts)) * 1000)::bigint FROM candles")
+        == second_page - BAR
+    )
     watermark = await _scalar(
-        engine, "SELECT (extract(epoch FROM watermark) * 1000)::bigint FROM ingest_watermarks "
+        engine,
+        "SELECT (extract(epoch FROM watermark) * 1000)::bigint FROM ingest_watermarks "
         "WHERE dataset = 'candles'",
-    )  # fmt: skip
+    )
     assert watermark == second_page
     assert await _scalar(engine, "SELECT status FROM job_runs ORDER BY id DESC LIMIT 1") == "failed"
 

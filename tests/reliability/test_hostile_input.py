@@ -149,10 +149,16 @@ DATA_QUERIES = {
                             bucketSize: $b) {
             at price levels { price longUsd intensity } clusters(minUsd: $min, limit: $n) {
               side low high usd } maxPainLong { price } } }""",
-        st.fixed_dictionaries({
-            "at": maybe(st.none(), times.map(_iso)), "lo": prices, "hi": prices,
-            "b": prices, "min": st.floats(-1e12, 1e12), "n": st.integers(-5, 500),
-        }),
+        st.fixed_dictionaries(
+            {
+                "at": maybe(st.none(), times.map(_iso)),
+                "lo": prices,
+                "hi": prices,
+                "b": prices,
+                "min": st.floats(-1e12, 1e12),
+                "n": st.integers(-5, 500),
+            }
+        ),
     ),
     "heatmap": (
         """query ($s: DateTime!, $e: DateTime, $i: Interval, $lo: Float, $hi: Float, $b: Float,
@@ -160,34 +166,49 @@ DATA_QUERIES = {
           heatmap(symbol: "BTC/USDT:USDT", start: $s, end: $e, interval: $i, priceMin: $lo,
                   priceMax: $hi, bucketSize: $b, encoding: $enc) {
             start stepSeconds columns rows priceMin priceStep maxUsd } }""",
-        st.fixed_dictionaries({
-            "s": times.map(_iso), "e": maybe(st.none(), times.map(_iso)),
-            "i": maybe(st.none(), st.sampled_from(
-                ["FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR", "ONE_DAY"])),
-            "lo": prices, "hi": prices, "b": prices,
-            "enc": st.sampled_from(["FLOAT32_BASE64", "JSON"]),
-        }),
+        st.fixed_dictionaries(
+            {
+                "s": times.map(_iso),
+                "e": maybe(st.none(), times.map(_iso)),
+                "i": maybe(
+                    st.none(),
+                    st.sampled_from(
+                        ["FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR", "ONE_DAY"]
+                    ),
+                ),
+                "lo": prices,
+                "hi": prices,
+                "b": prices,
+                "enc": st.sampled_from(["FLOAT32_BASE64", "JSON"]),
+            }
+        ),
     ),
     "snapshots": (
         """query ($s: DateTime!, $e: DateTime, $r: SnapshotResolution!, $n: Int!, $a: String) {
           snapshots(symbol: "BTC/USDT:USDT", start: $s, end: $e, resolution: $r, first: $n,
                     after: $a) { edges { cursor node { at price } } pageInfo { hasNextPage } } }""",
-        st.fixed_dictionaries({
-            "s": times.map(_iso), "e": maybe(st.none(), times.map(_iso)),
-            "r": st.sampled_from(["FIVE_MINUTES", "ONE_HOUR"]), "n": st.integers(-3, 300),
-            "a": maybe(st.none(), st.text(max_size=30), times.map(_iso)),
-        }),
+        st.fixed_dictionaries(
+            {
+                "s": times.map(_iso),
+                "e": maybe(st.none(), times.map(_iso)),
+                "r": st.sampled_from(["FIVE_MINUTES", "ONE_HOUR"]),
+                "n": st.integers(-3, 300),
+                "a": maybe(st.none(), st.text(max_size=30), times.map(_iso)),
+            }
+        ),
     ),
     "longShortSplit": (
         """query ($at: DateTime, $w: Float!) {
           longShortSplit(symbol: "BTC/USDT:USDT", at: $at, withinPct: $w) {
             longUsd shortUsd ratio } }""",
-        st.fixed_dictionaries({
-            "at": maybe(st.none(), times.map(_iso)),
-            "w": st.floats(allow_nan=False, allow_infinity=False),
-        }),
+        st.fixed_dictionaries(
+            {
+                "at": maybe(st.none(), times.map(_iso)),
+                "w": st.floats(allow_nan=False, allow_infinity=False),
+            }
+        ),
     ),
-}  # fmt: skip
+}
 
 
 @FUZZ
@@ -228,14 +249,18 @@ def test_oversized_documents_are_refused_quickly(http: httpx.Client) -> None:
         assert body.get("errors"), name
         assert codes(body) <= {"QUERY_TOO_COMPLEX", "BAD_USER_INPUT"}, (name, body)
     # a deep but legitimate document, through fragments, is still answered
-    legit = "{ ...A } fragment A on Query { exchanges { ...B } } " \
-        "fragment B on Exchange { markets { coverage { dataset } } }"  # fmt: skip
+    legit = (
+        "{ ...A } fragment A on Query { exchanges { ...B } } "
+        "fragment B on Exchange { markets { coverage { dataset } } }"
+    )
     assert not check_answer(_fast(http, json={"query": legit})).get("errors")
 
 
 def test_oversized_bodies_and_lists_are_refused(http: httpx.Client, open_api: ApiProcess) -> None:
-    query = 'query ($e: [String!]) { liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: $e) ' \
-        "{ price } }"  # fmt: skip
+    query = (
+        'query ($e: [String!]) { liquidationLevels(symbol: "BTC/USDT:USDT", exchanges: $e) '
+        "{ price } }"
+    )
     huge_list = {"query": query, "variables": {"e": ["binanceusdm"] * 200_000}}
     response = _fast(http, json=huge_list)
     assert response.status_code == 413
@@ -348,9 +373,11 @@ def test_slow_loris_http_connections_are_closed(open_api: ApiProcess) -> None:
         patient = asyncio.create_task(pieces_and_keep_alive())
         latencies = await _served_meanwhile(open_api.url, [*silent_ones, *dribblers, patient])
         return (
-            [t.result() for t in silent_ones], [t.result() for t in dribblers], patient.result(),
+            [t.result() for t in silent_ones],
+            [t.result() for t in dribblers],
+            patient.result(),
             latencies,
-        )  # fmt: skip
+        )
 
     closed_silent, closed_dribbling, answers, latencies = asyncio.run(scenario())
     assert all(1.5 <= elapsed < 5.0 for elapsed in closed_silent), closed_silent
@@ -372,8 +399,11 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
         # head, then Content-Length bytes: read as they come, before the dribbler's next byte
         # meets the closed socket (whose reset would discard what was not read yet)
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))  # fmt: skip
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         return head + await reader.readexactly(length)
 
     async def exchange(head: bytes, pieces: list[bytes], pause: float) -> tuple[float, bytes]:
@@ -396,9 +426,14 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
         return elapsed, data
 
     def post_head(**headers: str) -> bytes:
-        lines = ["POST /graphql HTTP/1.1", "Host: x", "Content-Type: application/json",
-                 "Connection: close", *(f"{k.replace('_', '-')}: {v}" for k, v in headers.items())]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()  # fmt: skip
+        lines = [
+            "POST /graphql HTTP/1.1",
+            "Host: x",
+            "Content-Type: application/json",
+            "Connection: close",
+            *(f"{k.replace('_', '-')}: {v}" for k, v in headers.items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     def chunk(data: bytes) -> bytes:
         return f"{len(data):x}\r\n".encode() + data + b"\r\n"
@@ -409,17 +444,20 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
     async def scenario() -> tuple[list[tuple[float, bytes]], list[float]]:
         tasks = [
             # a byte every 100 ms: 2 s carry 20 of its 34 bytes, never the whole
-            *(asyncio.create_task(exchange(declared, [bytes([b]) for b in document], 0.1))
-              for _ in range(5)),
-            *(asyncio.create_task(exchange(chunked, [chunk(bytes([b])) for b in document], 0.1))
-              for _ in range(5)),
+            *(
+                asyncio.create_task(exchange(declared, [bytes([b]) for b in document], 0.1))
+                for _ in range(5)
+            ),
+            *(
+                asyncio.create_task(exchange(chunked, [chunk(bytes([b])) for b in document], 0.1))
+                for _ in range(5)
+            ),
             # in two pieces, 0.6 and 1.2 s after the head: within the deadline
             asyncio.create_task(exchange(declared, [document[:10], document[10:]], 0.6)),
             asyncio.create_task(
-                exchange(chunked, [chunk(document[:10]), chunk(document[10:]) + b"0\r\n\r\n"],
-                         0.6)
+                exchange(chunked, [chunk(document[:10]), chunk(document[10:]) + b"0\r\n\r\n"], 0.6)
             ),
-        ]  # fmt: skip
+        ]
         latencies = await _served_meanwhile(open_api.url, tasks)
         return [t.result() for t in tasks], latencies
 
@@ -442,7 +480,7 @@ def test_slow_request_bodies_are_refused_with_408(open_api: ApiProcess) -> None:
 BIG_ANSWER = (
     '{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-16T00:00:00Z", '
     'end: "2026-06-22T00:00:00Z", interval: FIVE_MINUTES, priceMin: 55000, priceMax: 75000, '
-    'encoding: JSON) { columns rows long short } }'
+    "encoding: JSON) { columns rows long short } }"
 )  # six days of 5-minute columns over a wide price range, as JSON numbers: megabytes
 
 
@@ -456,7 +494,8 @@ def test_clients_that_read_nothing_of_their_answer_are_cut(open_api: ApiProcess)
     request = (
         b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Accept-Encoding: identity\r\nConnection: close\r\n"
-        + f"Content-Length: {len(document)}\r\n\r\n".encode() + document
+        + f"Content-Length: {len(document)}\r\n\r\n".encode()
+        + document
     )
 
     def fetch(pause_s: float, read_bytes: int) -> tuple[int, int]:
@@ -476,8 +515,11 @@ def test_clients_that_read_nothing_of_their_answer_are_cut(open_api: ApiProcess)
                     if pause_s == 0:
                         time.sleep(0.05)
         head, _, body = data.partition(b"\r\n\r\n")
-        declared = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:"))  # fmt: skip
+        declared = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         return declared, len(body)
 
     declared, received = fetch(pause_s=5.0, read_bytes=1 << 20)  # reads nothing for 5 s
@@ -577,9 +619,15 @@ def test_sql_injection_in_every_string_argument_changes_nothing(
     # the same payloads inline in the document text (escaped as GraphQL strings)
     for payload in INJECTIONS:
         literal = json.dumps(payload)
-        body = check_answer(http.post("/graphql", json={
-            "query": f"{{ liquidationLevels(symbol: {literal}) {{ price }} "
-                     f"markets(exchange: {literal}) {{ id }} }}"}))  # fmt: skip
+        body = check_answer(
+            http.post(
+                "/graphql",
+                json={
+                    "query": f"{{ liquidationLevels(symbol: {literal}) {{ price }} "
+                    f"markets(exchange: {literal}) {{ id }} }}"
+                },
+            )
+        )
         assert codes(body) <= {"NOT_FOUND", "BAD_USER_INPUT"} and body.get("errors"), body
     # and through the subscriptions' string arguments, over graphql-transport-ws
     subscriptions = string_arguments("Subscription")
@@ -610,9 +658,15 @@ async def _subscribe_injections(
                 for name in ("minUsd",):
                     if f"${name}:" in document:
                         variables[name] = 1.0
-                await ws.send(json.dumps({
-                    "id": str(n), "type": "subscribe",
-                    "payload": {"query": document, "variables": variables}}))  # fmt: skip
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": str(n),
+                            "type": "subscribe",
+                            "payload": {"query": document, "variables": variables},
+                        }
+                    )
+                )
                 while True:
                     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
                     if message.get("id") != str(n):
@@ -634,9 +688,13 @@ async def _subscribe_injections(
 # --- API keys ----------------------------------------------------------------------------------
 def _apikey(url: str, *args: str) -> str:
     result = subprocess.run(
-        [str(LIQMAP), "apikey", *args], env=liqmap_env(url), capture_output=True, text=True,
-        timeout=60, check=True,
-    )  # fmt: skip
+        [str(LIQMAP), "apikey", *args],
+        env=liqmap_env(url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout
 
 
@@ -667,7 +725,9 @@ def test_api_keys_refused_hashed_and_never_logged(hostile_url: str, tmp_path: Pa
             for refused in (revoked, wrong, "lqm_zz_" + "x" * 43, "garbage", "' OR 1=1 --"):
                 assert status({"X-API-Key": refused}) == (401, {"UNAUTHENTICATED"}), refused
                 assert status({"Authorization": f"Bearer {refused}"}) == (
-                    401, {"UNAUTHENTICATED"}), refused  # fmt: skip
+                    401,
+                    {"UNAUTHENTICATED"},
+                ), refused
             assert status({}) == (401, {"UNAUTHENTICATED"})
             # a key in a plain-HTTP URL is not a credential (and must not be logged either)
             response = client.get("/graphql", params={**query, "api_key": valid})

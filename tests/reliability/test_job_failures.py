@@ -83,8 +83,9 @@ def test_disk_full_and_statement_timeout_are_failed_runs(
 
         failures = wait_until(
             lambda: (f := failed_runs()).keys() >= {"candles", "open_interest"} and f,
-            60, what="failed candles and open-interest runs",
-        )  # fmt: skip
+            60,
+            what="failed candles and open-interest runs",
+        )
         assert "No space left on device" in failures["candles"], failures
         assert "statement timeout" in failures["open_interest"], failures
         # nothing of the refused batches, and their watermarks did not move
@@ -95,16 +96,18 @@ def test_disk_full_and_statement_timeout_are_failed_runs(
         # the other job goes on; the worker is up; the queue saw the failures as well
         wait_until(
             lambda: query_one(
-                url, "SELECT count(*) FROM job_runs WHERE dataset = 'funding' "
-                "AND status = 'succeeded'",
+                url,
+                "SELECT count(*) FROM job_runs WHERE dataset = 'funding' AND status = 'succeeded'",
             ),
-            30, what="funding to succeed meanwhile",
-        )  # fmt: skip
+            30,
+            what="funding to succeed meanwhile",
+        )
         assert worker.alive(), worker.output()[-3000:]
         assert query_one(
-            url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
+            url,
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
             "AND args->>'dataset' IN ('candles', 'open_interest')",
-        )  # fmt: skip
+        )
 
         # the database accepts writes again: the next periods catch up by themselves
         with psycopg.connect(url, autocommit=True) as conn:
@@ -112,11 +115,14 @@ def test_disk_full_and_statement_timeout_are_failed_runs(
         for dataset in ("candles", "open_interest"):
             wait_until(
                 lambda d=dataset: query_one(
-                    url, "SELECT count(*) FROM job_runs WHERE dataset = %s "
-                    "AND status = 'succeeded' AND rows_written > 0", d,
+                    url,
+                    "SELECT count(*) FROM job_runs WHERE dataset = %s "
+                    "AND status = 'succeeded' AND rows_written > 0",
+                    d,
                 ),
-                60, what=f"{dataset} to recover",
-            )  # fmt: skip
+                60,
+                what=f"{dataset} to recover",
+            )
         assert worker.alive()
 
     stuck = query_all(url, "SELECT id, dataset FROM job_runs WHERE status = 'running'")

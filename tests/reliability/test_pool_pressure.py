@@ -48,9 +48,13 @@ def test_more_concurrent_requests_than_connections(pool_url: str, tmp_path: Path
                 async def one(i: int) -> tuple[int, bool, float]:
                     if i % 3 == 0:
                         day = 16 + i % 6  # distinct windows of the 5m range: no shared work
-                        body = {"query": HEATMAP, "variables": {
-                            "s": f"2026-06-{day:02d}T00:00:00Z",
-                            "e": f"2026-06-{day:02d}T20:00:00Z"}}  # fmt: skip
+                        body = {
+                            "query": HEATMAP,
+                            "variables": {
+                                "s": f"2026-06-{day:02d}T00:00:00Z",
+                                "e": f"2026-06-{day:02d}T20:00:00Z",
+                            },
+                        }
                     else:
                         body = {"query": LEVELS if i % 3 == 1 else PAGE}
                     started = time.perf_counter()

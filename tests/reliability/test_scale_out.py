@@ -73,20 +73,31 @@ class Traffic(threading.Thread):
 def queue_state(url: str, processes: list[LiqmapProcess]) -> str:
     """What a timed-out wait saw: queue jobs and runs by status, and each process's log tail."""
     jobs = query_all(
-        url, "SELECT task_name, args - 'timestamp', status, count(*), max(id) "
+        url,
+        "SELECT task_name, args - 'timestamp', status, count(*), max(id) "
         "FROM procrastinate_jobs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )  # fmt: skip
+    )
     runs = query_all(
-        url, "SELECT job, dataset, status, count(*), max(error) FROM job_runs "
+        url,
+        "SELECT job, dataset, status, count(*), max(error) FROM job_runs "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )  # fmt: skip
+    )
     workers = query_all(url, "SELECT id, last_heartbeat FROM procrastinate_workers")
-    lines = ["queue jobs:", *map(str, jobs), "job runs:", *map(str, runs), "workers:",
-             *map(str, workers)]  # fmt: skip
+    lines = [
+        "queue jobs:",
+        *map(str, jobs),
+        "job runs:",
+        *map(str, runs),
+        "workers:",
+        *map(str, workers),
+    ]
     for process in processes:
         tail = process.output().splitlines()[-25:]
-        lines += [f"--- {' '.join(process.args[:1])} pid {process.pid} "
-                  f"({'alive' if process.alive() else 'exited'}):", *tail]  # fmt: skip
+        lines += [
+            f"--- {' '.join(process.args[:1])} pid {process.pid} "
+            f"({'alive' if process.alive() else 'exited'}):",
+            *tail,
+        ]
     return "\n".join(lines)
 
 
@@ -125,20 +136,30 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
 
             def periods(task: str, at_least: int) -> bool:
                 rows = query_all(
-                    url, "SELECT args - 'timestamp', count(DISTINCT args->>'timestamp') "
+                    url,
+                    "SELECT args - 'timestamp', count(DISTINCT args->>'timestamp') "
                     "FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded' "
-                    f"AND {ON_THE_INGEST_INTERVAL} GROUP BY 1", task,
-                )  # fmt: skip
+                    f"AND {ON_THE_INGEST_INTERVAL} GROUP BY 1",
+                    task,
+                )
                 expected = 3 if task == "liqmap.ingest" else 1
                 return len(rows) == expected and min(n for _, n in rows) >= at_least
 
             def explain() -> str:
                 return queue_state(url, [*workers, *apis])
 
-            wait_until(lambda: periods("liqmap.ingest", 3), 90, what="three ingest periods",
-                       explain=explain)  # fmt: skip
-            wait_until(lambda: periods("liqmap.materialize", 1), 60, what="a materialization",
-                       explain=explain)  # fmt: skip
+            wait_until(
+                lambda: periods("liqmap.ingest", 3),
+                90,
+                what="three ingest periods",
+                explain=explain,
+            )
+            wait_until(
+                lambda: periods("liqmap.materialize", 1),
+                60,
+                what="a materialization",
+                explain=explain,
+            )
 
             # kill the worker that is in the middle of an ingest run
             pids = {str(w.pid): w for w in workers}
@@ -147,11 +168,12 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
                 # a run younger than 50 ms: its exchange requests alone take 150 ms, so it is
                 # still running when the signal lands
                 rows = query_all(
-                    url, "SELECT id, procrastinate_job_id, worker FROM job_runs "
+                    url,
+                    "SELECT id, procrastinate_job_id, worker FROM job_runs "
                     "WHERE status = 'running' AND job = 'ingest' "
                     "AND started_at > clock_timestamp() - interval '50 milliseconds' "
                     "ORDER BY id DESC",
-                )  # fmt: skip
+                )
                 return next((r for r in rows if str(r[2]).rsplit(":", 1)[-1] in pids), None)
 
             run_id, job_id, victim_name = wait_until(
@@ -167,40 +189,57 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
                 lambda: query_one(
                     url, "SELECT error FROM job_runs WHERE id = %s AND status = 'failed'", run_id
                 ),
-                30, what="the dead worker's run to be failed", explain=explain,
-            )  # fmt: skip
+                30,
+                what="the dead worker's run to be failed",
+                explain=explain,
+            )
             assert "worker died" in str(failed), failed
 
             def taken_over() -> bool:
-                status = query_one(url, "SELECT status FROM procrastinate_jobs WHERE id = %s",
-                                   job_id)  # fmt: skip
+                status = query_one(
+                    url, "SELECT status FROM procrastinate_jobs WHERE id = %s", job_id
+                )
                 if status == "succeeded":  # retried: someone else ran it to the end
                     runs = query_all(
-                        url, "SELECT worker FROM job_runs WHERE procrastinate_job_id = %s "
-                        "AND status = 'succeeded'", job_id,
-                    )  # fmt: skip
+                        url,
+                        "SELECT worker FROM job_runs WHERE procrastinate_job_id = %s "
+                        "AND status = 'succeeded'",
+                        job_id,
+                    )
                     return len(runs) == 1 and runs[0][0] != victim_name
                 if status == "failed":  # superseded: the queued next period did the work
-                    lock = query_one(url, "SELECT lock FROM procrastinate_jobs WHERE id = %s",
-                                     job_id)  # fmt: skip
-                    return bool(query_one(
-                        url, "SELECT count(*) FROM procrastinate_jobs WHERE lock = %s "
-                        "AND id > %s AND status = 'succeeded'", lock, job_id,
-                    ))  # fmt: skip
+                    lock = query_one(
+                        url, "SELECT lock FROM procrastinate_jobs WHERE id = %s", job_id
+                    )
+                    return bool(
+                        query_one(
+                            url,
+                            "SELECT count(*) FROM procrastinate_jobs WHERE lock = %s "
+                            "AND id > %s AND status = 'succeeded'",
+                            lock,
+                            job_id,
+                        )
+                    )
                 return False
 
             wait_until(taken_over, 30, what="another worker to take the job over", explain=explain)
             resumed_after = query_one(url, "SELECT max(id) FROM procrastinate_jobs")
             wait_until(
-                lambda: query_one(
-                    url, "SELECT count(DISTINCT task_name || (args - 'timestamp')::text) "
-                    "FROM procrastinate_jobs WHERE id > %s AND status = 'succeeded' "
-                    "AND task_name <> 'liqmap.prune_history'"  # hourly: in the run or not
-                    f" AND {ON_THE_INGEST_INTERVAL}",
-                    resumed_after,
-                ) == 4,
-                60, what="every task to run again after the kill", explain=explain,
-            )  # fmt: skip
+                lambda: (
+                    query_one(
+                        url,
+                        "SELECT count(DISTINCT task_name || (args - 'timestamp')::text) "
+                        "FROM procrastinate_jobs WHERE id > %s AND status = 'succeeded' "
+                        "AND task_name <> 'liqmap.prune_history'"  # hourly: in the run or not
+                        f" AND {ON_THE_INGEST_INTERVAL}",
+                        resumed_after,
+                    )
+                    == 4
+                ),
+                60,
+                what="every task to run again after the kill",
+                explain=explain,
+            )
             assert all(w.alive() for w in survivors)
             traffic.stop.set()
             traffic.join(timeout=15)
@@ -215,22 +254,25 @@ def test_workers_share_periodic_tasks_and_take_over_a_dead_ones_job(
 
     # exactly one queued job per task and period, however many workers deferred it
     per_period = query_all(
-        url, "SELECT task_name, args - 'timestamp', args->>'timestamp', count(*) "
+        url,
+        "SELECT task_name, args - 'timestamp', args->>'timestamp', count(*) "
         "FROM procrastinate_jobs GROUP BY 1, 2, 3",
-    )  # fmt: skip
+    )
     assert per_period and all(n == 1 for *_, n in per_period), per_period
     # (the hourly liqmap.prune_history is there when the run crossed the top of an hour)
     assert {t for t, *_ in per_period} - {"liqmap.prune_history"} == {
-        "liqmap.ingest", "liqmap.materialize"
+        "liqmap.ingest",
+        "liqmap.materialize",
     }
     # every finished ingest job has exactly one successful run; only the killed one failed
     runs = query_all(
-        url, "SELECT j.id, j.status, count(r.id) FILTER (WHERE r.status = 'succeeded'), "
+        url,
+        "SELECT j.id, j.status, count(r.id) FILTER (WHERE r.status = 'succeeded'), "
         "count(r.id) FILTER (WHERE r.status = 'failed') FROM procrastinate_jobs j "
         "LEFT JOIN job_runs r ON r.procrastinate_job_id = j.id "
         "WHERE j.task_name = 'liqmap.ingest' AND j.status IN ('succeeded', 'failed') "
         "GROUP BY 1, 2",
-    )  # fmt: skip
+    )
     for jid, status, ok, bad in runs:
         if jid == job_id:
             assert bad == 1 and ok == (1 if status == "succeeded" else 0), (jid, status, ok, bad)

@@ -55,8 +55,9 @@ def test_static_files_are_package_data() -> None:
 def test_the_page_colour_table_is_matplotlibs_inferno() -> None:
     source = (STATIC_DIR / "colormap.js").read_text()
     hexes = "".join(re.findall(r'"([0-9a-f]+)"', source.split("const HEX =", 1)[1].split(";")[0]))
-    page = np.array([[int(hexes[i + k : i + k + 2], 16) for k in (0, 2, 4)]
-                     for i in range(0, len(hexes), 6)])  # fmt: skip
+    page = np.array(
+        [[int(hexes[i + k : i + k + 2], 16) for k in (0, 2, 4)] for i in range(0, len(hexes), 6)]
+    )
     expected = np.round(colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
     assert page.shape == (256, 3)
     np.testing.assert_array_equal(page, expected)

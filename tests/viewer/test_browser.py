@@ -62,8 +62,9 @@ def price_window(price: float) -> tuple[float, float]:
     return float(low), float(low + ROWS * BUCKET)
 
 
-def classify_cells(rgb: np.ndarray, box: tuple[float, float, float, float], rows: int,
-                   columns: int) -> np.ndarray:  # fmt: skip
+def classify_cells(
+    rgb: np.ndarray, box: tuple[float, float, float, float], rows: int, columns: int
+) -> np.ndarray:
     """Per cell: 1 painted with USD, 0 background, -1 covered (candle, price line)."""
     x0, y0, w, h = box
     xs = (x0 + (np.arange(columns) + 0.5) * w / columns).astype(int)
@@ -87,9 +88,7 @@ async def test_heatmap_is_drawn_where_the_stored_usd_is_and_within_a_second(
 ) -> None:
     close, price = await latest(viewer_data)
     low, high = price_window(price)
-    await page.goto(
-        f"{viewer_server.url}/?range=24h&res=FIVE_MINUTES&pmin={low:g}&pmax={high:g}"
-    )
+    await page.goto(f"{viewer_server.url}/?range=24h&res=FIVE_MINUTES&pmin={low:g}&pmax={high:g}")
     await wait_drawn(page)
     assert await page.get_attribute("#heatmap", "data-rows") == str(ROWS)
     assert await page.get_attribute("#heatmap", "data-columns") == "288"
@@ -104,8 +103,10 @@ async def test_heatmap_is_drawn_where_the_stored_usd_is_and_within_a_second(
         "n => performance.getEntriesByName(n)[0].duration)"
     )
     assert all(0 <= m < 1000 for m in measures), measures
-    print(f"24 h × 500-row heatmap: drawn {measures[0]:.0f} ms, painted {measures[1]:.0f} ms "
-          "after the response")  # fmt: skip
+    print(
+        f"24 h × 500-row heatmap: drawn {measures[0]:.0f} ms, painted {measures[1]:.0f} ms "
+        "after the response"
+    )
 
     # every cell is painted iff the stored aggregate snapshot of its bar holds USD there
     rows = await viewer_data.snapshots("all", "5m", start, end)

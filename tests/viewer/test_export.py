@@ -37,10 +37,13 @@ async def api_rows(
     async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
         while True:
             variables = {
-                "symbol": SYMBOL, "start": start.isoformat(), "end": end.isoformat(),
-                "exchange": None if exchange == "all" else exchange, "resolution": resolution,
+                "symbol": SYMBOL,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "exchange": None if exchange == "all" else exchange,
+                "resolution": resolution,
                 "after": after,
-            }  # fmt: skip
+            }
             payload = {"query": SNAPSHOTS, "variables": variables}
             body = (await client.post("/graphql", json=payload)).json()
             assert "errors" not in body, body
@@ -76,16 +79,28 @@ def hours_before_cut(viewer_data: ViewerData, first: int, last: int) -> tuple[da
 
 
 async def test_parquet_round_trip_equals_the_api(
-    viewer_data: ViewerData, viewer_app: Starlette, tmp_path: Path,
+    viewer_data: ViewerData,
+    viewer_app: Starlette,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     start, end = hours_before_cut(viewer_data, 72, 24)
     out = tmp_path / "snapshots.parquet"
     code = await cli(
-        "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
-        "--exchange", "all", "--exchange", "binanceusdm,bybit", "-o", str(out),
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--exchange",
+        "all",
+        "--exchange",
+        "binanceusdm,bybit",
+        "-o",
+        str(out),
         url=viewer_data.url,
-    )  # fmt: skip
+    )
     assert code == 0
     assert "from 144 snapshots" in capsys.readouterr().out  # 48 hours × 3 series
     table = pq.read_table(out)
@@ -112,10 +127,23 @@ async def test_csv_round_trip_equals_the_api(
     start, end = hours_before_cut(viewer_data, 3, 0)
     out = tmp_path / "snapshots.csv"
     code = await cli(
-        "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
-        "--exchange", "bybit", "--resolution", "5m", "--format", "csv", "--quiet", "-o",
-        str(out), url=viewer_data.url,
-    )  # fmt: skip
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--exchange",
+        "bybit",
+        "--resolution",
+        "5m",
+        "--format",
+        "csv",
+        "--quiet",
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
     assert code == 0
     exported = tidy(pd.read_csv(out))
     expected = tidy(await api_rows(viewer_app, start, end, "bybit", "FIVE_MINUTES"))

@@ -59,10 +59,23 @@ async def test_heatmap_png_is_brightest_at_the_largest_stored_bucket(
 
     out = tmp_path / "heatmap.png"
     code = await cli(
-        "render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
-        "--resolution", "5m", "--price-min", str(first * 50.0), "--price-max", str(last * 50.0),
-        "-o", str(out), url=viewer_data.url,
-    )  # fmt: skip
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--resolution",
+        "5m",
+        "--price-min",
+        str(first * 50.0),
+        "--price-max",
+        str(last * 50.0),
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
     assert code == 0
     assert "all exchanges (binanceusdm + bybit)" in capsys.readouterr().out
     image = Image.open(out)
@@ -103,10 +116,23 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
 
     out = tmp_path / "map.png"
     code = await cli(
-        "render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat(),
-        "--kind", "map", "--width", "1200", "--height", "1000", "-o", str(out),
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--kind",
+        "map",
+        "--width",
+        "1200",
+        "--height",
+        "1000",
+        "-o",
+        str(out),
         url=viewer_data.url,
-    )  # fmt: skip
+    )
     assert code == 0
     image = Image.open(out)
     assert image.size == (1200, 1000)
@@ -146,6 +172,17 @@ async def test_render_refuses_bad_input_with_one_line_and_no_file(
         err = capsys.readouterr().err.strip()
         assert err.startswith("liqmap: error: ") and expected in err and "\n" not in err, err
         assert list(tmp_path.iterdir()) == []
-    assert await cli("render", "--symbol", SYMBOL, "--start", start.isoformat(), "-o",
-               str(tmp_path / "missing" / "x.png"), url=viewer_data.url) == 2  # fmt: skip
+    assert (
+        await cli(
+            "render",
+            "--symbol",
+            SYMBOL,
+            "--start",
+            start.isoformat(),
+            "-o",
+            str(tmp_path / "missing" / "x.png"),
+            url=viewer_data.url,
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
