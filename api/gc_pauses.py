@@ -2,7 +2,7 @@
 
 A collection stops the whole process, and with it every request in flight on the API's one
 event loop, so its length bounds the API's worst latencies: this is where to look when a p99
-jumps without a slow query behind it (see ``liqmap.runner.freeze_startup_heap``). Collections
+jumps without a slow query behind it (see ``cli.runner.freeze_startup_heap``). Collections
 are process-wide, so one callback records them for every app in the process; each app's
 registry exposes the same figures.
 """

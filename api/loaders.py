@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from api import storage
-from api.series import SeriesSet, market_ids
+from api.selection import SeriesSet, market_ids
 from api.types.maps import Coverage, ModelInfo
 from api.types.markets import DatasetCoverage
 from api.types.scalars import JSON

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import numpy as np
 
-from api import grid
 from api.errors import BadUserInput, RangeTooLarge
-from api.series import SeriesSet
+from api.selection import SeriesSet
 from api.storage import Snapshot
 from api.types.maps import LiquidationMap, MapData
+from maps import grid
 
 
 def rebucket_factor(requested: float | None, grid_size: float) -> int:
@@ -52,7 +52,7 @@ def build_map(
     """One map from each series' snapshot (several series are summed on the shared grid)."""
     factor = rebucket_factor(bucket_size, series.bucket_size)
     size = series.bucket_size * factor
-    vector = grid.rebucket(grid.add([p.vector for p in parts]), factor)
+    vector = grid.rebucket(grid.add_vectors([p.vector for p in parts]), factor)
     first = vector.first if price_min is None else math.floor(price_min / size + 1e-9)
     end = vector.end if price_max is None else math.ceil(price_max / size - 1e-9)
     end = max(end, first)

@@ -21,7 +21,7 @@ from api.errors import ErrorCodes
 from api.execution import FlatListExecutionContext
 from api.limits import ApiLimits
 from api.metrics import OperationMetrics
-from api.resolvers import catalogue, heatmap, live, maps, series, split
+from api.resolvers import catalogue, heatmap, live, maps, market_data, split
 from api.types.scalars import SCALAR_MAP
 
 
@@ -42,11 +42,11 @@ class Query:
     heatmap = _root(heatmap.heatmap)
     long_short_split = _root(split.long_short_split)
     long_short_series = _root(split.long_short_series)
-    candles = _root(series.candles)
-    open_interest = _root(series.open_interest)
-    funding_rates = _root(series.funding_rates)
-    realized_liquidations = _root(series.realized_liquidations)
-    swept_levels = _root(series.swept_levels)
+    candles = _root(market_data.candles)
+    open_interest = _root(market_data.open_interest)
+    funding_rates = _root(market_data.funding_rates)
+    realized_liquidations = _root(market_data.realized_liquidations)
+    swept_levels = _root(market_data.swept_levels)
 
 
 @strawberry.type(description="Live updates over graphql-transport-ws, fed by the materializer.")

@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Integer, String
 
-from api.grid import BucketVector, decode_float4_array, origin_index
+from maps.grid import BucketVector, origin_index
+from models.arrays import decode_float4_array
 
 HOURLY = "1h"  # the all-history resolution; the other one is the base timeframe
 

@@ -27,10 +27,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.grid import PriceGrid  # noqa: E402
 from engine.model import Bars, EngineState, ModelParams, SnapshotBlock, simulate  # noqa: E402
 from engine.reference import simulate_reference  # noqa: E402
 from engine.tiers import load_shipped_binance_tiers  # noqa: E402
+from maps.grid import PriceGrid  # noqa: E402
 
 BARS_PER_YEAR = 365 * 288
 FIVE_MIN_MS = 300_000

@@ -15,10 +15,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
-from engine.grid import PriceGrid
 from engine.leverage_profile import LeverageProfile
 from engine.model import Bars, ModelParams, simulate
 from engine.tiers import MarginTiers
+from maps.grid import PriceGrid
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -182,8 +182,8 @@ def book_distance_quantiles(
     checkpoints: int = 8,
 ) -> list[float]:
     """USD-weighted |LP − price|/price quantiles of the open book, pooled over checkpoints."""
-    from engine.grid import PriceGrid
     from engine.model import simulate
+    from maps.grid import PriceGrid
 
     grid = PriceGrid(bucket_size=1.0)
     step = max(1, len(bars) // (checkpoints + 1))

@@ -6,7 +6,7 @@ Public API (used by the materialization job and the backtest)::
     params.to_dict() / ModelParams.from_dict(d); params.version
     bars = Bars(timestamp, open, high, low, close, open_interest_usd,
                 volume=None, taker_buy_volume=None)       # numpy arrays, bar-open epoch ms
-    grid = PriceGrid(bucket_size=10.0)                    # engine.grid
+    grid = PriceGrid(bucket_size=10.0)                    # maps.grid
     result = simulate(bars, params, grid, tiers, state=None, snapshot_every=None,
                       snapshot_sink=None)
     result.state                 # EngineState after the last bar; .to_bytes() / .from_bytes()
@@ -63,9 +63,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from engine.grid import PriceGrid
 from engine.leverage_profile import LeverageProfile, liquidation_profile
 from engine.tiers import MarginTiers
+from maps.grid import PriceGrid
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

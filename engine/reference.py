@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.grid import PriceGrid
 from engine.model import Bars, ModelParams
 from engine.tiers import MarginTiers
+from maps.grid import PriceGrid
 
 DAY_MS = 86_400_000.0
 HOUR_MS = 3_600_000.0

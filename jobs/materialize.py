@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Row, text
 
-from engine.grid import GridLevels, PriceGrid, aggregate_levels
 from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
+from maps.grid import BucketVector, PriceGrid, add_vectors
 from models import heatmap_store as hs
 from models import store
 
@@ -284,9 +284,9 @@ async def materialize_aggregate(
                     by_ts.setdefault(ts, []).append((price, origin, lo, sh))
             for ts, parts in sorted(by_ts.items()):
                 # every member is already in USD on the same grid: plain sums
-                total = aggregate_levels(
+                total = add_vectors(
                     [
-                        GridLevels(
+                        BucketVector(
                             round(origin / bucket),
                             np.asarray(lo, dtype=np.float64),
                             np.asarray(sh, dtype=np.float64),
@@ -300,10 +300,10 @@ async def materialize_aggregate(
                         ts,
                         resolution,
                         price,
-                        total.origin_index * bucket,
+                        total.first * bucket,
                         bucket,
-                        total.long.astype(np.float32),
-                        total.short.astype(np.float32),
+                        total.long_usd.astype(np.float32),
+                        total.short_usd.astype(np.float32),
                         version,
                     )
                 )

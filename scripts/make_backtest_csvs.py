@@ -21,8 +21,8 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cli.calibrate import shared_datasets  # noqa: E402
 from engine.model import Bars  # noqa: E402
-from liqmap.calibrate import shared_datasets  # noqa: E402
 
 
 def write_bars(out: Path, bars: Bars) -> None:

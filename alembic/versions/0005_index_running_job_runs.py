@@ -6,7 +6,7 @@ Create Date: 2026-12-01
 
 Every worker looks for runs left 'running' by processes that died, once per heartbeat (10 s;
 ``jobs.app.fail_runs_of_dead_processes``), and after a database outage for runs whose queue job
-ended (``liqmap.runner.fail_orphaned_runs``). Both filter on ``status = 'running'``: a handful
+ended (``cli.runner.fail_orphaned_runs``). Both filter on ``status = 'running'``: a handful
 of rows in a table of tens of thousands per market, which without this index each look scans
 whole. Downgrade drops it.
 """

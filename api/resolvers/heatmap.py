@@ -11,14 +11,14 @@ import numpy as np
 import strawberry
 from strawberry.types import Info
 
-from api import grid, storage
-from api import series as series_mod
+from api import selection, storage
 from api.errors import BadUserInput, RangeTooLarge
 from api.maps import check_price_window, rebucket_factor
 from api.resolvers.maps import BucketSize, Exchanges, PriceMax, PriceMin, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, MatrixEncoding
+from maps import grid
 
 HOUR = 3600
 
@@ -119,7 +119,7 @@ async def heatmap(
     start, end = ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
+        found = await selection.resolve(session, symbol, exchanges)
         factor = rebucket_factor(bucket_size, found.bucket_size)
         fine_from = None
         if interval is None or interval.seconds % HOUR:
@@ -175,7 +175,7 @@ async def heatmap(
     async def freshness() -> tuple[Any, list[storage.MarketRow]]:
         async with ctx.session() as own:  # concurrent with the column read: its own session
             final = await storage.complete_until(own, found.series_ids, ctx.timeframe)
-            return final, await series_mod.market_ids(own, found)
+            return final, await selection.market_ids(own, found)
 
     columns_by_ref, (final, markets) = await asyncio.gather(
         read_columns(ctx, resolution, index), freshness()

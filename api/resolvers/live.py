@@ -10,24 +10,24 @@ import numpy as np
 import strawberry
 from strawberry.types import Info
 
-from api import auth, grid, levels, storage
-from api import series as series_mod
+from api import auth, selection, storage
 from api.errors import BadUserInput, Unauthenticated
 from api.resolvers.maps import Exchanges, Symbol
-from api.series import SeriesSet
+from api.selection import SeriesSet
 from api.subscriptions import KeyRevoked
 from api.timerange import timeframe_seconds
 from api.types.alerts import ClusterAlert
 from api.types.heatmap import HeatmapColumn, encode_matrix
 from api.types.maps import Cluster
 from api.types.scalars import MatrixEncoding, Side
+from maps import grid, levels
 
 REVOKED = "the API key of this subscription has been revoked"
 
 
 async def _single_series(info: Info, symbol: str, exchanges: list[str] | None) -> SeriesSet:
     async with info.context.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
+        found = await selection.resolve(session, symbol, exchanges)
     if len(found.series_ids) != 1:
         raise BadUserInput("subscribe to one exchange or to the cross-exchange total")
     return found

@@ -9,8 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from api import series as series_mod
-from api import storage
+from api import selection, storage
 from api.errors import BadUserInput
 from api.maps import build_map, check_price_window, rebucket_factor
 from api.timerange import timeframe_seconds, utc
@@ -52,7 +51,7 @@ async def liquidation_levels(
     check_price_window(price_min, price_max)
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
+        found = await selection.resolve(session, symbol, exchanges)
         rebucket_factor(bucket_size, found.bucket_size)
         at_bar = (
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
@@ -132,7 +131,7 @@ async def snapshots(
     step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
     after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, [exchange] if exchange else None)
+        found = await selection.resolve(session, symbol, [exchange] if exchange else None)
         rebucket_factor(bucket_size, found.bucket_size)
         # bars whose close lies in [start, end): open in [start - step, end - step)
         pages = [

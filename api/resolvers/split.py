@@ -9,14 +9,14 @@ import numpy as np
 import strawberry
 from strawberry.types import Info
 
-from api import levels, storage
-from api import series as series_mod
+from api import selection, storage
 from api.errors import BadUserInput
 from api.resolvers.maps import Exchanges, Symbol
-from api.series import SeriesSet
+from api.selection import SeriesSet
 from api.timerange import timeframe_seconds, utc
 from api.types.scalars import SnapshotResolution
 from api.types.split import ExchangeSplit, LongShortSplit
+from maps import levels
 
 WithinPct = Annotated[
     float, strawberry.argument(description="Half-width of the window around price, percent.")
@@ -69,9 +69,9 @@ async def long_short_split(
     _check_pct(within_pct)
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
-        if found.scopes == (series_mod.AGGREGATE,):  # show the members one by one
-            found = await series_mod.resolve(session, symbol, list(found.member_scopes))
+        found = await selection.resolve(session, symbol, exchanges)
+        if found.scopes == (selection.AGGREGATE,):  # show the members one by one
+            found = await selection.resolve(session, symbol, list(found.member_scopes))
         at_bar = (
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
         )
@@ -102,9 +102,9 @@ async def long_short_series(
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
-        if found.scopes == (series_mod.AGGREGATE,):
-            found = await series_mod.resolve(session, symbol, list(found.member_scopes))
+        found = await selection.resolve(session, symbol, exchanges)
+        if found.scopes == (selection.AGGREGATE,):
+            found = await selection.resolve(session, symbol, list(found.member_scopes))
         pages = [
             await storage.snapshot_page(
                 session,

@@ -13,11 +13,11 @@ from strawberry.types import Info
 
 from api.types.base import described, field, resolver
 from api.types.maps import Coverage, ModelInfo
+from api.types.market_data import Candle
 from api.types.scalars import Matrix, MatrixEncoding
-from api.types.series import Candle
 
 if TYPE_CHECKING:
-    from api.series import SeriesSet
+    from api.selection import SeriesSet
 
 
 def encode_matrix(matrix: np.ndarray, encoding: MatrixEncoding) -> Matrix:

@@ -10,13 +10,13 @@ import numpy as np
 import strawberry
 from strawberry.types import Info
 
-from api import levels as lv
-from api.grid import BucketVector
 from api.types.base import described, field, resolver
 from api.types.scalars import JSON, Side
+from maps import levels as lv
+from maps.grid import BucketVector
 
 if TYPE_CHECKING:
-    from api.series import SeriesSet
+    from api.selection import SeriesSet
 
 
 @described

@@ -178,7 +178,7 @@ def test_cli_create_list_revoke(
 ) -> None:
     import psycopg
 
-    from liqmap import cli
+    from cli import main as cli
 
     monkeypatch.setenv("LIQMAP_DATABASE_URL", api_database_url)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from liqmap import cli
+from cli import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
 LIQMAP = Path(sys.executable).with_name("liqmap")  # the installed console script

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cli import main as cli
+from cli.common import parse_epoch_ms
 from engine.model import ModelParams
-from liqmap import cli
-from liqmap.calibrate import parse_time
 
 
 def main(argv: list[str]) -> int:
@@ -72,9 +72,9 @@ def test_calibrate_writes_loadable_params(shared_data: Path, tmp_path: Path, cap
 
 
 def test_parse_time() -> None:
-    assert parse_time("2026-06-01T00:00:00Z") == 1780272000000
-    assert parse_time("2026-06-01") == 1780272000000
-    assert parse_time("1780272000000") == 1780272000000
+    assert parse_epoch_ms("2026-06-01T00:00:00Z") == 1780272000000
+    assert parse_epoch_ms("2026-06-01") == 1780272000000
+    assert parse_epoch_ms("1780272000000") == 1780272000000
 
 
 def test_calibrate_needs_data(tmp_path: Path, capsys) -> None:

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.grid import GridLevels, PriceGrid, aggregate_levels
 from engine.liquidation import isolated_liquidation_price
 from engine.model import (
     PARAMS_FILE,
@@ -29,6 +28,7 @@ from engine.model import (
 )
 from engine.reference import simulate_reference
 from engine.tiers import MarginTiers, load_shipped_binance_tiers
+from maps.grid import BucketVector, PriceGrid, add_vectors
 
 FIVE_MIN = 300_000
 HOUR = 3_600_000
@@ -412,14 +412,14 @@ def test_price_grid_indices_and_windows() -> None:
         PriceGrid(bucket_size=0.0)
 
 
-def test_aggregate_levels_sums_on_the_shared_grid() -> None:
-    a = GridLevels(10, np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0]))
-    b = GridLevels(12, np.array([10.0, 20.0]), np.array([5.0, 5.0]))
+def test_add_vectors_sums_on_the_shared_grid() -> None:
+    a = BucketVector(10, np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0]))
+    b = BucketVector(12, np.array([10.0, 20.0]), np.array([5.0, 5.0]))
     # b is an inverse venue reporting coin notional: 2 USD per unit
-    total = aggregate_levels([a, b], usd_per_unit=[1.0, 2.0])
-    assert total.origin_index == 10
-    assert total.long.tolist() == [1.0, 2.0, 23.0, 40.0]
-    assert total.short.tolist() == [0.0, 1.0, 10.0, 10.0]
+    total = add_vectors([a, b], usd_per_unit=[1.0, 2.0])
+    assert total.first == 10
+    assert total.long_usd.tolist() == [1.0, 2.0, 23.0, 40.0]
+    assert total.short_usd.tolist() == [0.0, 1.0, 10.0, 10.0]
 
 
 def test_params_round_trip_and_shipped_defaults() -> None:

@@ -21,7 +21,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     }
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "liqmap.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env=full_env,
@@ -135,7 +135,7 @@ def _serve_on_embedded(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     unset = {"DATABASE_URL", "LIQMAP_DATABASE_URL"}
     full_env = {k: v for k, v in os.environ.items() if k not in unset}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liqmap.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         env={**full_env, **_embedded_env(tmp_path)},
         cwd=REPO,
         stdout=subprocess.DEVNULL,

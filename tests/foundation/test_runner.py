@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from liqmap.runner import freeze_startup_heap
+from cli.runner import freeze_startup_heap
 
 
 class _Node:

@@ -1,6 +1,6 @@
 """The job commands as a user runs them: `liqmap worker | backfill | status | import`.
 
-Real subprocesses of the installed console script (and of `python -m liqmap.cli`), on a
+Real subprocesses of the installed console script (and of `python -m cli`), on a
 database of their own, answering from the shared recordings. Expected numbers come from the
 shared files.
 """
@@ -26,7 +26,7 @@ from .conftest import make_settings
 
 REPO = Path(__file__).resolve().parents[2]
 LIQMAP = str(REPO / ".venv" / "bin" / "liqmap")
-MODULE = (sys.executable, "-m", "liqmap.cli")
+MODULE = (sys.executable, "-m", "cli")
 SYMBOL = "BTC/USDT:USDT"
 BAR = 300_000
 

@@ -86,7 +86,7 @@ def test_sigkill_mid_request_then_restart(crash_url: str, tmp_path: Path) -> Non
     api = ApiProcess(env, tmp_path / "api-1.log")
     api.wait_ready()
     # serve froze its startup heap (modules, schema, app) before serving: no full collection
-    # walks those objects again (see liqmap.runner.freeze_startup_heap)
+    # walks those objects again (see cli.runner.freeze_startup_heap)
     frozen = re.search(r"frozen_objects=(\d+)", api.output())
     assert frozen is not None and int(frozen.group(1)) > 50_000, api.output()[-2000:]
     before_answers = _answers(api)

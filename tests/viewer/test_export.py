@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from starlette.applications import Starlette
 
-from liqmap.cli import main
-from liqmap.export import ExportRequest, export_snapshots
+from cli.export import ExportRequest, export_snapshots
+from cli.main import main
 from tests.viewer.conftest import SYMBOL, ViewerData
 
 SNAPSHOTS = """query ($symbol: String!, $start: DateTime!, $end: DateTime!, $exchange: String,

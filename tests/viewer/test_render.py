@@ -12,7 +12,7 @@ import pytest
 from matplotlib import colormaps
 from PIL import Image
 
-from liqmap.cli import main
+from cli.main import main
 from tests.viewer.conftest import SYMBOL, ViewerData, grid_matrix
 
 # the colour map as matplotlib writes it into a PNG (its bytes truncate, the page's table rounds)

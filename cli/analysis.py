@@ -6,28 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.common import UserError, database_for, parse_instant, settings_from_args
+
 AddCommand = Callable[..., argparse.ArgumentParser]
-
-
-class AnalysisUserError(Exception):
-    """Bad input; printed as one line with exit code 2."""
-
-
-def parse_time(text: str) -> datetime:
-    """ISO-8601 (naive = UTC; ``2026-06-22``, ``2026-06-22T11:45Z``) or epoch milliseconds."""
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise AnalysisUserError(
-            f"cannot read time {text!r}; use ISO-8601 like 2026-06-22T11:45Z"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _exchanges(values: list[str] | None) -> tuple[str, ...]:
@@ -41,14 +25,9 @@ def _run(body: Callable[[Any, Any], int]) -> Callable[[argparse.Namespace], int]
     """Settings and database as every command gets them; user errors become exit code 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from liqmap.cli import UserError, _database, _settings
-
-        try:
-            settings = _settings(args)
-            target = _database(settings, require_schema=True)  # reads stored data
-            return body(args, (settings, target))
-        except AnalysisUserError as exc:
-            raise UserError(str(exc)) from None
+        settings = settings_from_args(args)
+        target = database_for(settings, require_schema=True)  # reads stored data
+        return body(args, (settings, target))
 
     return run
 
@@ -56,15 +35,15 @@ def _run(body: Callable[[Any, Any], int]) -> Callable[[argparse.Namespace], int]
 # --- render ---------------------------------------------------------------------------------
 def cmd_render(args: argparse.Namespace, env: Any) -> int:
     from api.viewer.local import ApiError, LocalApi
+    from cli.export import ExportError
+    from cli.render import RenderError, RenderRequest, render
     from liqmap.database import create_engine
-    from liqmap.export import ExportError
-    from liqmap.render import RenderError, RenderRequest, render
 
     settings, target = env
     req = RenderRequest(
         symbol=args.symbol,
-        start=parse_time(args.start),
-        end=parse_time(args.end) if args.end else None,
+        start=parse_instant(args.start),
+        end=parse_instant(args.end) if args.end else None,
         exchanges=_exchanges(args.exchanges),
         kind=args.kind,
         interval=args.resolution,
@@ -88,9 +67,9 @@ def cmd_render(args: argparse.Namespace, env: Any) -> int:
     try:
         result = asyncio.run(main())
     except (RenderError, ExportError) as exc:
-        raise AnalysisUserError(str(exc)) from None
+        raise UserError(str(exc)) from None
     except ApiError as exc:
-        raise AnalysisUserError(f"{exc} ({exc.code})") from None
+        raise UserError(f"{exc} ({exc.code})") from None
     print(f"wrote {result.path} ({result.width}×{result.height}): {result.title}")
     return 0
 
@@ -107,14 +86,14 @@ def cmd_export_snapshots(args: argparse.Namespace, env: Any) -> int:
         TimeRemainingColumn,
     )
 
+    from cli.export import ExportError, ExportRequest, export_snapshots
     from liqmap.database import create_engine
-    from liqmap.export import ExportError, ExportRequest, export_snapshots
 
     settings, target = env
     req = ExportRequest(
         symbol=args.symbol,
-        start=parse_time(args.start),
-        end=parse_time(args.end),
+        start=parse_instant(args.start),
+        end=parse_instant(args.end),
         exchanges=_exchanges(args.exchange),
         format=args.format,
         resolution=args.resolution,
@@ -152,7 +131,7 @@ def cmd_export_snapshots(args: argparse.Namespace, env: Any) -> int:
     try:
         report = asyncio.run(main())
     except ExportError as exc:
-        raise AnalysisUserError(str(exc)) from None
+        raise UserError(str(exc)) from None
     note = "" if report.snapshots else " (no snapshots in this range)"
     print(
         f"wrote {report.path}: {report.rows} rows from {report.snapshots} snapshots in "
@@ -163,7 +142,7 @@ def cmd_export_snapshots(args: argparse.Namespace, env: Any) -> int:
 
 
 def register(sub: Any, add: AddCommand) -> None:
-    from liqmap.render import INTERVALS, KINDS, SCALES, SIDES
+    from cli.render import INTERVALS, KINDS, SCALES, SIDES
 
     render = add(
         "render",
@@ -235,4 +214,4 @@ def register(sub: Any, add: AddCommand) -> None:
 def cmd_export(args: argparse.Namespace, env: Any) -> int:
     if args.export_kind == "snapshots":
         return cmd_export_snapshots(args, env)
-    raise AnalysisUserError(f"nothing to export as {args.export_kind!r}")  # pragma: no cover
+    raise UserError(f"nothing to export as {args.export_kind!r}")  # pragma: no cover

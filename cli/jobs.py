@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import UserError, database_for, parse_epoch_ms, settings_from_args
 from liqmap.database import DatabaseTarget
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
@@ -20,25 +21,6 @@ from liqmap.settings import Settings
 log = get_logger(__name__)
 T = TypeVar("T")
 AddCommand = Callable[..., argparse.ArgumentParser]
-
-
-class JobUserError(Exception):
-    """Bad input to a job command; printed as one line with exit code 2."""
-
-
-def parse_time(text: str) -> int:
-    """Epoch ms from ISO-8601 (``2026-05-25``, ``2026-05-25T16:00Z``) or epoch ms digits."""
-    if text.isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise JobUserError(
-            f"cannot read time {text!r}; use ISO-8601 like 2026-05-25T16:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 async def _with_runtime(
@@ -53,14 +35,14 @@ async def _with_runtime(
         await fail_runs_of_dead_processes(rt.engine)  # so status and the runs below tell the truth
         return await body(rt)
     except ConfigurationError as exc:
-        raise JobUserError(str(exc)) from None
+        raise UserError(str(exc)) from None
     finally:
         await rt.close()
         await rt.engine.dispose()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
-    from liqmap.runner import lower_cpu_priority, migrate, supervise_worker
+    from cli.runner import lower_cpu_priority, migrate, supervise_worker
 
     # jobs yield the cores to the API processes sharing the host (a materialization step is
     # numpy work in bursts; an answer waiting behind it is what users see)
@@ -89,10 +71,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, target: DatabaseTar
 def cmd_backfill(args: argparse.Namespace, settings: Settings, target: DatabaseTarget) -> int:
     from jobs.ingest import DATASETS, ingest_dataset
 
-    since = parse_time(args.since)
-    until = parse_time(args.until) if args.until else None
+    since = parse_epoch_ms(args.since)
+    until = parse_epoch_ms(args.until) if args.until else None
     if until is not None and until <= since:
-        raise JobUserError("--until must be after --since")
+        raise UserError("--until must be after --since")
     datasets = args.dataset or [d for d in DATASETS if d != "tiers"]
 
     async def body(rt: Any) -> list[Any]:
@@ -195,7 +177,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
         try:
             written = asyncio.run(_with_runtime(settings, target, body))
         except RealizedFileError as exc:
-            raise JobUserError(str(exc)) from None
+            raise UserError(str(exc)) from None
         print(f"imported {written} bars of realized liquidations")
         return 0
 
@@ -213,7 +195,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, target: DatabaseTar
     try:
         report = asyncio.run(_with_runtime(settings, target, archive_body))
     except ArchiveError as exc:
-        raise JobUserError(str(exc)) from None
+        raise UserError(str(exc)) from None
     print(
         f"imported {report.files} files: {report.candles} candles, "
         f"{report.open_interest} open-interest rows"
@@ -298,10 +280,9 @@ def _job(
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from jobs.runtime import ConfigurationError
-        from liqmap.cli import UserError, _database, _settings
 
-        settings = _settings(args)
-        target = _database(settings, require_schema=args.command != "worker")
+        settings = settings_from_args(args)
+        target = database_for(settings, require_schema=args.command != "worker")
         try:
             if args.command == "worker":  # a worker checks what it can before migrating
                 from jobs.pipeline import check_configuration
@@ -309,7 +290,7 @@ def _job(
 
                 check_configuration(replay_settings(settings))  # what the replay will track
             return func(args, settings, target)
-        except (JobUserError, ConfigurationError) as exc:  # one line, exit code 2
+        except ConfigurationError as exc:  # one line, exit code 2
             raise UserError(str(exc)) from None
 
     return run

@@ -1,6 +1,6 @@
 """``liqmap apikey create|list|revoke``: API keys for third-party integrations.
 
-Wired into the CLI by ``liqmap.cli`` through :func:`register` (the same pattern as jobs_cli).
+Wired into the CLI by ``cli.main`` through :func:`register` (the same pattern as jobs_cli).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ async def _with_engine(url: str, body: Callable[[Any], Awaitable[T]]) -> T:
 
 def cmd_apikey(args: argparse.Namespace) -> int:
     from api import auth
-    from liqmap.cli import UserError, _database, _settings
+    from cli.common import UserError, database_for, settings_from_args
 
-    settings = _settings(args)
-    target = _database(settings, require_schema=True)
+    settings = settings_from_args(args)
+    target = database_for(settings, require_schema=True)
     console = Console()
     if args.apikey_command == "create":
         if args.rate_limit < 1:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rich_argparse import RawDescriptionRichHelpFormatter
 
+from cli.common import EXIT_USAGE, UserError, database_for, settings_from_args
 from liqmap import __version__, event_loop
-from liqmap.database import DatabaseConfigError, DatabaseTarget, check_connection, resolve_database
+from liqmap.database import DatabaseConfigError
 from liqmap.logs import configure_logging
-from liqmap.settings import Settings, load_settings
-
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """An error the user fixes (bad flag, bad file, bad setting): printed as one line."""
-
 
 DESCRIPTION = """\
 liqmap estimates where leveraged crypto-futures positions would be force-liquidated and serves
@@ -34,43 +25,12 @@ Settings come from the environment / .env with the LIQMAP_ prefix (see README).
 """
 
 
-def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    overrides: dict[str, object] = dict(extra)
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    if getattr(args, "replay", None):
-        overrides["replay_dir"] = Path(args.replay).resolve()
-    try:
-        settings = load_settings(**overrides)
-    except Exception as exc:  # pydantic ValidationError: name the setting
-        raise UserError(f"invalid settings: {exc}") from None
-    # the settings decide the log format (LIQMAP_LOG_JSON); --log-level wins over LIQMAP_LOG_LEVEL
-    configure_logging(getattr(args, "log_level", None) or settings.log_level, settings.log_json)
-    return settings
-
-
-def _database(settings: Settings, *, require_schema: bool = False) -> DatabaseTarget:
-    """The database to use, reachable; with ``require_schema`` also migrated to head."""
-    target = resolve_database(settings)
-    asyncio.run(check_connection(target.url))
-    if require_schema:
-        from liqmap import migrations
-
-        current, head = migrations.current_revision(target.url), migrations.head_revision()
-        if current != head:
-            raise UserError(
-                f"the database is at schema revision {current or 'base (empty)'}, not {head}: "
-                "run `liqmap db upgrade` first (or `liqmap up`, which migrates)"
-            )
-    return target
-
-
 # --- db ---------------------------------------------------------------------------------------
 def cmd_db(args: argparse.Namespace) -> int:
     from liqmap import migrations
 
-    settings = _settings(args)
-    target = _database(settings)
+    settings = settings_from_args(args)
+    target = database_for(settings)
     if args.db_command == "upgrade":
         migrations.upgrade(target.url, args.revision)
         print(f"database at revision {migrations.current_revision(target.url)}")
@@ -89,11 +49,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 # --- up / serve -------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
+    from cli.runner import run_up
     from jobs.runtime import ConfigurationError
-    from liqmap.runner import run_up
 
-    settings = _settings(args, api_host=args.host, api_port=args.port)
-    target = _database(settings)
+    settings = settings_from_args(args, api_host=args.host, api_port=args.port)
+    target = database_for(settings)
     try:
         event_loop.run(run_up(settings, target, ingest=not args.no_ingest, once=args.once))
     except ConfigurationError as exc:
@@ -102,10 +62,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from liqmap.runner import run_serve
+    from cli.runner import run_serve
 
-    settings = _settings(args, api_host=args.host, api_port=args.port)
-    target = _database(settings, require_schema=True)
+    settings = settings_from_args(args, api_host=args.host, api_port=args.port)
+    target = database_for(settings, require_schema=True)
     event_loop.run(run_serve(settings, target))
     return 0
 
@@ -170,20 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_jobs(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    from liqmap import jobs_cli
+    from cli import jobs as jobs_cli
 
     jobs_cli.register(sub, add)
 
 
 def _register_apikeys(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    from api import cli as api_cli
+    from cli import apikeys as api_cli
 
     api_cli.register(sub, add)
 
 
 def _register_engine_tools(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """backtest and calibrate work on CSV files only: no database, no settings."""
-    from liqmap import backtest, calibrate
+    from cli import backtest, calibrate
 
     for name, module, help_ in (
         ("backtest", backtest, "Score the model against realized liquidations (CSV files)"),
@@ -201,7 +161,7 @@ def _register_engine_tools(sub: Any, add: Callable[..., argparse.ArgumentParser]
 
 def _register_analysis(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """render (PNG) and export (Parquet/CSV) for analysts."""
-    from liqmap import analysis_cli
+    from cli import analysis as analysis_cli
 
     analysis_cli.register(sub, add)
 
@@ -226,11 +186,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    # `python -m liqmap.cli` runs this file as __main__: call the imported module's main so the
-    # UserError that other modules raise (liqmap.cli.UserError) is the one caught here
-    from liqmap.cli import main as canonical_main
-
-    sys.exit(canonical_main())

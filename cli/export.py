@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.types import Integer
 
-from api.grid import decode_float4_array
+from models.arrays import decode_float4_array
 
 FORMATS = ("parquet", "csv")
 RESOLUTIONS = ("1h", "5m")
@@ -119,7 +119,7 @@ async def resolve_series(
     engine: AsyncEngine, symbol: str, exchanges: tuple[str, ...]
 ) -> dict[int, str]:
     """series id → label (exchange id, or ``all``), named the way the API names them."""
-    from api import series as series_mod
+    from api import selection
     from api.errors import ApiError
 
     sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -127,7 +127,7 @@ async def resolve_series(
     async with sessions() as session:
         for exchange in exchanges or (AGGREGATE,):
             try:
-                found = await series_mod.resolve(
+                found = await selection.resolve(
                     session, symbol, None if exchange == AGGREGATE else [exchange]
                 )
             except ApiError as exc:

@@ -1,6 +1,6 @@
 """Reading one liquidation map: cumulative curves, max pain, walls, intensity, long/short split.
 
-Pure numpy over a :class:`api.grid.BucketVector`. Long positions are liquidated when price falls,
+Pure numpy over a :class:`maps.grid.BucketVector`. Long positions are liquidated when price falls,
 so long levels count *below* the price and their cumulative curve is summed outward (downward)
 from the price; shorts mirror that above. The bucket holding the price counts on both sides.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.grid import BucketVector
+from maps.grid import BucketVector
 
 
 def price_bucket(price: float, bucket_size: float) -> int:

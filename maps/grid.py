@@ -1,47 +1,58 @@
-"""The price grid: bucket vectors, windows, re-bucketing and heatmap matrices (pure numpy).
+"""The price grid that liquidation levels live on, and the arithmetic on level vectors.
 
-Every stored vector sits on a fixed grid: bucket ``k`` covers ``[k·size, (k+1)·size)``. A vector is
-kept as the index of its first bucket plus its values, so windows and sums are slice arithmetic.
+Bucket ``k`` covers prices ``[origin + k·bucket_size, origin + (k+1)·bucket_size)``. Indices are
+absolute (not relative to a window), so vectors of different exchanges, times or windows of the
+same symbol line up by index alone: a vector is the index of its first bucket plus its values,
+and windows and sums are slice arithmetic. Pure numpy; the engine accumulates on this grid and
+the API, the PNG render and the export read it.
 """
 
 from __future__ import annotations
 
-import struct
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-_HEADER = struct.Struct(">iii")  # ndim, has-nulls flag, element type oid
-_DIM = struct.Struct(">ii")  # length, lower bound
-_FLOAT4_OID = 700
-_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f4")])
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
-def decode_float4_array(buffer: bytes) -> np.ndarray:
-    """Decode PostgreSQL's binary ``real[]`` format (``array_send``) into float32, no Python loop.
+@dataclass(frozen=True)
+class PriceGrid:
+    """Price buckets of width ``bucket_size`` starting at ``origin`` (a price in quote units)."""
 
-    NULL elements become NaN.
-    """
-    ndim, _flags, oid = _HEADER.unpack_from(buffer, 0)
-    if ndim == 0:
-        return np.zeros(0, np.float32)
-    if ndim != 1 or oid != _FLOAT4_OID:
-        raise ValueError(f"expected a 1-d real[] (got ndim={ndim}, oid={oid})")
-    length, _lower = _DIM.unpack_from(buffer, _HEADER.size)
-    body = memoryview(buffer)[_HEADER.size + _DIM.size :]
-    if len(body) == length * _ELEMENT.itemsize:  # no NULLs: fixed-width records
-        elements = np.frombuffer(body, dtype=_ELEMENT, count=length)
-        return elements["value"].astype(np.float32)
-    out = np.full(length, np.nan, np.float32)  # NULLs present: walk the variable records
-    offset = 0
-    for i in range(length):
-        (size,) = struct.unpack_from(">i", body, offset)
-        offset += 4
-        if size >= 0:
-            (out[i],) = struct.unpack_from(">f", body, offset)
-            offset += size
-    return out
+    bucket_size: float
+    origin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.bucket_size) and self.bucket_size > 0):
+            raise ValueError(f"bucket_size must be a positive number, got {self.bucket_size!r}")
+        if not math.isfinite(self.origin):
+            raise ValueError(f"origin must be finite, got {self.origin!r}")
+
+    def index_of(self, price: npt.ArrayLike) -> IntArray:
+        """Absolute bucket index holding each price (floor)."""
+        p = np.asarray(price, dtype=np.float64)
+        return np.floor((p - self.origin) / self.bucket_size).astype(np.int64)
+
+    def index_of_scalar(self, price: float) -> int:
+        return math.floor((price - self.origin) / self.bucket_size)
+
+    def lower_price(self, index: npt.ArrayLike) -> FloatArray:
+        """Lower edge of each bucket."""
+        return self.origin + np.asarray(index, dtype=np.float64) * self.bucket_size
+
+    def center_price(self, index: npt.ArrayLike) -> FloatArray:
+        return self.origin + (np.asarray(index, dtype=np.float64) + 0.5) * self.bucket_size
+
+    def window(self, price: float, half_width_fraction: float) -> tuple[int, int]:
+        """Inclusive-exclusive index range ``[lo, hi)`` covering ``price·(1 ± fraction)``."""
+        lo = self.index_of_scalar(price * (1.0 - half_width_fraction))
+        hi = self.index_of_scalar(price * (1.0 + half_width_fraction)) + 1
+        return lo, hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +84,29 @@ def window(vector: BucketVector, first: int, end: int) -> BucketVector:
     return BucketVector(first, long_usd, short_usd)
 
 
-def add(vectors: Sequence[BucketVector]) -> BucketVector:
-    """Sum vectors on the same grid (their windows may differ)."""
+def add_vectors(
+    vectors: Sequence[BucketVector], usd_per_unit: Sequence[float] | None = None
+) -> BucketVector:
+    """Sum vectors on the same grid; the result spans the union of their windows.
+
+    ``usd_per_unit`` converts each vector to USD first (1.0 when it is already in USD, e.g. a
+    linear contract whose open interest was given in USD; an inverse venue reporting coin
+    notional would pass the coin's USD price).
+    """
     if not vectors:
         return BucketVector(0, np.zeros(0), np.zeros(0))
+    factors = [1.0] * len(vectors) if usd_per_unit is None else list(usd_per_unit)
+    if len(factors) != len(vectors):
+        raise ValueError("one usd_per_unit factor per vector is needed")
     first = min(v.first for v in vectors)
     end = max(v.end for v in vectors)
-    total = window(vectors[0], first, end)
-    for v in vectors[1:]:
-        part = window(v, first, end)
-        total.long_usd[:] += part.long_usd
-        total.short_usd[:] += part.short_usd
-    return total
+    long_usd = np.zeros(end - first, np.float64)
+    short_usd = np.zeros(end - first, np.float64)
+    for v, factor in zip(vectors, factors, strict=True):
+        offset = v.first - first
+        long_usd[offset : offset + v.long_usd.size] += v.long_usd * factor
+        short_usd[offset : offset + v.short_usd.size] += v.short_usd * factor
+    return BucketVector(first, long_usd, short_usd)
 
 
 def rebucket(vector: BucketVector, factor: int) -> BucketVector:

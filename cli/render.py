@@ -544,7 +544,7 @@ async def render(api: LocalApi, req: RenderRequest, path: Path) -> RenderResult:
 def _atomic(path: Path, draw: Callable[[Path], RenderResult]) -> RenderResult:
     import matplotlib
 
-    from liqmap.export import atomic_output
+    from cli.export import atomic_output
 
     # "$" in USD labels is text, not mathtext
     with matplotlib.rc_context({"text.parse_math": False}), atomic_output(path) as tmp:

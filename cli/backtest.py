@@ -312,11 +312,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     warmup = args.warmup
     if args.score_from:
-        from liqmap.calibrate import parse_time
+        from cli.common import UserError, parse_epoch_ms
 
         try:
-            first = parse_time(args.score_from)
-        except ValueError:
+            first = parse_epoch_ms(args.score_from)
+        except UserError:
             print(f"error: --score-from {args.score_from!r} is not a time", file=sys.stderr)
             return EXIT_INPUT
         warmup = max(warmup, int(np.searchsorted(inputs.candles.timestamp, first, side="left")))

@@ -8,19 +8,18 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from api import series as series_mod
-from api import storage
+from api import selection, storage
 from api.errors import BadUserInput, RangeTooLarge, not_found
 from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import checked_range, floor_to, timeframe_seconds
-from api.types.scalars import Interval
-from api.types.series import (
+from api.types.market_data import (
     Candle,
     FundingRatePoint,
     OpenInterestPoint,
     RealizedLiquidationBar,
     SweptBar,
 )
+from api.types.scalars import Interval
 
 Exchange = Annotated[str, strawberry.argument(description="ccxt exchange id, e.g. binanceusdm.")]
 Start = Annotated[datetime, strawberry.argument(description="Start of the range (inclusive).")]
@@ -72,7 +71,7 @@ async def candles(
     _check_points(ctx, start, end, step)
     start = floor_to(start, step)
     async with ctx.session() as session:
-        market = await series_mod.market(session, symbol, exchange)
+        market = await selection.market(session, symbol, exchange)
         rows = await storage.candles(
             session, market.id, ctx.timeframe, start, end, step, ctx.limits.max_series_points
         )
@@ -88,7 +87,7 @@ async def open_interest(
     start, end = checked_range(start, end, ctx.limits.max_span_days)
     _check_points(ctx, start, end, timeframe_seconds(ctx.timeframe))
     async with ctx.session() as session:
-        market = await series_mod.market(session, symbol, exchange)
+        market = await selection.market(session, symbol, exchange)
         rows = await storage.open_interest(
             session, market.id, ctx.timeframe, start, end, ctx.limits.max_series_points
         )
@@ -103,7 +102,7 @@ async def funding_rates(
     ctx = info.context
     start, end = checked_range(start, end, ctx.limits.max_span_days)
     async with ctx.session() as session:
-        market = await series_mod.market(session, symbol, exchange)
+        market = await selection.market(session, symbol, exchange)
         rows = await storage.funding_rates(
             session, market.id, start, end, ctx.limits.max_series_points
         )
@@ -193,11 +192,11 @@ async def swept_levels(
     _check_points(ctx, start, end, step)
     start = floor_to(start, step)
     async with ctx.session() as session:
-        found = await series_mod.resolve(session, symbol, exchanges)
+        found = await selection.resolve(session, symbol, exchanges)
         rows = await storage.swept(
             session, found.series_ids, start, end, step, ctx.limits.max_series_points
         )
-        aggregate = found.scopes == (series_mod.AGGREGATE,)
+        aggregate = found.scopes == (selection.AGGREGATE,)
         realized_rows = await storage.realized(
             session,
             symbol.split("/", 1)[0],

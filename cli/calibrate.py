@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqmap.backtest import (
+from cli.backtest import (
     EXIT_INPUT,
     InputError,
     Table,
@@ -38,19 +38,10 @@ from liqmap.backtest import (
     read_candles,
     read_table,
 )
+from cli.common import UserError, parse_epoch_ms
 
 HALF_HOUR_MS = 1_800_000
 DEFAULT_SPLIT = "2026-06-01T00:00:00Z"
-
-
-def parse_time(text: str) -> int:
-    """Epoch ms from an ISO date/time (UTC when no zone) or an integer epoch-ms value."""
-    if text.isdigit():
-        return int(text)
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def _bars(timestamp: npt.NDArray[np.int64], cols: dict[str, npt.NDArray[np.float64]]) -> Any:
@@ -169,7 +160,7 @@ def csv_dataset(name: str, spec: str, split_ms: int, warmup: int) -> Any:
     oi = read_table(Path(parts[1]), ["open_interest_usd"], non_negative=["open_interest_usd"])
     sides = ["long_usd", "short_usd"]
     liq = read_table(Path(parts[2]), sides, non_negative=sides)
-    from liqmap.backtest import check_same_bars
+    from cli.backtest import check_same_bars
 
     check_same_bars(c, oi)
     bars = _bars(c.timestamp, {**c.columns, **oi.columns})
@@ -264,8 +255,8 @@ def run(args: argparse.Namespace) -> int:
         print("error: give --shared-data and/or --dataset", file=sys.stderr)
         return EXIT_INPUT
     try:
-        split_ms = parse_time(args.split)
-    except ValueError:
+        split_ms = parse_epoch_ms(args.split)
+    except UserError:
         print(f"error: --split {args.split!r} is not a time", file=sys.stderr)
         return EXIT_INPUT
     try:
