@@ -39,7 +39,7 @@ QUEUE = "liqmap"
 PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows by ~230 rows per market an hour (README)
 WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
-# The runtime of this worker process; set by run_worker before tasks run.
+# The runtime of this worker process; set by run_queue_worker before tasks run.
 _runtime: Runtime | None = None
 
 
@@ -214,8 +214,9 @@ async def _recover_forever(rt: Runtime, app: procrastinate.App) -> None:
         await asyncio.sleep(rt.settings.worker_heartbeat_s)
 
 
-async def run_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) -> None:
-    """Run a worker until cancelled: periodic deferrals, job execution, stalled-job recovery."""
+async def run_queue_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) -> None:
+    """Run the procrastinate worker on an open runtime until cancelled: periodic deferrals, job
+    execution, the liquidation collectors and stalled-job recovery."""
     from jobs.liquidations import run_collector_forever
 
     app = build_app(rt.settings, database_url)

@@ -173,12 +173,12 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
 
 async def run_worker(settings: Settings, target: DatabaseTarget, *, concurrency: int = 2) -> None:
     """A job worker; a configuration error (unknown exchange or market) stops it at start."""
-    from jobs.app import run_worker as run_procrastinate_worker
+    from jobs.app import run_queue_worker
 
     rt = open_runtime(settings, target)
     try:
         await sync_all_markets(rt, tolerate_network_errors=True)
-        await run_procrastinate_worker(rt, target.url, concurrency=concurrency)
+        await run_queue_worker(rt, target.url, concurrency=concurrency)
     finally:
         await rt.close()
         await rt.engine.dispose()
