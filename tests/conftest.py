@@ -102,3 +102,18 @@ async def db(engine: AsyncEngine) -> AsyncEngine:
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {LIQMAP_TABLES} RESTART IDENTITY CASCADE"))
     return engine
+
+
+# The unit tier: tests that need no PostgreSQL, no subprocess server and no browser. A test is
+# in it unless its fixtures reach a database server (``server_url``) or it is marked otherwise;
+# `pytest -m unit` runs it alone (README, "Tests").
+SERVER_FIXTURES = {"server_url", "private_pg"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if SERVER_FIXTURES & set(fixtures) or item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)

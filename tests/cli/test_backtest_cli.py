@@ -233,6 +233,7 @@ def test_unreadable_input_and_output_fail_cleanly(
     ]  # no half-written predictions.tmp left behind
 
 
+@pytest.mark.integration  # runs the installed command in a process of its own
 def test_console_script_entry_point(files: dict[str, Path]) -> None:
     proc = subprocess.run(
         [str(LIQMAP), "backtest", *args(files, "--json")],

@@ -30,6 +30,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+@pytest.mark.integration  # runs the installed command in a process of its own
 def test_help_lists_commands() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
@@ -37,6 +38,7 @@ def test_help_lists_commands() -> None:
         assert word in out.stdout
 
 
+@pytest.mark.integration  # starts PostgreSQL or dials a server
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -59,6 +61,7 @@ def test_missing_database_names_the_fix(server_url: str) -> None:
     assert "does not exist" in out.stderr and "DATABASE_URL" in out.stderr
 
 
+@pytest.mark.integration  # starts PostgreSQL or dials a server
 def test_embedded_server_that_cannot_start_fails_clearly(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -172,6 +175,7 @@ def _stop_left_server(proc: subprocess.Popen[bytes], pgdata: Path) -> list[str]:
     return left
 
 
+@pytest.mark.integration  # starts PostgreSQL or dials a server
 def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
     """``liqmap serve`` on the embedded PostgreSQL, ended by TERM (as by systemd, docker or a
     supervisor): it shuts down and stops the server it started instead of leaving it running."""
@@ -189,6 +193,7 @@ def test_term_stops_the_embedded_server_serve_started(tmp_path: Path) -> None:
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
 
 
+@pytest.mark.integration  # starts PostgreSQL or dials a server
 def test_a_killed_process_does_not_keep_the_embedded_server_running(tmp_path: Path) -> None:
     """``liqmap serve`` killed outright (SIGKILL, OOM) never takes itself off the embedded
     server's handle list; the next command that uses the server forgets it, so that command's

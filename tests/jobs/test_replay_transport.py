@@ -146,6 +146,7 @@ async def test_prebuilt_recordings_replay_like_the_shared_folder(
         await from_files.close()
 
 
+@pytest.mark.integration  # runs the installed command in a process of its own
 def test_build_script_writes_every_exchange(shared_data: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [
