@@ -36,7 +36,7 @@ from models import store
 log = get_logger(__name__)
 
 QUEUE = "liqmap"
-PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows by ~230 rows per market an hour (README)
+PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows hourly (docs/performance.md, Storage growth)
 WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
 # The runtime of this worker process; set by run_queue_worker before tasks run.
