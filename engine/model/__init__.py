@@ -72,7 +72,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 MODEL_NAME = "oi-delta-cohorts"
-PARAMS_FILE = Path(__file__).with_name("params.json")
+PARAMS_FILE = Path(__file__).parent.with_name("params.json")
 LN2 = math.log(2.0)
 HOUR_MS = 3_600_000.0
 DAY_MS = 86_400_000.0
