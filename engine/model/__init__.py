@@ -52,27 +52,34 @@ additions: an incremental run from a saved state is bit-for-bit a full recompute
 
 from __future__ import annotations
 
-import io
-import json
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.leverage_profile import LeverageProfile, liquidation_profile
+from engine.leverage_profile import LeverageProfile
+from engine.model.arrays import BoolArray, FloatArray, IntArray
+from engine.model.bars import Bars
+from engine.model.params import MODEL_NAME, ModelParams
+from engine.model.snapshots import Snapshot, SnapshotBlock, SnapshotSink
+from engine.model.state import EngineState, empty_state
 from engine.tiers import MarginTiers
 from maps.grid import PriceGrid
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+__all__ = [
+    "MODEL_NAME",
+    "Bars",
+    "EngineState",
+    "ModelParams",
+    "SimulationResult",
+    "Snapshot",
+    "SnapshotBlock",
+    "SnapshotSink",
+    "simulate",
+]
 
-MODEL_NAME = "oi-delta-cohorts"
-PARAMS_FILE = Path(__file__).parent.with_name("params.json")
 LN2 = math.log(2.0)
 HOUR_MS = 3_600_000.0
 DAY_MS = 86_400_000.0
@@ -83,307 +90,6 @@ QUANTUM_PER_OI = 1e-15
 REBASE_LOG = 7.0
 OI_GROWTH_REBASE = 64.0
 MAX_UNITS = 2.0**62
-STATE_FORMAT = 1
-
-SideSplit = Literal["even", "taker", "candle"]
-EntryPrice = Literal["close", "typical", "vwap", "range"]
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    """Free parameters of the model. ``default()`` returns the shipped calibrated values."""
-
-    leverage_levels: int = 40
-    leverage_min: float = 2.0
-    leverage_max: float = 200.0
-    leverage_alpha: float = 0.0
-    position_usd: float = 10_000.0
-    side_split: SideSplit = "even"
-    side_skew: float = 0.0
-    entry_price: EntryPrice = "close"
-    entry_points: int = 1
-    half_life_hours: float = 0.0
-    turnover_per_day: float = 0.5
-    seed_fraction: float = 0.0
-    prune_fraction: float = 1e-9
-    window_fraction: float = 0.1
-    version: str = f"{MODEL_NAME}/uncalibrated"
-
-    def __post_init__(self) -> None:
-        if self.side_split not in ("even", "taker", "candle"):
-            raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
-        if self.entry_price not in ("close", "typical", "vwap", "range"):
-            raise ValueError(
-                f"entry_price must be close, typical, vwap or range, not {self.entry_price!r}"
-            )
-        if self.entry_points < 1 or (self.entry_price != "range" and self.entry_points != 1):
-            raise ValueError("entry_points must be 1 unless entry_price is 'range'")
-        if not 0.0 <= self.side_skew <= 1.0:
-            raise ValueError("side_skew must be within [0, 1]")
-        if self.half_life_hours < 0 or self.turnover_per_day < 0:
-            raise ValueError("half_life_hours and turnover_per_day must be >= 0")
-        if not 0.0 <= self.seed_fraction <= 1.0:
-            raise ValueError("seed_fraction must be within [0, 1]")
-        if not 0.0 < self.prune_fraction < 1.0:
-            raise ValueError("prune_fraction must be within (0, 1)")
-        if not 0.0 < self.window_fraction < 1.0:
-            raise ValueError("window_fraction must be within (0, 1)")
-        if self.position_usd <= 0:
-            raise ValueError("position_usd must be positive")
-
-    @classmethod
-    def default(cls) -> ModelParams:
-        """The calibrated defaults shipped in ``engine/params.json`` (see engine/calibration)."""
-        if PARAMS_FILE.exists():
-            data = json.loads(PARAMS_FILE.read_text())
-            return cls.from_dict(data["params"])
-        return cls()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelParams:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model parameters: {', '.join(unknown)}")
-        return cls(**data)
-
-    def profile(
-        self, tiers: MarginTiers, *, inverse: bool = False, reference_price: float = 1.0
-    ) -> LeverageProfile:
-        """The leverage levels and their LP/EP ratios under ``tiers`` (see leverage_profile)."""
-        return liquidation_profile(
-            self.leverage_levels,
-            self.leverage_min,
-            self.leverage_max,
-            self.leverage_alpha,
-            tiers,
-            self.position_usd,
-            inverse=inverse,
-            reference_price=reference_price,
-        )
-
-
-def _array(name: str, values: Any) -> FloatArray:
-    arr = np.ascontiguousarray(values, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d array")
-    return arr
-
-
-@dataclass(frozen=True)
-class Bars:
-    """One market's bars: open timestamps (epoch ms), OHLC, open interest in USD at bar end."""
-
-    timestamp: npt.NDArray[np.int64]
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    open_interest_usd: FloatArray
-    volume: FloatArray | None = None
-    taker_buy_volume: FloatArray | None = None
-    quote_volume: FloatArray | None = None  # traded value in quote currency (for the VWAP)
-
-    def __post_init__(self) -> None:
-        ts = np.ascontiguousarray(self.timestamp, dtype=np.int64)
-        object.__setattr__(self, "timestamp", ts)
-        n = len(ts)
-        for name in ("open", "high", "low", "close", "open_interest_usd"):
-            arr = _array(name, getattr(self, name))
-            if len(arr) != n:
-                raise ValueError(f"{name} has {len(arr)} values, timestamp has {n}")
-            object.__setattr__(self, name, arr)
-        for name in ("volume", "taker_buy_volume", "quote_volume"):
-            value = getattr(self, name)
-            if value is not None:
-                arr = _array(name, value)
-                if len(arr) != n:
-                    raise ValueError(f"{name} has {len(arr)} values, timestamp has {n}")
-                object.__setattr__(self, name, arr)
-        if n > 1 and not np.all(np.diff(ts) > 0):
-            raise ValueError("timestamps must be strictly increasing")
-        for name in ("open", "high", "low", "close"):
-            bad = np.flatnonzero(~(getattr(self, name) > 0) | ~np.isfinite(getattr(self, name)))
-            if len(bad):
-                raise ValueError(f"{name} must be a positive finite price (bar {int(bad[0])})")
-        bad = np.flatnonzero(~(self.open_interest_usd >= 0) | ~np.isfinite(self.open_interest_usd))
-        if len(bad):
-            raise ValueError(f"open_interest_usd must be finite and >= 0 (bar {int(bad[0])})")
-
-    def __len__(self) -> int:
-        return len(self.timestamp)
-
-    def slice(self, start: int, stop: int) -> Bars:
-        def cut(a: FloatArray | None) -> FloatArray | None:
-            return None if a is None else a[start:stop]
-
-        return Bars(
-            self.timestamp[start:stop],
-            self.open[start:stop],
-            self.high[start:stop],
-            self.low[start:stop],
-            self.close[start:stop],
-            self.open_interest_usd[start:stop],
-            cut(self.volume),
-            cut(self.taker_buy_volume),
-            cut(self.quote_volume),
-        )
-
-
-@dataclass
-class EngineState:
-    """Everything needed to continue after the last processed bar (see ``to_bytes``)."""
-
-    bucket_size: float
-    grid_origin: float
-    last_timestamp: int
-    last_close: float
-    last_oi_contracts: float
-    log_scale: float
-    ref_log_scale: float
-    quantum: float
-    oi_basis: float
-    # open cohorts, in birth order
-    side: npt.NDArray[np.int8]
-    liquidation_price: FloatArray
-    notional_at_birth: FloatArray
-    log_scale_at_birth: FloatArray
-    bucket: IntArray
-    units: IntArray
-    # heatmap in quantum units (relative to ref_log_scale), buckets from units_origin
-    units_origin: int
-    long_units: IntArray
-    short_units: IntArray
-
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        scalars = np.array(
-            [
-                self.bucket_size,
-                self.grid_origin,
-                self.last_close,
-                self.last_oi_contracts,
-                self.log_scale,
-                self.ref_log_scale,
-                self.quantum,
-                self.oi_basis,
-            ],
-            dtype=np.float64,
-        )
-        ints = np.array([STATE_FORMAT, self.last_timestamp, self.units_origin], dtype=np.int64)
-        np.savez(
-            buf,
-            scalars=scalars,
-            ints=ints,
-            side=self.side,
-            liquidation_price=self.liquidation_price,
-            notional_at_birth=self.notional_at_birth,
-            log_scale_at_birth=self.log_scale_at_birth,
-            bucket=self.bucket,
-            units=self.units,
-            long_units=self.long_units,
-            short_units=self.short_units,
-        )
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> EngineState:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            s = z["scalars"]
-            ints = z["ints"]
-            if int(ints[0]) != STATE_FORMAT:
-                raise ValueError(f"engine state format {int(ints[0])} is not {STATE_FORMAT}")
-            return cls(
-                bucket_size=float(s[0]),
-                grid_origin=float(s[1]),
-                last_timestamp=int(ints[1]),
-                last_close=float(s[2]),
-                last_oi_contracts=float(s[3]),
-                log_scale=float(s[4]),
-                ref_log_scale=float(s[5]),
-                quantum=float(s[6]),
-                oi_basis=float(s[7]),
-                side=z["side"],
-                liquidation_price=z["liquidation_price"],
-                notional_at_birth=z["notional_at_birth"],
-                log_scale_at_birth=z["log_scale_at_birth"],
-                bucket=z["bucket"],
-                units=z["units"],
-                units_origin=int(ints[2]),
-                long_units=z["long_units"],
-                short_units=z["short_units"],
-            )
-
-    @property
-    def open_cohorts(self) -> int:
-        return len(self.side)
-
-    def levels(self, grid: PriceGrid, price: float, window_fraction: float) -> Snapshot:
-        """The heatmap window around ``price`` as of the last processed bar."""
-        lo, hi = grid.window(price, window_fraction)
-        scale = self.quantum * math.exp(self.log_scale - self.ref_log_scale)
-        return Snapshot(
-            timestamp=self.last_timestamp,
-            price=price,
-            bucket_origin_index=lo,
-            long=_window(self.long_units, self.units_origin, lo, hi) * scale,
-            short=_window(self.short_units, self.units_origin, lo, hi) * scale,
-        )
-
-
-def _window(units: IntArray, origin: int, lo: int, hi: int) -> FloatArray:
-    out = np.zeros(hi - lo, dtype=np.float64)
-    a, b = max(lo, origin), min(hi, origin + len(units))
-    if b > a:
-        out[a - lo : b - lo] = units[a - origin : b - origin]
-    return out
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    timestamp: int
-    price: float
-    bucket_origin_index: int
-    long: FloatArray
-    short: FloatArray
-
-
-@dataclass(frozen=True)
-class SnapshotBlock:
-    """Consecutive snapshots sharing dense ``long``/``short`` rows over columns from ``first``.
-
-    Row ``i`` holds snapshot ``i`` over absolute buckets ``first .. first+width``; its own window
-    is ``[lo[i], hi[i])``. Iterate to get ``Snapshot`` views (no copies). The arrays are reused
-    for the next block: a sink that keeps values must copy them.
-    """
-
-    timestamp: npt.NDArray[np.int64]
-    price: FloatArray
-    lo: IntArray
-    hi: IntArray
-    first: int
-    long: npt.NDArray[np.float64]
-    short: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return len(self.timestamp)
-
-    def __iter__(self) -> Iterator[Snapshot]:
-        for i in range(len(self.timestamp)):
-            a, b = int(self.lo[i]) - self.first, int(self.hi[i]) - self.first
-            yield Snapshot(
-                int(self.timestamp[i]),
-                float(self.price[i]),
-                int(self.lo[i]),
-                self.long[i, a:b],
-                self.short[i, a:b],
-            )
-
-
-SnapshotSink = Callable[[SnapshotBlock], None]
 
 
 @dataclass
@@ -392,29 +98,6 @@ class SimulationResult:
     predicted_long_usd: FloatArray
     predicted_short_usd: FloatArray
     snapshots: list[Snapshot] = field(default_factory=list)
-
-
-def empty_state(grid: PriceGrid) -> EngineState:
-    return EngineState(
-        bucket_size=grid.bucket_size,
-        grid_origin=grid.origin,
-        last_timestamp=-1,
-        last_close=math.nan,
-        last_oi_contracts=math.nan,
-        log_scale=0.0,
-        ref_log_scale=0.0,
-        quantum=math.nan,
-        oi_basis=math.nan,
-        side=np.zeros(0, dtype=np.int8),
-        liquidation_price=np.zeros(0),
-        notional_at_birth=np.zeros(0),
-        log_scale_at_birth=np.zeros(0),
-        bucket=np.zeros(0, dtype=np.int64),
-        units=np.zeros(0, dtype=np.int64),
-        units_origin=0,
-        long_units=np.zeros(0, dtype=np.int64),
-        short_units=np.zeros(0, dtype=np.int64),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from engine.liquidation import isolated_liquidation_price
 from engine.model import (
-    PARAMS_FILE,
     Bars,
     EngineState,
     ModelParams,
@@ -26,6 +25,7 @@ from engine.model import (
     epochs,
     simulate,
 )
+from engine.model.params import PARAMS_FILE
 from engine.reference import simulate_reference
 from engine.tiers import MarginTiers, load_shipped_binance_tiers
 from maps.grid import BucketVector, PriceGrid, add_vectors
