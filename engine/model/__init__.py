@@ -52,7 +52,6 @@ additions: an incremental run from a saved state is bit-for-bit a full recompute
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -62,6 +61,9 @@ import numpy.typing as npt
 from engine.leverage_profile import LeverageProfile
 from engine.model.arrays import BoolArray, FloatArray, IntArray
 from engine.model.bars import Bars
+from engine.model.cohorts import Cohorts, concat_state, new_cohorts
+from engine.model.drivers import BarDrivers, bar_drivers
+from engine.model.fates import Fates, cohort_fates, predicted_liquidations
 from engine.model.params import MODEL_NAME, ModelParams
 from engine.model.snapshots import Snapshot, SnapshotBlock, SnapshotSink
 from engine.model.state import EngineState, empty_state
@@ -80,9 +82,6 @@ __all__ = [
     "simulate",
 ]
 
-LN2 = math.log(2.0)
-HOUR_MS = 3_600_000.0
-DAY_MS = 86_400_000.0
 # Heatmap units: int64 multiples of QUANTUM_PER_OI·(open interest at the epoch start). An epoch
 # restarts when the global scale has fallen by REBASE_LOG or open interest grew OI_GROWTH-fold,
 # which bounds units to ≈ (book / OI)·e^REBASE_LOG / QUANTUM_PER_OI ≪ 2**63.
@@ -98,306 +97,6 @@ class SimulationResult:
     predicted_long_usd: FloatArray
     predicted_short_usd: FloatArray
     snapshots: list[Snapshot] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# per-bar drivers (all vectorized over bars)
-
-
-@dataclass(frozen=True)
-class BarDrivers:
-    """What each bar does to the book, derived from the bars and the previous bar."""
-
-    low_reach: FloatArray  # lowest price traded since the previous close
-    high_reach: FloatArray
-    log_step: FloatArray  # log of the factor closes and decay apply to every position
-    log_scale: FloatArray  # L after each bar
-    log_scale_before: FloatArray  # L before each bar (after the previous one)
-    opened_contracts: FloatArray  # contracts opened, each as a long and a short
-    long_share: FloatArray
-    entry: FloatArray  # (n, entry_points)
-    oi_contracts: FloatArray
-
-
-def entry_prices(bars: Bars, params: ModelParams) -> FloatArray:
-    if params.entry_price == "close":
-        return bars.close[:, None].copy()
-    if params.entry_price == "typical":
-        return ((bars.high + bars.low + bars.close) / 3.0)[:, None]
-    if params.entry_price == "vwap":
-        return bar_vwap(bars)[:, None]
-    m = params.entry_points
-    frac = (np.arange(m, dtype=np.float64) + 0.5) / m
-    return bars.low[:, None] + (bars.high - bars.low)[:, None] * frac[None, :]
-
-
-def bar_vwap(bars: Bars) -> FloatArray:
-    """Each bar's volume-weighted price, ``quote_volume / volume``, kept inside [low, high].
-
-    Bars without a usable volume (no data, zero volume) fall back to the typical price.
-    """
-    typical = (bars.high + bars.low + bars.close) / 3.0
-    if bars.volume is None or bars.quote_volume is None:
-        return typical
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vwap = bars.quote_volume / bars.volume
-    usable = np.isfinite(vwap) & (bars.volume > 0)
-    return np.where(usable, np.clip(vwap, bars.low, bars.high), typical)
-
-
-def long_shares(bars: Bars, params: ModelParams) -> FloatArray:
-    n = len(bars)
-    if params.side_split == "even" or params.side_skew == 0.0:
-        return np.full(n, 0.5)
-    if params.side_split == "candle":
-        signal = np.sign(bars.close - bars.open)
-    else:
-        if bars.volume is None or bars.taker_buy_volume is None:
-            signal = np.zeros(n)
-        else:
-            vol = bars.volume
-            with np.errstate(divide="ignore", invalid="ignore"):
-                signal = 2.0 * bars.taker_buy_volume / vol - 1.0
-            # no (or missing) volume: no information about the side
-            signal = np.where((vol > 0) & np.isfinite(signal), np.clip(signal, -1.0, 1.0), 0.0)
-    return np.clip(0.5 + 0.5 * params.side_skew * signal, 0.0, 1.0)
-
-
-def bar_drivers(bars: Bars, params: ModelParams, state: EngineState) -> BarDrivers:
-    n = len(bars)
-    fresh = state.last_timestamp < 0
-    oi_contracts = bars.open_interest_usd / bars.close
-    prev_close = np.empty(n)
-    prev_oi = np.empty(n)
-    prev_ts = np.empty(n, dtype=np.int64)
-    prev_close[1:] = bars.close[:-1]
-    prev_oi[1:] = oi_contracts[:-1]
-    prev_ts[1:] = bars.timestamp[:-1]
-    if fresh:
-        prev_close[0], prev_oi[0], prev_ts[0] = bars.close[0], oi_contracts[0], bars.timestamp[0]
-    else:
-        if bars.timestamp[0] <= state.last_timestamp:
-            raise ValueError(
-                f"bar {int(bars.timestamp[0])} is not after the state's last bar "
-                f"{state.last_timestamp}"
-            )
-        prev_close[0], prev_oi[0], prev_ts[0] = (
-            state.last_close,
-            state.last_oi_contracts,
-            state.last_timestamp,
-        )
-    low_reach = np.minimum(bars.low, prev_close)
-    high_reach = np.maximum(bars.high, prev_close)
-    delta = oi_contracts - prev_oi
-    elapsed = (bars.timestamp - prev_ts).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        closed = np.where(prev_oi > 0, np.clip(-delta / prev_oi, 0.0, 1.0), 0.0)
-    # turnover: positions closed and reopened at the same rate, invisible in net open interest;
-    # it keeps a fresh layer of levels near the price that small moves can reach
-    # (a Poisson rate: over ``dt`` the fraction 1 − exp(−rate·dt) is closed and reopened, so a
-    # long gap turns the book over almost completely instead of more than once)
-    churn_log = -params.turnover_per_day * elapsed / DAY_MS
-    churn = -np.expm1(churn_log)
-    # a full close would be log(0); keep a sliver so the arithmetic stays finite
-    log_step = np.log1p(-np.minimum(closed, 1.0 - 1e-12)) + churn_log
-    if params.half_life_hours > 0:
-        log_step = log_step - LN2 * elapsed / (params.half_life_hours * HOUR_MS)
-    opened_contracts = np.maximum(delta, 0.0) + churn * prev_oi
-    if fresh:
-        log_step[0] = 0.0
-        opened_contracts[0] = params.seed_fraction * oi_contracts[0]
-    log_scale = np.cumsum(np.concatenate(([state.log_scale], log_step)))
-    entry = entry_prices(bars, params)
-    return BarDrivers(
-        low_reach=low_reach,
-        high_reach=high_reach,
-        log_step=log_step,
-        log_scale=log_scale[1:],
-        log_scale_before=log_scale[:-1],
-        opened_contracts=opened_contracts,
-        long_share=long_shares(bars, params),
-        entry=entry,
-        oi_contracts=oi_contracts,
-    )
-
-
-@dataclass(frozen=True)
-class Cohorts:
-    """Structure-of-arrays of cohorts; ``birth`` is the bar index (−1 = from the saved state)."""
-
-    side: npt.NDArray[np.int8]
-    liquidation_price: FloatArray
-    notional_at_birth: FloatArray
-    log_scale_at_birth: FloatArray
-    birth: npt.NDArray[np.int64]
-
-
-def new_cohorts(drivers: BarDrivers, profile: LeverageProfile, params: ModelParams) -> Cohorts:
-    """Cohorts opened by each bar, ordered by bar, side (long first), entry point, level."""
-    opening = np.flatnonzero(drivers.opened_contracts > 0)
-    m = drivers.entry.shape[1]
-    lev = len(profile.weight)
-    shape = (len(opening), 2, m, lev)
-    share = drivers.long_share[opening]
-    side_share = np.stack([2.0 * share, 2.0 * (1.0 - share)], axis=1)  # (nb, 2)
-    entry = drivers.entry[opening]  # (nb, m)
-    # notional per (bar, side, entry point, level): contracts/m · entry · side share · weight
-    per_entry = drivers.opened_contracts[opening, None] * (1.0 / m) * entry  # (nb, m)
-    notional = np.empty(shape)
-    np.multiply(
-        (per_entry[:, None, :] * side_share[:, :, None])[:, :, :, None],
-        profile.weight[None, None, None, :],
-        out=notional,
-    )
-    ratios = np.stack([profile.long_ratio, profile.short_ratio])  # (2, lev)
-    lp = np.empty(shape)
-    np.multiply(entry[:, None, :, None], ratios[:, None, :][None], out=lp)
-    side = np.empty(shape, dtype=np.int8)
-    side[:, 0] = 1
-    side[:, 1] = -1
-    birth = np.empty(shape, dtype=np.int64)
-    birth[...] = opening[:, None, None, None]
-    born_scale = np.empty(shape)
-    born_scale[...] = drivers.log_scale[opening][:, None, None, None]
-    cohorts = Cohorts(
-        side=side.reshape(-1),
-        liquidation_price=lp.reshape(-1),
-        notional_at_birth=notional.reshape(-1),
-        log_scale_at_birth=born_scale.reshape(-1),
-        birth=birth.reshape(-1),
-    )
-    keep = cohorts.notional_at_birth > 0
-    if keep.all():
-        return cohorts
-    return Cohorts(
-        side=cohorts.side[keep],
-        liquidation_price=cohorts.liquidation_price[keep],
-        notional_at_birth=cohorts.notional_at_birth[keep],
-        log_scale_at_birth=cohorts.log_scale_at_birth[keep],
-        birth=cohorts.birth[keep],
-    )
-
-
-def _sparse_table(values: FloatArray, levels: int) -> list[FloatArray]:
-    """table[k][i] = min(values[i : i + 2**k]) with +inf beyond the end."""
-    n = len(values)
-    size = n + (1 << levels)
-    base = np.full(size, np.inf)
-    base[:n] = values
-    table = [base]
-    for k in range(1, levels):
-        prev = table[-1]
-        half = 1 << (k - 1)
-        cur = prev.copy()
-        np.minimum(prev[:-half], prev[half:], out=cur[:-half])
-        table.append(cur)
-    return table
-
-
-def first_reach(
-    reach: FloatArray, threshold: FloatArray, start: npt.NDArray[np.int64], chunk: int = 1 << 20
-) -> npt.NDArray[np.int64]:
-    """First index ``u ≥ start`` with ``reach[u] ≤ threshold`` (``len(reach)`` if none).
-
-    Binary lifting over a sparse table of running minima, all queries at once.
-    """
-    n = len(reach)
-    out = np.full(len(threshold), n, dtype=np.int64)
-    if n == 0 or len(threshold) == 0:
-        return out
-    levels = max(1, int(n).bit_length())
-    table = _sparse_table(reach, levels)
-    return _lift(table, levels, threshold, start, n, chunk)
-
-
-def _lift(
-    table: list[FloatArray],
-    levels: int,
-    threshold: FloatArray,
-    start: npt.NDArray[np.int64],
-    n: int,
-    chunk: int = 1 << 20,
-) -> npt.NDArray[np.int64]:
-    out = np.empty(len(threshold), dtype=np.int64)
-    for a in range(0, len(threshold), chunk):
-        x = threshold[a : a + chunk]
-        pos = start[a : a + chunk].astype(np.int64, copy=True)
-        above = np.empty(len(x), dtype=bool)
-        for k in range(levels - 1, -1, -1):
-            np.greater(table[k][pos], x, out=above)
-            pos += above.astype(np.int64) << k
-        out[a : a + chunk] = pos
-    return out
-
-
-def _first_below(log_scale: FloatArray, limit: FloatArray) -> npt.NDArray[np.int64]:
-    """First index with ``log_scale < limit`` (``log_scale`` is non-increasing)."""
-    return np.searchsorted(-log_scale, -limit, side="right").astype(np.int64)
-
-
-@dataclass(frozen=True)
-class Fates:
-    hit: npt.NDArray[np.int64]  # bar where the range reaches the LP (n = not within this run)
-    pruned: npt.NDArray[np.int64]  # bar after whose closes/decay the cohort is dropped
-
-    @property
-    def death(self) -> npt.NDArray[np.int64]:
-        return np.minimum(self.hit, self.pruned)
-
-
-def cohort_fates(cohorts: Cohorts, drivers: BarDrivers, params: ModelParams) -> Fates:
-    n = len(drivers.log_scale)
-    # longs are reached when low ≤ LP; shorts when −high ≤ −LP: one table of running minima of
-    # both (lows, then negated highs) so all cohorts are searched in one pass without masks
-    levels = max(1, int(n).bit_length())
-    width = n + (1 << levels)
-    lows = _sparse_table(drivers.low_reach, levels)
-    highs = _sparse_table(-drivers.high_reach, levels)
-    table = [np.concatenate([lo, hi]) for lo, hi in zip(lows, highs, strict=True)]
-    is_short = cohorts.side < 0
-    offset = is_short.astype(np.int64) * width
-    start = cohorts.birth + 1 + offset
-    threshold = cohorts.liquidation_price * cohorts.side
-    hit = _lift(table, levels, threshold, start, n) - offset
-    np.minimum(hit, n, out=hit)
-    log_prune = math.log(params.prune_fraction)
-    # cohorts born in the same bar share log_scale_at_birth: search once per bar
-    pruned_by_bar = _first_below(drivers.log_scale, drivers.log_scale + log_prune)
-    n_state = int(np.searchsorted(cohorts.birth, 0))
-    pruned = np.empty(len(hit), dtype=np.int64)
-    pruned[:n_state] = _first_below(
-        drivers.log_scale, cohorts.log_scale_at_birth[:n_state] + log_prune
-    )
-    pruned[n_state:] = pruned_by_bar[cohorts.birth[n_state:]]
-    np.minimum(pruned, n, out=pruned)
-    return Fates(hit=hit, pruned=pruned)
-
-
-def predicted_liquidations(
-    cohorts: Cohorts, fates: Fates, drivers: BarDrivers
-) -> tuple[FloatArray, FloatArray]:
-    n = len(drivers.log_scale)
-    liquidated = np.flatnonzero((fates.hit < n) & (fates.hit <= fates.pruned))
-    idx = fates.hit[liquidated]
-    amount = cohorts.notional_at_birth[liquidated] * np.exp(
-        drivers.log_scale_before[idx] - cohorts.log_scale_at_birth[liquidated]
-    )
-    longs = cohorts.side[liquidated] == 1
-    long_usd = np.bincount(idx[longs], weights=amount[longs], minlength=n)
-    short_usd = np.bincount(idx[~longs], weights=amount[~longs], minlength=n)
-    return long_usd.astype(np.float64), short_usd.astype(np.float64)
-
-
-def _concat_state(state: EngineState, new: Cohorts) -> Cohorts:
-    if len(state.side) == 0:
-        return new
-    return Cohorts(
-        side=np.concatenate([state.side, new.side]),
-        liquidation_price=np.concatenate([state.liquidation_price, new.liquidation_price]),
-        notional_at_birth=np.concatenate([state.notional_at_birth, new.notional_at_birth]),
-        log_scale_at_birth=np.concatenate([state.log_scale_at_birth, new.log_scale_at_birth]),
-        birth=np.concatenate([np.full(len(state.side), -1, dtype=np.int64), new.birth]),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,7 +314,7 @@ def simulate(
         profile = params.profile(tiers)
     drivers = bar_drivers(bars, params, state)
     new = new_cohorts(drivers, profile, params)
-    cohorts = _concat_state(state, new)
+    cohorts = concat_state(state, new)
     fates = cohort_fates(cohorts, drivers, params)
     long_usd, short_usd = predicted_liquidations(cohorts, fates, drivers)
     collected: list[Snapshot] = []

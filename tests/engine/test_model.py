@@ -20,11 +20,11 @@ from engine.model import (
     EngineState,
     ModelParams,
     SnapshotBlock,
-    bar_drivers,
     empty_state,
     epochs,
     simulate,
 )
+from engine.model.drivers import bar_drivers
 from engine.model.params import PARAMS_FILE
 from engine.reference import simulate_reference
 from engine.tiers import MarginTiers, load_shipped_binance_tiers
@@ -479,7 +479,7 @@ def test_long_runs_in_chunks_equal_one_pass(
 
 
 def test_vwap_entry_is_value_over_volume_inside_the_range() -> None:
-    from engine.model import entry_prices
+    from engine.model.drivers import entry_prices
 
     bars = Bars(
         np.array([0, 300_000, 600_000, 900_000], dtype=np.int64),
