@@ -1,11 +1,9 @@
 """The heatmap model: open interest → leveraged positions → liquidation levels, bar by bar.
 
-Public API (used by the materialization job and the backtest)::
+Public API (the materialization job, the backtest and calibration use it)::
 
     params = ModelParams.default()            # shipped calibrated values (engine/params.json)
-    params.to_dict() / ModelParams.from_dict(d); params.version
-    bars = Bars(timestamp, open, high, low, close, open_interest_usd,
-                volume=None, taker_buy_volume=None)       # numpy arrays, bar-open epoch ms
+    bars = Bars(timestamp, open, high, low, close, open_interest_usd)   # numpy arrays, epoch ms
     grid = PriceGrid(bucket_size=10.0)                    # maps.grid
     result = simulate(bars, params, grid, tiers, state=None, snapshot_every=None,
                       snapshot_sink=None)
@@ -14,10 +12,6 @@ Public API (used by the materialization job and the backtest)::
     result.predicted_short_usd
     result.snapshots             # list[Snapshot] for bars where snapshot_every is True
                                  # (empty when snapshot_sink is given: blocks go to the sink)
-
-``Snapshot``: ``timestamp``, ``price`` (the bar's close), ``bucket_origin_index`` (absolute grid
-index of ``long[0]``/``short[0]``; lower price edge = ``grid.origin + index·bucket_size``),
-``long``/``short`` (USD notional per bucket over ``close·(1 ± params.window_fraction)``).
 
 The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar end):
 
@@ -41,13 +35,11 @@ The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar
 
 Snapshots (heatmaps) are the open notional per grid bucket after the bar, over the window.
 
-Implementation: every (bar, side, entry point, leverage level) is a *cohort* with its own exact
-liquidation price. Closes and decay act on all positions alike, so they are one global log-scale
-``L``; a cohort's notional at bar ``u`` is ``w·exp(L_u − L_birth)``. A cohort dies at the first
-later bar whose range reaches its LP — found for all cohorts at once by binary lifting over a
-sparse table of running lows/highs — or when pruned; no per-position Python loop. Heatmap
-buckets are kept as int64 multiples of a quantum so that sums do not depend on the order of
-additions: an incremental run from a saved state is bit-for-bit a full recompute.
+Why it is fast and exact: positions are cohorts with exact liquidation prices (``cohorts``);
+closes and decay are one global log-scale (``drivers``); deaths are found for all cohorts at
+once (``fates``), so there is no per-position Python loop; the heatmap is kept in integer units
+(``units``, ``blocks``, ``heatmap``), so an incremental run from a saved state (``state``) is
+bit-for-bit a full recompute. ``params``, ``bars`` and ``snapshots`` hold the inputs and outputs.
 """
 
 from __future__ import annotations
