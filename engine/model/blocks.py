@@ -57,8 +57,8 @@ class Scratch:
 def _running_sum_rows(units: IntArray) -> None:
     """In place, row ``i`` becomes the sum of rows ``0..i`` (integers: exact in any order).
 
-    One vectorized add per row: numpy's ``cumsum(axis=0)`` walks a C-ordered block column by
-    column and is over twice as slow here; blocks have at most BLOCK_ROWS rows.
+    One vectorized add per row rather than ``cumsum(axis=0)``, which walks a C-ordered block
+    column by column and is slower here; blocks have at most BLOCK_ROWS rows.
     """
     for i in range(1, units.shape[0]):
         np.add(units[i], units[i - 1], out=units[i])
