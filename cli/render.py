@@ -320,7 +320,8 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     ax.set_ylim(p0, p1)
     ax.yaxis.tick_right()
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ticks = time_ticks(t0, t1, (1 - left - right) * req.width)
+    # labels may reach into the margins beside the axes, as on the page
+    ticks = time_ticks(t0, t1, (1 - left - right) * req.width, left * req.width, right * req.width)
     ax.set_xticks([t.t for t in ticks], labels=[t.label for t in ticks])
     for label, tick in zip(ax.get_xticklabels(), ticks, strict=True):
         if tick.major:

@@ -42,8 +42,9 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
     points = [0, 1e-12, 1e-3, 0.01, 0.25, 0.5, 1]
     x = np.concatenate([points, rng.random(2000), rng.random(500) ** 6])
     t = np.linspace(0, 1, 101)
-    hours = (1, 12, 24, 72, 720)
-    spans = [(1_782_000_000, 3600 * h, width) for h in hours for width in (300, 1450)]
+    hours = (1, 12, 24, 72, 720, 2160, 8760, 9288)  # up to 387 days
+    spans = [(1_782_000_000, 3600 * h, width) for h in hours for width in (274, 1450)]
+    spans += [(1_798_700_000, 86_400, 1000), (1_580_000_000, 2300 * 86_400, 800)]  # new year
     # the same modules the page runs (a dynamic import returns the loaded module instance)
     loaded = await page.evaluate(
         """async ({x, t, usdValues, ages, spans, maxima}) => {
@@ -70,7 +71,7 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
             usd: usdValues.map(format.usd),
             ages: ages.map(format.age),
             ticks: spans.map(([start, span, w]) =>
-              format.timeTicks(start * 1000, (start + span) * 1000, w).map(
+              format.timeTicks(start * 1000, (start + span) * 1000, w, 28, 74).map(
                 (k) => [k.t / 1000, k.label, k.major])),
             css: Object.fromEntries(
               Object.keys(shared.STYLE.colours).map((k) => [
@@ -105,7 +106,7 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
     assert loaded["usd"] == [usd(v) for v in USD_VALUES]
     assert loaded["ages"] == [age(s) for s in (0, 45, 89.5, 90, 5399, 7200, 3 * 86400)]
     assert loaded["ticks"] == [
-        [[k.t, k.label, k.major] for k in time_ticks(start, start + span, w)]
+        [[k.t, k.label, k.major] for k in time_ticks(start, start + span, w, 28, 74)]
         for start, span, w in spans
     ]
     # and every document the page sent is one of the shared files, byte for byte
