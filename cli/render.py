@@ -376,9 +376,16 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         f"{m['symbol']} · {scope_text(req.exchanges, m['exchanges'])} · liquidation map at "
         f"{iso(at)}"
     )
+    whole = data["whole"]
+    # the whole map's totals, as the page's card; what the price range shows is "in view"
+    totals = f"longs {usd(whole['totalLongUsd'])}, shorts {usd(whole['totalShortUsd'])} at risk"
+    if (float(whole["priceMin"]), float(whole["priceMax"])) != (p0, p1):
+        totals += (
+            f" (in view {p0:,.0f}–{p1:,.0f}: longs {usd(m['totalLongUsd'])}, shorts "
+            f"{usd(m['totalShortUsd'])})"
+        )
     lines = [
-        f"range {range_text} · {size:g} USD levels · longs {usd(m['totalLongUsd'])}, shorts "
-        f"{usd(m['totalShortUsd'])}",
+        f"range {range_text} · {size:g} USD levels · {totals}",
         f"{freshness(m['coverage'])} · model {m['model']['version']}",
     ]
     total = split["longUsd"] + split["shortUsd"] if split else 0.0

@@ -37,7 +37,10 @@ def test_colours_are_hex_and_every_reference_resolves() -> None:
 
 def test_every_shared_document_is_valid_against_the_api_schema() -> None:
     schema = create_schema(ApiLimits.defaults())._schema
-    assert set(documents()) == {"catalogue", "latest", "heatmap", "details", "candles", "live"}
+    assert set(documents()) == {
+        "catalogue", "limits", "latest", "heatmap", "details", "candles", "live",
+        "realized", "swept", "clusters", "maxpain",
+    }  # fmt: skip
     for name, text in documents().items():
         parsed = parse(text)
         assert validate(schema, parsed) == [], name

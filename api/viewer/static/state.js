@@ -1,6 +1,7 @@
 // The view's state and its URL form, so that a view can be shared by its address.
 
 import { DURATIONS } from "./format.js";
+import { DEFAULT_OVERLAYS, OVERLAY_IDS } from "./overlays.js";
 import { STYLE } from "./shared.js";
 
 /** Interval id → seconds, and the labels of the resolution control (viewer.json). */
@@ -26,6 +27,7 @@ export const DEFAULTS = {
   pmin: null,
   pmax: null,
   bucket: null,
+  overlays: DEFAULT_OVERLAYS,
 };
 
 function num(text) {
@@ -43,7 +45,7 @@ function time(text) {
 /** State from location.search (unknown or malformed values fall back to the defaults). */
 export function fromUrl(search) {
   const p = new URLSearchParams(search);
-  const s = { ...DEFAULTS, exchanges: [] };
+  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays] };
   if (p.get("symbol")) s.symbol = p.get("symbol");
   if (p.get("exchanges")) s.exchanges = p.get("exchanges").split(",").map((e) => e.trim()).filter(Boolean);
   if (RANGES.includes(p.get("range"))) s.range = p.get("range");
@@ -58,6 +60,10 @@ export function fromUrl(search) {
   s.pmin = num(p.get("pmin"));
   s.pmax = num(p.get("pmax"));
   s.bucket = num(p.get("bucket"));
+  if (p.has("overlays")) {
+    const wanted = p.get("overlays").split(",").map((o) => o.trim());
+    s.overlays = OVERLAY_IDS.filter((id) => wanted.includes(id));
+  }
   return s;
 }
 
@@ -78,5 +84,7 @@ export function toUrl(s) {
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));
   if (s.bucket !== null) p.set("bucket", String(s.bucket));
+  const overlays = OVERLAY_IDS.filter((id) => s.overlays.includes(id));
+  if (overlays.join(",") !== DEFAULTS.overlays.join(",")) p.set("overlays", overlays.join(","));
   return `?${p.toString()}`;
 }
