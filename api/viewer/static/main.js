@@ -28,6 +28,7 @@ let limits = null; // what the API accepts (its limits field)
 let resOptions = []; // the intervals for the current range, each with why it is refused (or null)
 const overlayData = new Map(); // overlay id → { payload, error }
 let detailsAt = null; // the instant of the map shown (null: the newest)
+let guessed = false; // the symbol is the default, not one the address or the user chose
 let detailsSeq = 0;
 let hm = null; // the heatmap on screen (matrices as Float32Array, row-major)
 let details = null; // { map, split } shown beside it
@@ -104,15 +105,21 @@ function option(select, value, label) {
   select.append(o);
 }
 
-function buildControls() {
+/** The symbol menu and the exchanges of the symbol, from the catalogue. */
+function buildSymbols() {
   const symbols = [...new Set(catalogue.markets.map((m) => m.symbol))].sort();
-  if (!state.symbol) state.symbol = symbols.includes(DEFAULT_SYMBOL) ? DEFAULT_SYMBOL : symbols[0] || "";
   const sel = $("symbol");
   sel.replaceChildren();
   for (const s of symbols) option(sel, s, s);
   if (state.symbol && !symbols.includes(state.symbol)) option(sel, state.symbol, `${state.symbol} (unknown)`);
   sel.value = state.symbol;
+  buildExchanges();
+  syncControls();
+}
 
+/** The controls that need only the limits (the symbol's come with the catalogue). */
+function buildControls() {
+  if (state.symbol) option($("symbol"), state.symbol, state.symbol);
   const ranges = $("ranges");
   ranges.replaceChildren();
   const longest = limits.maxSpanDays * 86_400_000;
@@ -144,9 +151,20 @@ function buildControls() {
   const scale = $("scale");
   scale.replaceChildren();
   for (const s of SCALE_NAMES) option(scale, s, s);
-  buildExchanges();
   buildOverlays();
   syncControls();
+}
+
+let cataloguePending = null;
+
+/** The catalogue (markets and exchanges), asked for once the first heatmap is on its way: the
+ * symbol shown is known before it (the address's, or the default's newest map was found). */
+function loadCatalogue() {
+  cataloguePending ??= query(CATALOGUE).then((data) => {
+    catalogue = data;
+    buildSymbols();
+  });
+  return cataloguePending;
 }
 
 /** The resolution menu: auto and the API's intervals, those it would refuse disabled with why. */
@@ -230,6 +248,7 @@ function syncControls() {
 function wireControls() {
   $("symbol").addEventListener("change", (e) => {
     state.symbol = e.target.value;
+    guessed = false;
     state.exchanges = [];
     buildExchanges();
     changed();
@@ -399,7 +418,7 @@ async function load(early = null) {
     redraw();
     performance.mark("liqmap:heatmap:drawn");
     performance.measure("liqmap:heatmap-draw", "liqmap:heatmap:response", "liqmap:heatmap:drawn");
-    requestAnimationFrame(() => {
+    const painted = new Promise((resolve) => requestAnimationFrame(() => {
       performance.mark("liqmap:heatmap:painted");
       performance.measure("liqmap:heatmap-paint", "liqmap:heatmap:response", "liqmap:heatmap:painted");
       if (!performance.getEntriesByName("liqmap:first-paint").length) {
@@ -407,11 +426,14 @@ async function load(early = null) {
         performance.measure("liqmap:first-paint", { start: 0, end: "liqmap:heatmap:painted" });
       }
       document.body.dataset.drawn = String(token);
-    });
+      resolve();
+    }));
     describe();
     updateStatus();
-    // live updates once the heatmap is on screen (the subscription's set-up on the server would
-    // otherwise compete with the first heatmap)
+    // the rest (map, overlays, catalogue, live updates) once the heatmap is on screen, so that
+    // neither the browser nor the server works on them meanwhile (a hidden tab has no frames)
+    await Promise.race([painted, new Promise((resolve) => setTimeout(resolve, 100))]);
+    if (token !== loadToken) return;
     subscribeLive();
     if (hm.filledColumns === 0) {
       const newest = hm.coverage.lastBar ? ` The newest materialized bar is ${dateTime(Date.parse(hm.coverage.lastBar))}.` : "";
@@ -427,14 +449,36 @@ async function load(early = null) {
       details = { map: null, whole: null, split: null }; // nothing to show beside an empty range
       describeDetails();
       redraw();
+      await loadCatalogue();
       return;
     }
-    await Promise.all([loadDetails(currentAt(), token), loadOverlays("range", token).then(redrawIf(token))]);
+    await Promise.all([
+      loadDetails(currentAt(), token),
+      loadOverlays("range", token).then(redrawIf(token)),
+      loadCatalogue(),
+    ]);
   } catch (err) {
     if (token !== loadToken || err.name === "AbortError") return;
+    if (err.code === "NOT_FOUND" && guessed) {
+      // the default symbol is not stored: the first of those that are, if any
+      guessed = false;
+      await loadCatalogue().catch(() => {});
+      const first = [...new Set(catalogue.markets.map((m) => m.symbol))].sort()[0];
+      if (first) {
+        state.symbol = first;
+        history.replaceState(null, "", toUrl(state));
+        buildSymbols();
+        load();
+        return;
+      }
+      clearView();
+      showMessage("empty", "No markets are stored yet: run `liqmap up` (or `liqmap ingest`) first.", "EMPTY");
+      return;
+    }
     clearView();
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
+    loadCatalogue().catch(() => {}); // the symbol menu, to choose another
   } finally {
     if (token === loadToken) {
       document.body.dataset.busy = "false";
@@ -871,25 +915,22 @@ function scheduleRefresh(full) {
 
 // --- start -----------------------------------------------------------------------------------
 async function boot() {
-  // index.html sent the catalogue, the limits and the newest map of the symbol the page will
-  // most likely show before the modules loaded: one round trip less before the first heatmap
+  // index.html asked for the limits and the newest map of the address's symbol (or the default)
+  // before the modules loaded; the catalogue follows the first heatmap
   const early = window.liqmapEarly ?? null;
   window.liqmapEarly = null; // answers are read once
   try {
-    [catalogue, { limits }] = await Promise.all([
-      receive(early?.catalogue ?? request(CATALOGUE)),
-      receive(early?.limits ?? request(LIMITS)),
-    ]);
+    ({ limits } = await receive(early?.limits ?? request(LIMITS)));
   } catch (err) {
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
     return;
   }
-  buildControls();
   if (!state.symbol) {
-    showMessage("empty", "No markets are stored yet: run `liqmap up` (or `liqmap ingest`) first.", "EMPTY");
-    return;
+    state.symbol = DEFAULT_SYMBOL;
+    guessed = true;
   }
+  buildControls();
   history.replaceState(null, "", toUrl(state));
   load(early?.latest ?? null); // the live socket opens with the first subscription
 }
