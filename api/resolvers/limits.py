@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from strawberry.types import Info
 
@@ -39,15 +40,15 @@ def limits(info: Info) -> Limits:
             for interval in sorted(Interval, key=lambda i: i.seconds)
             if interval.seconds >= base_s
         ],
+        lookup=fine_resolution_from,
     )
 
 
 async def fine_resolution_from(
-    info: Info, symbol: str, exchanges: list[str] | None
+    ctx: Any, symbol: str, exchanges: list[str] | None
 ) -> datetime | None:
     """The oldest base-resolution snapshot of the selection: what api.resolvers.heatmap checks
     a sub-hour interval's start against."""
-    ctx = info.context
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
         return await storage.first_snapshot_ts(session, found.series_ids, ctx.timeframe)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from api.types.base import described, field, resolver
 from api.types.scalars import Interval
+
+# (context, symbol, exchanges) → the oldest base-resolution snapshot; given by the resolver
+FineResolutionFrom = Callable[[Any, str, list[str] | None], Awaitable[datetime | None]]
 
 
 @described
@@ -42,6 +46,7 @@ class Limits:
         "Base-resolution snapshots are kept for about this many days before the newest bar."
     )
     intervals: list[IntervalLimit] = field("The heatmap's intervals, shortest first.")
+    lookup: strawberry.Private[FineResolutionFrom]
 
     @resolver
     async def fine_resolution_from(
@@ -59,6 +64,4 @@ class Limits:
     ) -> datetime | None:
         """The earliest start a heatmap of this symbol and exchanges may have with a sub-hour
         interval: its oldest stored base-resolution snapshot (null when none is stored)."""
-        from api.resolvers.limits import fine_resolution_from
-
-        return await fine_resolution_from(info, symbol, exchanges)
+        return await self.lookup(info.context, symbol, exchanges)
