@@ -28,6 +28,7 @@ let limits = null; // what the API accepts (its limits field)
 let resOptions = []; // the intervals for the current range, each with why it is refused (or null)
 const overlayData = new Map(); // overlay id → { payload, error }
 let detailsAt = null; // the instant of the map shown (null: the newest)
+let mapAtWanted = null; // the instant of the map the map overlays were last asked for
 let guessed = false; // the symbol is the default, not one the address or the user chose
 let detailsSeq = 0;
 let hm = null; // the heatmap on screen (matrices as Float32Array, row-major)
@@ -586,9 +587,11 @@ async function loadOverlays(scope, token, at = detailsAt) {
 
 async function loadOverlay(o, context, token) {
   setOverlayNote(o, "loading", "…");
+  if (o.scope === "map") mapAtWanted = context.at;
   try {
     const data = await query(o.query, o.variables(context, o));
     if (token !== loadToken || !state.overlays.includes(o.id)) return;
+    if (o.scope === "map" && context.at !== mapAtWanted) return; // a later map was asked for
     const payload = o.prepare(data, context);
     overlayData.set(o.id, { payload, error: null });
     setOverlayNote(o, o.count(payload) ? "drawn" : "empty", o.describe(payload));

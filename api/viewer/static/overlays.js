@@ -12,7 +12,6 @@ const SHORT = colour("short");
 const LONG_LIGHT = colour("long_cumulative");
 const SHORT_LIGHT = colour("short_cumulative");
 const TEXT = colour("text");
-const MUTED = colour("muted");
 const PANEL = colour("panel");
 
 const iso = (ms) => new Date(ms).toISOString();
@@ -280,5 +279,3 @@ export function stripHeight(plotHeight) {
   const { fraction, min_px: lo, max_px: hi } = STYLE.overlays.strip;
   return Math.round(Math.max(lo, Math.min(hi, plotHeight * fraction)));
 }
-
-export { MUTED as STRIP_TEXT };

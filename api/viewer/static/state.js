@@ -4,12 +4,8 @@ import { DURATIONS } from "./format.js";
 import { DEFAULT_OVERLAYS, OVERLAY_IDS } from "./overlays.js";
 import { STYLE } from "./shared.js";
 
-/** Interval id → seconds, and the labels of the resolution control (viewer.json). */
-export const INTERVALS = Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.seconds]));
-export const INTERVAL_LABELS = {
-  auto: "auto",
-  ...Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.label])),
-};
+/** The resolutions an address may name (what the API accepts is checked when loading). */
+const RESOLUTIONS = new Set(["auto", ...STYLE.intervals.map((i) => i.id)]);
 export const RANGES = [...Object.keys(DURATIONS), "custom"];
 export const SIDES = Object.keys(STYLE.sides);
 export const SCALE_NAMES = Object.keys(STYLE.scales);
@@ -52,7 +48,7 @@ export function fromUrl(search) {
   s.start = time(p.get("start"));
   s.end = time(p.get("end"));
   if (s.start !== null && s.end !== null && !p.get("range")) s.range = "custom";
-  if (Object.hasOwn(INTERVAL_LABELS, p.get("res") ?? "")) s.res = p.get("res");
+  if (RESOLUTIONS.has(p.get("res"))) s.res = p.get("res");
   if (SIDES.includes(p.get("side"))) s.side = p.get("side");
   if (SCALE_NAMES.includes(p.get("scale"))) s.scale = p.get("scale");
   const within = num(p.get("within"));
