@@ -62,12 +62,12 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
 def freeze_startup_heap() -> int:
     """Take every object alive now (modules, schema, app) out of the cyclic collector's scans.
 
-    A full (oldest-generation) collection walks every tracked object: with the API's imports
-    alone about 105,000 of them, some 66 ms on a 2-core machine (README, Reliability → Load).
-    Each such pause stops every request in flight on the process's one event loop, so these
-    pauses set the API's worst latencies (``liqmap_gc_pause_seconds`` on ``/metrics``). What
-    is alive when serving starts lives as long as the process, so the collector gains nothing
-    by walking it again: frozen, those collections only walk what was allocated since.
+    A full (oldest-generation) collection walks every tracked object, and the API's imports
+    alone make many of them (README, Reliability → Load, has the figures). Each such pause
+    stops every request in flight on the process's one event loop, so these pauses set the
+    API's worst latencies (``liqmap_gc_pause_seconds`` on ``/metrics``). What is alive when
+    serving starts lives as long as the process, so the collector gains nothing by walking it
+    again: frozen, those collections only walk what was allocated since.
     Garbage is collected first so that none of it is kept for good. Returns how many objects
     were frozen.
     """
