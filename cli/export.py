@@ -31,12 +31,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.types import Integer
 
-from models.arrays import decode_float4_array
+from models import heatmap_store
 
 FORMATS = ("parquet", "csv")
 RESOLUTIONS = ("1h", "5m")
@@ -174,25 +171,6 @@ def check_writable(path: Path) -> None:
         raise ExportError(f"cannot write {path}: the file is not writable")
 
 
-_ROWS_SQL = text(
-    """
-    SELECT h.series_id, h.ts, round(h.bucket_origin / h.bucket_size)::int AS first,
-           h.bucket_size, h.price, array_send(h.long_usd) AS long_bin,
-           array_send(h.short_usd) AS short_bin
-    FROM heatmap_snapshots h
-    WHERE h.series_id = ANY(:ids) AND h.resolution = :res AND h.ts >= :start AND h.ts < :end
-    ORDER BY h.ts, h.series_id
-    """
-).bindparams(bindparam("ids", type_=ARRAY(Integer)))
-
-_SUMMARY_SQL = text(
-    "SELECT series_id, count(*) AS n, min(ts) AS first, max(ts) AS last, "
-    "array_agg(DISTINCT bucket_size) AS sizes, array_agg(DISTINCT model_version) AS versions "
-    "FROM heatmap_snapshots WHERE series_id = ANY(:ids) AND resolution = :res "
-    "AND ts >= :start AND ts < :end GROUP BY series_id"
-).bindparams(bindparam("ids", type_=ARRAY(Integer)))
-
-
 @dataclass(frozen=True, slots=True)
 class Series:
     label: str  # exchange id, or "all"
@@ -235,7 +213,7 @@ def _iso(ts: datetime) -> str:
 def describe(
     req: ExportRequest,
     series: dict[int, Series],
-    summary: list[Any],
+    summary: list[heatmap_store.SnapshotSummary],
     step: timedelta,
     resolution: str,
 ) -> dict[str, Any]:
@@ -243,7 +221,7 @@ def describe(
     from liqmap import __version__
 
     sizes = sorted(
-        {float(z) for r in summary for z in r.sizes} or {s.bucket_size for s in series.values()}
+        {z for r in summary for z in r.bucket_sizes} or {s.bucket_size for s in series.values()}
     )
     return {
         "format": FORMAT,
@@ -254,16 +232,16 @@ def describe(
         "range": {"start": _iso(req.start), "end": _iso(req.end), "end_exclusive": True},
         "resolution": resolution,
         "snapshots": {
-            "count": sum(int(r.n) for r in summary),
+            "count": sum(r.count for r in summary),
             "first": _iso(min(r.first for r in summary) + step) if summary else None,
             "last": _iso(max(r.last for r in summary) + step) if summary else None,
-            "per_exchange": {series[r.series_id].label: int(r.n) for r in summary},
+            "per_exchange": {series[r.series_id].label: r.count for r in summary},
         },
         "price_grid": {
             "bucket_size": sizes[0] if len(sizes) == 1 else sizes,
             "rule": "price = k × bucket_size (k an integer): a bucket's lower edge",
         },
-        "model_versions": sorted({v for r in summary for v in r.versions}),
+        "model_versions": sorted({v for r in summary for v in r.model_versions}),
         "columns": {
             name: {"type": str(kind), "pandas": dtype, "unit": unit, "description": meaning}
             for name, kind, dtype, unit, meaning in COLUMNS
@@ -277,7 +255,9 @@ def describe(
     }
 
 
-def _batch_table(rows: list[tuple[str, datetime, int, float, float, bytes, bytes]]) -> pa.Table:
+def _batch_table(
+    rows: list[tuple[str, datetime, int, float, float, np.ndarray, np.ndarray]],
+) -> pa.Table:
     stamps: list[np.ndarray] = []
     names: list[str] = []
     counts: list[int] = []
@@ -285,9 +265,9 @@ def _batch_table(rows: list[tuple[str, datetime, int, float, float, bytes, bytes
     marks: list[np.ndarray] = []
     longs: list[np.ndarray] = []
     shorts: list[np.ndarray] = []
-    for label, at, first, size, price, long_bin, short_bin in rows:
-        long_usd = decode_float4_array(long_bin).astype(np.float64)
-        short_usd = decode_float4_array(short_bin).astype(np.float64)
+    for label, at, first, size, price, long_f32, short_f32 in rows:
+        long_usd = long_f32.astype(np.float64)
+        short_usd = short_f32.astype(np.float64)
         n = long_usd.size
         stamps.append(np.full(n, round(at.timestamp() * 1000), dtype=np.int64))
         names.append(label)
@@ -398,14 +378,9 @@ async def export_snapshots(
     step = timedelta(seconds=timeframe_seconds(timeframe))
     resolution = timeframe if req.resolution != "1h" else "1h"
     # maps whose instant (bar close) is in [start, end): bars opening in [start-step, end-step)
-    params = {
-        "ids": list(series),
-        "res": resolution,
-        "start": req.start - step,
-        "end": req.end - step,
-    }
+    window = (list(series), resolution, req.start - step, req.end - step)
     async with engine.connect() as conn:
-        summary = list(await conn.execute(_SUMMARY_SQL, params))
+        summary = await heatmap_store.snapshot_summary(conn, *window)
     metadata = describe(req, series, summary, step, resolution)
     total = metadata["snapshots"]["count"]
     done = rows = 0
@@ -415,8 +390,8 @@ async def export_snapshots(
         writer = _Writer(tmp, req.format, metadata)
         try:
             async with engine.connect() as conn:
-                result = await conn.stream(_ROWS_SQL.execution_options(yield_per=req.batch), params)
-                async for partition in result.partitions(req.batch):
+                batches = heatmap_store.snapshot_batches(conn, *window, req.batch)
+                async for partition in batches:
                     table = _batch_table(
                         [
                             (
@@ -425,8 +400,8 @@ async def export_snapshots(
                                 r.first,
                                 r.bucket_size,
                                 r.price,
-                                r.long_bin,
-                                r.short_bin,
+                                r.long_usd,
+                                r.short_usd,
                             )
                             for r in partition
                         ]

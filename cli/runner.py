@@ -164,24 +164,19 @@ async def fail_orphaned_runs(url: str) -> int:
     the job's status) still ends the job; such runs would stay ``running`` forever. (Jobs that
     stay ``doing`` because their worker died are the stalled-job recovery's to hand on.)
     """
-    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
 
-    from liqmap.database import normalize_url
+    from liqmap.database import to_async_url
+    from models import jobs_store
 
-    conn = await asyncpg.connect(dsn=normalize_url(url), timeout=5)
+    # one connection of its own, given up on quickly: the database has only just come back
+    engine = create_async_engine(to_async_url(url), poolclass=NullPool, connect_args={"timeout": 5})
     try:
-        status = await conn.execute(
-            """
-            UPDATE job_runs r SET status = 'failed', finished_at = now(),
-                   error = coalesce(r.error || '; ', '') || $1
-            FROM procrastinate_jobs j
-            WHERE r.status = 'running' AND j.id = r.procrastinate_job_id AND j.status <> 'doing'
-            """,
-            ORPHANED_RUN,
-        )
+        async with engine.begin() as conn:
+            count = await jobs_store.fail_orphaned_runs(conn, ORPHANED_RUN)
     finally:
-        await conn.close()
-    count = int(status.split()[-1])
+        await engine.dispose()
     if count:
         log.warning("job runs orphaned by the outage marked failed", runs=count)
     return count

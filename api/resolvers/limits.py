@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from strawberry.types import Info
+import strawberry
 
-from api import selection, storage
+from api import selection
+from api.context import ApiContext
 from api.timerange import timeframe_seconds
 from api.types.limits import IntervalLimit, Limits
 from api.types.scalars import Interval
+from models import heatmap_store
 
 HOUR = 3600
 
 
-def limits(info: Info) -> Limits:
+def limits(info: strawberry.Info[ApiContext, None]) -> Limits:
     """What the API accepts: the limits every request is checked against and the rules a
     heatmap's interval must meet."""
     ctx = info.context
@@ -51,4 +53,4 @@ async def fine_resolution_from(
     a sub-hour interval's start against."""
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
-        return await storage.first_snapshot_ts(session, found.series_ids, ctx.timeframe)
+        return await heatmap_store.first_snapshot_ts(session, found.series_ids, ctx.timeframe)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,11 @@ def test_sigkill_mid_request_then_restart(crash_url: str, tmp_path: Path) -> Non
         stop = asyncio.Event()
         outcomes: dict[str, int] = {}
         clients = [asyncio.create_task(_hammer(api.url, stop, outcomes)) for _ in range(16)]
-        await asyncio.sleep(1.5)  # requests in flight: reading snapshots, encoding matrices
+        # requests in flight (reading snapshots, encoding matrices) once some have been served;
+        # waited for, not slept: on a loaded machine the first answers take longer
+        deadline = time.monotonic() + 60
+        while outcomes.get("ok", 0) <= 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         busy = query_one(
             crash_url,
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
