@@ -32,6 +32,16 @@ def _run(body: Callable[[Any, Any], int]) -> Callable[[argparse.Namespace], int]
     return run
 
 
+def _overlays(value: str | None) -> tuple[str, ...]:
+    """``--overlays a,b`` (``none`` or empty for none); the page's defaults when omitted."""
+    from api.viewer import overlays
+
+    if value is None:
+        return overlays.defaults()
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    return () if names in ([], ["none"]) else tuple(dict.fromkeys(names))
+
+
 # --- render ---------------------------------------------------------------------------------
 def cmd_render(args: argparse.Namespace, env: Any) -> int:
     from api.viewer.local import ApiError, LocalApi
@@ -55,6 +65,7 @@ def cmd_render(args: argparse.Namespace, env: Any) -> int:
         within_pct=args.within,
         width=args.width,
         height=args.height,
+        overlays=_overlays(args.overlays),
     )
 
     async def main() -> Any:
@@ -183,6 +194,12 @@ def register(sub: Any, add: AddCommand) -> None:
     )
     render.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
     render.add_argument("--height", type=int, default=900, help="pixels (default 900)")
+    render.add_argument(
+        "--overlays",
+        metavar="LIST",
+        help="comma-separated: realized, swept, clusters, maxpain, or none "
+        "(default: the viewer's, realized,clusters,maxpain)",
+    )
     render.add_argument("-o", "--output", required=True, help="PNG file to write")
 
     export = add("export", "Export stored data for analysts (Parquet or CSV)", _run(cmd_export))

@@ -4,7 +4,10 @@ The data comes through the public GraphQL schema, executed in process (:mod:`api
 with the documents the web page sends, and the picture is drawn with what the page draws with:
 colours, colour map, scales, legend and axis rules all come from the files the page is served
 (api/viewer/static/viewer.json and graphql/, read through :mod:`api.viewer.shared`). For
-``--kind map``: the bars per price level with the cumulative long/short curves.
+``--kind map``: the bars per price level with the cumulative long/short curves. Overlays
+(``--overlays``, the page's by default) are asked for with the page's documents and drawn as the
+page draws them: realized and swept liquidations in a strip under the heatmap, the largest
+clusters and max pain at the map's time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from api.viewer import overlays
 from api.viewer.colormap import (
     Scale,
     colour_index,
@@ -29,7 +33,7 @@ from api.viewer.colormap import (
     scale_names,
 )
 from api.viewer.labels import age, time_ticks, usd
-from api.viewer.local import LocalApi
+from api.viewer.local import ApiError, LocalApi
 from api.viewer.shared import colour, document, style
 
 KINDS = ("heatmap", "map")
@@ -81,6 +85,7 @@ class RenderRequest:
     within_pct: float = float(DEFAULTS["within_pct"])
     width: int = 1600
     height: int = 900
+    overlays: tuple[str, ...] = overlays.defaults()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,173 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     return data
 
 
+Layers = dict[str, Any]  # overlay id → what to draw (as overlays.js prepares it)
+
+
+async def fetch_overlays(
+    api: LocalApi,
+    req: RenderRequest,
+    *,
+    at: str | None,
+    window: tuple[float, float, float],
+    span: tuple[str, str, int] | None,
+) -> tuple[Layers, dict[str, str]]:
+    """The overlays asked for, with the page's documents: ``at`` the map's instant, ``window``
+    its price range and bucket, ``span`` the heatmap's start, end and column seconds (None for
+    a map). An overlay the API refuses is left out, with its message (as the page's note)."""
+    common = {"symbol": req.symbol, "exchanges": list(req.exchanges) or None}
+    layers: Layers = {}
+    refused: dict[str, str] = {}
+    intervals = {i["seconds"]: i["id"] for i in style()["intervals"]}
+    for overlay in req.overlays:
+        spec = overlays.spec(overlay)
+        try:
+            if spec["scope"] == "range":
+                if span is None:
+                    continue  # a strip under the heatmap: a map has no time axis
+                start, end, step = span
+                variables = {**common, "start": start, "end": end}
+                if overlay == "swept":
+                    variables["interval"] = intervals.get(step)
+                data = await api.query(document(spec["document"]), **variables)
+                layers[overlay] = (
+                    overlays.realized_bars(
+                        data["realizedLiquidations"],
+                        aggregate=not req.exchanges,
+                        step_ms=step * 1000,
+                    )
+                    if overlay == "realized"
+                    else overlays.swept_bars(data["sweptLevels"], step_ms=step * 1000)
+                )
+            elif overlay == "clusters":
+                low, high, size = window
+                data = await api.query(
+                    document(spec["document"]),
+                    **common,
+                    at=at,
+                    priceMin=low,
+                    priceMax=high,
+                    bucketSize=size,
+                    limit=spec["limit"],
+                )
+                layers[overlay] = data["liquidationLevels"]
+            else:
+                data = await api.query(document(spec["document"]), **common, at=at)
+                layers[overlay] = data["liquidationLevels"]
+        except ApiError as exc:
+            refused[overlay] = str(exc)
+    return {k: v for k, v in layers.items() if v is not None}, refused
+
+
+def _walls(layers: Layers) -> list[dict[str, Any]]:
+    clusters = layers.get("clusters")
+    return list(clusters["clusters"]) if clusters else []
+
+
+def _pains(layers: Layers) -> list[tuple[str, float]]:
+    m = layers.get("maxpain")
+    if not m:
+        return []
+    sides = (("LONG", m["maxPainLong"]), ("SHORT", m["maxPainShort"]))
+    return [(side, float(p["price"])) for side, p in sides if p]
+
+
+def _side_colour(side: str) -> str:
+    return LONG_COLOR if side == "LONG" else SHORT_COLOR
+
+
+def _draw_strip(sax: Any, layers: Layers, t0: float, t1: float) -> dict[str, int]:
+    """Realized (filled) and swept (outlined) bars, shorts up, longs down, on one USD scale."""
+    strip = [(k, layers[k]) for k in ("swept", "realized") if k in layers and layers[k].count]
+    top = max((bars.max for _, bars in strip), default=0.0) or 1.0
+    drawn: dict[str, int] = {}
+    for overlay, bars in strip:  # swept first: the realized bars end up on top, as on the page
+        shown = [b for b in bars.bars if b.t1 / 1000 > t0 and b.t0 / 1000 < t1]
+        lefts = [b.t0 / 1000 for b in shown]
+        widths = [(b.t1 - b.t0) / 1000 for b in shown]
+        filled = overlay == "realized"
+        for values, sign, fill, line in (
+            ([b.short for b in shown], 1, SHORT_COLOR, SHORT_CUM),
+            ([b.long for b in shown], -1, LONG_COLOR, LONG_CUM),
+        ):
+            sax.bar(
+                lefts,
+                [sign * v for v in values],
+                width=widths,
+                align="edge",
+                color=fill if filled else "none",
+                edgecolor="none" if filled else line,
+                linewidth=0 if filled else 0.8,
+            )
+        drawn[overlay] = sum(1 for b in shown if b.long > 0 or b.short > 0)
+    sax.set_ylim(-top * 1.02, top * 1.02)
+    sax.axhline(0, color=LINE, linewidth=0.8)
+    sax.set_yticks([-top, top], labels=[usd(top), usd(top)])
+    sax.yaxis.tick_right()
+    names = " · ".join(overlays.spec(k)["label"] for k in ("realized", "swept") if k in drawn)
+    sax.text(
+        0.005,
+        0.93,
+        f"{names} · shorts ↑ longs ↓",
+        transform=sax.transAxes,
+        color=MUTED,
+        fontsize=8,
+        va="top",
+    )
+    return drawn
+
+
+def _draw_map_marks(ax: Any, layers: Layers, x: float, p0: float, p1: float) -> dict[str, int]:
+    """Clusters (a bracket and its USD) and max pain (a diamond, or an arrow at the edge) at the
+    map's time ``x`` on the heatmap; labels keep 14 px apart, max pain's placed first."""
+    drawn: dict[str, int] = {}
+    box = ax.get_window_extent()
+    band = 14 / max(1.0, box.height) * (p1 - p0)  # 14 px in price
+    taken: list[float] = []
+
+    def free(y: float) -> bool:
+        if any(abs(y - t) < band for t in taken):
+            return False
+        taken.append(y)
+        return True
+
+    def note(text: str, y: float, colour: str, dx: float) -> None:
+        ax.annotate(
+            text,
+            xy=(x, y),
+            xytext=(dx, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=8,
+            color=colour,
+            bbox={"boxstyle": "square,pad=0.15", "fc": BACKGROUND, "ec": "none", "alpha": 0.75},
+        )
+
+    if "maxpain" in layers:
+        pains = _pains(layers)
+        for side, price in pains:
+            c = _side_colour(side)
+            y = min(max(price, p0), p1)
+            marker = "D" if p0 <= price <= p1 else ("v" if price < p0 else "^")
+            ax.plot(
+                [x], [y], marker=marker, color=c, markeredgecolor=PANEL, markersize=7, clip_on=False
+            )
+            free(y)
+            note(f"max pain {price:,.0f}", y, c, -10)
+        drawn["maxpain"] = len(pains)
+    if "clusters" in layers:
+        walls = _walls(layers)
+        for wall in walls:
+            c = _side_colour(wall["side"])
+            low, high = max(p0, wall["priceLow"]), min(p1, wall["priceHigh"])
+            ax.vlines(x, low, high, colors=c, linewidth=2.5)
+            if free((low + high) / 2):
+                note(usd(wall["notionalUsd"]), (low + high) / 2, c, -8)
+        drawn["clusters"] = len(walls)
+    return drawn
+
+
 def _figure(req: RenderRequest) -> tuple[Any, Any]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # Agg: no display needed
     from matplotlib.figure import Figure
@@ -243,9 +415,12 @@ def _axes_px(fig: Any, ax: Any, height: int) -> tuple[float, float, float, float
     return (float(box.x0), float(height - box.y1), float(box.x1), float(height - box.y0))
 
 
-def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
+def draw_heatmap(
+    heatmap: dict[str, Any], req: RenderRequest, path: Path, layers: Layers | None = None
+) -> RenderResult:
     from matplotlib.ticker import FuncFormatter
 
+    layers = layers or {}
     rows, columns = int(heatmap["rows"]), int(heatmap["columns"])
     long_m = decode(heatmap["long"], rows, columns)
     short_m = decode(heatmap["short"], rows, columns)
@@ -274,7 +449,15 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     top = _header(fig, req, title, lines) / req.height
     left, right = 60 / req.width, 90 / req.width
     bottom = 90 / req.height
-    ax = fig.add_axes((left, bottom, 1 - left - right, 1 - top - bottom))
+    stripped = any(layers[k].count for k in ("realized", "swept") if k in layers)
+    strip_px = overlays.strip_height((1 - top - bottom) * req.height) if stripped else 0
+    lift = (strip_px + 6) / req.height if stripped else 0.0  # the strip and its gap, as the page
+    ax = fig.add_axes((left, bottom + lift, 1 - left - right, 1 - top - bottom - lift))
+    axis = ax  # the axes whose x axis carries the time labels
+    if stripped:
+        axis = fig.add_axes((left, bottom, 1 - left - right, strip_px / req.height), sharex=ax)
+        _style(axis)
+        ax.tick_params(labelbottom=False)
     cax = fig.add_axes((left, 32 / req.height, 0.3, 12 / req.height))
     _style(ax)
     ax.imshow(
@@ -316,13 +499,19 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
             color=ON_PRICE_LINE,
             bbox={"boxstyle": "square,pad=0.25", "fc": PRICE_LINE, "ec": PRICE_LINE},
         )
+    # the map beside the page's heatmap: at its end, or the newest when no end is given
+    at = _at(layers, t1)
+    drawn = _draw_map_marks(ax, layers, min(max(at, t0), t1), p0, p1)
+    if stripped:
+        drawn |= _draw_strip(axis, layers, t0, t1)
     ax.set_xlim(t0, t1)
     ax.set_ylim(p0, p1)
     ax.yaxis.tick_right()
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ticks = time_ticks(t0, t1, (1 - left - right) * req.width)
-    ax.set_xticks([t.t for t in ticks], labels=[t.label for t in ticks])
-    for label, tick in zip(ax.get_xticklabels(), ticks, strict=True):
+    # labels may reach into the margins beside the axes, as on the page
+    ticks = time_ticks(t0, t1, (1 - left - right) * req.width, left * req.width, right * req.width)
+    axis.set_xticks([t.t for t in ticks], labels=[t.label for t in ticks])
+    for label, tick in zip(axis.get_xticklabels(), ticks, strict=True):
         if tick.major:
             label.set_fontweight("bold")
     legend = _colour_bar(cax, vmax, colour_scale)
@@ -338,8 +527,17 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
         "liqmap:scale": req.scale,
         "liqmap:max": repr(vmax),  # the USD at the top of the colour bar
         "liqmap:legend": json.dumps(legend),  # [position on the bar, label] per tick
+        "liqmap:overlays": json.dumps(drawn),  # marks drawn per overlay, as the page counts
     }
     return _save(fig, ax, req, path, "heatmap", title, (p0, p1), (t0, t1), extra)
+
+
+def _at(layers: Layers, fallback: float) -> float:
+    """The instant of the map the overlays describe (epoch seconds)."""
+    for overlay in ("maxpain", "clusters"):
+        if overlay in layers:
+            return datetime.fromisoformat(layers[overlay]["at"]).timestamp()
+    return fallback
 
 
 def _colour_bar(cax: Any, vmax: float, colour_scale: Scale) -> list[tuple[float, str]]:
@@ -354,9 +552,12 @@ def _colour_bar(cax: Any, vmax: float, colour_scale: Scale) -> list[tuple[float,
     return ticks
 
 
-def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
+def draw_map(
+    data: dict[str, Any], req: RenderRequest, path: Path, layers: Layers | None = None
+) -> RenderResult:
     from matplotlib.ticker import FuncFormatter
 
+    layers = layers or {}
     m = data["liquidationLevels"]
     split = data["longShortSplit"]
     levels = m["levels"]
@@ -375,9 +576,16 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         f"{m['symbol']} · {scope_text(req.exchanges, m['exchanges'])} · liquidation map at "
         f"{iso(at)}"
     )
+    whole = data["whole"]
+    # the whole map's totals, as the page's card; what the price range shows is "in view"
+    totals = f"longs {usd(whole['totalLongUsd'])}, shorts {usd(whole['totalShortUsd'])} at risk"
+    if (float(whole["priceMin"]), float(whole["priceMax"])) != (p0, p1):
+        totals += (
+            f" (in view {p0:,.0f}–{p1:,.0f}: longs {usd(m['totalLongUsd'])}, shorts "
+            f"{usd(m['totalShortUsd'])})"
+        )
     lines = [
-        f"range {range_text} · {size:g} USD levels · longs {usd(m['totalLongUsd'])}, shorts "
-        f"{usd(m['totalShortUsd'])}",
+        f"range {range_text} · {size:g} USD levels · {totals}",
         f"{freshness(m['coverage'])} · model {m['model']['version']}",
     ]
     total = split["longUsd"] + split["shortUsd"] if split else 0.0
@@ -467,6 +675,46 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
     cum.set_xlabel("cumulative USD from the price", color=MUTED, fontsize=9)
     for spine in cum.spines.values():
         spine.set_color(LINE)
+    drawn: dict[str, int] = {}
+    if "clusters" in layers:  # the walls outlined across the panel, as on the page
+        for wall in _walls(layers):
+            ax.axhspan(
+                wall["priceLow"],
+                wall["priceHigh"],
+                fill=False,
+                linestyle="--",
+                edgecolor=_side_colour(wall["side"]),
+                linewidth=0.8,
+            )
+            ax.annotate(
+                f"{wall['side'].lower()} wall {usd(wall['notionalUsd'])}",
+                xy=(1, (wall["priceLow"] + wall["priceHigh"]) / 2),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=8,
+                color=TEXT,
+            )
+        drawn["clusters"] = len(_walls(layers))
+    if "maxpain" in layers:
+        for side, level in _pains(layers):
+            if p0 <= level <= p1:
+                ax.axhline(level, color=_side_colour(side), linestyle=(0, (6, 3)), linewidth=1.2)
+            ax.annotate(
+                f"{'' if p0 <= level <= p1 else ('↓ ' if level < p0 else '↑ ')}max pain "
+                f"{level:,.0f}",
+                xy=(0, min(max(level, p0), p1)),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, 6 if p0 <= level <= p1 else 0),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=8,
+                color=_side_colour(side),
+            )
+        drawn["maxpain"] = len(_pains(layers))
     handles = ax.get_legend_handles_labels()[0] + cum.get_legend_handles_labels()[0]
     legend = fig.legend(
         handles=handles,
@@ -480,7 +728,8 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
     legend.get_frame().set_edgecolor(LINE)
     for text in legend.get_texts():
         text.set_color(TEXT)
-    return _save(fig, ax, req, path, "map", title, (p0, p1), (0.0, float(ax.get_xlim()[1])))
+    extra = {"liqmap:overlays": json.dumps(drawn)}
+    return _save(fig, ax, req, path, "map", title, (p0, p1), (0.0, float(ax.get_xlim()[1])), extra)
 
 
 async def render(api: LocalApi, req: RenderRequest, path: Path) -> RenderResult:
@@ -491,11 +740,33 @@ async def render(api: LocalApi, req: RenderRequest, path: Path) -> RenderResult:
         raise RenderError("--end must be after --start")
     if not (math.isfinite(req.width) and 200 <= req.width <= 8000 and 150 <= req.height <= 8000):
         raise RenderError("--width must be 200–8000 and --height 150–8000 pixels")
+    unknown = set(req.overlays) - set(overlays.ids())
+    if unknown:
+        raise RenderError(
+            f"unknown overlay {sorted(unknown)[0]!r}; use {', '.join(overlays.ids())} (or none)"
+        )
     if req.kind == "heatmap":
         heatmap = await fetch_heatmap(api, req)
-        return _atomic(path, lambda tmp: draw_heatmap(heatmap, req, tmp))
+        low = float(heatmap["priceMin"])
+        size = float(heatmap["priceStep"])
+        layers, _ = await fetch_overlays(
+            api,
+            req,
+            at=heatmap["end"] if req.end is not None else None,
+            window=(low, low + int(heatmap["rows"]) * size, size),
+            span=(heatmap["start"], heatmap["end"], int(heatmap["stepSeconds"])),
+        )
+        return _atomic(path, lambda tmp: draw_heatmap(heatmap, req, tmp, layers))
     data = await fetch_map(api, req)
-    return _atomic(path, lambda tmp: draw_map(data, req, tmp))
+    m = data["liquidationLevels"]
+    layers, _ = await fetch_overlays(
+        api,
+        req,
+        at=req.end.isoformat() if req.end else None,
+        window=(float(m["priceMin"]), float(m["priceMax"]), float(m["bucketSize"])),
+        span=None,
+    )
+    return _atomic(path, lambda tmp: draw_map(data, req, tmp, layers))
 
 
 def _atomic(path: Path, draw: Callable[[Path], RenderResult]) -> RenderResult:

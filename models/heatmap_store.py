@@ -120,6 +120,7 @@ class SnapshotVectors:
     ts: datetime  # bar open
     first: int  # grid index of element 0
     bucket_size: float
+    price: float  # the close of the snapshot's bar
     long_usd: np.ndarray
     short_usd: np.ndarray
 
@@ -416,11 +417,29 @@ async def price_range(
     return row[0], row[1]
 
 
-async def count_snapshots(
+@dataclass(frozen=True, slots=True)
+class SnapshotSummary:
+    """One series' snapshots in a range: how many, first and last bar, grids, model versions."""
+
+    series_id: int
+    count: int
+    first: datetime  # bar open
+    last: datetime  # bar open
+    bucket_sizes: list[float]
+    model_versions: list[str]
+
+
+async def snapshot_summary(
     conn: Executor, series_ids: Sequence[int], resolution: str, start: datetime, end: datetime
-) -> int:
+) -> list[SnapshotSummary]:
     params = {"ids": list(series_ids), "res": resolution, "start": start, "end": end}
-    return int((await conn.execute(query("count_snapshots"), params)).scalar_one())
+    rows = await conn.execute(query("snapshot_summary"), params)
+    return [
+        SnapshotSummary(
+            r.series_id, int(r.n), r.first, r.last, [float(s) for s in r.sizes], list(r.versions)
+        )
+        for r in rows
+    ]
 
 
 async def snapshot_batches(
@@ -448,6 +467,7 @@ async def snapshot_batches(
                 r.ts,
                 r.first,
                 r.bucket_size,
+                r.price,
                 decode_float4_array(r.long_bin),
                 decode_float4_array(r.short_bin),
             )

@@ -497,16 +497,21 @@ FROM heatmap_snapshots WHERE series_id = :series AND resolution = :res AND ts = 
 SELECT min(price), max(price) FROM heatmap_snapshots WHERE series_id = ANY(:ids)
 AND resolution = :res AND ts >= :start AND ts < :end;
 
--- count_snapshots --
--- How many snapshots of the series have a bar opening in [start, end) (an export's size).
-SELECT count(*) FROM heatmap_snapshots WHERE series_id = ANY(CAST(:ids AS int[]))
-AND resolution = :res AND ts >= :start AND ts < :end;
+-- snapshot_summary --
+-- Per series, its snapshots with bars opening in [start, end): how many, the first and last
+-- bar, the grid steps and model versions they were stored with (an export's metadata).
+SELECT series_id, count(*) AS n, min(ts) AS first, max(ts) AS last,
+       array_agg(DISTINCT bucket_size) AS sizes, array_agg(DISTINCT model_version) AS versions
+FROM heatmap_snapshots WHERE series_id = ANY(CAST(:ids AS int[]))
+AND resolution = :res AND ts >= :start AND ts < :end
+GROUP BY series_id;
 
 -- export_snapshots --
 -- The series' snapshots with bars opening in [start, end), by time then series (an export's
 -- rows, read through a server-side cursor).
 SELECT h.series_id, h.ts, round(h.bucket_origin / h.bucket_size)::int AS first,
-       h.bucket_size, array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       h.bucket_size, h.price, array_send(h.long_usd) AS long_bin,
+       array_send(h.short_usd) AS short_bin
 FROM heatmap_snapshots h
 WHERE h.series_id = ANY(CAST(:ids AS int[])) AND h.resolution = :res
   AND h.ts >= :start AND h.ts < :end

@@ -2,10 +2,10 @@
 
 The database is filled the way the main job fills it (tests/api/test_pipeline_e2e.py): the real
 replay adapters over ../shared/data ingest Binance and Bybit BTC/USDT:USDT (and ETH/USDT:USDT on
-Binance, which the shared data has no series of, so it stays empty), then the real materializer
+Binance, which the shared data has no series of, so it stays empty), the realized liquidations
+the shared data carries are imported (CoinGlass's 30-minute totals), then the real materializer
 runs. The newest hour is held back: :meth:`ViewerData.catch_up` ingests and materializes it
-later through the same job functions, which is how a test sees new snapshots arrive live.
-"""
+later through the same job functions, which is how a test sees new snapshots arrive live."""
 
 from __future__ import annotations
 
@@ -156,7 +156,13 @@ def viewer_database_url(server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def viewer_data(viewer_database_url: str, shared_data: Path) -> AsyncIterator[ViewerData]:
     from jobs.ingest import DATASETS, ingest_dataset
-    from jobs.pipeline import PipelineReport, materialize_all, open_runtime, sync_all_markets
+    from jobs.pipeline import (
+        PipelineReport,
+        import_replay_realized,
+        materialize_all,
+        open_runtime,
+        sync_all_markets,
+    )
 
     settings = viewer_settings(shared_data)
     rt = open_runtime(settings, DatabaseTarget(viewer_database_url, embedded=False))
@@ -168,6 +174,7 @@ async def viewer_data(viewer_database_url: str, shared_data: Path) -> AsyncItera
             for symbol in settings.symbols_for(exchange):
                 for dataset in DATASETS:
                     await ingest_dataset(rt, exchange, symbol, dataset, until_ms=cut)
+        await import_replay_realized(rt, PipelineReport())  # CoinGlass bars, for the overlays
         await materialize_all(rt, PipelineReport())
     finally:
         await rt.close()

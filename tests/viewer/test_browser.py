@@ -180,8 +180,12 @@ async def test_controls_issue_the_right_queries_and_the_url_follows(
 
     await page.select_option("#res", "ONE_HOUR")
     drawn = await wait_drawn(page, drawn)
-    assert _heatmaps(sent)[-1]["interval"] == "ONE_HOUR"
-    assert await page.get_attribute("#heatmap", "data-columns") == str(3 * 24 + 1)
+    hourly = _heatmaps(sent)[-1]
+    assert hourly["interval"] == "ONE_HOUR"
+    # the range ends at the last whole hour of the data, not past the newest bar
+    end_ms = datetime.fromisoformat(hourly["end"].replace("Z", "+00:00")).timestamp() * 1000
+    assert end_ms == close - close % 3_600_000 and _span_ms(hourly) == 3 * DAY_MS
+    assert await page.get_attribute("#heatmap", "data-columns") == str(3 * 24)
     assert _query_of(page.url)["res"] == ["ONE_HOUR"]
 
     await page.check("input.exchange[value='bybit']")

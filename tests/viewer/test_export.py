@@ -1,9 +1,16 @@
 """`liqmap export snapshots`: export → read back with pyarrow / pandas → equal to what the
-public API serves for the same snapshots (the `snapshots` connection, paged over HTTP)."""
+public API serves for the same snapshots (the `snapshots` connection, paged over HTTP), with the
+metadata a reader needs in the file (checked against plain SQL), the same dtypes in Parquet and
+CSV, and the file mode the umask gives."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +19,7 @@ import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import text
 from starlette.applications import Starlette
 
 from cli.export import ExportRequest, export_snapshots
@@ -22,7 +30,7 @@ SNAPSHOTS = """query ($symbol: String!, $start: DateTime!, $end: DateTime!, $exc
     $resolution: SnapshotResolution!, $after: String) {
   snapshots(symbol: $symbol, start: $start, end: $end, exchange: $exchange,
             resolution: $resolution, first: 100, after: $after) {
-    edges { node { at levels { price longUsd shortUsd } } }
+    edges { node { at price levels { price longUsd shortUsd } } }
     pageInfo { hasNextPage endCursor }
   } }"""
 
@@ -50,23 +58,67 @@ async def api_rows(
             page = body["data"]["snapshots"]
             for edge in page["edges"]:
                 at = pd.Timestamp(edge["node"]["at"])
+                mark = edge["node"]["price"]
                 rows += [
-                    (at, exchange, lv["price"], lv["longUsd"], lv["shortUsd"])
+                    (at, exchange, lv["price"], mark, lv["longUsd"], lv["shortUsd"])
                     for lv in edge["node"]["levels"]
                 ]
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]
-    return pd.DataFrame(rows, columns=["timestamp", "exchange", "price", "long_usd", "short_usd"])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = ["timestamp", "exchange", "price", "snapshot_price", "long_usd", "short_usd"]
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The API's rows in the export's dtypes, in the export's order."""
     frame = frame.copy()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ms, UTC]")
-    frame["exchange"] = frame["exchange"].astype(str)
-    for column in ("price", "long_usd", "short_usd"):  # CSV readers infer 57150 as an integer
+    frame["exchange"] = frame["exchange"].astype("str")
+    for column in ("price", "snapshot_price", "long_usd", "short_usd"):
         frame[column] = frame[column].astype("float64")
     return frame.sort_values(["timestamp", "exchange", "price"]).reset_index(drop=True)
+
+
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["timestamp", "exchange", "price"]).reset_index(drop=True)
+
+
+def read_csv_export(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """As docs/viewer.md tells an analyst to: pandas, the '#' lines skipped, dtypes from the
+    metadata line."""
+    with open(path, encoding="utf-8") as f:
+        line = next(x for x in f if x.startswith("# metadata: "))
+    metadata = json.loads(line.removeprefix("# metadata: "))
+    dtypes = {c: m["pandas"] for c, m in metadata["columns"].items()}
+    return pd.read_csv(path, comment="#").astype(dtypes), metadata
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+async def sql_summary(viewer_data: ViewerData, scope: str, resolution: str, a: Any, b: Any) -> Any:
+    """Snapshots (count, first and last bar, sizes, versions) of a series, with plain SQL."""
+    sid = await viewer_data.series_id(scope)
+    async with viewer_data.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text(
+                    "SELECT count(*), min(ts), max(ts), array_agg(DISTINCT bucket_size), "
+                    "array_agg(DISTINCT model_version) FROM heatmap_snapshots "
+                    "WHERE series_id = :s AND resolution = :r AND ts >= :a AND ts < :b"
+                ),
+                {"s": sid, "r": resolution, "a": a, "b": b},
+            )
+        ).one()
 
 
 async def cli(*args: str, url: str) -> int:
@@ -104,8 +156,11 @@ async def test_parquet_round_trip_equals_the_api(
     assert code == 0
     assert "from 144 snapshots" in capsys.readouterr().out  # 48 hours × 3 series
     table = pq.read_table(out)
-    assert table.schema.names == ["timestamp", "exchange", "price", "long_usd", "short_usd"]
-    exported = tidy(table.to_pandas())
+    assert table.schema.names == COLUMNS
+    assert [str(t) for t in table.schema.types] == [
+        "timestamp[ms, tz=UTC]", "string", "double", "double", "double", "double",
+    ]  # fmt: skip
+    exported = ordered(pd.read_parquet(out))
     expected = tidy(
         pd.concat(
             [
@@ -145,10 +200,92 @@ async def test_csv_round_trip_equals_the_api(
         url=viewer_data.url,
     )
     assert code == 0
-    exported = tidy(pd.read_csv(out))
+    exported, _ = read_csv_export(out)
+    exported = ordered(exported)
     expected = tidy(await api_rows(viewer_app, start, end, "bybit", "FIVE_MINUTES"))
     assert exported["timestamp"].nunique() == 36
     pd.testing.assert_frame_equal(exported, expected, check_exact=True)
+    # every number is written as a float, so a plain read infers float64 as Parquet has it
+    plain = pd.read_csv(out, comment="#")
+    assert {plain[c].dtype.name for c in COLUMNS[2:]} == {"float64"}
+    body = out.read_text().splitlines()
+    assert body[3] == ",".join(COLUMNS) and body[4].split(",")[2].endswith(".0")
+
+
+async def test_metadata_dtypes_and_mode_are_the_same_in_parquet_and_csv(
+    viewer_data: ViewerData, tmp_path: Path
+) -> None:
+    start, end = hours_before_cut(viewer_data, 30, 6)
+    frames = {}
+    metadata = {}
+    for fmt, mask in (("parquet", 0o022), ("csv", 0o027)):
+        out = tmp_path / f"both.{fmt}"
+        with umask(mask):
+            code = await cli(
+                "--symbol",
+                SYMBOL,
+                "--start",
+                start.isoformat(),
+                "--end",
+                end.isoformat(),
+                "--exchange",
+                "all,bybit",
+                "--format",
+                fmt,
+                "--quiet",
+                "-o",
+                str(out),
+                url=viewer_data.url,
+            )
+        assert code == 0
+        # the user's umask, not the temporary file's 0600
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+        if fmt == "parquet":
+            frames[fmt] = pd.read_parquet(out)
+            metadata[fmt] = json.loads(pq.read_schema(out).metadata[b"liqmap"])
+            units = {f.name: (f.metadata or {}).get(b"unit") for f in pq.read_schema(out)}
+            assert units["price"] == b"USD" and units["long_usd"] == b"USD notional"
+        else:
+            frames[fmt], metadata[fmt] = read_csv_export(out)
+    # one table, one set of dtypes, whichever the format
+    assert frames["parquet"].dtypes.to_dict() == frames["csv"].dtypes.to_dict()
+    pd.testing.assert_frame_equal(frames["parquet"], frames["csv"], check_exact=True)
+    first, second = metadata["parquet"], metadata["csv"]
+    assert {k: v for k, v in first.items() if k != "exported_at"} == {
+        k: v for k, v in second.items() if k != "exported_at"
+    }
+    meta = first
+    # what the file holds, said in it, and true (plain SQL over the same bars)
+    assert meta["format"] == "liqmap.snapshots/2" and meta["symbol"] == SYMBOL
+    assert meta["exchanges"] == {"all": ["binanceusdm", "bybit"], "bybit": ["bybit"]}
+    assert meta["range"]["start"] == start.isoformat().replace("+00:00", "Z")
+    assert meta["resolution"] == "1h"
+    counts = {}
+    versions: set[str] = set()
+    for scope in ("all", "bybit"):
+        n, first_bar, last_bar, sizes, found = await sql_summary(
+            viewer_data, scope, "1h", start - timedelta(minutes=5), end - timedelta(minutes=5)
+        )
+        counts[scope] = n
+        versions |= set(found)
+        assert sizes == [50.0]
+        assert meta["snapshots"]["first"] == (first_bar + timedelta(minutes=5)).isoformat().replace(
+            "+00:00", "Z"
+        )
+        assert meta["snapshots"]["last"] == (last_bar + timedelta(minutes=5)).isoformat().replace(
+            "+00:00", "Z"
+        )
+    assert meta["snapshots"]["per_exchange"] == counts and meta["snapshots"]["count"] == 48
+    assert meta["price_grid"]["bucket_size"] == 50.0
+    assert meta["model_versions"] == sorted(versions) and versions
+    assert meta["columns"]["price"]["unit"] == "USD"
+    assert meta["columns"]["timestamp"]["pandas"] == "datetime64[ms, UTC]"
+    frame = frames["parquet"]
+    assert frame["timestamp"].nunique() == 24 and (frame["price"] % 50 == 0).all()
+    assert frame["timestamp"].min() == pd.Timestamp(meta["snapshots"]["first"])
+    # snapshot_price is each map's price: one per instant and exchange
+    marks = frame.groupby(["timestamp", "exchange"])["snapshot_price"].nunique()
+    assert (marks == 1).all()
 
 
 async def test_export_streams_in_row_groups_and_leaves_nothing_when_interrupted(
@@ -165,6 +302,7 @@ async def test_export_streams_in_row_groups_and_leaves_nothing_when_interrupted(
     meta = pq.ParquetFile(out).metadata
     assert meta.num_row_groups == 7 and meta.num_rows == report.rows
     assert [d for d, _ in seen] == [0, 7, 14, 21, 28, 35, 42, 48, 48]
+    assert json.loads(pq.read_schema(out).metadata[b"liqmap"])["snapshots"]["count"] == 48
     assert {t for _, t in seen} == {48}
 
     def stop(done: int, total: int) -> None:

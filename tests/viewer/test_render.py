@@ -9,7 +9,9 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from matplotlib import colormaps
@@ -134,6 +136,8 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
         end.isoformat(),
         "--kind",
         "map",
+        "--overlays",
+        "none",  # the bars alone: max pain's line is drawn in a side's colour across the panel
         "--width",
         "1200",
         "--height",
@@ -277,3 +281,30 @@ async def test_render_refuses_bad_input_with_one_line_and_no_file(
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+async def test_map_png_marks_the_walls_and_max_pain_the_api_reports(
+    viewer_data: ViewerData, viewer_app: Any, tmp_path: Path
+) -> None:
+    """--kind map with the overlays: as many walls and max pain marks as the API reports for
+    that map, and an unknown overlay name is one line, exit 2, no file."""
+    start, end = await window(viewer_data)
+    out = tmp_path / "map.png"
+    args = ["render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat()]
+    overlays = ["--overlays", "clusters,maxpain"]
+    code = await cli(*args, "--kind", "map", *overlays, "-o", str(out), url=viewer_data.url)
+    assert code == 0
+    drawn = json.loads(Image.open(out).text["liqmap:overlays"])
+    query = """query ($at: DateTime) { liquidationLevels(symbol: "BTC/USDT:USDT", at: $at) {
+      clusters(limit: 5) { side } maxPainLong { price } maxPainShort { price } } }"""
+    transport = httpx.ASGITransport(app=viewer_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
+        payload = {"query": query, "variables": {"at": end.isoformat()}}
+        body = (await client.post("/graphql", json=payload)).json()
+    m = body["data"]["liquidationLevels"]
+    pains = [p for p in (m["maxPainLong"], m["maxPainShort"]) if p]
+    assert drawn == {"clusters": len(m["clusters"]), "maxpain": len(pains)}
+    assert drawn["clusters"] == 5 and drawn["maxpain"] == 2
+    bad = tmp_path / "bad.png"
+    assert await cli(*args, "--overlays", "walls", "-o", str(bad), url=viewer_data.url) == 2
+    assert not bad.exists()

@@ -6,6 +6,7 @@ the USD stored there (read back with plain SQL)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +22,15 @@ from cli.render import cell_values
 from tests.api.conftest import LiveServer
 from tests.viewer.conftest import SYMBOL, ViewerData, cell_pixels, colour_indices
 from tests.viewer.test_browser import canvas_rgb, plot_box, wait_drawn
-from tests.viewer.test_render import BUCKET, ROWS, png_box, render_window, stored_cells, window
+from tests.viewer.test_render import (
+    BUCKET,
+    ROWS,
+    cli,
+    png_box,
+    render_window,
+    stored_cells,
+    window,
+)
 
 # values where rounding and unit boundaries are easy to get wrong
 USD_VALUES = [0, 0.5, 1.5, 2.5, 999.4, 999.5, 1000, 1250, 1350, 99_950, 999_950, 1_250_000]
@@ -42,8 +51,9 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
     points = [0, 1e-12, 1e-3, 0.01, 0.25, 0.5, 1]
     x = np.concatenate([points, rng.random(2000), rng.random(500) ** 6])
     t = np.linspace(0, 1, 101)
-    hours = (1, 12, 24, 72, 720)
-    spans = [(1_782_000_000, 3600 * h, width) for h in hours for width in (300, 1450)]
+    hours = (1, 12, 24, 72, 720, 2160, 8760, 9288)  # up to 387 days
+    spans = [(1_782_000_000, 3600 * h, width) for h in hours for width in (274, 1450)]
+    spans += [(1_798_700_000, 86_400, 1000), (1_580_000_000, 2300 * 86_400, 800)]  # new year
     # the same modules the page runs (a dynamic import returns the loaded module instance)
     loaded = await page.evaluate(
         """async ({x, t, usdValues, ages, spans, maxima}) => {
@@ -70,7 +80,7 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
             usd: usdValues.map(format.usd),
             ages: ages.map(format.age),
             ticks: spans.map(([start, span, w]) =>
-              format.timeTicks(start * 1000, (start + span) * 1000, w).map(
+              format.timeTicks(start * 1000, (start + span) * 1000, w, 28, 74).map(
                 (k) => [k.t / 1000, k.label, k.major])),
             css: Object.fromEntries(
               Object.keys(shared.STYLE.colours).map((k) => [
@@ -105,7 +115,7 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
     assert loaded["usd"] == [usd(v) for v in USD_VALUES]
     assert loaded["ages"] == [age(s) for s in (0, 45, 89.5, 90, 5399, 7200, 3 * 86400)]
     assert loaded["ticks"] == [
-        [[k.t, k.label, k.major] for k in time_ticks(start, start + span, w)]
+        [[k.t, k.label, k.major] for k in time_ticks(start, start + span, w, 28, 74)]
         for start, span, w in spans
     ]
     # and every document the page sent is one of the shared files, byte for byte
@@ -165,3 +175,104 @@ async def test_page_and_png_paint_every_cell_alike(
     page_ticks = json.loads(await page.get_attribute("#legend", "data-ticks"))
     assert [[k["t"], k["label"]] for k in page_ticks] == json.loads(image.text["liqmap:legend"])
     assert await page.text_content("#legend-label") == legend_caption(side, scale(scale_name))
+
+
+async def test_realized_bars_are_chosen_alike(page: Any, viewer_server: LiveServer) -> None:
+    """The page's overlays.js and api/viewer/overlays.py pick the same source per bar, the same
+    bar length and the same columns, on rows made to hit every rule."""
+    from api.viewer.overlays import realized_bars
+
+    def row(ts: str, tf: str, source: str, exchange: str, lo: float, sh: float) -> dict[str, Any]:
+        return {
+            "ts": ts,
+            "timeframe": tf,
+            "source": source,
+            "exchange": exchange,
+            "longUsd": lo,
+            "shortUsd": sh,
+            "lowerBound": False,
+        }
+
+    rows = [
+        row("2026-06-01T00:00:00+00:00", "30m", "coinglass", "*", 5e6, 1e6),
+        row("2026-06-01T00:30:00+00:00", "30m", "coinglass", "*", 2e6, 3e6),
+        row("2026-06-01T00:30:00+00:00", "30m", "aardvark", "*", 9e6, 9e6),  # first by name
+        row("2026-06-01T01:00:00+00:00", "30m", "coinglass", "*", 0.0, 4e6),
+        row("2026-06-01T00:00:00+00:00", "5m", "binance-forceorder", "binanceusdm", 1e5, 0.0),
+        row("2026-06-01T00:05:00+00:00", "5m", "binance-forceorder", "binanceusdm", 2e5, 1e4),
+        row("2026-06-01T00:05:00+00:00", "5m", "bybit-stream", "bybit", 3e5, 2e4),
+        row("2026-06-01T00:10:00+00:00", "5m", "bybit-stream", "bybit", 0.0, 5e4),
+        row("2026-06-01T02:00:00+00:00", "1h", "other", "bybit", 7e5, 7e5),
+    ]
+    await page.goto(f"{viewer_server.url}/?range=24h&overlays=")
+    await wait_drawn(page)
+    cases = [(True, 300_000), (True, 3_600_000), (False, 300_000), (False, 900_000)]
+    from_page = await page.evaluate(
+        """async ({rows, cases}) => {
+          const o = await import('/viewer/overlays.js');
+          return cases.map(([aggregate, stepMs]) => {
+            const r = o.realizedBars(rows, {aggregate, stepMs});
+            return {bars: r.bars.map(b => [b.t0, b.t1, b.long, b.short]), max: r.max,
+                    sources: r.sources, timeframe: r.timeframe ?? null};
+          });
+        }""",
+        {"rows": rows, "cases": cases},
+    )
+    for (aggregate, step), got in zip(cases, from_page, strict=True):
+        mine = realized_bars(rows, aggregate=aggregate, step_ms=step)
+        assert got == {
+            "bars": [[b.t0, b.t1, b.long, b.short] for b in mine.bars],
+            "max": mine.max,
+            "sources": mine.sources,
+            "timeframe": mine.timeframe,
+        }, (aggregate, step)
+    # by hand: the cross-exchange view reads the multi-venue total, aardvark's bar at 00:30
+    total = realized_bars(rows, aggregate=True, step_ms=3_600_000)
+    assert [(b.long, b.short) for b in total.bars] == [(5e6 + 9e6, 1e6 + 9e6), (0.0, 4e6)]
+    # per exchange: the 5-minute bars (most rows), summed over exchanges per 15-minute column
+    venues = realized_bars(rows, aggregate=False, step_ms=900_000)
+    assert venues.timeframe == "5m"
+    assert [(b.long, b.short) for b in venues.bars] == [(1e5 + 2e5 + 3e5, 1e4 + 2e4 + 5e4)]
+
+
+async def test_page_and_png_draw_the_same_overlays(
+    page: Any, viewer_server: LiveServer, viewer_data: ViewerData, tmp_path: Path
+) -> None:
+    end = datetime.fromtimestamp(viewer_data.cut_ms / 1000, UTC)
+    start = end - timedelta(days=30)
+    every = "realized,swept,clusters,maxpain"
+    view = {
+        "symbol": SYMBOL,
+        "range": "custom",
+        "start": round(start.timestamp() * 1000),
+        "end": round(end.timestamp() * 1000),
+        "res": "ONE_HOUR",
+        "overlays": every,
+    }
+    await page.goto(f"{viewer_server.url}/?{urlencode(view)}")
+    await wait_drawn(page)
+    await page.wait_for_function(
+        "Object.keys(JSON.parse(document.querySelector('#heatmap').dataset.overlays || '{}'))"
+        ".length === 4"
+    )
+    on_page = json.loads(await page.get_attribute("#heatmap", "data-overlays"))
+    out = tmp_path / "overlays.png"
+    code = await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--resolution",
+        "1h",
+        "--overlays",
+        every,
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
+    assert code == 0
+    in_png = json.loads(Image.open(out).text["liqmap:overlays"])
+    assert in_png == on_page and on_page["realized"] > 100 and on_page["clusters"] == 5

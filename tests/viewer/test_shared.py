@@ -37,7 +37,10 @@ def test_colours_are_hex_and_every_reference_resolves() -> None:
 
 def test_every_shared_document_is_valid_against_the_api_schema() -> None:
     schema = create_schema(ApiLimits.defaults())._schema
-    assert set(documents()) == {"catalogue", "latest", "heatmap", "details", "candles", "live"}
+    assert set(documents()) == {
+        "catalogue", "limits", "latest", "heatmap", "details", "candles", "live",
+        "realized", "swept", "clusters", "maxpain",
+    }  # fmt: skip
     for name, text in documents().items():
         parsed = parse(text)
         assert validate(schema, parsed) == [], name
@@ -128,19 +131,57 @@ def test_usd_and_age_labels() -> None:
 def test_time_ticks_follow_the_pixel_rule() -> None:
     start = datetime(2026, 6, 21, 11, 45, tzinfo=UTC).timestamp()
     day = 86_400
-    # 24 h over 1450 px: 1 h ticks are 60 px apart (< 90), 2 h ticks 121 px: 2 h steps
-    ticks = time_ticks(start, start + day, 1450)
+    # 24 h over 1450 px: 1 h ticks are 60 px apart (< 72), 2 h ticks 121 px: 2 h steps
+    ticks = time_ticks(start, start + day, 1450, 28, 74)
     labels = [t.label for t in ticks]
     assert labels[:7] == ["12:00", "14:00", "16:00", "18:00", "20:00", "22:00", "Jun 22"]
     assert [t.major for t in ticks].count(True) == 1
     assert ticks[0].t == datetime(2026, 6, 21, 12, tzinfo=UTC).timestamp()
-    # 30 days over 600 px: even weekly ticks are 140 px apart; daily ones are 20
-    weekly = time_ticks(start, start + 30 * day, 600)
-    assert weekly[1].t - weekly[0].t == 7 * day
-    assert all(not re.fullmatch(r"\d\d:\d\d", t.label) for t in weekly)
-    # a year over 300 px: the fallback of 14 days
-    yearly = time_ticks(start, start + 365 * day, 300)
-    assert yearly[1].t - yearly[0].t == 14 * day
+    # 30 days over 600 px: days 1, 8, 15, 22 of each month (gaps of 7 days or more, 140 px);
+    # daily ticks would be 20 px apart, two-day ones 40
+    weekly = time_ticks(start, start + 30 * day, 600, 28, 74)
+    assert [t.label for t in weekly] == ["Jun 22", "Jul 1", "Jul 8", "Jul 15"]
+    assert [t.major for t in weekly] == [False, True, False, False]  # the 1st starts a month
+    # with no room beside the plot, a label that would stick out is left out
+    assert time_ticks(start, start + day, 1450)[0].label == "14:00"
+
+
+def test_a_year_is_labelled_by_month_with_the_year() -> None:
+    # 387 days to 2026-06-22 11:45 (the range of the issue) over 1450 px, room as on the page
+    end = datetime(2026, 6, 22, 11, 45, tzinfo=UTC).timestamp()
+    start = end - 387 * 86_400  # 2025-05-31 11:45
+    ticks = time_ticks(start, end, 1450, 28, 74)
+    # 1 June 2025 sits 1 px from the left edge: "Jun 2025" would not fit there, and a bare
+    # "Jun" would repeat at the right end, so the axis starts at "Jul 2025"
+    assert [t.label for t in ticks] == [
+        "Jul 2025", "Aug", "Sep", "Oct", "Nov", "Dec", "2026", "Feb", "Mar", "Apr", "May", "Jun",
+    ]  # fmt: skip
+    assert [t.t for t in ticks][6] == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    assert [t.major for t in ticks] == [t.label == "2026" for t in ticks]
+    # on a phone (274 px of plot) half-years: still the year at both labels
+    phone = time_ticks(end - 365 * 86_400, end, 274, 28, 74)
+    assert [t.label for t in phone] == ["Jul 2025", "2026"]
+    # a day across new year: hours, and the year at midnight
+    eve = datetime(2026, 12, 31, 6, tzinfo=UTC).timestamp()
+    assert "2027" in [t.label for t in time_ticks(eve, eve + 86_400, 1000)]
+    # several years: years
+    decade = time_ticks(datetime(2020, 3, 1, tzinfo=UTC).timestamp(), end, 800)
+    assert [t.label for t in decade] == [str(y) for y in range(2021, 2027)]
+
+
+def test_time_labels_never_overlap_or_leave_the_canvas() -> None:
+    end = datetime(2026, 6, 22, 11, 45, tzinfo=UTC).timestamp()
+    char_px = style()["time_ticks"]["char_px"]
+    for days in (0.5, 1, 3, 7, 30, 90, 365, 387, 400):
+        for width in (200, 274, 600, 1000, 1450, 2400):
+            ticks = time_ticks(end - days * 86_400, end, width, 28, 74)
+            assert ticks, (days, width)
+            x = [(t.t - (end - days * 86_400)) / (days * 86_400) * width for t in ticks]
+            half = [len(t.label) * char_px / 2 for t in ticks]
+            assert all(
+                xi - h >= -28 and xi + h <= width + 74 for xi, h in zip(x, half, strict=True)
+            )
+            assert all(x[k + 1] - half[k + 1] > x[k] + half[k] for k in range(len(ticks) - 1))
 
 
 def test_page_block_keeps_the_json_inside_its_script_element() -> None:

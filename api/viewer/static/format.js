@@ -69,23 +69,106 @@ export function niceTicks(lo, hi, count) {
   return { step, ticks };
 }
 
-const TIME_STEPS = STYLE.time_ticks.steps_s.map((s) => s * 1000);
-const TIME_FALLBACK = STYLE.time_ticks.fallback_s * 1000;
+const TICKS = STYLE.time_ticks;
 
-/** Time ticks at round UTC steps at least `minPx` apart; labels show the date at midnight. */
-export function timeTicks(start, end, widthPx, minPx = STYLE.time_ticks.min_px) {
-  const span = end - start;
-  const step = TIME_STEPS.find((s) => (s / span) * widthPx >= minPx) || TIME_FALLBACK;
-  const ticks = [];
-  for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
-    const d = new Date(t);
-    const midnight = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
-    const label = midnight || step >= DAY
-      ? `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`
-      : `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-    ticks.push({ t, label, major: midnight });
+/** Instants (ms) of one step's ticks in [start, end], at round UTC dates and times. */
+function tickTimes(start, end, unit, every) {
+  const out = [];
+  if (unit === "minute" || unit === "hour") {
+    const step = every * TICKS.unit_s[unit] * 1000;
+    for (let t = Math.ceil(start / step) * step; t <= end; t += step) out.push(t);
+    return out;
   }
-  return ticks;
+  if (unit === "day") {
+    for (let day = Math.floor(start / DAY) * DAY; day <= end; day += DAY) {
+      const dom = new Date(day).getUTCDate();
+      if (day >= start && (dom - 1) % every === 0 && (every === 1 || dom <= 29 - every)) out.push(day);
+    }
+    return out;
+  }
+  const first = new Date(start);
+  let year = first.getUTCFullYear();
+  let month = unit === "month" ? first.getUTCMonth() : 0; // 0-based here
+  for (;;) {
+    const t = Date.UTC(year, month, 1);
+    if (t > end) return out;
+    const keep = unit === "month" ? month % every === 0 : year % every === 0;
+    if (t >= start && keep) out.push(t);
+    if (unit === "month") {
+      month += 1;
+      if (month === 12) {
+        month = 0;
+        year += 1;
+      }
+    } else {
+      year += 1;
+    }
+  }
 }
 
-export const DURATIONS = { "12h": 12 * HOUR, "24h": DAY, "3d": 3 * DAY, "7d": 7 * DAY, "30d": 30 * DAY };
+/** [label, major, is a date] of a tick. */
+function tickLabel(t, unit) {
+  const d = new Date(t);
+  const midnight = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
+  const newYear = midnight && d.getUTCMonth() === 0 && d.getUTCDate() === 1;
+  const year = String(d.getUTCFullYear());
+  const date = `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`;
+  if (unit === "minute" || unit === "hour") {
+    if (newYear) return [year, true, false];
+    return midnight ? [date, true, true] : [`${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`, false, false];
+  }
+  if (unit === "day") return newYear ? [year, true, false] : [date, d.getUTCDate() === 1, true];
+  if (unit === "month") return d.getUTCMonth() === 0 ? [year, true, false] : [MONTHS[d.getUTCMonth()], false, true];
+  return [year, true, false];
+}
+
+/**
+ * The time axis of [start, end] (ms) over `widthPx`, by the rule of viewer.json (as
+ * api/viewer/labels.py `time_ticks`): [{t, label, major}]. `roomLeft`/`roomRight`: pixels free
+ * beside the plot, where a label may reach.
+ */
+export function timeTicks(start, end, widthPx, roomLeft = 0, roomRight = 0) {
+  const span = end - start;
+  if (!(span > 0) || !(widthPx > 0)) return [];
+  const [unit, every] =
+    TICKS.steps.find(([u, n]) => ((n * TICKS.unit_s[u] * 1000) / span) * widthPx >= TICKS.min_px) ||
+    TICKS.steps[TICKS.steps.length - 1];
+  const x = (t) => ((t - start) / span) * widthPx;
+  const fits = (t, label) => {
+    const half = (label.length * TICKS.char_px) / 2;
+    return x(t) - half >= -roomLeft && x(t) + half <= widthPx + roomRight;
+  };
+  const ticks = [];
+  for (const t of tickTimes(start, end, unit, every)) {
+    const [label, major, isDate] = tickLabel(t, unit);
+    if (fits(t, label)) ticks.push([t, label, major, isDate]);
+  }
+  if (new Date(start).getUTCFullYear() !== new Date(end).getUTCFullYear()) {
+    // the range spans two years: the first date label also says which year it is in (a date
+    // whose longer label would not fit is left out, so no month is left ambiguous)
+    while (ticks.length && ticks[0][3]) {
+      const [t, label, major] = ticks[0];
+      const dated = `${label} ${new Date(t).getUTCFullYear()}`;
+      if (fits(t, dated)) {
+        ticks[0] = [t, dated, major, true];
+        break;
+      }
+      ticks.shift();
+    }
+  }
+  const out = [];
+  let right = -Infinity;
+  for (const [t, label, major] of ticks) { // labels never overlap, whatever their lengths
+    const half = (label.length * TICKS.char_px) / 2;
+    if (x(t) - half >= right + TICKS.gap_px) {
+      out.push({ t, label, major });
+      right = x(t) + half;
+    }
+  }
+  return out;
+}
+
+/** The range presets (each ends at the newest materialized bar). */
+export const DURATIONS = {
+  "12h": 12 * HOUR, "24h": DAY, "3d": 3 * DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "1y": 365 * DAY,
+};

@@ -18,23 +18,31 @@ export function setApiKey(key) {
   else sessionStorage.removeItem("liqmap.apiKey");
 }
 
+/** Headers of every request (with the API key, when the server needs one). */
+export function headers() {
+  const h = { "Content-Type": "application/json", Accept: "application/json" };
+  if (apiKey) h["X-API-Key"] = apiKey;
+  return h;
+}
+
+/** POST a document: the fetch promise of its response (see `receive`). */
+export function request(doc, variables = {}, signal = undefined) {
+  return fetch("/graphql", {
+    method: "POST",
+    headers: headers(),
+    body: JSON.stringify({ query: doc, variables }),
+    signal,
+  });
+}
+
 /**
- * POST a document; resolve to `data`, or reject with the first error as an ApiError.
- * With `mark`, performance marks `<mark>:sent` and `<mark>:response` (the whole body received)
- * are left for the caller to measure what follows.
+ * A response (or its promise) → `data`, or the first error as an ApiError. With `mark`, the
+ * performance mark `<mark>:response` is left when the whole body has arrived.
  */
-export async function query(doc, variables = {}, { mark = null, signal } = {}) {
-  const headers = { "Content-Type": "application/json", Accept: "application/json" };
-  if (apiKey) headers["X-API-Key"] = apiKey;
-  if (mark) performance.mark(`${mark}:sent`);
+export async function receive(pending, mark = null) {
   let response;
   try {
-    response = await fetch("/graphql", {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ query: doc, variables }),
-      signal,
-    });
+    response = await pending;
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(`cannot reach the server (${err.message})`, "NETWORK");
@@ -53,6 +61,16 @@ export async function query(doc, variables = {}, { mark = null, signal } = {}) {
     throw new ApiError(first.message, ext.code || "INTERNAL", ext);
   }
   return body.data;
+}
+
+/**
+ * POST a document; resolve to `data`, or reject with the first error as an ApiError.
+ * With `mark`, performance marks `<mark>:sent` and `<mark>:response` (the whole body received)
+ * are left for the caller to measure what follows.
+ */
+export async function query(doc, variables = {}, { mark = null, signal } = {}) {
+  if (mark) performance.mark(`${mark}:sent`);
+  return receive(request(doc, variables, signal), mark);
 }
 
 /**

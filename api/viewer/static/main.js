@@ -1,19 +1,22 @@
 // The liqmap viewer: controls, data loading, live updates. Everything comes from /graphql.
 
-import { ApiError, LiveSocket, decodeMatrix, query, setApiKey } from "./graphql.js";
+import { ApiError, LiveSocket, decodeMatrix, query, receive, request, setApiKey } from "./graphql.js";
 import { legendCaption } from "./colormap.js";
 import { DURATIONS, age, dateTime, inputValue, price as fmtPrice, usd } from "./format.js";
+import { intervalLabel, options, presetWindow, readable } from "./limits.js";
+import { OVERLAYS } from "./overlays.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
-import {
-  INTERVALS, INTERVAL_LABELS, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl,
-} from "./state.js";
+import { RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
 
 const STALE_AFTER_S = 15 * 60; // newest bar older than this: data is stale
+const DEFAULT_SYMBOL = STYLE.defaults.symbol; // shown when the address names none and it is stored
 const $ = (id) => document.getElementById(id);
 
 // the documents `liqmap render` sends too (graphql/*.graphql, inlined by the server)
-const { catalogue: CATALOGUE, latest: LATEST, heatmap: HEATMAP, details: DETAILS, candles: CANDLES } = DOCUMENTS;
+const {
+  catalogue: CATALOGUE, limits: LIMITS, latest: LATEST, heatmap: HEATMAP, details: DETAILS, candles: CANDLES,
+} = DOCUMENTS;
 const HEATMAP_UPDATED = DOCUMENTS.live;
 
 const state = fromUrl(location.search);
@@ -21,6 +24,13 @@ const heat = new HeatmapPanel($("heatmap"));
 const mapPanel = new MapPanel($("map"));
 const view = { price: null, hover: null, hoverLevel: null, side: state.side };
 let catalogue = { exchanges: [], markets: [] };
+let limits = null; // what the API accepts (its limits field)
+let resOptions = []; // the intervals for the current range, each with why it is refused (or null)
+const overlayData = new Map(); // overlay id → { payload, error }
+let detailsAt = null; // the instant of the map shown (null: the newest)
+let mapAtWanted = null; // the instant of the map the map overlays were last asked for
+let guessed = false; // the symbol is the default, not one the address or the user chose
+let detailsSeq = 0;
 let hm = null; // the heatmap on screen (matrices as Float32Array, row-major)
 let details = null; // { map, split } shown beside it
 let follow = true; // preset ranges follow the newest data
@@ -63,7 +73,7 @@ function errorText(err) {
     UNAUTHENTICATED: "This server needs an API key",
     NETWORK: "Network error",
   }[err.code] || "Server error";
-  return `${hint}: ${err.message}`;
+  return `${hint}: ${readable(err.message)}`;
 }
 
 function updateStatus() {
@@ -96,18 +106,25 @@ function option(select, value, label) {
   select.append(o);
 }
 
-function buildControls() {
+/** The symbol menu and the exchanges of the symbol, from the catalogue. */
+function buildSymbols() {
   const symbols = [...new Set(catalogue.markets.map((m) => m.symbol))].sort();
-  if (!state.symbol) state.symbol = symbols.includes("BTC/USDT:USDT") ? "BTC/USDT:USDT" : symbols[0] || "";
   const sel = $("symbol");
   sel.replaceChildren();
   for (const s of symbols) option(sel, s, s);
   if (state.symbol && !symbols.includes(state.symbol)) option(sel, state.symbol, `${state.symbol} (unknown)`);
   sel.value = state.symbol;
+  buildExchanges();
+  syncControls();
+}
 
+/** The controls that need only the limits (the symbol's come with the catalogue). */
+function buildControls() {
+  if (state.symbol) option($("symbol"), state.symbol, state.symbol);
   const ranges = $("ranges");
   ranges.replaceChildren();
-  for (const r of RANGES) {
+  const longest = limits.maxSpanDays * 86_400_000;
+  for (const r of RANGES.filter((name) => name === "custom" || DURATIONS[name] <= longest)) {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.range = r;
@@ -128,17 +145,65 @@ function buildControls() {
     });
     ranges.append(b);
   }
-  const res = $("res");
-  res.replaceChildren();
-  for (const [k, label] of Object.entries(INTERVAL_LABELS)) option(res, k, label);
+  buildResolutions();
   const side = $("side");
   side.replaceChildren();
   for (const s of SIDES) option(side, s, STYLE.sides[s].option);
   const scale = $("scale");
   scale.replaceChildren();
   for (const s of SCALE_NAMES) option(scale, s, s);
-  buildExchanges();
+  buildOverlays();
   syncControls();
+}
+
+let cataloguePending = null;
+
+/** The catalogue (markets and exchanges), asked for once the first heatmap is on its way: the
+ * symbol shown is known before it (the address's, or the default's newest map was found). */
+function loadCatalogue() {
+  cataloguePending ??= query(CATALOGUE).then((data) => {
+    catalogue = data;
+    buildSymbols();
+  });
+  return cataloguePending;
+}
+
+/** The resolution menu: auto and the API's intervals, those it would refuse disabled with why. */
+function buildResolutions() {
+  const res = $("res");
+  res.replaceChildren();
+  const auto = resOptions.find((o) => o.auto);
+  option(res, "auto", auto ? `auto (${intervalLabel(auto.interval)})` : "auto");
+  const known = resOptions.length ? resOptions : limits.intervals.map((i) => ({ ...i, reason: null }));
+  for (const o of known) {
+    option(res, o.interval, o.reason ? `${intervalLabel(o.interval)} (n/a)` : intervalLabel(o.interval));
+    const el = res.lastElementChild;
+    el.disabled = o.reason !== null;
+    if (o.reason) el.title = `${intervalLabel(o.interval)} columns: ${o.reason}`;
+  }
+  res.value = state.res;
+}
+
+/** One labelled checkbox per overlay, with a note of what it shows. */
+function buildOverlays() {
+  const list = $("overlay-list");
+  list.replaceChildren();
+  for (const o of OVERLAYS) {
+    const label = document.createElement("label");
+    label.className = "overlay";
+    label.dataset.overlay = o.id;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = o.id;
+    box.id = `overlay-${o.id}`;
+    box.addEventListener("change", () => toggleOverlay(o, box.checked));
+    const swatch = document.createElement("i");
+    swatch.className = `swatch overlay-${o.id}`;
+    const note = document.createElement("span");
+    note.className = "note";
+    label.append(box, swatch, o.label, note);
+    list.append(label);
+  }
 }
 
 function buildExchanges() {
@@ -173,6 +238,7 @@ function syncControls() {
     if (state.end !== null) $("end").value = inputValue(state.end);
   }
   $("res").value = state.res;
+  for (const box of document.querySelectorAll("#overlay-list input")) box.checked = state.overlays.includes(box.value);
   $("side").value = state.side;
   $("scale").value = state.scale;
   $("pmin").value = state.pmin ?? "";
@@ -183,6 +249,7 @@ function syncControls() {
 function wireControls() {
   $("symbol").addEventListener("change", (e) => {
     state.symbol = e.target.value;
+    guessed = false;
     state.exchanges = [];
     buildExchanges();
     changed();
@@ -262,38 +329,79 @@ function changed() {
 // --- loading -------------------------------------------------------------------------------
 const exchangesArg = () => (state.exchanges.length ? state.exchanges : null);
 
-async function resolveWindow(token) {
-  if (state.range === "custom" && state.start !== null && state.end !== null) {
-    follow = false;
-    return [state.start, state.end];
-  }
-  follow = true;
-  const data = await query(LATEST, { symbol: state.symbol, exchanges: exchangesArg() });
-  if (token !== loadToken) return null;
-  const at = data.liquidationLevels ? Date.parse(data.liquidationLevels.at) : null;
-  const end = at ?? Math.floor(Date.now() / 300_000) * 300_000;
-  return [end - DURATIONS[state.range === "custom" ? "24h" : state.range], end, at === null];
+/** Rows of the heatmap when the price range is given (to check the API's cell limit), else null. */
+function knownRows() {
+  const size = state.bucket ?? (hm && hm.symbol === state.symbol ? hm.priceStep : null);
+  if (state.pmin === null || state.pmax === null || !size || !(state.pmax > state.pmin)) return null;
+  return Math.ceil(state.pmax / size - 1e-9) - Math.floor(state.pmin / size + 1e-9);
 }
 
-async function load() {
+/**
+ * The range to ask for and its interval: a preset ends at the last whole column of the newest
+ * materialized map (not the wall clock: replayed data is old). Intervals the API would refuse
+ * are disabled in the menu; a refused choice falls back to auto, with a notice saying why.
+ */
+async function resolveWindow(token, early) {
+  const custom = state.range === "custom" && state.start !== null && state.end !== null;
+  follow = !custom;
+  const latestVars = { symbol: state.symbol, exchanges: exchangesArg() };
+  const data = early && JSON.stringify(early.variables) === JSON.stringify(latestVars)
+    ? await receive(early.response)
+    : await query(LATEST, latestVars);
+  if (token !== loadToken) return null;
+  const at = data.liquidationLevels ? Date.parse(data.liquidationLevels.at) : null;
+  const fineFrom = data.limits.fineResolutionFrom ? Date.parse(data.limits.fineResolutionFrom) : null;
+  const newest = at ?? Math.floor(Date.now() / 300_000) * 300_000;
+  const duration = DURATIONS[state.range] ?? DURATIONS["24h"];
+  const windowAt = custom ? () => [state.start, state.end] : (seconds) => presetWindow(newest, duration, seconds);
+  const { all, auto } = options(limits, fineFrom, windowAt, knownRows());
+  resOptions = all.map((o) => ({ ...o, auto: o === auto }));
+  let notice = null;
+  if (state.res !== "auto") {
+    const chosen = all.find((o) => o.interval === state.res);
+    if (chosen && chosen.reason === null) {
+      return { start: chosen.start, end: chosen.end, interval: chosen.interval, nothingYet: at === null, notice };
+    }
+    const why = chosen ? chosen.reason : "this server does not offer them";
+    notice = `${intervalLabel(state.res)} columns are not available for this range: ${why}.` +
+      (auto ? ` Showing ${intervalLabel(auto.interval)} columns (auto) instead.` : "");
+    state.res = "auto";
+    history.replaceState(null, "", toUrl(state));
+  }
+  buildResolutions();
+  if (!auto) {
+    const coarsest = all[all.length - 1];
+    const reason = coarsest ? `at ${intervalLabel(coarsest.interval)} columns ${coarsest.reason}` : "no interval fits";
+    return { refused: `This range cannot be shown: ${reason}.` };
+  }
+  return { start: auto.start, end: auto.end, interval: null, nothingYet: at === null, notice };
+}
+
+/** Load the view. `early`: a Latest query already sent ({variables, response}), used if it fits. */
+async function load(early = null) {
   const token = ++loadToken;
   document.body.dataset.busy = "true";
   showMessage(null);
-  subscribeLive();
   try {
-    const window_ = await resolveWindow(token);
+    const window_ = await resolveWindow(token, early);
     if (!window_) return;
-    const [start, end, nothingYet] = window_;
+    if (window_.refused) {
+      clearView();
+      showMessage("error", window_.refused, "RANGE_TOO_LARGE");
+      return;
+    }
+    const { start, end, nothingYet, notice } = window_;
     if (!(end > start)) {
       showMessage("error", "The range must end after it starts.", "BAD_USER_INPUT");
       return;
     }
+    if (notice) showMessage("info", notice, "ADJUSTED");
     const variables = {
       symbol: state.symbol,
       exchanges: exchangesArg(),
       start: new Date(start).toISOString(),
       end: new Date(end).toISOString(),
-      interval: state.res === "auto" ? null : state.res,
+      interval: window_.interval,
       priceMin: state.pmin,
       priceMax: state.pmax,
       bucketSize: state.bucket,
@@ -305,18 +413,29 @@ async function load() {
     hm = toHeatmap(data.heatmap);
     if (hm.coverage.lastBar) lastBar = Math.max(lastBar ?? 0, Date.parse(hm.coverage.lastBar));
     details = null;
+    for (const o of OVERLAYS) overlayData.delete(o.id); // they describe the previous view
     const newest = lastCandle(hm);
     view.price = newest ? newest.close : null;
     redraw();
     performance.mark("liqmap:heatmap:drawn");
     performance.measure("liqmap:heatmap-draw", "liqmap:heatmap:response", "liqmap:heatmap:drawn");
-    requestAnimationFrame(() => {
+    const painted = new Promise((resolve) => requestAnimationFrame(() => {
       performance.mark("liqmap:heatmap:painted");
       performance.measure("liqmap:heatmap-paint", "liqmap:heatmap:response", "liqmap:heatmap:painted");
+      if (!performance.getEntriesByName("liqmap:first-paint").length) {
+        // from the start of the navigation to the first heatmap on screen
+        performance.measure("liqmap:first-paint", { start: 0, end: "liqmap:heatmap:painted" });
+      }
       document.body.dataset.drawn = String(token);
-    });
+      resolve();
+    }));
     describe();
     updateStatus();
+    // the rest (map, overlays, catalogue, live updates) once the heatmap is on screen, so that
+    // neither the browser nor the server works on them meanwhile (a hidden tab has no frames)
+    await Promise.race([painted, new Promise((resolve) => setTimeout(resolve, 100))]);
+    if (token !== loadToken) return;
+    subscribeLive();
     if (hm.filledColumns === 0) {
       const newest = hm.coverage.lastBar ? ` The newest materialized bar is ${dateTime(Date.parse(hm.coverage.lastBar))}.` : "";
       showMessage(
@@ -328,25 +447,56 @@ async function load() {
       );
     }
     if (hm.filledColumns === 0) {
-      details = { map: null, split: null }; // nothing to show beside an empty range
+      details = { map: null, whole: null, split: null }; // nothing to show beside an empty range
       describeDetails();
       redraw();
+      await loadCatalogue();
       return;
     }
-    await loadDetails(currentAt(), token);
+    await Promise.all([
+      loadDetails(currentAt(), token),
+      loadOverlays("range", token).then(redrawIf(token)),
+      loadCatalogue(),
+    ]);
   } catch (err) {
     if (token !== loadToken || err.name === "AbortError") return;
-    hm = null;
-    details = { map: null, split: null };
-    redraw();
-    describeDetails(); // nothing of a previous view stays on screen beside an error
-    for (const id of ["last-bar", "covered", "grid", "model", "missing"]) $(id).textContent = "–";
-    $("title").textContent = `${state.symbol} · liquidation heatmap`;
+    if (err.code === "NOT_FOUND" && guessed) {
+      // the default symbol is not stored: the first of those that are, if any
+      guessed = false;
+      await loadCatalogue().catch(() => {});
+      const first = [...new Set(catalogue.markets.map((m) => m.symbol))].sort()[0];
+      if (first) {
+        state.symbol = first;
+        history.replaceState(null, "", toUrl(state));
+        buildSymbols();
+        load();
+        return;
+      }
+      clearView();
+      showMessage("empty", "No markets are stored yet: run `liqmap up` (or `liqmap ingest`) first.", "EMPTY");
+      return;
+    }
+    clearView();
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
+    loadCatalogue().catch(() => {}); // the symbol menu, to choose another
   } finally {
-    if (token === loadToken) document.body.dataset.busy = "false";
+    if (token === loadToken) {
+      document.body.dataset.busy = "false";
+      document.body.dataset.loaded = String(token);
+      live.connect(); // the status badge tells about the socket even when nothing is shown
+    }
   }
+}
+
+/** Nothing of a previous view stays on screen beside an error. */
+function clearView() {
+  hm = null;
+  details = { map: null, whole: null, split: null };
+  redraw();
+  describeDetails();
+  for (const id of ["last-bar", "covered", "grid", "model", "missing"]) $(id).textContent = "–";
+  $("title").textContent = `${state.symbol} · liquidation heatmap`;
 }
 
 function askForKey() {
@@ -354,7 +504,8 @@ function askForKey() {
   if (key) {
     setApiKey(key.trim());
     live.ws?.close();
-    load();
+    if (limits) load();
+    else boot(); // the catalogue and limits were refused too
   }
 }
 
@@ -389,18 +540,23 @@ function currentAt() {
 
 async function loadDetails(at, token = loadToken) {
   if (!hm) return;
+  const seq = ++detailsSeq;
   try {
-    const data = await query(DETAILS, {
-      symbol: state.symbol,
-      exchanges: exchangesArg(),
-      at,
-      priceMin: hm.priceMin,
-      priceMax: hm.priceMin + hm.rows * hm.priceStep,
-      bucketSize: hm.priceStep,
-      within: state.within,
-    });
-    if (token !== loadToken) return;
-    details = { map: data.liquidationLevels, split: data.longShortSplit };
+    const [data] = await Promise.all([
+      query(DETAILS, {
+        symbol: state.symbol,
+        exchanges: exchangesArg(),
+        at,
+        priceMin: hm.priceMin,
+        priceMax: hm.priceMin + hm.rows * hm.priceStep,
+        bucketSize: hm.priceStep,
+        within: state.within,
+      }),
+      loadOverlays("map", token, at),
+    ]);
+    if (token !== loadToken || seq !== detailsSeq) return;
+    detailsAt = at;
+    details = { map: data.liquidationLevels, whole: data.whole, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -408,6 +564,69 @@ async function loadDetails(at, token = loadToken) {
     if (token !== loadToken) return;
     showMessage("error", errorText(err), err.code || "INTERNAL");
   }
+}
+
+// --- overlays --------------------------------------------------------------------------------
+/** What an overlay's variables are built from: the view, the heatmap, the map's instant. */
+function overlayContext(at) {
+  const interval = limits.intervals.find((i) => i.seconds === hm.stepSeconds)?.interval ?? null;
+  return { state, hm, at, interval };
+}
+
+/** A redraw, unless a newer load has started meanwhile. */
+const redrawIf = (token) => () => {
+  if (token === loadToken) redraw();
+};
+
+/** Fetch the switched-on overlays of one scope ("range" or "map") for the view on screen. */
+async function loadOverlays(scope, token, at = detailsAt) {
+  if (!hm) return;
+  const wanted = OVERLAYS.filter((o) => o.scope === scope && state.overlays.includes(o.id));
+  await Promise.all(wanted.map((o) => loadOverlay(o, overlayContext(at), token)));
+}
+
+async function loadOverlay(o, context, token) {
+  setOverlayNote(o, "loading", "…");
+  if (o.scope === "map") mapAtWanted = context.at;
+  try {
+    const data = await query(o.query, o.variables(context, o));
+    if (token !== loadToken || !state.overlays.includes(o.id)) return;
+    if (o.scope === "map" && context.at !== mapAtWanted) return; // a later map was asked for
+    const payload = o.prepare(data, context);
+    overlayData.set(o.id, { payload, error: null });
+    setOverlayNote(o, o.count(payload) ? "drawn" : "empty", o.describe(payload));
+  } catch (err) {
+    if (token !== loadToken) return;
+    overlayData.set(o.id, { payload: null, error: err });
+    setOverlayNote(o, "error", err instanceof ApiError ? readable(err.message) : err.message);
+  }
+}
+
+function setOverlayNote(o, kind, text) {
+  const label = document.querySelector(`#overlay-list label[data-overlay="${o.id}"]`);
+  if (!label) return;
+  label.dataset.state = kind;
+  label.querySelector(".note").textContent = kind === "off" ? "" : ` — ${text}`;
+}
+
+/** The overlays switched on and loaded, as the panels draw them. */
+function layers() {
+  return OVERLAYS.filter((o) => state.overlays.includes(o.id) && overlayData.get(o.id)?.payload)
+    .map((o) => ({ overlay: o, payload: overlayData.get(o.id).payload }));
+}
+
+async function toggleOverlay(o, on) {
+  state.overlays = OVERLAYS.map((x) => x.id).filter((id) => (id === o.id ? on : state.overlays.includes(id)));
+  pushUrl();
+  if (!on) {
+    overlayData.delete(o.id);
+    setOverlayNote(o, "off", "");
+    redraw();
+    return;
+  }
+  if (!hm) return;
+  await loadOverlay(o, overlayContext(detailsAt), loadToken);
+  redraw();
 }
 
 // --- drawing -------------------------------------------------------------------------------
@@ -419,8 +638,9 @@ function redraw() {
     return;
   }
   const max = heat.paintCells(hm, state.side, state.scale);
-  heat.draw(hm, view);
-  mapPanel.draw(details?.map ?? null, hm.priceMin, hm.priceMin + hm.rows * hm.priceStep, view);
+  const on = layers();
+  const g = heat.draw(hm, view, on);
+  mapPanel.draw(details?.map ?? null, hm.priceMin, hm.priceMin + hm.rows * hm.priceStep, view, on, g.h);
   drawLegend($("legend"), max, state.scale);
   $("legend-label").textContent = legendCaption(state.side, state.scale);
 }
@@ -433,7 +653,9 @@ function describe() {
   title.append(`${hm.symbol} · ${scope}`);
   const sub = document.createElement("span");
   sub.className = "sub";
-  sub.textContent = ` · ${dateTime(hm.start)} → ${dateTime(hm.end)} · ${hm.stepSeconds / 60} min columns`;
+  const step = limits.intervals.find((i) => i.seconds === hm.stepSeconds);
+  const columns = step ? intervalLabel(step.interval) : `${hm.stepSeconds / 60} min`;
+  sub.textContent = ` · ${dateTime(hm.start)} → ${dateTime(hm.end)} · ${columns} columns`;
   title.append(sub);
   document.title = `${hm.symbol} liquidation heatmap · liqmap`;
   $("last-bar").textContent = hm.coverage.lastBar ? dateTime(Date.parse(hm.coverage.lastBar)) : "none";
@@ -446,15 +668,23 @@ function describe() {
 
 function describeDetails() {
   const map = details.map;
+  const whole = details.whole;
   const split = details.split;
   $("map-at").textContent = map ? dateTime(Date.parse(map.at)) : "–";
   $("map-at").dataset.atMs = map ? String(Date.parse(map.at)) : "";
   $("map-label").textContent = map ? `Liquidation map · ${dateTime(Date.parse(map.at))}` : "Liquidation map (no data)";
   $("map-price").textContent = map ? fmtPrice(map.price, 0.1) : "–";
-  $("map-long").textContent = map ? usd(map.totalLongUsd) : "–";
-  $("map-short").textContent = map ? usd(map.totalShortUsd) : "–";
-  $("map-pain-long").textContent = map?.maxPainLong ? `${fmtPrice(map.maxPainLong.price)} (${usd(map.maxPainLong.cumulativeUsd)})` : "–";
-  $("map-pain-short").textContent = map?.maxPainShort ? `${fmtPrice(map.maxPainShort.price)} (${usd(map.maxPainShort.cumulativeUsd)})` : "–";
+  // the whole map's totals do not change with the chart's price range; the view's say "in view"
+  $("map-long").textContent = whole ? usd(whole.totalLongUsd) : "–";
+  $("map-short").textContent = whole ? usd(whole.totalShortUsd) : "–";
+  $("map-span").textContent = whole ? `${fmtPrice(whole.priceMin)} – ${fmtPrice(whole.priceMax)}` : "–";
+  $("view-long").textContent = map ? usd(map.totalLongUsd) : "–";
+  $("view-short").textContent = map ? usd(map.totalShortUsd) : "–";
+  $("view-span").textContent = map ? `${fmtPrice(map.priceMin)} – ${fmtPrice(map.priceMax)}` : "–";
+  $("mapinfo").dataset.wholeLong = whole ? String(whole.totalLongUsd) : "";
+  $("mapinfo").dataset.viewLong = map ? String(map.totalLongUsd) : "";
+  $("map-pain-long").textContent = whole?.maxPainLong ? `${fmtPrice(whole.maxPainLong.price)} (${usd(whole.maxPainLong.cumulativeUsd)})` : "–";
+  $("map-pain-short").textContent = whole?.maxPainShort ? `${fmtPrice(whole.maxPainShort.price)} (${usd(whole.maxPainShort.cumulativeUsd)})` : "–";
   const total = split ? split.longUsd + split.shortUsd : 0;
   const longPct = total > 0 ? (100 * split.longUsd) / total : 50;
   $("split-long").style.width = total > 0 ? `${longPct}%` : "0";
@@ -491,7 +721,7 @@ function wireHover() {
     }
     const same = view.hover && view.hover.col === hit.col && view.hover.row === hit.row;
     view.hover = hit;
-    if (!same) heat.draw(hm, view);
+    if (!same) heat.draw(hm, view, layers());
     const k = hit.row * hm.columns + hit.col;
     const colStart = hm.start + hit.col * hm.step;
     const lo = hm.priceMin + hit.row * hm.priceStep;
@@ -535,7 +765,7 @@ function wireHover() {
 }
 
 function redrawMap() {
-  if (hm) mapPanel.draw(details?.map ?? null, hm.priceMin, hm.priceMin + hm.rows * hm.priceStep, view);
+  if (hm) mapPanel.draw(details?.map ?? null, hm.priceMin, hm.priceMin + hm.rows * hm.priceStep, view, layers(), heat.geom?.h);
 }
 
 function place(tip, e) {
@@ -550,7 +780,7 @@ function leave() {
   clearTimeout(hoverTimer);
   if (view.hover) {
     view.hover = null;
-    if (hm) heat.draw(hm, view);
+    if (hm) heat.draw(hm, view, layers());
     loadDetails(currentAt());
   }
 }
@@ -664,7 +894,7 @@ function scheduleRefresh(full) {
       const from = pendingCandles;
       pendingCandles = null;
       try {
-        const interval = Object.keys(INTERVALS).find((k) => INTERVALS[k] * 1000 === hm.step) || null;
+        const interval = limits.intervals.find((i) => i.seconds * 1000 === hm.step)?.interval ?? null;
         const exchange = [...hm.exchanges].sort()[0];
         const data = await query(CANDLES, {
           symbol: state.symbol, exchange, start: new Date(from).toISOString(),
@@ -679,6 +909,7 @@ function scheduleRefresh(full) {
         console.warn("candles refresh failed:", err.message);
       }
     }
+    await loadOverlays("range", token);
     if (!view.hover) await loadDetails(currentAt(), token);
     else redraw();
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
@@ -686,23 +917,30 @@ function scheduleRefresh(full) {
 }
 
 // --- start -----------------------------------------------------------------------------------
-async function start() {
-  wireControls();
+async function boot() {
+  // index.html asked for the limits and the newest map of the address's symbol (or the default)
+  // before the modules loaded; the catalogue follows the first heatmap
+  const early = window.liqmapEarly ?? null;
+  window.liqmapEarly = null; // answers are read once
   try {
-    catalogue = await query(CATALOGUE);
+    ({ limits } = await receive(early?.limits ?? request(LIMITS)));
   } catch (err) {
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
     return;
   }
-  buildControls();
   if (!state.symbol) {
-    showMessage("empty", "No markets are stored yet: run `liqmap up` (or `liqmap ingest`) first.", "EMPTY");
-    return;
+    state.symbol = DEFAULT_SYMBOL;
+    guessed = true;
   }
+  buildControls();
   history.replaceState(null, "", toUrl(state));
-  live.connect();
-  load();
+  load(early?.latest ?? null); // the live socket opens with the first subscription
+}
+
+function start() {
+  wireControls();
+  boot();
 }
 
 start();

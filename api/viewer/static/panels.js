@@ -3,9 +3,12 @@
 
 import { LUT, LUT32, SCALES, colourIndex, css, legendTicks } from "./colormap.js";
 import { niceTicks, price as fmtPrice, timeTicks, usd } from "./format.js";
+import { bands, stripHeight } from "./overlays.js";
 import { STYLE, colour } from "./shared.js";
 
-export const MARGIN = { top: 12, bottom: 28, left: 10, right: 74 };
+// room beside the heatmap: the price axis on the right, the first time label on the left
+export const MARGIN = { top: 12, bottom: 28, left: 28, right: 74 };
+const STRIP_GAP = 6; // between the heatmap and the overlays' strip under it
 // the colours and proportions `liqmap render` draws with too (viewer.json)
 const AXIS = colour("muted");
 const GRID = "rgba(154,164,178,0.18)";
@@ -78,13 +81,20 @@ export class HeatmapPanel {
     return max;
   }
 
-  draw(hm, view) {
+  /**
+   * Draw the cells (painted by paintCells), candles, price line, the overlays (`layers`:
+   * [{overlay, payload}] of those switched on and loaded) and the axes.
+   */
+  draw(hm, view, layers = []) {
     const [ctx, w, h] = fit(this.canvas);
     ctx.clearRect(0, 0, w, h);
     const x0 = MARGIN.left;
     const y0 = MARGIN.top;
     const pw = Math.max(10, w - MARGIN.left - MARGIN.right);
-    const ph = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const inner = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const stripped = layers.filter((l) => l.overlay.strip && l.overlay.count(l.payload) > 0);
+    const sh = stripped.length ? stripHeight(inner) : 0;
+    const ph = Math.max(10, inner - (sh ? sh + STRIP_GAP : 0));
     const pLo = hm.priceMin;
     const pHi = hm.priceMin + hm.rows * hm.priceStep;
     const g = {
@@ -93,6 +103,7 @@ export class HeatmapPanel {
       yOfPrice: (p) => y0 + (1 - (p - pLo) / (pHi - pLo)) * ph,
       colW: pw / Math.max(1, hm.columns),
       rowH: ph / Math.max(1, hm.rows),
+      strip: null,
     };
     this.geom = g;
     ctx.fillStyle = css(0);
@@ -112,6 +123,17 @@ export class HeatmapPanel {
     if (view.price !== null && view.price > pLo && view.price < pHi) {
       priceLine(ctx, g.yOfPrice(view.price), x0, x0 + pw);
     }
+    const drawn = {};
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x0, y0, pw, ph);
+    ctx.clip(); // marks stay inside the plot
+    g.free = bands(); // one set of label bands: overlays' labels avoid each other
+    // in reverse: the last overlays of the list (max pain) claim their labels' places first
+    for (const { overlay, payload } of [...layers].reverse()) {
+      if (overlay.heatmap) drawn[overlay.id] = overlay.heatmap(ctx, g, payload, view);
+    }
+    ctx.restore();
     if (view.hover) {
       const { col, row } = view.hover;
       ctx.strokeStyle = "rgba(255,255,255,0.55)";
@@ -120,8 +142,11 @@ export class HeatmapPanel {
       ctx.strokeRect(x0 + col * g.colW + 0.5, y0 + (hm.rows - 1 - row) * g.rowH + 0.5,
         Math.max(1, g.colW - 1), Math.max(1, g.rowH - 1));
     }
-    this.drawAxes(ctx, hm, g, view);
+    if (sh) Object.assign(drawn, this.drawStrip(ctx, g, stripped, y0 + ph + STRIP_GAP, sh));
+    this.drawAxes(ctx, hm, g, view, w);
     this.canvas.dataset.plot = [x0, y0, pw, ph].map((v) => v.toFixed(2)).join(",");
+    this.canvas.dataset.strip = g.strip ? [x0, g.strip.y0, pw, g.strip.h].map((v) => v.toFixed(2)).join(",") : "";
+    this.canvas.dataset.overlays = JSON.stringify(drawn);
     this.canvas.dataset.priceMin = String(pLo);
     this.canvas.dataset.priceMax = String(pHi);
     this.canvas.dataset.start = new Date(hm.start).toISOString();
@@ -129,6 +154,41 @@ export class HeatmapPanel {
     this.canvas.dataset.rows = String(hm.rows);
     this.canvas.dataset.columns = String(hm.columns);
     return g;
+  }
+
+  /** The strip under the heatmap: range overlays on one USD scale, shorts up, longs down. */
+  drawStrip(ctx, g, layers, top, height) {
+    const max = Math.max(0, ...layers.map((l) => l.overlay.strip.max(l.payload)));
+    const half = height / 2 - 2;
+    const mid = Math.round(top + height / 2) + 0.5;
+    const scale = (v) => (max > 0 && v > 0 ? Math.max(1, (v / max) * half) : 0);
+    g.strip = { y0: top, h: height, mid, max, scale };
+    ctx.fillStyle = colour("panel");
+    ctx.fillRect(g.x0, top, g.w, height);
+    ctx.strokeStyle = GRID;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(g.x0, mid);
+    ctx.lineTo(g.x0 + g.w, mid);
+    ctx.stroke();
+    const drawn = {};
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(g.x0, top, g.w, height);
+    ctx.clip();
+    // in reverse: the first overlays of the list (realized liquidations) end up on top
+    for (const { overlay, payload } of [...layers].reverse()) drawn[overlay.id] = overlay.strip.draw(ctx, g, payload);
+    ctx.restore();
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.fillStyle = AXIS;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillText(usd(max), g.x0 + g.w + 7, top); // the scale: the tallest bar, either way
+    ctx.textBaseline = "bottom";
+    ctx.fillText(usd(max), g.x0 + g.w + 7, top + height);
+    ctx.textBaseline = "top";
+    ctx.fillText(`${layers.map((l) => l.overlay.label).join(" · ")} · shorts ↑ longs ↓`, g.x0 + 4, top + 2);
+    return drawn;
   }
 
   drawCandles(ctx, hm, g) {
@@ -153,7 +213,7 @@ export class HeatmapPanel {
     }
   }
 
-  drawAxes(ctx, hm, g, view) {
+  drawAxes(ctx, hm, g, view, canvasWidth) {
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = AXIS;
     ctx.strokeStyle = AXIS;
@@ -172,15 +232,20 @@ export class HeatmapPanel {
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (const tick of timeTicks(g.start, g.end, g.w)) {
+    const bottom = g.strip ? g.strip.y0 + g.strip.h : g.y0 + g.h;
+    const labels = [];
+    for (const tick of timeTicks(g.start, g.end, g.w, g.x0, canvasWidth - g.x0 - g.w)) {
       const x = Math.round(g.xOfTime(tick.t)) + 0.5;
       ctx.beginPath();
-      ctx.moveTo(x, g.y0 + g.h);
-      ctx.lineTo(x, g.y0 + g.h + 4);
+      ctx.moveTo(x, bottom);
+      ctx.lineTo(x, bottom + 4);
       ctx.stroke();
       ctx.font = tick.major ? "bold 11px system-ui, sans-serif" : "11px system-ui, sans-serif";
-      ctx.fillText(tick.label, x, g.y0 + g.h + 7);
+      ctx.fillText(tick.label, x, bottom + 7);
+      const half = ctx.measureText(tick.label).width / 2;
+      labels.push({ t: tick.t, label: tick.label, major: tick.major, left: x - half, right: x + half });
     }
+    this.canvas.dataset.timeTicks = JSON.stringify(labels); // where each label was drawn (CSS px)
     ctx.strokeStyle = GRID;
     ctx.strokeRect(g.x0 + 0.5, g.y0 + 0.5, g.w - 1, g.h - 1);
     if (view.price !== null && view.price > g.pLo && view.price < g.pHi) {
@@ -227,19 +292,22 @@ export class MapPanel {
     this.geom = null;
   }
 
-  draw(map, pLo, pHi, view) {
+  /** `plotHeight`: the heatmap's plot height, so that both share one price axis. */
+  draw(map, pLo, pHi, view, layers = [], plotHeight = null) {
     const [ctx, w, h] = fit(this.canvas);
     ctx.clearRect(0, 0, w, h);
     const x0 = 8;
     const y0 = MARGIN.top;
     const pw = Math.max(10, w - 16);
-    const ph = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const own = Math.max(10, h - MARGIN.top - MARGIN.bottom);
+    const ph = plotHeight !== null && plotHeight <= own ? plotHeight : own; // stacked on a phone: its own
     const yOfPrice = (p) => y0 + (1 - (p - pLo) / (pHi - pLo)) * ph;
     this.geom = { x0, y0, w: pw, h: ph, pLo, pHi, yOfPrice };
     ctx.fillStyle = colour("panel");
     ctx.fillRect(x0, y0, pw, ph);
     if (!map) {
       this.canvas.dataset.levels = "0";
+      this.canvas.dataset.overlays = "{}";
       return;
     }
     const levels = map.levels.filter((l) => l.priceHigh > pLo && l.price < pHi);
@@ -286,6 +354,17 @@ export class MapPanel {
     if (showLong) curve("cumulativeLongUsd", LONG_CUMULATIVE, (l) => l.priceHigh <= map.price + map.bucketSize);
     if (showShort) curve("cumulativeShortUsd", SHORT_CUMULATIVE, (l) => l.price >= map.price - map.bucketSize);
     if (map.price > pLo && map.price < pHi) priceLine(ctx, yOfPrice(map.price), x0, x0 + pw);
+    const drawn = {};
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x0, y0, pw, ph);
+    ctx.clip();
+    this.geom.free = bands();
+    for (const { overlay, payload } of [...layers].reverse()) {
+      if (overlay.map) drawn[overlay.id] = overlay.map(ctx, this.geom, payload, view);
+    }
+    ctx.restore();
+    this.canvas.dataset.overlays = JSON.stringify(drawn);
     if (view.hoverLevel) {
       const l = view.hoverLevel;
       ctx.strokeStyle = "rgba(255,255,255,0.6)";

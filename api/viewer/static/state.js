@@ -1,14 +1,11 @@
 // The view's state and its URL form, so that a view can be shared by its address.
 
 import { DURATIONS } from "./format.js";
+import { DEFAULT_OVERLAYS, OVERLAY_IDS } from "./overlays.js";
 import { STYLE } from "./shared.js";
 
-/** Interval id → seconds, and the labels of the resolution control (viewer.json). */
-export const INTERVALS = Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.seconds]));
-export const INTERVAL_LABELS = {
-  auto: "auto",
-  ...Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.label])),
-};
+/** The resolutions an address may name (what the API accepts is checked when loading). */
+const RESOLUTIONS = new Set(["auto", ...STYLE.intervals.map((i) => i.id)]);
 export const RANGES = [...Object.keys(DURATIONS), "custom"];
 export const SIDES = Object.keys(STYLE.sides);
 export const SCALE_NAMES = Object.keys(STYLE.scales);
@@ -26,6 +23,7 @@ export const DEFAULTS = {
   pmin: null,
   pmax: null,
   bucket: null,
+  overlays: DEFAULT_OVERLAYS,
 };
 
 function num(text) {
@@ -43,14 +41,14 @@ function time(text) {
 /** State from location.search (unknown or malformed values fall back to the defaults). */
 export function fromUrl(search) {
   const p = new URLSearchParams(search);
-  const s = { ...DEFAULTS, exchanges: [] };
+  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays] };
   if (p.get("symbol")) s.symbol = p.get("symbol");
   if (p.get("exchanges")) s.exchanges = p.get("exchanges").split(",").map((e) => e.trim()).filter(Boolean);
   if (RANGES.includes(p.get("range"))) s.range = p.get("range");
   s.start = time(p.get("start"));
   s.end = time(p.get("end"));
   if (s.start !== null && s.end !== null && !p.get("range")) s.range = "custom";
-  if (Object.hasOwn(INTERVAL_LABELS, p.get("res") ?? "")) s.res = p.get("res");
+  if (RESOLUTIONS.has(p.get("res"))) s.res = p.get("res");
   if (SIDES.includes(p.get("side"))) s.side = p.get("side");
   if (SCALE_NAMES.includes(p.get("scale"))) s.scale = p.get("scale");
   const within = num(p.get("within"));
@@ -58,6 +56,10 @@ export function fromUrl(search) {
   s.pmin = num(p.get("pmin"));
   s.pmax = num(p.get("pmax"));
   s.bucket = num(p.get("bucket"));
+  if (p.has("overlays")) {
+    const wanted = p.get("overlays").split(",").map((o) => o.trim());
+    s.overlays = OVERLAY_IDS.filter((id) => wanted.includes(id));
+  }
   return s;
 }
 
@@ -78,5 +80,7 @@ export function toUrl(s) {
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));
   if (s.bucket !== null) p.set("bucket", String(s.bucket));
+  const overlays = OVERLAY_IDS.filter((id) => s.overlays.includes(id));
+  if (overlays.join(",") !== DEFAULTS.overlays.join(",")) p.set("overlays", overlays.join(","));
   return `?${p.toString()}`;
 }
