@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from jobs.ingest import DATASETS, IngestResult, ingest_dataset
+from jobs.ingest import DATASETS, UNAVAILABLE, IngestResult, ingest_dataset
 from jobs.runtime import ConfigurationError, Runtime
 from liqmap.database import DatabaseTarget, create_engine
 from liqmap.logs import get_logger
@@ -159,11 +159,15 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
     finally:
         await rt.close()
         await rt.engine.dispose()
-    failed = [r for r in report.ingest if r.status != "succeeded"]
+    failed = [r for r in report.ingest if r.status not in ("succeeded", UNAVAILABLE)]
+    unavailable = [
+        f"{r.exchange}:{r.symbol}:{r.dataset}" for r in report.ingest if r.status == UNAVAILABLE
+    ]
     log.info(
         "pipeline run finished",
         ingested_rows=sum(r.rows_written for r in report.ingest),
         failed=len(failed),
+        unavailable=unavailable,
         realized_rows=report.realized_rows,
         liquidation_events=report.liquidation_events,
         snapshots=report.snapshots,

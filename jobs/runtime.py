@@ -40,6 +40,7 @@ class Runtime:
                     secret=self.settings.binance_api_secret if exchange == "binanceusdm" else None,
                     replay_latency_ms=self.settings.replay_latency_ms,
                     replay_clock=self.settings.replay_clock(),
+                    replay_window=self.settings.replay_window,
                 )
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from None

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     replay_dir: Path | None = Field(
         default=None, description="Answer exchange requests from recordings in this folder."
     )
+    replay_window: str = Field(
+        default="binance-btc-2026-05",
+        description="Replay: the recorded period the clock runs in (jobs.replay.windows): "
+        "binance-btc-2026-05 (Binance BTC with open interest: maps) or venues-2026-01 (Bybit "
+        "and OKX BTC, Binance ETH, Hyperliquid known levels; no open interest, no maps).",
+    )
     replay_latency_ms: float = Field(
         default=0.0, ge=0, description="Replay: answer each request after this delay (tests)."
     )
