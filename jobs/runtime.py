@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.errors import ConfigurationError
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
 from models.store import MarketRef, get_market, upsert_markets
@@ -16,9 +17,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-
-class ConfigurationError(ValueError):
-    """Settings name an exchange or market that does not exist (message lists valid ones)."""
+__all__ = ["ConfigurationError", "Runtime"]
 
 
 @dataclass

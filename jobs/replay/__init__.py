@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+from jobs.errors import ConfigurationError
 from jobs.replay.recording import RECORDING_SUFFIX, Recording
 from jobs.replay.transport import FAULT_NAMES, Injection, RecordedRequest, RecordedTransport
 from jobs.replay.windows import DEFAULT_WINDOW, WINDOWS, ReplayWindow, window_named
@@ -142,8 +143,6 @@ def replay_settings(settings: Settings) -> Settings:
     """
     if settings.replay_dir is None:
         return settings
-    from jobs.runtime import ConfigurationError
-
     try:
         window = window_named(settings.replay_window)
     except ValueError as exc:
