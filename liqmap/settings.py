@@ -20,6 +20,7 @@ DEFAULT_SYMBOLS: dict[str, list[str]] = {
     "binanceusdm": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
     "bybit": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
     "okx": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
+    "hyperliquid": ["BTC/USDC:USDC", "ETH/USDC:USDC"],
 }
 
 # Price-bucket size (quote currency) of the fixed heatmap grid, per base asset.

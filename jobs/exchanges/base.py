@@ -451,12 +451,13 @@ class ExchangeAdapter:
 
 
 # --- factory ---------------------------------------------------------------------------------
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binanceusdm", "bybit", "okx")
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("binanceusdm", "bybit", "hyperliquid", "okx")
 
 
 _ADAPTERS = {
     "binanceusdm": ("jobs.exchanges.binance", "BinanceUsdmAdapter"),
     "bybit": ("jobs.exchanges.bybit", "BybitAdapter"),
+    "hyperliquid": ("jobs.exchanges.hyperliquid", "HyperliquidAdapter"),
     "okx": ("jobs.exchanges.okx", "OkxAdapter"),
 }
 

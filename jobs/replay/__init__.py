@@ -78,6 +78,7 @@ _WIRE_MODULES = {
     "binanceusdm": "jobs.replay.binance_wire",
     "bybit": "jobs.replay.bybit_wire",
     "okx": "jobs.replay.okx_wire",
+    "hyperliquid": "jobs.replay.hyperliquid_wire",
 }
 REPLAY_EXCHANGES = tuple(_WIRE_MODULES)
 

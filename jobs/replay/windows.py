@@ -54,6 +54,7 @@ WINDOWS: dict[str, ReplayWindow] = {
                 ("bybit", "BTC/USDT:USDT"),
                 ("okx", "BTC/USDT:USDT"),
             ),
+            without_series=("hyperliquid",),
         ),
     )
 }

@@ -211,9 +211,9 @@ async def test_tiers_with_keys_parse_the_leverage_bracket_endpoint(shared_data: 
 async def test_unknown_exchange_and_market_errors_list_valid_names(
     binance: ExchangeAdapter,
 ) -> None:
-    with pytest.raises(ValueError, match="valid: binanceusdm, bybit, okx"):
+    with pytest.raises(ValueError, match="valid: binanceusdm, bybit, hyperliquid, okx"):
         create_adapter("binance-futures")
-    assert SUPPORTED_EXCHANGES == ("binanceusdm", "bybit", "okx")
+    assert SUPPORTED_EXCHANGES == ("binanceusdm", "bybit", "hyperliquid", "okx")
     with pytest.raises(ValueError) as excinfo:
         await binance.load_markets([SYMBOL, "BTC/USDT"])
     message = str(excinfo.value)

@@ -80,7 +80,7 @@ def test_worker_with_unknown_exchange_or_unservable_bar_stops_at_start(
     )
     line = _one_line_error(out)
     assert out.stderr.strip() == line  # stopped before doing anything else
-    valid = "valid: binanceusdm, bybit, okx"
+    valid = "valid: binanceusdm, bybit, hyperliquid, okx"
     assert f"unknown exchange 'kraken' in LIQMAP_EXCHANGES; {valid}" in line
     assert "okx serves open-interest history at 5m, 1h, 1d only" in line
 

@@ -165,6 +165,7 @@ def test_build_script_writes_every_exchange(shared_data: Path, tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "binanceusdm.recording.json",
         "bybit.recording.json",
+        "hyperliquid.recording.json",
         "okx.recording.json",
     ], done.stdout
     for path in tmp_path.iterdir():

@@ -50,11 +50,12 @@ def test_the_default_window_tracks_binance_btc_only(shared_data: Path) -> None:
 
 def test_the_january_window_tracks_each_venues_own_markets(shared_data: Path) -> None:
     settings = _defaults(shared_data, replay_window=JANUARY)
-    assert settings.exchanges == ["binanceusdm", "bybit", "okx"]
+    assert settings.exchanges == ["binanceusdm", "bybit", "okx", "hyperliquid"]
     assert {e: settings.symbols_for(e) for e in settings.exchanges} == {
         "binanceusdm": [ETH],
         "bybit": [BTC],
         "okx": [BTC],
+        "hyperliquid": [],  # known positions only: no candle series in any window
     }
     # 2026-01-01 00:00 → 2026-02-08 23:59:59.999 is 39 days less a millisecond: all of it
     assert settings.backfill_days == 39
