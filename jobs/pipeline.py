@@ -20,6 +20,7 @@ class PipelineReport:
     realized_rows: int = 0
     liquidation_events: int = 0
     snapshots: int = 0
+    known_snapshots: int = 0  # known-position snapshots stored (recorded ones and a round)
 
 
 def open_runtime(settings: Settings, target: DatabaseTarget) -> Runtime:
@@ -136,6 +137,23 @@ async def import_replay_realized(rt: Runtime, report: PipelineReport) -> None:
         report.liquidation_events += collected.events
 
 
+async def collect_known(rt: Runtime, report: PipelineReport) -> None:
+    """Known positions (Hyperliquid accounts) when that venue is tracked; an exchange error is
+    logged and leaves the rest of the run alone."""
+    import ccxt.async_support as ccxt
+
+    from jobs.known_positions import VENUE, collect_known_positions
+
+    if VENUE not in rt.settings.exchanges:
+        return
+    try:
+        known = await collect_known_positions(rt)
+    except ccxt.BaseError as exc:
+        log.error("known positions not read", venue=VENUE, error=repr(exc))
+        return
+    report.known_snapshots += known.recorded_snapshots + (known.round_id is not None)
+
+
 async def materialize_all(rt: Runtime, report: PipelineReport) -> None:
     from jobs.materialize import materialize_symbol
 
@@ -155,6 +173,7 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
         await sync_all_markets(rt)
         report.ingest = await ingest_all(rt)
         await import_replay_realized(rt, report)
+        await collect_known(rt, report)
         await materialize_all(rt, report)
     finally:
         await rt.close()
@@ -171,6 +190,7 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
         realized_rows=report.realized_rows,
         liquidation_events=report.liquidation_events,
         snapshots=report.snapshots,
+        known_snapshots=report.known_snapshots,
     )
     return report
 

@@ -82,6 +82,25 @@ class Settings(BaseSettings):
     tiers_interval_s: int = Field(default=86_400, ge=1)
     materialize_interval_s: int = Field(default=300, ge=1)
 
+    # --- known positions: real positions read from a venue (Hyperliquid) ----------------------
+    known_positions_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accounts whose positions are read (comma-separated addresses; "
+        "address@dex for a HIP-3 dex).",
+    )
+    known_positions_top: int = Field(
+        default=100,
+        ge=0,
+        description="Also read the leaderboard's top N accounts by account value (0: none; "
+        "a replay has no recorded leaderboard and reads only the listed accounts).",
+    )
+    known_positions_interval_s: int = Field(
+        default=3_600, ge=1, description="How often a round over the accounts starts."
+    )
+    known_positions_spacing_ms: float = Field(
+        default=250.0, ge=0, description="Pause between two account reads (rate limit)."
+    )
+
     # --- bookkeeping retention (an hourly job) --------------------------------------------
     history_retention_days: int = Field(
         default=30,
@@ -204,7 +223,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("exchanges", "cors_origins", mode="before")
+    @field_validator("exchanges", "cors_origins", "known_positions_accounts", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -216,7 +235,12 @@ class Settings(BaseSettings):
     def _base_bar(cls, value: str) -> str:
         return check_base_timeframe(value)
 
-    @field_validator("ingest_interval_s", "tiers_interval_s", "materialize_interval_s")
+    @field_validator(
+        "ingest_interval_s",
+        "tiers_interval_s",
+        "materialize_interval_s",
+        "known_positions_interval_s",
+    )
     @classmethod
     def _schedulable(cls, value: int) -> int:
         return check_schedule_interval(value)

@@ -4,6 +4,13 @@ from models.auth import ApiKey
 from models.base import PARTITIONED_TABLES, Base
 from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, SweptLevel
 from models.jobs import IngestWatermark, JobRun
+from models.known_positions import (
+    KnownLevelBin,
+    KnownPositionRow,
+    KnownSnapshot,
+    KnownSnapshotAccount,
+    KnownSnapshotMarket,
+)
 from models.liquidations import LiquidationEvent, RealizedLiquidation
 from models.market import Exchange, MarginTier, Market
 from models.market_data import Candle, FundingRate, OpenInterest
@@ -22,6 +29,11 @@ __all__ = [
     "HeatmapSnapshot",
     "IngestWatermark",
     "JobRun",
+    "KnownLevelBin",
+    "KnownPositionRow",
+    "KnownSnapshot",
+    "KnownSnapshotAccount",
+    "KnownSnapshotMarket",
     "LiquidationEvent",
     "MarginTier",
     "Market",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 class KnownPosition:
     account: str  # the venue's account id (an address on Hyperliquid), lower case
     symbol: str  # unified ccxt symbol, e.g. "BTC/USDC:USDC"
+    coin: str  # the venue's own name of the market, e.g. "BTC", "flx:CRCL"
     side: str  # "long" or "short"
     size: float  # base units, positive
     notional_usd: float  # the venue's position value (size × mark)
@@ -60,6 +61,6 @@ class LevelSnapshot:
     taken_at: int
     accounts: int  # how many accounts were read (the source does not list them)
     selection: str  # how the accounts were chosen
-    leverage_bands: tuple[tuple[int, int], ...]  # (lowest, highest) leverage of each band
+    leverage_bands: tuple[str, ...]  # labels of the leverage bands, e.g. "1-10", "51+"
     markets: list[LevelMarket]
     meta: dict[str, object] = field(default_factory=dict)

@@ -100,6 +100,7 @@ class HyperliquidAdapter(ExchangeAdapter):
                 KnownPosition(
                     account=account.lower(),
                     symbol=p["symbol"],
+                    coin=str(((p.get("info") or {}).get("position") or {}).get("coin") or ""),
                     side=p["side"],
                     size=size,
                     notional_usd=number(p.get("notional")) or 0.0,

@@ -1,0 +1,463 @@
+"""Reading and writing the known-positions tables (``models.known_positions``).
+
+Writers are idempotent: a recorded snapshot is upserted on (venue, source, taken_at) and its
+markets and bins replaced; a live round writes each account's positions replacing what an
+earlier attempt at the same account wrote, so a round interrupted at any point resumes with the
+accounts still unread (``pending_accounts``) and never duplicates a position.
+
+Readers give the API what it serves: the snapshot nearest before an instant, its coverage
+(which accounts, how many, what share of the venue's open interest) and its levels, binned as
+recorded or position by position as read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models.known_positions import (
+    KnownLevelBin,
+    KnownPositionRow,
+    KnownSnapshot,
+    KnownSnapshotAccount,
+    KnownSnapshotMarket,
+)
+from models.known_records import AccountPositions, LevelSnapshot
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+# --- recorded, already binned snapshots ---------------------------------------------------
+async def upsert_level_snapshot(conn: AsyncConnection, snap: LevelSnapshot) -> int:
+    """Store one binned snapshot (its markets and bins replaced if it was stored before)."""
+    values = {
+        "venue": snap.venue,
+        "source": snap.source,
+        "taken_at": _at(snap.taken_at),
+        "finished_at": _at(snap.taken_at),
+        "selection": snap.selection,
+        "accounts_planned": snap.accounts,
+        "leverage_bands": list(snap.leverage_bands),
+        "meta": snap.meta,
+    }
+    base = insert(KnownSnapshot).values(**values)
+    upsert = base.on_conflict_do_update(
+        constraint="uq_known_snapshots_venue_source_taken_at",
+        set_={k: base.excluded[k] for k in values if k not in ("venue", "source", "taken_at")},
+    ).returning(KnownSnapshot.id)
+    snapshot_id = int((await conn.execute(upsert)).scalar_one())
+    for table in (KnownLevelBin, KnownSnapshotMarket):
+        await conn.execute(delete(table).where(table.snapshot_id == snapshot_id))
+    if snap.markets:
+        await conn.execute(
+            insert(KnownSnapshotMarket),
+            [
+                {
+                    "snapshot_id": snapshot_id,
+                    "symbol": m.symbol,
+                    "price": m.price,
+                    "long_usd": m.long_usd,
+                    "short_usd": m.short_usd,
+                    "positions": m.positions,
+                    "accounts": None,
+                    "bin_width": m.bin_width,
+                    "venue_open_interest_usd": None,
+                }
+                for m in snap.markets
+            ],
+        )
+    bins = [
+        {
+            "snapshot_id": snapshot_id,
+            "symbol": m.symbol,
+            "side": b.side,
+            "price": b.price,
+            "usd": b.usd,
+            "usd_by_leverage": list(b.usd_by_leverage),
+        }
+        for m in snap.markets
+        for b in m.bins
+    ]
+    if bins:
+        await conn.execute(insert(KnownLevelBin), bins)
+    return snapshot_id
+
+
+# --- live rounds over accounts -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Round:
+    id: int
+    taken_at: datetime
+    accounts_planned: int
+
+
+async def open_round(conn: AsyncConnection, venue: str, source: str) -> Round | None:
+    """The newest round of ``venue`` still reading accounts, if any."""
+    row = (
+        await conn.execute(
+            select(KnownSnapshot.id, KnownSnapshot.taken_at, KnownSnapshot.accounts_planned)
+            .where(
+                KnownSnapshot.venue == venue,
+                KnownSnapshot.source == source,
+                KnownSnapshot.finished_at.is_(None),
+            )
+            .order_by(KnownSnapshot.taken_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else Round(int(row[0]), row[1], int(row[2]))
+
+
+async def latest_round_start(conn: AsyncConnection, venue: str, source: str) -> datetime | None:
+    """When the newest round of ``venue`` from ``source`` started (finished or not)."""
+    found = await conn.execute(
+        select(func.max(KnownSnapshot.taken_at)).where(
+            KnownSnapshot.venue == venue, KnownSnapshot.source == source
+        )
+    )
+    value: datetime | None = found.scalar()
+    return value
+
+
+async def start_round(
+    conn: AsyncConnection,
+    venue: str,
+    source: str,
+    taken_at_ms: int,
+    selection: str,
+    accounts: list[tuple[str, str]],
+    meta: dict[str, Any] | None = None,
+) -> int:
+    """A new round planning to read ``accounts`` ((address, dex) pairs)."""
+    statement = (
+        insert(KnownSnapshot)
+        .values(
+            venue=venue,
+            source=source,
+            taken_at=_at(taken_at_ms),
+            selection=selection,
+            accounts_planned=len(accounts),
+            meta=meta or {},
+        )
+        .returning(KnownSnapshot.id)
+    )
+    snapshot_id = int((await conn.execute(statement)).scalar_one())
+    if accounts:
+        await conn.execute(
+            insert(KnownSnapshotAccount),
+            [{"snapshot_id": snapshot_id, "account": a, "dex": d} for a, d in accounts],
+        )
+    return snapshot_id
+
+
+async def pending_accounts(conn: AsyncConnection, snapshot_id: int) -> list[tuple[str, str]]:
+    rows = await conn.execute(
+        select(KnownSnapshotAccount.account, KnownSnapshotAccount.dex)
+        .where(
+            KnownSnapshotAccount.snapshot_id == snapshot_id,
+            KnownSnapshotAccount.read_at.is_(None),
+        )
+        .order_by(KnownSnapshotAccount.account, KnownSnapshotAccount.dex)
+    )
+    return [(str(a), str(d)) for a, d in rows.all()]
+
+
+async def write_account(conn: AsyncConnection, snapshot_id: int, read: AccountPositions) -> int:
+    """Store one account's positions in the round (replacing an earlier attempt's)."""
+    await conn.execute(
+        delete(KnownPositionRow).where(
+            KnownPositionRow.snapshot_id == snapshot_id,
+            KnownPositionRow.account == read.account,
+            KnownPositionRow.dex == read.dex,
+        )
+    )
+    if read.positions:
+        await conn.execute(
+            insert(KnownPositionRow),
+            [
+                {
+                    "snapshot_id": snapshot_id,
+                    "account": p.account,
+                    "symbol": p.symbol,
+                    "dex": read.dex,
+                    "coin": p.coin,
+                    "side": p.side,
+                    "size": p.size,
+                    "notional_usd": p.notional_usd,
+                    "entry_price": p.entry_price,
+                    "leverage": p.leverage,
+                    "margin_mode": p.margin_mode,
+                    "liquidation_price": p.liquidation_price,
+                }
+                for p in read.positions
+            ],
+        )
+    await conn.execute(
+        update(KnownSnapshotAccount)
+        .where(
+            KnownSnapshotAccount.snapshot_id == snapshot_id,
+            KnownSnapshotAccount.account == read.account,
+            KnownSnapshotAccount.dex == read.dex,
+        )
+        .values(
+            read_at=func.now(),
+            state_time=_at(read.taken_at),
+            positions=len(read.positions),
+            error=None,
+        )
+    )
+    return len(read.positions)
+
+
+async def fail_account(
+    conn: AsyncConnection, snapshot_id: int, account: str, dex: str, error: str
+) -> None:
+    """The account could not be read: it counts as read, with the reason, and no positions."""
+    await conn.execute(
+        update(KnownSnapshotAccount)
+        .where(
+            KnownSnapshotAccount.snapshot_id == snapshot_id,
+            KnownSnapshotAccount.account == account,
+            KnownSnapshotAccount.dex == dex,
+        )
+        .values(read_at=func.now(), error=error[:1000])
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """What the venue said about a market when the round ended: its mark price and open
+    interest in USD (None where it said nothing)."""
+
+    price: float | None
+    open_interest_usd: float | None
+
+
+async def finish_round(
+    conn: AsyncConnection,
+    snapshot_id: int,
+    contexts: dict[str, MarketContext],
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Close a round: per-market totals of the positions read, with the venue's price and open
+    interest where known (else the price is the positions' value over their size)."""
+    rows = (
+        await conn.execute(
+            select(
+                KnownPositionRow.symbol,
+                func.coalesce(
+                    func.sum(KnownPositionRow.notional_usd).filter(KnownPositionRow.side == "long"),
+                    0.0,
+                ),
+                func.coalesce(
+                    func.sum(KnownPositionRow.notional_usd).filter(
+                        KnownPositionRow.side == "short"
+                    ),
+                    0.0,
+                ),
+                func.count(),
+                func.count(func.distinct(KnownPositionRow.account)),
+                func.sum(KnownPositionRow.notional_usd)
+                / func.nullif(func.sum(KnownPositionRow.size), 0),
+            )
+            .where(KnownPositionRow.snapshot_id == snapshot_id)
+            .group_by(KnownPositionRow.symbol)
+        )
+    ).all()
+    await conn.execute(
+        delete(KnownSnapshotMarket).where(KnownSnapshotMarket.snapshot_id == snapshot_id)
+    )
+    markets = []
+    for symbol, long_usd, short_usd, positions, accounts, mean_mark in rows:
+        context = contexts.get(symbol, MarketContext(None, None))
+        markets.append(
+            {
+                "snapshot_id": snapshot_id,
+                "symbol": symbol,
+                "price": context.price if context.price is not None else mean_mark,
+                "long_usd": float(long_usd),
+                "short_usd": float(short_usd),
+                "positions": int(positions),
+                "accounts": int(accounts),
+                "bin_width": None,
+                "venue_open_interest_usd": context.open_interest_usd,
+            }
+        )
+    if markets:
+        await conn.execute(insert(KnownSnapshotMarket), markets)
+    span = (
+        await conn.execute(
+            select(
+                func.min(KnownSnapshotAccount.state_time), func.max(KnownSnapshotAccount.state_time)
+            ).where(KnownSnapshotAccount.snapshot_id == snapshot_id)
+        )
+    ).one()
+    values: dict[str, Any] = {"finished_at": func.now(), "state_from": span[0], "state_to": span[1]}
+    if meta:
+        values["meta"] = KnownSnapshot.meta.op("||")(meta)
+    await conn.execute(
+        update(KnownSnapshot).where(KnownSnapshot.id == snapshot_id).values(**values)
+    )
+
+
+# --- readers (the API's) -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class KnownCoverage:
+    """Who a snapshot covers: how the accounts were chosen, how many, which (live rounds), and
+    what share of the venue's open interest they hold in the market (None when unknown)."""
+
+    snapshot_id: int
+    venue: str
+    source: str
+    taken_at: datetime
+    state_from: datetime | None
+    state_to: datetime | None
+    selection: str
+    accounts_planned: int
+    accounts_read: int | None  # read, with or without success; None: the source lists none
+    accounts_failed: int | None  # read without success (the error is kept per account)
+    accounts: list[str] | None
+    symbol: str
+    price: float | None
+    long_usd: float
+    short_usd: float
+    positions: int
+    bin_width: float | None
+    venue_open_interest_usd: float | None
+    leverage_bands: list[str] | None
+    meta: dict[str, Any]
+
+    @property
+    def open_interest_share(self) -> float | None:
+        """The sample's share of the venue's open interest in this market: open interest counts
+        one side, so (long + short) / (2 × open interest)."""
+        if not self.venue_open_interest_usd:
+            return None
+        return (self.long_usd + self.short_usd) / (2 * self.venue_open_interest_usd)
+
+
+async def known_snapshot_at(
+    conn: AsyncConnection, venue: str, symbol: str, at: datetime | None = None
+) -> KnownCoverage | None:
+    """The newest finished snapshot of ``symbol`` on ``venue`` taken at or before ``at``."""
+    s, m = KnownSnapshot, KnownSnapshotMarket
+    query = (
+        select(
+            s.id,
+            s.venue,
+            s.source,
+            s.taken_at,
+            s.state_from,
+            s.state_to,
+            s.selection,
+            s.accounts_planned,
+            s.leverage_bands,
+            s.meta,
+            m.symbol,
+            m.price,
+            m.long_usd,
+            m.short_usd,
+            m.positions,
+            m.bin_width,
+            m.venue_open_interest_usd,
+        )
+        .join(m, m.snapshot_id == s.id)
+        .where(s.venue == venue, m.symbol == symbol, s.finished_at.is_not(None))
+        .order_by(s.taken_at.desc())
+        .limit(1)
+    )
+    if at is not None:
+        query = query.where(s.taken_at <= at)
+    found = (await conn.execute(query)).first()
+    if found is None:
+        return None
+    row = found._mapping
+    accounts = (
+        await conn.execute(
+            select(
+                KnownSnapshotAccount.account,
+                KnownSnapshotAccount.dex,
+                KnownSnapshotAccount.error,
+                KnownSnapshotAccount.read_at,
+            )
+            .where(KnownSnapshotAccount.snapshot_id == row["id"])
+            .order_by(KnownSnapshotAccount.account)
+        )
+    ).all()
+    listed = [f"{a}@{d}" if d else str(a) for a, d, _, _ in accounts]
+    return KnownCoverage(
+        snapshot_id=int(row["id"]),
+        venue=row["venue"],
+        source=row["source"],
+        taken_at=row["taken_at"],
+        state_from=row["state_from"],
+        state_to=row["state_to"],
+        selection=row["selection"],
+        accounts_planned=int(row["accounts_planned"]),
+        accounts_read=sum(1 for *_, read in accounts if read is not None) if accounts else None,
+        accounts_failed=sum(1 for _, _, e, _ in accounts if e) if accounts else None,
+        accounts=listed or None,
+        symbol=row["symbol"],
+        price=row["price"],
+        long_usd=float(row["long_usd"]),
+        short_usd=float(row["short_usd"]),
+        positions=int(row["positions"]),
+        bin_width=row["bin_width"],
+        venue_open_interest_usd=row["venue_open_interest_usd"],
+        leverage_bands=row["leverage_bands"],
+        meta=dict(row["meta"] or {}),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownLevel:
+    """USD that would be liquidated at ``price`` (a bin's centre, or a position's own price)."""
+
+    side: str
+    price: float
+    usd: float
+    leverage: float | None = None  # a position's leverage (binned sources: see by_band)
+    usd_by_leverage: tuple[float, ...] = ()
+
+
+async def known_levels(conn: AsyncConnection, snapshot_id: int, symbol: str) -> list[KnownLevel]:
+    """The snapshot's levels of ``symbol``: its bins when it was recorded binned, else one
+    level per position that has a liquidation price, ascending by price."""
+    bins = (
+        await conn.execute(
+            select(
+                KnownLevelBin.side,
+                KnownLevelBin.price,
+                KnownLevelBin.usd,
+                KnownLevelBin.usd_by_leverage,
+            )
+            .where(KnownLevelBin.snapshot_id == snapshot_id, KnownLevelBin.symbol == symbol)
+            .order_by(KnownLevelBin.price, KnownLevelBin.side)
+        )
+    ).all()
+    if bins:
+        return [KnownLevel(s, float(p), float(u), None, tuple(b)) for s, p, u, b in bins]
+    positions = (
+        await conn.execute(
+            select(
+                KnownPositionRow.side,
+                KnownPositionRow.liquidation_price,
+                KnownPositionRow.notional_usd,
+                KnownPositionRow.leverage,
+            )
+            .where(
+                KnownPositionRow.snapshot_id == snapshot_id,
+                KnownPositionRow.symbol == symbol,
+                KnownPositionRow.liquidation_price.is_not(None),
+            )
+            .order_by(KnownPositionRow.liquidation_price, KnownPositionRow.account)
+        )
+    ).all()
+    return [KnownLevel(s, float(p or 0.0), float(u), lev) for s, p, u, lev in positions]
