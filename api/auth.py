@@ -12,14 +12,13 @@ import math
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from models import auth_store
+from models.auth_store import ApiKeyInfo
+
 KEY_PREFIX = "lqm_"
-KEYS_CHANNEL = "liqmap_api_keys"  # NOTIFY'd with a key's prefix when it is revoked
 
 
 def hash_key(key: str) -> str:
@@ -44,44 +43,19 @@ def key_from_headers(
     return headers.get("x-api-key") or (query.get("api_key") if websocket else None) or None
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
-    id: int
-    name: str
-    prefix: str
-    rate_limit_per_minute: int
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 async def create_key(
     engine: AsyncEngine, name: str, rate_limit_per_minute: int
 ) -> tuple[str, ApiKeyInfo]:
     """Store a new key (hashed) and return the key itself — shown once, never stored."""
     key, prefix = new_key()
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "INSERT INTO api_keys (name, prefix, key_hash, rate_limit_per_minute) "
-                    "VALUES (:n, :p, :h, :r) RETURNING id, name, prefix, rate_limit_per_minute, "
-                    "created_at, revoked_at"
-                ),
-                {"n": name, "p": prefix, "h": hash_key(key), "r": rate_limit_per_minute},
-            )
-        ).one()
-    return key, ApiKeyInfo(*row)
+        info = await auth_store.insert_key(conn, name, prefix, hash_key(key), rate_limit_per_minute)
+    return key, info
 
 
 async def list_keys(engine: AsyncEngine) -> list[ApiKeyInfo]:
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT id, name, prefix, rate_limit_per_minute, created_at, revoked_at "
-                "FROM api_keys ORDER BY id"
-            )
-        )
-        return [ApiKeyInfo(*r) for r in rows]
+        return await auth_store.keys(conn)
 
 
 async def revoke_key(engine: AsyncEngine, prefix: str) -> bool:
@@ -89,17 +63,8 @@ async def revoke_key(engine: AsyncEngine, prefix: str) -> bool:
     if prefix.startswith(KEY_PREFIX):
         prefix = prefix[len(KEY_PREFIX) :].split("_", 1)[0]
     async with engine.begin() as conn:
-        result = await conn.execute(
-            text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p AND revoked_at IS NULL"),
-            {"p": prefix},
-        )
-        if result.rowcount:
-            # delivered at commit to every API process listening (api/subscriptions.py): they
-            # refuse the key at once rather than when their cached lookup expires
-            await conn.execute(
-                text("SELECT pg_notify(:channel, :p)"), {"channel": KEYS_CHANNEL, "p": prefix}
-            )
-    return bool(result.rowcount)
+        # announced at commit to every API process listening (api/subscriptions.py)
+        return await auth_store.revoke_key(conn, prefix)
 
 
 class KeyStore:
@@ -118,16 +83,7 @@ class KeyStore:
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT id, name, prefix, rate_limit_per_minute, created_at, revoked_at "
-                        "FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"
-                    ),
-                    {"h": digest},
-                )
-            ).first()
-        info = ApiKeyInfo(*row) if row is not None else None
+            info = await auth_store.active_key(conn, digest)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, info)
@@ -140,10 +96,7 @@ class KeyStore:
 
 async def key_is_active(session: AsyncSession, key_id: int) -> bool:
     """Whether the key is still valid (not revoked since a connection was let in with it)."""
-    row = await session.execute(
-        text("SELECT 1 FROM api_keys WHERE id = :id AND revoked_at IS NULL"), {"id": key_id}
-    )
-    return row.first() is not None
+    return await auth_store.key_is_active(session, key_id)
 
 
 class RateLimiter:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 
-from api.storage import Column
 from api.subscriptions import SnapshotEvent
+from models.heatmap_store import Column
 
 Key = tuple[int, str, datetime]
 

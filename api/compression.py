@@ -1,5 +1,9 @@
-"""gzip for responses, with Intel's ISA-L (``isal``) when installed: a 1.5 MB heatmap compresses
-in about 2 ms instead of about 20 ms with zlib at level 1, at a slightly better ratio."""
+"""gzip for responses, with Intel's ISA-L (``isal``) when installed.
+
+Starlette's GZipMiddleware compresses with zlib, slower than ISA-L for the same format on
+answers of megabytes (heatmaps); the response cache uses :func:`compressor` too, to gzip a
+repeated answer once.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ def compressor(level: int) -> Callable[[bytes], bytes]:
     return compress
 
 
+# bench/bench_api.py --only compression, caches off, median p50 of 3 runs (load 4.5–5.7): a 24 h
+# heatmap (1.54 MB before gzip) 98.1 vs 127.0 ms with Starlette's GZipMiddleware (1.30×).
 class GzipMiddleware:
     """Compress complete response bodies of at least ``minimum_size`` bytes when the client
     accepts gzip and the response is not already encoded."""

@@ -20,6 +20,7 @@ from strawberry.types.execution import ExecutionResult
 
 from liqmap.database import is_connection_error
 from liqmap.logs import get_logger
+from maps.errors import MapRequestError, TooLarge
 
 log = get_logger(__name__)
 
@@ -69,6 +70,16 @@ class RateLimited(ApiError):
     code = RATE_LIMITED
 
 
+def from_domain(exc: BaseException | None) -> BaseException | None:
+    """The API's error for what the maps domain refused (``BAD_USER_INPUT``, or
+    ``RANGE_TOO_LARGE`` naming the limit); anything else as it is."""
+    if isinstance(exc, TooLarge):
+        return RangeTooLarge(str(exc), **{exc.limit: exc.maximum})
+    if isinstance(exc, MapRequestError):
+        return BadUserInput(str(exc))
+    return exc
+
+
 def not_found(kind: str, name: str, known: Iterable[str]) -> NotFound:
     """``NOT_FOUND`` naming up to three close matches among ``known`` (or listing all if few)."""
     candidates = sorted(set(known))
@@ -94,7 +105,7 @@ _LIMIT_MARKERS = (
 
 
 def error_code(error: GraphQLError) -> str:
-    original = error.original_error
+    original = from_domain(error.original_error)
     if isinstance(original, ApiError):
         return original.code
     if original is not None and is_connection_error(original):
@@ -132,7 +143,7 @@ def _is_data_exception(exc: BaseException) -> bool:
 def present(error: GraphQLError) -> GraphQLError:
     """The client-facing version of ``error``: a stable code, masked when internal."""
     code = error_code(error)
-    original = error.original_error
+    original = from_domain(error.original_error)
     if code == SERVICE_UNAVAILABLE:
         # one line, no traceback: during an outage every request fails the same way
         log.warning("database unavailable", path=error.path, error=repr(original))

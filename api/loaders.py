@@ -1,19 +1,42 @@
-"""DataLoaders: one batched query (in a session of its own) per kind of lookup per request."""
+"""DataLoaders: one batched query (in a session of its own) per kind of lookup per request.
+
+They return storage rows and plain summaries; the GraphQL types build themselves from those
+(so the types may import the request context, which holds the loaders, without a circle).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from api import storage
 from api.selection import SeriesSet, market_ids
-from api.types.maps import Coverage, ModelInfo
-from api.types.markets import DatasetCoverage
-from api.types.scalars import JSON
+from models import heatmap_store, jobs_store, market_data_store, market_store
+from models.heatmap_store import ModelState
+from models.jobs_store import MarketDatasetCoverage
+from models.market_store import MarketRow
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """The model version(s) of a series set and the assumptions they ran with."""
+
+    version: str
+    assumptions: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageSummary:
+    """Which exchanges a series set covers, how fresh it is and what data it lacks."""
+
+    exchanges: list[str]
+    last_bar: datetime | None
+    staleness: float | None
+    missing_datasets: list[str]
 
 
 def merge_assumptions(per_scope: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -50,60 +73,48 @@ class Loaders:
         self.model = DataLoader(self._model)
         self.coverage = DataLoader(self._coverage)
 
-    async def _markets_by_exchange(self, keys: Sequence[str]) -> list[list[storage.MarketRow]]:
+    async def _markets_by_exchange(self, keys: Sequence[str]) -> list[list[MarketRow]]:
         async with self._sessions() as session:
-            rows = await storage.markets(session, keys)
+            rows = await market_store.markets(session, keys)
         return [[r for r in rows if r.exchange == k] for k in keys]
 
     async def _market_coverage(
-        self, keys: Sequence[storage.MarketRow]
-    ) -> list[list[DatasetCoverage]]:
+        self, keys: Sequence[MarketRow]
+    ) -> list[list[MarketDatasetCoverage]]:
         async with self._sessions() as session:
-            extents = await storage.dataset_extents(session, keys)
-        return [
-            [
-                DatasetCoverage(
-                    dataset=e.dataset,
-                    first_ts=e.first_ts,
-                    last_ts=e.last_ts,
-                    last_success=e.last_success,
-                    last_status=e.last_status,
-                    last_error=e.last_error,
-                )
-                for e in extents
-                if e.market_id == m.id
-            ]
-            for m in keys
-        ]
+            extents = await jobs_store.market_coverage(session, keys)
+        return [[e for e in extents if e.market_id == m.id] for m in keys]
 
-    async def _model(self, keys: Sequence[SeriesSet]) -> list[ModelInfo]:
+    async def _model(self, keys: Sequence[SeriesSet]) -> list[ModelSummary]:
         out = []
         async with self._sessions() as session:
-            states: dict[str, list[storage.ModelRow]] = {}
+            states: dict[str, list[ModelState]] = {}
             for key in keys:
                 if key.symbol not in states:
-                    states[key.symbol] = await storage.model_states(session, key.symbol)
+                    states[key.symbol] = await heatmap_store.model_states(session, key.symbol)
                 rows = [r for r in states[key.symbol] if r.scope in key.member_scopes]
                 versions = sorted({r.model_version for r in rows})
                 out.append(
-                    ModelInfo(
+                    ModelSummary(
                         version=", ".join(versions) or "unknown",
-                        assumptions=JSON(merge_assumptions({r.scope: r.params for r in rows})),
+                        assumptions=merge_assumptions({r.scope: r.params for r in rows}),
                     )
                 )
         return out
 
-    async def _coverage(self, keys: Sequence[SeriesSet]) -> list[Coverage]:
+    async def _coverage(self, keys: Sequence[SeriesSet]) -> list[CoverageSummary]:
         out = []
         now = datetime.now(UTC)
         async with self._sessions() as session:
             for key in keys:
-                last = await storage.last_snapshot_ts(session, key.series_ids, self._timeframe)
+                last = await heatmap_store.last_snapshot_ts(
+                    session, key.series_ids, self._timeframe
+                )
                 markets = await market_ids(session, key)
-                missing = await storage.missing_datasets(session, [m.id for m in markets])
+                missing = await market_data_store.missing_datasets(session, [m.id for m in markets])
                 last_bar = last + self._step if last is not None else None
                 out.append(
-                    Coverage(
+                    CoverageSummary(
                         exchanges=list(key.member_scopes),
                         last_bar=last_bar,
                         staleness=(now - last_bar).total_seconds() if last_bar else None,

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
-from api import storage
 from api.gc_pauses import GcPauseCollector, install
 from liqmap.logs import get_logger
+from models import jobs_store
 
 log = get_logger(__name__)
 
@@ -62,9 +62,9 @@ class Metrics:
     async def render(self, sessions: async_sessionmaker[AsyncSession]) -> bytes:
         now = datetime.now(UTC)
         async with sessions() as session:
-            for exchange, symbol, dataset, watermark in await storage.ingest_lag(session):
-                self.ingest_lag.labels(exchange, symbol, dataset).set(
-                    (now - watermark).total_seconds()
+            for lag in await jobs_store.ingest_lag(session):
+                self.ingest_lag.labels(lag.exchange, lag.symbol, lag.dataset).set(
+                    (now - lag.watermark).total_seconds()
                 )
         return generate_latest(self.registry)
 

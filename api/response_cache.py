@@ -13,8 +13,8 @@ execution, JSON encoding nor compression.
 
 Each entry lives its limit times a factor drawn from [1 − ``LIFETIME_SPREAD``, 1]: answers
 stored in the same second (a dashboard audience arriving at once, a restart, a deploy) would
-otherwise all expire in the same second, every few minutes, and be executed again at once — a
-24 h heatmap is ~20 ms on the event loop that every other request then waits behind.
+otherwise all expire in the same second, every few minutes, and be executed again at once, on
+the one event loop that every other request then waits behind.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import storage
 from api.errors import BadUserInput, not_found
-
-AGGREGATE = "all"
+from models import heatmap_store, market_store
+from models.heatmap_store import AGGREGATE_SCOPE as AGGREGATE
+from models.market_store import MarketRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +32,9 @@ class SeriesSet:
 
 async def resolve(session: AsyncSession, symbol: str, exchanges: Sequence[str] | None) -> SeriesSet:
     """Find the series, or raise ``NOT_FOUND`` naming close matches."""
-    rows = await storage.series_of_symbol(session, symbol)
+    rows = await heatmap_store.series_of_symbol(session, symbol)
     if not rows:
-        raise not_found("symbol", symbol, await storage.known_symbols(session))
+        raise not_found("symbol", symbol, await market_store.known_symbols(session))
     by_scope = {r.scope: r for r in rows}
     members = tuple(sorted(s for s in by_scope if s != AGGREGATE))
     wanted = list(dict.fromkeys(e.strip() for e in exchanges or [] if e.strip()))
@@ -63,15 +63,15 @@ async def resolve(session: AsyncSession, symbol: str, exchanges: Sequence[str] |
     )
 
 
-async def market_ids(session: AsyncSession, series: SeriesSet) -> list[storage.MarketRow]:
+async def market_ids(session: AsyncSession, series: SeriesSet) -> list[MarketRow]:
     """The markets behind a series set (for candles and coverage)."""
-    rows = await storage.markets(session, series.member_scopes)
+    rows = await market_store.markets(session, series.member_scopes)
     return [m for m in rows if m.symbol == series.symbol]
 
 
-async def market(session: AsyncSession, symbol: str, exchange: str) -> storage.MarketRow:
+async def market(session: AsyncSession, symbol: str, exchange: str) -> MarketRow:
     """One market, or ``NOT_FOUND`` with close matches."""
-    rows = await storage.markets(session)
+    rows = await market_store.markets(session)
     for m in rows:
         if m.exchange == exchange and m.symbol == symbol:
             return m

@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 
-from api.auth import KEYS_CHANNEL
 from liqmap.logs import get_logger
+from models.auth_store import KEYS_CHANNEL
+from models.heatmap_store import NOTIFY_CHANNEL
 
 log = get_logger(__name__)
 
-CHANNEL = "liqmap_heatmap"
 QUEUE_SIZE = 1_000
 
 
@@ -103,11 +103,11 @@ class Hub:
             from liqmap.database import normalize_url
 
             self._conn = await asyncpg.connect(normalize_url(self._url))
-            await self._conn.add_listener(CHANNEL, self._on_notify)
+            await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             await self._conn.add_listener(KEYS_CHANNEL, self._on_key_revoked)
             self._conn.add_termination_listener(self._on_lost)
             self._reset()
-            log.info("listening for new snapshots", channel=CHANNEL)
+            log.info("listening for new snapshots", channel=NOTIFY_CHANNEL)
 
     def on_event(self, callback: Callable[[SnapshotEvent], None]) -> None:
         """Call ``callback`` synchronously for every notification (before subscribers)."""

@@ -19,6 +19,20 @@ PostgreSQL, assembles and encodes) and against one with them on (decoded snapsho
 encoded responses kept until the materializer's NOTIFY), and the heatmap is also measured with a
 different 24 h window per request (no response-cache hits). The per-cell comparison uses the
 caches-off server. Figures are printed as a table; ``--json`` also writes them to a file.
+
+``--only PIECE`` instead weighs one piece of the API's infrastructure that reaches into a
+library's internals: two servers on the same database, one as ``liqmap serve`` runs and one
+without the piece, asked the same requests in alternation (ABBA order), so both see the same
+machine load; it prints each side's p50 / p99 and their ratio.
+
+* ``execution``: ``api/execution.py``'s flat-list completion against graphql-core's generic
+  path, caches off (every request executes; with the response cache on, repeated queries never
+  reach execution);
+* ``deadlines``: ``api/connection_deadlines.py``'s protocol against uvicorn's own httptools
+  protocol — what its timers cost per request, on a kept-alive connection and on a new
+  connection per request (its gain is protection, shown by tests/reliability/);
+* ``compression``: ``api/compression.py``'s gzip (ISA-L) against Starlette's GZipMiddleware
+  (zlib) at the same level, caches off (with them on, a repeated answer is gzipped once).
 """
 
 from __future__ import annotations
@@ -127,11 +141,17 @@ def cells_app(settings: Any, engine: Any) -> Any:
     return view
 
 
-def serve(url: str, port: int, no_cache: bool) -> None:
+def serve(url: str, port: int, no_cache: bool, variant: str | None = None) -> None:
+    """One API server. ``variant``: ``generic-lists`` (graphql-core's list completion instead
+    of api/execution.py's), ``deadlines`` / ``plain-protocol`` (uvicorn with or without
+    api/connection_deadlines.py's protocol, at ``liqmap serve``'s default deadlines),
+    ``starlette-gzip`` (Starlette's GZipMiddleware instead of api/compression.py's)."""
     import uvicorn
     from starlette.routing import Route
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
     from api.app import create_app
+    from api.connection_deadlines import deadline_protocol
     from liqmap.database import create_engine
     from liqmap.logs import configure_logging
     from liqmap.settings import Settings
@@ -143,8 +163,29 @@ def serve(url: str, port: int, no_cache: bool) -> None:
     if no_cache:
         app.state.graphql.response_cache_seconds = 0.0
         app.state.graphql.columns.entries = 0
+    if variant == "generic-lists":
+        app.state.graphql.schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
+    if variant == "starlette-gzip":
+        from starlette.middleware import Middleware
+        from starlette.middleware.gzip import GZipMiddleware
+
+        from api.compression import GzipMiddleware as IsalGzip
+
+        starlette_gzip = Middleware(
+            GZipMiddleware, minimum_size=1024, compresslevel=settings.api_gzip_level
+        )
+        app.user_middleware = [
+            starlette_gzip if m.cls is IsalGzip else m for m in app.user_middleware
+        ]
     app.router.routes.append(Route("/cells", cells_app(settings, engine), methods=["POST"]))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    protocol: Any = "httptools"
+    if variant == "deadlines":
+        protocol = deadline_protocol(
+            settings.api_request_head_timeout_seconds, settings.api_response_send_timeout_seconds
+        )
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http=protocol
+    )
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -300,14 +341,153 @@ async def measure(
     return results
 
 
-def start_server(url: str, no_cache: bool) -> tuple[subprocess.Popen[bytes], str]:
+# --- one infrastructure piece against the library's own behaviour (--only) ---------------------
+CANDLES = """query ($start: DateTime!, $end: DateTime!) {
+  candles(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", start: $start, end: $end) {
+    ts open high low close volume takerBuyVolume } }"""
+
+# piece → (caches off?, the variant as `liqmap serve` runs it, the variant without the piece)
+PIECES: dict[str, tuple[bool, str | None, str]] = {
+    "execution": (True, None, "generic-lists"),
+    "deadlines": (False, "deadlines", "plain-protocol"),
+    "compression": (True, None, "starlette-gzip"),
+}
+
+
+def cases(
+    piece: str, info: dict[str, Any]
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(name, query, variables, client options) of the requests that weigh ``piece``."""
+    end = info["heatmap_end"]
+    lo = round(info["price_at_end"] / 50) * 50 - 12_500.0
+    day = {
+        "start": (end - timedelta(hours=24)).isoformat(),
+        "end": end.isoformat(),
+        "lo": lo,
+        "hi": lo + 25_000.0,
+    }
+    price = round(info["last_price"] / 50) * 50
+    levels = {"lo": price - 10_000.0, "hi": price + 10_000.0}
+    week = {"start": (end - timedelta(days=7)).isoformat(), "end": end.isoformat()}
+    if piece == "execution":
+        return [
+            ("liquidationLevels latest, 400 buckets", LEVELS, levels, {}),
+            ("candles 7 days × 5 min (2,016 rows)", CANDLES, week, {}),
+            ("heatmap 24 h × 5 min with its 288 candles", HEATMAP_WITH_CANDLES, day, {}),
+        ]
+    if piece == "compression":
+        return [
+            ("heatmap 24 h × 5 min, 1.54 MB before gzip", HEATMAP, day, {}),
+            ("liquidationLevels latest, 400 buckets", LEVELS, levels, {}),
+        ]
+    return [
+        ("liquidationLevels, kept-alive connection", LEVELS, levels, {}),
+        ("liquidationLevels, a new connection per request", LEVELS, levels, {"fresh": True}),
+        ("heatmap 24 h, 1.54 MB uncompressed", HEATMAP, day, {"identity": True}),
+    ]
+
+
+async def alternate(
+    bases: dict[str, str], query: str, variables: dict[str, Any], n: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """``n`` requests to each server, in ABBA order; each side's p50 / p99 (ms)."""
+    import httpx
+
+    def make_client(base: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=base,
+            timeout=60,
+            headers={"Accept-Encoding": "identity" if options.get("identity") else "gzip"},
+            limits=httpx.Limits(max_keepalive_connections=0 if options.get("fresh") else 8),
+        )
+
+    labels = list(bases)
+    clients = {label: make_client(base) for label, base in bases.items()}
+    try:
+        answers = {}
+        for label in labels:
+            response = await clients[label].post(
+                "/graphql", json={"query": query, "variables": variables}
+            )
+            answers[label] = response.json()
+            assert "errors" not in answers[label], answers[label]
+        assert answers[labels[0]] == answers[labels[1]], "the two servers answer differently"
+        for label in labels:
+            for _ in range(3):
+                await timed(clients[label], "/graphql", query, variables)
+        times: dict[str, list[float]] = {label: [] for label in labels}
+        size = 0
+        for i in range(n):
+            for label in labels if i % 2 == 0 else labels[::-1]:
+                elapsed, size = await timed(clients[label], "/graphql", query, variables)
+                if size < 0:
+                    raise RuntimeError(f"{label}: request failed")
+                times[label].append(elapsed * 1000)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    out: dict[str, Any] = {
+        label: {"p50_ms": statistics.median(t), "p99_ms": percentile(t, 99)}
+        for label, t in times.items()
+    }
+    out["bytes"] = size
+    out["ratio"] = out["without"]["p50_ms"] / out["with"]["p50_ms"]
+    return out
+
+
+def weigh(url: str, info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    no_cache, with_piece, without_piece = PIECES[args.only]
+    servers = {
+        "with": start_server(url, no_cache, with_piece),
+        "without": start_server(url, no_cache, without_piece),
+    }
+    bases = {label: base for label, (_, base) in servers.items()}
+    results: dict[str, Any] = {}
+    try:
+        for name, query, variables, options in cases(args.only, info):
+            results[name] = asyncio.run(alternate(bases, query, variables, args.requests, options))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+    return results
+
+
+def report_piece(results: dict[str, Any], args: argparse.Namespace) -> None:
+    what = {
+        "execution": ("api/execution.py", "graphql-core's generic completion"),
+        "deadlines": ("api/connection_deadlines.py", "uvicorn's httptools protocol"),
+        "compression": ("api/compression.py", "Starlette's GZipMiddleware"),
+    }[args.only]
+    print(
+        f"\n{what[0]} against {what[1]} — uvicorn on loopback, {os.cpu_count()} CPUs, "
+        f"n={args.requests} per side, alternating"
+    )
+    for name, r in results.items():
+        w, wo = r["with"], r["without"]
+        print(
+            f"{name:48s} with p50 {w['p50_ms']:6.2f} ms (p99 {w['p99_ms']:6.2f})   "
+            f"without p50 {wo['p50_ms']:6.2f} ms (p99 {wo['p99_ms']:6.2f})   "
+            f"without/with {r['ratio']:.2f}×"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+
+
+def start_server(
+    url: str, no_cache: bool, variant: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     from tests.api.conftest import free_port
 
     port = free_port()
     command = [sys.executable, __file__, "--serve", url, str(port)]
-    proc = subprocess.Popen([*command, *(["--no-cache"] if no_cache else [])])
+    if no_cache:
+        command.append("--no-cache")
+    if variant:
+        command += ["--variant", variant]
+    proc = subprocess.Popen(command)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -328,9 +508,15 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only",
+        choices=sorted(PIECES),
+        help="weigh one infrastructure piece against the library's own behaviour instead",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.no_cache)
+        serve(args.serve[0], int(args.serve[1]), args.no_cache, args.variant)
         return
 
     from liqmap import migrations
@@ -351,16 +537,22 @@ def main() -> None:
             f"filled {info['bars']} bars ({info['first']} → {info['last']}) in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        for label, no_cache in (("uncached", True), ("cached", False)):
-            proc, base = start_server(url, no_cache)
-            try:
-                results[label] = asyncio.run(measure(base, info, args, cached=not no_cache))
-            finally:
-                proc.terminate()
-                proc.wait(10)
+        if args.only:
+            results = weigh(url, info, args)
+        else:
+            for label, no_cache in (("uncached", True), ("cached", False)):
+                proc, base = start_server(url, no_cache)
+                try:
+                    results[label] = asyncio.run(measure(base, info, args, cached=not no_cache))
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
     finally:
         drop_database(server, url)
-    report(results, args)
+    if args.only:
+        report_piece(results, args)
+    else:
+        report(results, args)
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:

@@ -5,10 +5,10 @@ Run:  .venv/bin/python bench/bench_ingest.py [--database-url URL] [--rows 100000
 
 Both write paths start from the same raw bars (epoch ms and four floats, as parsed from an
 exchange page) and are timed from building their records to the commit: the bulk path builds
-``CandleRow`` records and calls ``models.store.write_candles`` (monthly partitions created ahead,
-COPY into the staging table, one ``INSERT … ON CONFLICT``), the ORM path builds ``Candle`` objects
-and ``session.add_all``s them into existing partitions. Each repeat writes a new year of bars,
-so the bulk path creates its twelve monthly partitions every time.
+``CandleRow`` records and calls ``models.market_data_store.write_candles`` (monthly partitions
+created ahead, COPY into the staging table, one ``INSERT … ON CONFLICT``), the ORM path builds
+``Candle`` objects and ``session.add_all``s them into existing partitions. Each repeat writes a
+new year of bars, so the bulk path creates its twelve monthly partitions every time.
 
 Uses a fresh database on the given server (DATABASE_URL, else an embedded PostgreSQL) and drops it
 afterwards. Bars are the real Binance 5m bars of ../shared/data tiled forward in time.
@@ -46,9 +46,9 @@ from liqmap.database import (  # noqa: E402
 )
 from liqmap.settings import Settings  # noqa: E402
 from models import Candle  # noqa: E402
+from models.market_data_store import write_candles  # noqa: E402
 from models.partitions import ensure_month_partitions  # noqa: E402
 from models.records import CandleRow  # noqa: E402
-from models.store import write_candles  # noqa: E402
 from tests.conftest import create_database, drop_database  # noqa: E402
 
 STEP = 300_000

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_load import MIX, floor_phase  # noqa: E402
 
-# the median answer sizes of the bench_load.py run of 2026-12-02 (README, Reliability → Load)
+# the median answer sizes of the bench_load.py run of 2026-12-02 (docs/performance.md, Load)
 LIQMAP_SIZES = {
     "heatmap": 1_539_250,
     "liquidationLevels": 56_647,

@@ -142,7 +142,7 @@ def cmd_export_snapshots(args: argparse.Namespace, env: Any) -> int:
 
 
 def register(sub: Any, add: AddCommand) -> None:
-    from cli.render import INTERVALS, KINDS, SCALES, SIDES
+    from cli.render import DEFAULTS, INTERVALS, KINDS, SCALES, SIDES
 
     render = add(
         "render",
@@ -170,13 +170,16 @@ def register(sub: Any, add: AddCommand) -> None:
         default="auto",
         help="heatmap column width (default: the finest that fits)",
     )
-    render.add_argument("--side", choices=SIDES, default="both")
-    render.add_argument("--scale", choices=SCALES, default="sqrt", help="colour scale")
+    render.add_argument("--side", choices=SIDES, default=DEFAULTS["side"])
+    render.add_argument("--scale", choices=SCALES, default=DEFAULTS["scale"], help="colour scale")
     render.add_argument("--price-min", type=float, help="lowest price shown (default: auto)")
     render.add_argument("--price-max", type=float, help="highest price shown (default: auto)")
     render.add_argument("--bucket-size", type=float, help="price row height (grid multiple)")
     render.add_argument(
-        "--within", type=float, default=5.0, help="map: long/short split within ±this %% of price"
+        "--within",
+        type=float,
+        default=float(DEFAULTS["within_pct"]),
+        help="map: long/short split within ±this %% of price",
     )
     render.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
     render.add_argument("--height", type=int, default=900, help="pixels (default 900)")

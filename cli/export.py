@@ -23,12 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.types import Integer
 
-from models.arrays import decode_float4_array
+from models import heatmap_store
 
 FORMATS = ("parquet", "csv")
 RESOLUTIONS = ("1h", "5m")
@@ -99,22 +96,6 @@ def check_writable(path: Path) -> None:
         raise ExportError(f"cannot write {path}: the file is not writable")
 
 
-_ROWS_SQL = text(
-    """
-    SELECT h.series_id, h.ts, round(h.bucket_origin / h.bucket_size)::int AS first,
-           h.bucket_size, array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
-    FROM heatmap_snapshots h
-    WHERE h.series_id = ANY(:ids) AND h.resolution = :res AND h.ts >= :start AND h.ts < :end
-    ORDER BY h.ts, h.series_id
-    """
-).bindparams(bindparam("ids", type_=ARRAY(Integer)))
-
-_COUNT_SQL = text(
-    "SELECT count(*) FROM heatmap_snapshots WHERE series_id = ANY(:ids) AND resolution = :res "
-    "AND ts >= :start AND ts < :end"
-).bindparams(bindparam("ids", type_=ARRAY(Integer)))
-
-
 async def resolve_series(
     engine: AsyncEngine, symbol: str, exchanges: tuple[str, ...]
 ) -> dict[int, str]:
@@ -141,16 +122,16 @@ async def resolve_series(
     return labels
 
 
-def _batch_table(rows: list[tuple[str, datetime, int, float, bytes, bytes]]) -> pa.Table:
+def _batch_table(rows: list[tuple[str, datetime, int, float, np.ndarray, np.ndarray]]) -> pa.Table:
     stamps: list[np.ndarray] = []
     names: list[str] = []
     counts: list[int] = []
     prices: list[np.ndarray] = []
     longs: list[np.ndarray] = []
     shorts: list[np.ndarray] = []
-    for label, at, first, size, long_bin, short_bin in rows:
-        long_usd = decode_float4_array(long_bin).astype(np.float64)
-        short_usd = decode_float4_array(short_bin).astype(np.float64)
+    for label, at, first, size, long_f32, short_f32 in rows:
+        long_usd = long_f32.astype(np.float64)
+        short_usd = short_f32.astype(np.float64)
         n = long_usd.size
         stamps.append(np.full(n, round(at.timestamp() * 1000), dtype=np.int64))
         names.append(label)
@@ -225,14 +206,9 @@ async def export_snapshots(
     step = timedelta(seconds=timeframe_seconds(timeframe))
     resolution = timeframe if req.resolution != "1h" else "1h"
     # maps whose instant (bar close) is in [start, end): bars opening in [start-step, end-step)
-    params = {
-        "ids": list(labels),
-        "res": resolution,
-        "start": req.start - step,
-        "end": req.end - step,
-    }
+    window = (list(labels), resolution, req.start - step, req.end - step)
     async with engine.connect() as conn:
-        total = int((await conn.execute(_COUNT_SQL, params)).scalar_one())
+        total = await heatmap_store.count_snapshots(conn, *window)
     done = rows = 0
     if progress is not None:
         progress(0, total)
@@ -240,8 +216,8 @@ async def export_snapshots(
         writer = _Writer(tmp, req.format)
         try:
             async with engine.connect() as conn:
-                result = await conn.stream(_ROWS_SQL.execution_options(yield_per=req.batch), params)
-                async for partition in result.partitions(req.batch):
+                batches = heatmap_store.snapshot_batches(conn, *window, req.batch)
+                async for partition in batches:
                     table = _batch_table(
                         [
                             (
@@ -249,8 +225,8 @@ async def export_snapshots(
                                 r.ts + step,
                                 r.first,
                                 r.bucket_size,
-                                r.long_bin,
-                                r.short_bin,
+                                r.long_usd,
+                                r.short_usd,
                             )
                             for r in partition
                         ]

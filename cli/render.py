@@ -1,14 +1,15 @@
 """`liqmap render`: the viewer's pictures as PNG files, drawn with matplotlib (Agg).
 
 The data comes through the public GraphQL schema, executed in process (:mod:`api.viewer.local`),
-with the documents the web page sends; colours, scales and overlays follow the page: the
-"inferno" colour map (the page ships the same 256-entry table), a square-root scale by default,
-candles, the current price line, and for ``--kind map`` the bars per price level with the
-cumulative long/short curves.
+with the documents the web page sends, and the picture is drawn with what the page draws with:
+colours, colour map, scales, legend and axis rules all come from the files the page is served
+(api/viewer/static/viewer.json and graphql/, read through :mod:`api.viewer.shared`). For
+``--kind map``: the bars per price level with the cumulative long/short curves.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,61 +19,46 @@ from typing import Any
 
 import numpy as np
 
+from api.viewer.colormap import (
+    Scale,
+    colour_index,
+    legend_caption,
+    legend_ticks,
+    lut,
+    scale,
+    scale_names,
+)
+from api.viewer.labels import age, time_ticks, usd
 from api.viewer.local import LocalApi
+from api.viewer.shared import colour, document, style
 
 KINDS = ("heatmap", "map")
-SIDES = ("both", "long", "short")
-SCALES = ("sqrt", "linear", "log")
-INTERVALS = {
+SIDES = tuple(style()["sides"])
+SCALES = scale_names()
+INTERVALS: dict[str, str | None] = {
     "auto": None,
-    "5m": "FIVE_MINUTES",
-    "15m": "FIFTEEN_MINUTES",
-    "30m": "THIRTY_MINUTES",
-    "1h": "ONE_HOUR",
-    "4h": "FOUR_HOURS",
-    "1d": "ONE_DAY",
+    **{i["cli"]: i["id"] for i in style()["intervals"]},
 }
+DEFAULTS: dict[str, Any] = style()["defaults"]
 
-BACKGROUND = "#070b14"
-PANEL = "#0d1320"
-TEXT = "#e5e7eb"
-MUTED = "#9aa4b2"
-PRICE_LINE = "#38bdf8"
-CANDLE_UP = "#f1f5f9"
-CANDLE_DOWN = "#8b98ab"
-LONG_COLOR = "#2dd4bf"
-SHORT_COLOR = "#f472b6"
-LONG_CUM = "#99f6e4"
-SHORT_CUM = "#fbcfe8"
-
-HEATMAP_QUERY = """
-query Heatmap($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTime,
-    $interval: Interval, $priceMin: Float, $priceMax: Float, $bucketSize: Float) {
-  heatmap(symbol: $symbol, exchanges: $exchanges, start: $start, end: $end, interval: $interval,
-          priceMin: $priceMin, priceMax: $priceMax, bucketSize: $bucketSize,
-          encoding: FLOAT32_BASE64) {
-    symbol exchanges start end stepSeconds columns resolution priceMin priceStep rows maxUsd
-    filledColumns long short
-    candles { ts open high low close }
-    model { version }
-    coverage { exchanges lastBar staleness missingDatasets }
-  }
-}"""
-
-DETAILS_QUERY = """
-query Details($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
-    $priceMax: Float, $bucketSize: Float, $within: Float!) {
-  liquidationLevels(symbol: $symbol, exchanges: $exchanges, at: $at, priceMin: $priceMin,
-                    priceMax: $priceMax, bucketSize: $bucketSize) {
-    symbol exchanges at price bucketSize priceMin priceMax totalLongUsd totalShortUsd
-    levels { price priceHigh longUsd shortUsd cumulativeLongUsd cumulativeShortUsd }
-    model { version }
-    coverage { lastBar staleness }
-  }
-  longShortSplit(symbol: $symbol, exchanges: $exchanges, at: $at, withinPct: $within) {
-    withinPct longUsd shortUsd ratio
-  }
-}"""
+BACKGROUND = colour("background")
+PANEL = colour("panel")
+LINE = colour("line")
+TEXT = colour("text")
+MUTED = colour("muted")
+PRICE_LINE = colour(style()["price_line"]["colour"])
+PRICE_DASH = (0, tuple(style()["price_line"]["dash"]))
+ON_PRICE_LINE = colour("on_accent")
+CANDLE_UP = colour("candle_up")
+CANDLE_DOWN = colour("candle_down")
+CANDLE_BODY = float(style()["candles"]["body"])
+LONG_COLOR = colour("long")
+SHORT_COLOR = colour("short")
+LONG_CUM = colour("long_cumulative")
+SHORT_CUM = colour("short_cumulative")
+BAR_ALPHA = float(style()["map"]["bar_alpha"])
+BAR_REACH = float(style()["map"]["bar_reach"])
+CUMULATIVE_REACH = float(style()["map"]["cumulative_reach"])
 
 
 class RenderError(Exception):
@@ -87,12 +73,12 @@ class RenderRequest:
     exchanges: tuple[str, ...] = ()
     kind: str = "heatmap"
     interval: str = "auto"
-    side: str = "both"
-    scale: str = "sqrt"
+    side: str = DEFAULTS["side"]
+    scale: str = DEFAULTS["scale"]
     price_min: float | None = None
     price_max: float | None = None
     bucket_size: float | None = None
-    within_pct: float = 5.0
+    within_pct: float = float(DEFAULTS["within_pct"])
     width: int = 1600
     height: int = 900
 
@@ -117,21 +103,13 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _age(seconds: float) -> str:
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
-
-
 def freshness(coverage: dict[str, Any]) -> str:
     last = coverage.get("lastBar")
     if not last:
         return "no data materialized yet"
     when = datetime.fromisoformat(last)
     staleness = coverage.get("staleness")
-    old = f" ({_age(float(staleness))} old)" if staleness is not None else ""
+    old = f" ({age(float(staleness))} old)" if staleness is not None else ""
     return f"data through {iso(when)}{old}"
 
 
@@ -140,59 +118,22 @@ def scope_text(requested: tuple[str, ...], covered: list[str]) -> str:
     return names if requested else f"all exchanges ({names})"
 
 
-def _usd(value: float) -> str:
-    v = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if v >= limit:
-            return f"${value / limit:.{2 if suffix == 'B' else 1}f}{suffix}"
-    return f"${value:.0f}"
-
-
-TIME_STEPS = (300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
-
-
-def time_ticks(t0: float, t1: float, count: int = 8) -> tuple[list[float], list[str]]:
-    """Ticks at round UTC steps (as the page draws them); dates at midnight, else HH:MM."""
-    step = next((s for s in TIME_STEPS if (t1 - t0) / s <= count), 1_209_600)
-    ticks = [float(t) for t in range(math.ceil(t0 / step) * step, int(t1) + 1, step)]
-    labels = []
-    for t in ticks:
-        when = datetime.fromtimestamp(t, UTC)
-        midnight = when.hour == 0 and when.minute == 0
-        labels.append(when.strftime("%b %d") if midnight or step >= 86400 else f"{when:%H:%M}")
-    return ticks, labels
-
-
 def decode(matrix: str, rows: int, columns: int) -> np.ndarray:
+    """A FLOAT32_BASE64 matrix as float32, rows × columns (row 0 = the lowest price)."""
     import base64
 
     values = np.frombuffer(base64.b64decode(matrix), dtype="<f4")
-    return values.reshape(rows, columns).astype(np.float64)
+    return values.reshape(rows, columns).astype(np.float32)
 
 
-def scale_functions(
-    scale: str, vmax: float
-) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """value → 0–1 position on the colour bar and back, as on the page (colormap.js SCALES)."""
-    top = vmax if vmax > 0 else 1.0
-    if scale == "linear":
-        return (lambda v: np.asarray(v, float) / top), (lambda t: np.asarray(t, float) * top)
-    if scale == "log":
-
-        def forward(v: np.ndarray) -> np.ndarray:
-            x = np.asarray(v, float) / top
-            with np.errstate(divide="ignore"):
-                return np.where(x > 0, np.maximum(0.0, 1 + np.log10(np.maximum(x, 1e-300)) / 3), 0)
-
-        return forward, (lambda t: np.where(np.asarray(t) > 0, top * 10 ** (3 * (t - 1)), 0.0))
-    return (lambda v: np.sqrt(np.asarray(v, float) / top)), (
-        lambda t: np.asarray(t, float) ** 2 * top
-    )
+def cell_values(long_m: np.ndarray, short_m: np.ndarray, side: str) -> np.ndarray:
+    """The USD a cell shows for a side; long + short summed in float32, as the page sums them."""
+    return {"long": long_m, "short": short_m}.get(side, long_m + short_m)
 
 
 async def fetch_heatmap(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     data = await api.query(
-        HEATMAP_QUERY,
+        document("heatmap"),
         symbol=req.symbol,
         exchanges=list(req.exchanges) or None,
         start=req.start.isoformat(),
@@ -220,7 +161,7 @@ async def fetch_heatmap(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
 
 async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     data = await api.query(
-        DETAILS_QUERY,
+        document("details"),
         symbol=req.symbol,
         exchanges=list(req.exchanges) or None,
         at=req.end.isoformat() if req.end else None,
@@ -255,7 +196,7 @@ def _style(ax: Any) -> None:
     ax.set_facecolor(PANEL)
     ax.tick_params(colors=MUTED, labelsize=9)
     for spine in ax.spines.values():
-        spine.set_color("#1f2937")
+        spine.set_color(LINE)
 
 
 def _header(fig: Any, req: RenderRequest, title: str, lines: list[str]) -> float:
@@ -280,6 +221,7 @@ def _save(
     title: str,
     prices: tuple[float, float],
     xs: tuple[float, float],
+    extra: dict[str, str] | None = None,
 ) -> RenderResult:
     """Write the PNG; its text chunks say where the data panel is, for machine readers."""
     box = _axes_px(fig, ax, req.height)
@@ -290,6 +232,7 @@ def _save(
         "liqmap:plot": ",".join(f"{v:.2f}" for v in box),  # left, top, right, bottom (pixels)
         "liqmap:price": f"{prices[0]!r},{prices[1]!r}",  # bottom and top edge (USD)
         "liqmap:x": f"{xs[0]!r},{xs[1]!r}",  # left and right edge (epoch s, or USD for a map)
+        **(extra or {}),
     }
     fig.savefig(path, format="png", facecolor=BACKGROUND, metadata=metadata)
     return RenderResult(path, req.width, req.height, kind, box, *prices, *xs, title)
@@ -301,16 +244,16 @@ def _axes_px(fig: Any, ax: Any, height: int) -> tuple[float, float, float, float
 
 
 def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
-    from matplotlib import colormaps
-    from matplotlib.colors import FuncNorm
     from matplotlib.ticker import FuncFormatter
 
     rows, columns = int(heatmap["rows"]), int(heatmap["columns"])
     long_m = decode(heatmap["long"], rows, columns)
     short_m = decode(heatmap["short"], rows, columns)
-    values = {"long": long_m, "short": short_m}.get(req.side, long_m + short_m)
+    values = cell_values(long_m, short_m, req.side)
     vmax = float(values.max(initial=0.0))
-    forward, inverse = scale_functions(req.scale, vmax)
+    colour_scale = scale(req.scale)
+    # the cells' colours exactly as the page paints them: the same index into the same table
+    pixels = lut()[colour_index(values, colour_scale, vmax)]
     t0 = datetime.fromisoformat(heatmap["start"]).timestamp()
     t1 = datetime.fromisoformat(heatmap["end"]).timestamp()
     p0 = float(heatmap["priceMin"])
@@ -334,15 +277,11 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     ax = fig.add_axes((left, bottom, 1 - left - right, 1 - top - bottom))
     cax = fig.add_axes((left, 32 / req.height, 0.3, 12 / req.height))
     _style(ax)
-    cmap = colormaps["inferno"]
-    norm = FuncNorm((forward, inverse), vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
-    image = ax.imshow(
-        values,
+    ax.imshow(
+        pixels,
         origin="lower",
         extent=(t0, t1, p0, p1),
         aspect="auto",
-        cmap=cmap,
-        norm=norm,
         interpolation="nearest",
         resample=False,
     )
@@ -355,7 +294,7 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
         ax.bar(
             centre,
             max(abs(c - o), (p1 - p0) / 2000),
-            width=step * 0.62,
+            width=step * CANDLE_BODY,
             bottom=min(o, c),
             color=colour if c < o else "none",
             edgecolor=colour,
@@ -364,7 +303,7 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
     last = next((c for c in reversed(heatmap["candles"]) if c), None)
     if last is not None and p0 < float(last["close"]) < p1:
         price = float(last["close"])
-        ax.axhline(price, color=PRICE_LINE, linestyle=(0, (5, 4)), linewidth=1)
+        ax.axhline(price, color=PRICE_LINE, linestyle=PRICE_DASH, linewidth=1)
         ax.annotate(
             f"{price:,.1f}",
             xy=(1, price),
@@ -374,29 +313,45 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
             va="center",
             ha="left",
             fontsize=9,
-            color="#04121c",
+            color=ON_PRICE_LINE,
             bbox={"boxstyle": "square,pad=0.25", "fc": PRICE_LINE, "ec": PRICE_LINE},
         )
     ax.set_xlim(t0, t1)
     ax.set_ylim(p0, p1)
     ax.yaxis.tick_right()
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ticks, labels = time_ticks(t0, t1)
-    ax.set_xticks(ticks, labels=labels)
-    colorbar = fig.colorbar(image, cax=cax, orientation="horizontal")
-    ticks = [float(inverse(np.asarray(t))) for t in (0, 0.25, 0.5, 0.75, 1.0)]
-    colorbar.set_ticks(ticks, labels=[_usd(t) for t in ticks])
-    colorbar.ax.tick_params(colors=MUTED, labelsize=8)
-    side_text = {"both": "long + short", "long": "longs", "short": "shorts"}[req.side]
+    ticks = time_ticks(t0, t1, (1 - left - right) * req.width)
+    ax.set_xticks([t.t for t in ticks], labels=[t.label for t in ticks])
+    for label, tick in zip(ax.get_xticklabels(), ticks, strict=True):
+        if tick.major:
+            label.set_fontweight("bold")
+    legend = _colour_bar(cax, vmax, colour_scale)
     fig.text(
         left + 0.31,
         38 / req.height,
-        f"USD at risk per cell ({side_text}, {req.scale} scale)",
+        legend_caption(req.side, colour_scale),
         color=MUTED,
         fontsize=9,
         va="center",
     )
-    return _save(fig, ax, req, path, "heatmap", title, (p0, p1), (t0, t1))
+    extra = {
+        "liqmap:scale": req.scale,
+        "liqmap:max": repr(vmax),  # the USD at the top of the colour bar
+        "liqmap:legend": json.dumps(legend),  # [position on the bar, label] per tick
+    }
+    return _save(fig, ax, req, path, "heatmap", title, (p0, p1), (t0, t1), extra)
+
+
+def _colour_bar(cax: Any, vmax: float, colour_scale: Scale) -> list[tuple[float, str]]:
+    """The colour map left to right with the legend's USD ticks, as the page's legend."""
+    cax.imshow(lut()[None, :, :], aspect="auto", extent=(0, 1, 0, 1), interpolation="nearest")
+    ticks = legend_ticks(vmax, colour_scale)
+    cax.set_xticks([t for t, _ in ticks], labels=[label for _, label in ticks])
+    cax.set_yticks([])
+    cax.tick_params(colors=MUTED, labelsize=8)
+    for spine in cax.spines.values():
+        spine.set_color(LINE)
+    return ticks
 
 
 def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
@@ -421,8 +376,8 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         f"{iso(at)}"
     )
     lines = [
-        f"range {range_text} · {size:g} USD levels · longs {_usd(m['totalLongUsd'])}, shorts "
-        f"{_usd(m['totalShortUsd'])}",
+        f"range {range_text} · {size:g} USD levels · longs {usd(m['totalLongUsd'])}, shorts "
+        f"{usd(m['totalShortUsd'])}",
         f"{freshness(m['coverage'])} · model {m['model']['version']}",
     ]
     total = split["longUsd"] + split["shortUsd"] if split else 0.0
@@ -431,7 +386,7 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         ratio = f" · L/S {split['ratio']:.2f}" if split["ratio"] is not None else ""
         lines.append(
             f"long/short split within ±{split['withinPct']:g} % of price: longs "
-            f"{_usd(split['longUsd'])} ({share:.0f} %) · shorts {_usd(split['shortUsd'])} "
+            f"{usd(split['longUsd'])} ({share:.0f} %) · shorts {usd(split['shortUsd'])} "
             f"({100 - share:.0f} %){ratio}"
         )
     fig, _ = _figure(req)
@@ -453,6 +408,7 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
             height=height,
             align="edge",
             color=LONG_COLOR,
+            alpha=BAR_ALPHA,
             linewidth=0,
             label="long levels",
         )
@@ -463,12 +419,13 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
             height=height,
             align="edge",
             color=SHORT_COLOR,
+            alpha=BAR_ALPHA,
             linewidth=0,
             label="short levels",
         )
-    ax.set_xlim(0, (top or 1.0) / 0.92)
+    ax.set_xlim(0, (top or 1.0) / BAR_REACH)
     ax.set_ylim(p0, p1)
-    ax.axhline(price, color=PRICE_LINE, linestyle=(0, (5, 4)), linewidth=1)
+    ax.axhline(price, color=PRICE_LINE, linestyle=PRICE_DASH, linewidth=1)
     ax.annotate(
         f"{price:,.1f}",
         xy=(1, price),
@@ -478,10 +435,10 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         va="center",
         ha="left",
         fontsize=9,
-        color="#04121c",
+        color=ON_PRICE_LINE,
         bbox={"boxstyle": "square,pad=0.25", "fc": PRICE_LINE, "ec": PRICE_LINE},
     )
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _usd(v)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: usd(v)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("USD liquidated in the level", color=MUTED, fontsize=9)
     cum = ax.twiny()
@@ -504,12 +461,12 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
             label="cumulative shorts (price rising)",
         )
     peak = max(float(cum_long.max(initial=0.0)), float(cum_short.max(initial=0.0)))
-    cum.set_xlim(0, (peak or 1.0) / 0.98)
+    cum.set_xlim(0, (peak or 1.0) / CUMULATIVE_REACH)
     cum.tick_params(colors=MUTED, labelsize=9)
-    cum.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _usd(v)))
+    cum.xaxis.set_major_formatter(FuncFormatter(lambda v, _: usd(v)))
     cum.set_xlabel("cumulative USD from the price", color=MUTED, fontsize=9)
     for spine in cum.spines.values():
-        spine.set_color("#1f2937")
+        spine.set_color(LINE)
     handles = ax.get_legend_handles_labels()[0] + cum.get_legend_handles_labels()[0]
     legend = fig.legend(
         handles=handles,
@@ -520,7 +477,7 @@ def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResu
         ncols=2,
     )  # outside the axes, so no key sits on the bars
     legend.get_frame().set_facecolor(BACKGROUND)
-    legend.get_frame().set_edgecolor("#1f2937")
+    legend.get_frame().set_edgecolor(LINE)
     for text in legend.get_texts():
         text.set_color(TEXT)
     return _save(fig, ax, req, path, "map", title, (p0, p1), (0.0, float(ax.get_xlim()[1])))

@@ -62,14 +62,13 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
 def freeze_startup_heap() -> int:
     """Take every object alive now (modules, schema, app) out of the cyclic collector's scans.
 
-    A full (oldest-generation) collection walks every tracked object: with the API's imports
-    alone about 105,000 of them, some 66 ms on a 2-core machine (README, Reliability → Load).
-    Each such pause stops every request in flight on the process's one event loop, so these
-    pauses set the API's worst latencies (``liqmap_gc_pause_seconds`` on ``/metrics``). What
-    is alive when serving starts lives as long as the process, so the collector gains nothing
-    by walking it again: frozen, those collections only walk what was allocated since.
-    Garbage is collected first so that none of it is kept for good. Returns how many objects
-    were frozen.
+    A full (oldest-generation) collection walks every tracked object (the API's imports alone
+    are about 105,000) and stops every request in flight on the process's one event loop, so
+    these pauses set the API's worst latencies (``liqmap_gc_pause_seconds`` on ``/metrics``;
+    measured in docs/performance.md, Garbage-collector pauses). What is alive when serving
+    starts lives as long as the process, so the collector gains nothing by walking it again:
+    frozen, those collections only walk what was allocated since. Garbage is collected first so
+    that none of it is kept for good. Returns how many objects were frozen.
     """
     gc.collect()
     gc.freeze()
@@ -165,24 +164,19 @@ async def fail_orphaned_runs(url: str) -> int:
     the job's status) still ends the job; such runs would stay ``running`` forever. (Jobs that
     stay ``doing`` because their worker died are the stalled-job recovery's to hand on.)
     """
-    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
 
-    from liqmap.database import normalize_url
+    from liqmap.database import to_async_url
+    from models import jobs_store
 
-    conn = await asyncpg.connect(dsn=normalize_url(url), timeout=5)
+    # one connection of its own, given up on quickly: the database has only just come back
+    engine = create_async_engine(to_async_url(url), poolclass=NullPool, connect_args={"timeout": 5})
     try:
-        status = await conn.execute(
-            """
-            UPDATE job_runs r SET status = 'failed', finished_at = now(),
-                   error = coalesce(r.error || '; ', '') || $1
-            FROM procrastinate_jobs j
-            WHERE r.status = 'running' AND j.id = r.procrastinate_job_id AND j.status <> 'doing'
-            """,
-            ORPHANED_RUN,
-        )
+        async with engine.begin() as conn:
+            count = await jobs_store.fail_orphaned_runs(conn, ORPHANED_RUN)
     finally:
-        await conn.close()
-    count = int(status.split()[-1])
+        await engine.dispose()
     if count:
         log.warning("job runs orphaned by the outage marked failed", runs=count)
     return count

@@ -11,7 +11,7 @@ worker looks for the jobs of workers silent for ``worker_stalled_after_s`` with 
 same task already waits), marking the job run the dead worker left ``running`` as failed.
 
 An hourly ``liqmap.prune_history`` deletes the bookkeeping older than ``history_retention_days``
-(finished job runs and queue jobs; ``models.store.prune_job_history`` says what stays).
+(finished job runs and queue jobs; ``models.jobs_store.prune_job_history`` says what stays).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from jobs.runtime import Runtime
 from liqmap.logs import get_logger
 from liqmap.schedules import cron_for
 from liqmap.settings import Settings
-from models import store
+from models import jobs_store
 
 log = get_logger(__name__)
 
 QUEUE = "liqmap"
 KNOWN_POSITIONS_VENUE = "hyperliquid"  # the venue whose accounts' positions are public
-PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows by ~230 rows per market an hour (README)
+PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows hourly (docs/performance.md, Storage growth)
 WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
 # The runtime of this worker process; set by run_queue_worker before tasks run.
@@ -57,7 +57,7 @@ def runtime() -> Runtime:
 
 def worker_name() -> str:
     """This process as job runs name it: ``host:pid``."""
-    return store.this_process()
+    return jobs_store.this_process()
 
 
 PROCESS_DIED = "process died: {worker} no longer runs"
@@ -87,12 +87,14 @@ async def fail_runs_of_dead_processes(engine: AsyncEngine) -> list[int]:
     """
     failed: list[int] = []
     async with engine.begin() as conn:
-        runs = await store.runs_outside_queue(conn, socket.gethostname(), store.pid_namespace())
+        runs = await jobs_store.runs_outside_queue(
+            conn, socket.gethostname(), jobs_store.pid_namespace()
+        )
         for run in runs:
             pid = str(run.worker).rpartition(":")[2]
             if not pid.isdigit() or run.worker == worker_name():  # this process's own: alive
                 continue
-            if process_gone(int(pid), run.started_at) and await store.fail_running_run(
+            if process_gone(int(pid), run.started_at) and await jobs_store.fail_running_run(
                 conn, run.id, PROCESS_DIED.format(worker=run.worker)
             ):
                 failed.append(run.id)
@@ -132,7 +134,7 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
         rt = runtime()
         cutoff = datetime.now(UTC) - timedelta(days=rt.settings.history_retention_days)
         async with rt.engine.begin() as conn:
-            pruned = await store.prune_job_history(conn, cutoff, QUEUE)
+            pruned = await jobs_store.prune_job_history(conn, cutoff, QUEUE)
         log.info(
             "job history pruned",
             job_runs=pruned.job_runs,
@@ -209,7 +211,7 @@ async def recover_stalled_jobs(rt: Runtime, app: procrastinate.App) -> dict[int,
         reason = WORKER_DIED.format(worker=who, seconds=stalled_after)
         try:
             async with rt.engine.begin() as conn:
-                outcome = await store.recover_stalled_job(conn, job.id, stalled_after, reason)
+                outcome = await jobs_store.recover_stalled_job(conn, job.id, stalled_after, reason)
         except Exception as exc:  # e.g. a periodic defer raced us to the queueing lock
             log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
             continue

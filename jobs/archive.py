@@ -33,8 +33,9 @@ from jobs.runtime import Runtime
 from jobs.validation import BatchRejected, validate_candles, validate_open_interest
 from liqmap.logs import get_logger
 from liqmap.timeframes import timeframe_ms
-from models import store
-from models.records import CandleRow, MarketInfo, OpenInterestRow
+from models import jobs_store, market_data_store, market_store
+from models.market_store import MarketRow
+from models.records import CandleRow, MarketInfo, OpenInterestRow, to_ms
 
 log = get_logger(__name__)
 
@@ -147,7 +148,7 @@ def parse_metrics(path: Path, step_ms: int, period: str) -> list[OpenInterestRow
             raise ArchiveError(
                 f"{path}: row {line}, column sum_open_interest/sum_open_interest_value"
             ) from None
-        snapshot_ms = store.to_ms(when) + offset
+        snapshot_ms = to_ms(when) + offset
         if snapshot_ms % step_ms:
             continue  # metrics granularity varies; keep only snapshots on the bar grid
         out.append(OpenInterestRow(snapshot_ms - step_ms, amount, value))
@@ -211,16 +212,16 @@ async def import_archive_folder(
     timeframe = rt.settings.timeframe
     step = timeframe_ms(timeframe)
     now = int(time.time() * 1000)
-    markets: dict[str, store.MarketRef] = {}
+    markets: dict[str, MarketRow] = {}
     runs: dict[tuple[int, str], _ImportRun] = {}
     for done, item in enumerate(files, start=1):
         if item.exchange_symbol not in markets:
             info = market_from_exchange_symbol(exchange, item.exchange_symbol)
             async with rt.engine.connect() as conn:
-                ref = await store.get_market(conn, exchange, info.symbol)
+                ref = await market_store.market(conn, exchange, info.symbol)
             if ref is None:
                 async with rt.engine.begin() as conn:
-                    ref = (await store.upsert_markets(conn, [info]))[0]
+                    ref = (await market_store.upsert_markets(conn, [info]))[0]
             markets[item.exchange_symbol] = ref
         market = markets[item.exchange_symbol]
         if item.kind == "klines" and item.timeframe != timeframe:
@@ -229,8 +230,8 @@ async def import_archive_folder(
         run = runs.get((market.id, dataset))
         if run is None:
             async with rt.engine.connect() as conn:
-                watermark = await store.get_watermark(conn, market.id, dataset)
-            run_id = await store.start_job_run(
+                watermark = await jobs_store.watermark(conn, market.id, dataset)
+            run_id = await jobs_store.start_job_run(
                 rt.engine, "import", exchange, market.symbol, dataset, watermark
             )
             run = runs[(market.id, dataset)] = _ImportRun(run_id)
@@ -244,15 +245,17 @@ async def import_archive_folder(
                 interest = parse_metrics(item.path, step, item.period)
                 validate_open_interest(interest, step, now)
             stamps = [r.timestamp for r in candles] or [r.timestamp for r in interest]
-            await store.prepare_partitions(rt.engine, dataset, stamps)
+            await market_data_store.prepare_partitions(rt.engine, dataset, stamps)
             async with rt.engine.begin() as conn:
-                written = await store.write_candles(conn, market.id, timeframe, candles)
+                written = await market_data_store.write_candles(conn, market.id, timeframe, candles)
                 report.candles += written
                 run.rows += written
-                written = await store.write_open_interest(conn, market.id, timeframe, interest)
+                written = await market_data_store.write_open_interest(
+                    conn, market.id, timeframe, interest
+                )
                 report.open_interest += written
                 run.rows += written
-                await store.advance_watermark_contiguously(
+                await jobs_store.advance_watermark_contiguously(
                     conn, market.id, dataset, timeframe, step
                 )
         except (ArchiveError, BatchRejected) as exc:
@@ -268,12 +271,12 @@ async def import_archive_folder(
             progress(done, len(files))
     for (market_id, dataset), run in runs.items():
         async with rt.engine.connect() as conn:
-            watermark = await store.get_watermark(conn, market_id, dataset)
+            watermark = await jobs_store.watermark(conn, market_id, dataset)
         error = None
         if run.rejected:
             more = f" (+{len(run.rejected) - 3} more)" if len(run.rejected) > 3 else ""
             error = f"batch rejected: {'; '.join(run.rejected[:3])}{more}"
-        await store.finish_job_run(
+        await jobs_store.finish_job_run(
             rt.engine,
             run.run_id,
             "rejected" if run.rejected else "succeeded",

@@ -43,7 +43,8 @@ from jobs.validation import (
 )
 from liqmap.logs import get_logger
 from liqmap.timeframes import timeframe_ms
-from models import store
+from models import jobs_store, market_data_store, market_store
+from models.records import to_datetime, to_ms
 
 log = get_logger(__name__)
 
@@ -95,24 +96,24 @@ async def ingest_dataset(
     now = adapter.now_ms()
 
     async with rt.engine.connect() as conn:
-        stored = await store.get_watermark(conn, market.id, dataset)
+        stored = await jobs_store.watermark(conn, market.id, dataset)
     if since_ms is not None:
         start = since_ms
     elif stored is not None:
-        start = store.to_ms(stored)
+        start = to_ms(stored)
     else:
         start = now - settings.backfill_days * DAY_MS
     if dataset in ("candles", "open_interest"):
         start -= start % step  # bars: back to the grid (funding watermarks sit after an event)
     end = min(until_ms, now) if until_ms is not None else now
 
-    run_id = await store.start_job_run(
+    run_id = await jobs_store.start_job_run(
         rt.engine,
         job,
         exchange,
         symbol,
         dataset,
-        store.to_datetime(start),
+        to_datetime(start),
         procrastinate_job_id=queue_job_id,
     )
     reason = adapter.unavailable(symbol, dataset)
@@ -121,8 +122,8 @@ async def ingest_dataset(
         say = log.debug if key in _told_unavailable else log.info
         _told_unavailable.add(key)
         say("dataset unavailable; not fetched", exchange=exchange, symbol=symbol, reason=reason)
-        await store.finish_job_run(rt.engine, run_id, UNAVAILABLE, 0, None, reason)
-        kept = None if stored is None else store.to_ms(stored)
+        await jobs_store.finish_job_run(rt.engine, run_id, UNAVAILABLE, 0, None, reason)
+        kept = None if stored is None else to_ms(stored)
         return IngestResult(exchange, symbol, dataset, UNAVAILABLE, 0, kept, reason)
     written = 0
     cursor = start
@@ -135,9 +136,9 @@ async def ingest_dataset(
             if not table.tiers:
                 raise BatchRejected("exchange returned an empty tier table")
             async with rt.engine.begin() as conn:
-                written += await store.write_tier_table(conn, market.id, table)
+                written += await market_store.write_tier_table(conn, market.id, table)
                 cursor = max(cursor, table.valid_from)
-                await store.set_watermark(conn, market.id, dataset, store.to_datetime(now))
+                await jobs_store.set_watermark(conn, market.id, dataset, to_datetime(now))
             return
         async for page in _pages(rt, exchange, symbol, dataset, cursor, end):
             if not page:
@@ -150,20 +151,24 @@ async def ingest_dataset(
                 validate_open_interest(page, step, now - step)
             else:
                 validate_funding(page, now)
-            await store.prepare_partitions(rt.engine, dataset, [r.timestamp for r in page])
+            await market_data_store.prepare_partitions(
+                rt.engine, dataset, [r.timestamp for r in page]
+            )
             async with rt.engine.begin() as conn:
                 if dataset == "candles":
-                    written += await store.write_candles(conn, market.id, settings.timeframe, page)
+                    written += await market_data_store.write_candles(
+                        conn, market.id, settings.timeframe, page
+                    )
                     next_cursor = page[-1].timestamp + step
                 elif dataset == "open_interest":
-                    written += await store.write_open_interest(
+                    written += await market_data_store.write_open_interest(
                         conn, market.id, settings.timeframe, page
                     )
                     next_cursor = page[-1].timestamp + step
                 else:
-                    written += await store.write_funding_rates(conn, market.id, page)
+                    written += await market_data_store.write_funding_rates(conn, market.id, page)
                     next_cursor = page[-1].timestamp + 1
-                await store.set_watermark(conn, market.id, dataset, store.to_datetime(next_cursor))
+                await jobs_store.set_watermark(conn, market.id, dataset, to_datetime(next_cursor))
             cursor = max(cursor, next_cursor)
             if progress is not None:
                 progress(written, cursor)
@@ -187,18 +192,18 @@ async def ingest_dataset(
     except BatchRejected as exc:
         reason = f"batch rejected: {exc}"
         bound.error("batch rejected; nothing written, watermark unchanged", reason=str(exc))
-        await store.finish_job_run(
-            rt.engine, run_id, "rejected", written, store.to_datetime(cursor), reason
+        await jobs_store.finish_job_run(
+            rt.engine, run_id, "rejected", written, to_datetime(cursor), reason
         )
         return IngestResult(exchange, symbol, dataset, "rejected", written, cursor, reason)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
         bound.error("ingest failed", error=reason)
-        await store.finish_job_run(
-            rt.engine, run_id, "failed", written, store.to_datetime(cursor), reason
+        await jobs_store.finish_job_run(
+            rt.engine, run_id, "failed", written, to_datetime(cursor), reason
         )
         return IngestResult(exchange, symbol, dataset, "failed", written, cursor, reason)
-    await store.finish_job_run(rt.engine, run_id, "succeeded", written, store.to_datetime(cursor))
+    await jobs_store.finish_job_run(rt.engine, run_id, "succeeded", written, to_datetime(cursor))
     bound.info("ingested", rows=written, watermark=cursor)
     return IngestResult(exchange, symbol, dataset, "succeeded", written, cursor)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from jobs.runtime import Runtime
 from liqmap.logs import get_logger
 from liqmap.timeframes import timeframe_ms, timeframe_name
-from models import store
-from models.records import LiquidationEvent, RealizedTotal
+from models import jobs_store, liquidations_store
+from models.records import LiquidationEvent, RealizedTotal, to_datetime
 
 log = get_logger(__name__)
 
@@ -48,11 +48,13 @@ async def store_liquidation_events(
     stored = bars = 0
     for symbol, batch in by_symbol.items():
         market = await rt.market(exchange, symbol)
-        first = store.to_datetime(min(e.timestamp for e in batch) // step * step)
-        last = store.to_datetime(max(e.timestamp for e in batch))
+        first = to_datetime(min(e.timestamp for e in batch) // step * step)
+        last = to_datetime(max(e.timestamp for e in batch))
         async with rt.engine.begin() as conn:
-            stored += await store.write_liquidation_events(conn, market.id, batch)
-            bars += await store.refresh_realized_from_events(conn, market, step, first, last)
+            stored += await liquidations_store.write_liquidation_events(conn, market.id, batch)
+            bars += await liquidations_store.refresh_realized_from_events(
+                conn, market, step, first, last
+            )
     return CollectReport(stored, bars)
 
 
@@ -179,13 +181,13 @@ async def import_realized_file(
         )
         for ts, lo, sh in zip(bars.timestamps, bars.long_usd, bars.short_usd, strict=True)
     ]
-    run_id = await store.start_job_run(
+    run_id = await jobs_store.start_job_run(
         rt.engine, "import", exchange, base if symbol == "*" else symbol, "realized", None
     )
     async with rt.engine.begin() as conn:
-        written = await store.write_realized_totals(conn, rows)
-    await store.finish_job_run(
-        rt.engine, run_id, "succeeded", written, store.to_datetime(bars.timestamps[-1])
+        written = await liquidations_store.write_realized_totals(conn, rows)
+    await jobs_store.finish_job_run(
+        rt.engine, run_id, "succeeded", written, to_datetime(bars.timestamps[-1])
     )
     log.info("realized liquidations imported", file=str(path), rows=written, base=base)
     return written
@@ -213,12 +215,10 @@ async def run_collector_forever(
     import asyncio
     import zlib
 
-    from sqlalchemy import text
-
     key = zlib.crc32(f"liqmap-collector:{exchange}".encode())
     while True:
         async with rt.engine.connect() as conn:
-            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+            got = await jobs_store.try_session_lock(conn, key)
             await conn.commit()
             if not got:
                 await asyncio.sleep(standby_poll_s)
@@ -237,5 +237,5 @@ async def run_collector_forever(
                 )
                 await asyncio.sleep(min(standby_poll_s, 5.0))
             finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await jobs_store.release_session_lock(conn, key)
                 await conn.commit()

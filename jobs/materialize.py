@@ -21,19 +21,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, text
 
 from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
-from maps.grid import BucketVector, PriceGrid, add_vectors
+from maps.grid import PriceGrid, add_vectors
 from models import heatmap_store as hs
-from models import store
+from models import market_data_store, market_store
+from models.heatmap_store import SavedState
+from models.market_store import MarketRow
+from models.records import to_datetime, to_ms
 
 log = get_logger(__name__)
 
@@ -82,21 +83,14 @@ def snapshot_resolutions(
     return base, hourly
 
 
-async def tier_periods_for(rt: Runtime, market: store.MarketRef) -> list[TierPeriod]:
+async def tier_periods_for(rt: Runtime, market: MarketRow) -> list[TierPeriod]:
     """The market's tier periods, oldest first (the shipped fallback when none is stored)."""
     async with rt.engine.connect() as conn:
-        rows = await hs.load_tier_tables(conn, market.id, rt.settings.timeframe)
+        rows = await market_store.tier_tables(conn, market.id, rt.settings.timeframe)
         periods = tier_periods(rows, market)
         if periods:
             return periods
-        first = await conn.execute(
-            text(
-                "SELECT close FROM candles WHERE market_id = :m AND timeframe = :tf "
-                "ORDER BY ts LIMIT 1"
-            ),
-            {"m": market.id, "tf": rt.settings.timeframe},
-        )
-        price = first.scalar()
+        price = await market_data_store.first_close(conn, market.id, rt.settings.timeframe)
     return [fallback_period(market, float(price or 0.0))]
 
 
@@ -109,7 +103,7 @@ def _period_record(period: TierPeriod) -> dict[str, object]:
 
 
 def _state_usable(
-    saved: Row[Any] | None, params: ModelParams, periods: list[TierPeriod], model_dict: dict
+    saved: SavedState | None, params: ModelParams, periods: list[TierPeriod], model_dict: dict
 ) -> bool:
     """A saved state continues only under the same model and the same tiers for its past bars.
 
@@ -122,7 +116,7 @@ def _state_usable(
     used = saved_params.pop("tier_tables", None)
     if saved_params != model_dict or not isinstance(used, list):
         return False
-    last = store.to_ms(saved.last_bar_ts)
+    last = to_ms(saved.last_bar_ts)
     current = [_period_record(p) for p in periods if p.start_ms is None or p.start_ms <= last]
     key = [(r.get("from"), r.get("fingerprint")) for r in used]
     return key == [(r["from"], r["fingerprint"]) for r in current]
@@ -133,7 +127,7 @@ def _simulate_periods(
     params: ModelParams,
     grid: PriceGrid,
     periods: list[TierPeriod],
-    market: store.MarketRef,
+    market: MarketRow,
     state: EngineState | None,
     snapshot_every: np.ndarray,
 ) -> SimulationResult:
@@ -176,8 +170,8 @@ async def materialize_market(
 
     async with rt.engine.begin() as conn:
         series_id = await hs.ensure_series(conn, symbol, exchange, _bucket(rt, symbol))
-        saved = await hs.load_state(conn, series_id)
-        has_oi = await _has_open_interest(conn, market.id, rt.settings.timeframe)
+        saved = await hs.load_engine_state(conn, series_id)
+        has_oi = await market_data_store.has_open_interest(conn, market.id, rt.settings.timeframe)
     if not has_oi:
         key = (exchange, symbol)
         say = log.debug if key in _told_no_oi else log.info
@@ -196,7 +190,9 @@ async def materialize_market(
     previous_last = after if state is not None else None
 
     async with rt.engine.connect() as conn:
-        bars = await hs.load_bars(conn, market.id, rt.settings.timeframe, after)
+        bars = await market_data_store.bars_with_open_interest(
+            conn, market.id, rt.settings.timeframe, after
+        )
     if len(bars) == 0:
         return report, previous_last
     grid = PriceGrid(bucket_size=_bucket(rt, symbol))
@@ -228,7 +224,7 @@ async def materialize_market(
     for snap in result.snapshots:
         i = index_of[int(snap.timestamp)]
         origin = float(snap.bucket_origin_index) * grid.bucket_size
-        ts = store.to_datetime(int(snap.timestamp))
+        ts = to_datetime(int(snap.timestamp))
         long_usd = np.asarray(snap.long, dtype=np.float32)
         short_usd = np.asarray(snap.short, dtype=np.float32)
         for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
@@ -245,7 +241,7 @@ async def materialize_market(
                         params.version,
                     )
                 )
-    stamps = [store.to_datetime(int(t)) for t in bars.timestamp]
+    stamps = [to_datetime(int(t)) for t in bars.timestamp]
     async with rt.engine.begin() as conn:
         if report.full_recompute:
             await hs.clear_series(conn, series_id)
@@ -259,12 +255,10 @@ async def materialize_market(
         )
         if result.state is None:  # simulate() keeps the state unless told not to
             raise RuntimeError("engine returned no state to persist")
-        await hs.save_state(
+        await hs.save_engine_state(
             conn, series_id, stamps[-1], params.version, params_dict, result.state.to_bytes()
         )
-        await hs.prune_snapshots(
-            conn, series_id, rt.settings.timeframe, store.to_datetime(recent_from)
-        )
+        await hs.prune_snapshots(conn, series_id, rt.settings.timeframe, to_datetime(recent_from))
         await hs.notify_snapshots(conn, series_id, symbol, exchange, snapshots)
     report.bars = len(bars)
     log.info(
@@ -276,17 +270,6 @@ async def materialize_market(
         full=report.full_recompute,
     )
     return report, previous_last
-
-
-async def _has_open_interest(conn: Any, market_id: int, timeframe: str) -> bool:
-    found = await conn.execute(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM open_interest WHERE market_id = :m AND timeframe = :tf "
-            "AND coalesce(open_interest_usd, open_interest) IS NOT NULL)"
-        ),
-        {"m": market_id, "tf": timeframe},
-    )
-    return bool(found.scalar())
 
 
 def _bucket(rt: Runtime, symbol: str) -> float:
@@ -310,25 +293,14 @@ async def materialize_aggregate(
     swept: dict[datetime, list[float]] = {}
     async with rt.engine.connect() as conn:
         for resolution in (rt.settings.timeframe, "1h"):
-            by_ts: dict[datetime, list[tuple[float, float, list[float], list[float]]]] = {}
+            by_ts: dict[datetime, list[hs.Snapshot]] = {}
             for member in member_ids:
-                for ts, price, origin, _size, lo, sh in await hs.read_snapshots(
-                    conn, member, resolution, after
-                ):
-                    by_ts.setdefault(ts, []).append((price, origin, lo, sh))
+                for snap in await hs.snapshots_after(conn, member, resolution, after):
+                    by_ts.setdefault(snap.ts, []).append(snap)
             for ts, parts in sorted(by_ts.items()):
                 # every member is already in USD on the same grid: plain sums
-                total = add_vectors(
-                    [
-                        BucketVector(
-                            round(origin / bucket),
-                            np.asarray(lo, dtype=np.float64),
-                            np.asarray(sh, dtype=np.float64),
-                        )
-                        for _, origin, lo, sh in parts
-                    ]
-                )
-                price = float(np.mean([p for p, _, _, _ in parts]))
+                total = add_vectors([p.vector for p in parts])
+                price = float(np.mean([p.price for p in parts]))
                 snapshots.append(
                     hs.SnapshotRow(
                         ts,
@@ -342,10 +314,10 @@ async def materialize_aggregate(
                     )
                 )
         for member in member_ids:
-            for ts, swept_long, swept_short in await hs.read_swept(conn, member, after):
-                acc = swept.setdefault(ts, [0.0, 0.0])
-                acc[0] += swept_long
-                acc[1] += swept_short
+            for bar in await hs.swept_after(conn, member, after):
+                acc = swept.setdefault(bar.ts, [0.0, 0.0])
+                acc[0] += bar.long_usd
+                acc[1] += bar.short_usd
     if not snapshots and not swept:
         return report
     stamps = sorted(swept)

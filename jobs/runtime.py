@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.errors import ConfigurationError
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
-from models.store import MarketRef, get_market, upsert_markets
+from models import market_store
+from models.market_store import MarketRow
 
 if TYPE_CHECKING:
     from jobs.exchanges import ExchangeAdapter
@@ -25,7 +26,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     adapters: dict[str, ExchangeAdapter] = field(default_factory=dict)
-    markets: dict[tuple[str, str], MarketRef] = field(default_factory=dict)
+    markets: dict[tuple[str, str], MarketRow] = field(default_factory=dict)
 
     def adapter(self, exchange: str) -> ExchangeAdapter:
         if exchange not in self.adapters:
@@ -47,7 +48,7 @@ class Runtime:
 
     async def sync_markets(
         self, exchange: str, symbols: list[str] | None = None
-    ) -> list[MarketRef]:
+    ) -> list[MarketRow]:
         """Load market metadata for the configured symbols and store it."""
         wanted = symbols if symbols is not None else self.settings.symbols_for(exchange)
         try:
@@ -58,16 +59,16 @@ class Runtime:
                 message if message.startswith(f"{exchange}:") else f"{exchange}: {message}"
             ) from None
         async with self.engine.begin() as conn:
-            refs = await upsert_markets(conn, infos)
+            refs = await market_store.upsert_markets(conn, infos)
         for ref in refs:
             self.markets[(ref.exchange, ref.symbol)] = ref
         return refs
 
-    async def market(self, exchange: str, symbol: str) -> MarketRef:
+    async def market(self, exchange: str, symbol: str) -> MarketRow:
         key = (exchange, symbol)
         if key not in self.markets:
             async with self.engine.connect() as conn:
-                stored = await get_market(conn, exchange, symbol)
+                stored = await market_store.market(conn, exchange, symbol)
             if stored is not None:
                 self.markets[key] = stored
             else:

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from jobs.runtime import ConfigurationError, Runtime
 from liqmap.timeframes import timeframe_ms
-from models import store
+from models import jobs_store, market_data_store
+from models.records import to_datetime, to_ms
 
 BAR_SERIES = ("candles", "open_interest")
 
@@ -51,17 +52,18 @@ async def coverage(rt: Runtime) -> list[Coverage]:
     interval_ms = rt.settings.ingest_interval_s * 1000
     out: list[Coverage] = []
     async with rt.engine.connect() as conn:
-        rows = (await conn.execute(store.COVERAGE_SQL, {"tf": timeframe})).all()
-        for r in rows:
+        for r in await jobs_store.coverage(conn, timeframe):
             gaps: list[tuple[datetime, datetime]] = []
             stale: datetime | None = None
-            if r.dataset in BAR_SERIES and r.rows:
-                holes = await store.find_gaps(conn, r.dataset, r.market_id, timeframe, step)
-                gaps = [(store.to_datetime(store.to_ms(a) + step), b) for a, b in holes]
-                next_bar = store.to_ms(r.last_ts) + step
+            if r.dataset in BAR_SERIES and r.rows and r.last_ts is not None:
+                holes = await market_data_store.find_gaps(
+                    conn, r.dataset, r.market_id, timeframe, step
+                )
+                gaps = [(to_datetime(to_ms(a) + step), b) for a, b in holes]
+                next_bar = to_ms(r.last_ts) + step
                 # the next bar closes at next_bar + step (its open-interest snapshot then too)
                 if _now_ms(rt, r.exchange) - (next_bar + step) > interval_ms:
-                    stale = store.to_datetime(next_bar)
+                    stale = to_datetime(next_bar)
             out.append(
                 Coverage(
                     r.exchange,

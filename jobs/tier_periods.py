@@ -21,12 +21,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
 
 import numpy as np
 
 from engine.tiers import MarginTiers, load_shipped_binance_tiers, shipped_binance_symbols
-from models.store import MarketRef, to_ms
+from models.market_store import MarketRow, StoredTier
+from models.records import to_ms
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _scale(unit: str, linear: bool, contract_size: float, price: float) -> float
     return factors[unit]
 
 
-def _table(rows: Sequence[Any], market: MarketRef) -> TierPeriod:
+def _table(rows: Sequence[StoredTier], market: MarketRow) -> TierPeriod:
     first = rows[0]
     price = float(first.close_at if first.close_at is not None else first.first_close or 0.0)
     units = {r.notional_unit for r in rows}
@@ -75,7 +75,7 @@ def _table(rows: Sequence[Any], market: MarketRef) -> TierPeriod:
     return TierPeriod(to_ms(first.valid_from), tiers, label, price)
 
 
-def fallback_period(market: MarketRef, reference_price: float) -> TierPeriod:
+def fallback_period(market: MarketRow, reference_price: float) -> TierPeriod:
     """The shipped Binance table for the market's base asset, as a labelled stand-in."""
     shipped = shipped_binance_symbols()
     symbol = f"{market.base}/USDT:USDT"
@@ -96,8 +96,8 @@ def fallback_period(market: MarketRef, reference_price: float) -> TierPeriod:
     return TierPeriod(None, tiers, label, reference_price)
 
 
-def tier_periods(rows: Sequence[Any], market: MarketRef) -> list[TierPeriod]:
-    """Stored tier rows (``models.heatmap_store.load_tier_tables``) → periods, oldest first.
+def tier_periods(rows: Sequence[StoredTier], market: MarketRow) -> list[TierPeriod]:
+    """Stored tier rows (``models.market_store.tier_tables``) → periods, oldest first.
 
     Consecutive tables with the same tiers merge into one period, so re-fetching an unchanged
     table neither splits the walk nor changes a single number.

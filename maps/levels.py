@@ -115,3 +115,85 @@ def split_within(
     overlap = np.clip(np.minimum(edges + bucket_size, high) - np.maximum(edges, low), 0, None)
     weight = overlap / bucket_size
     return float(vector.long_usd @ weight), float(vector.short_usd @ weight)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedWall:
+    """A wall in prices: its edges, its largest bucket and its distance from the price."""
+
+    side: str  # "LONG" | "SHORT"
+    price_low: float  # lower edge
+    price_high: float  # upper edge
+    peak_price: float  # lower edge of the largest bucket
+    notional_usd: float
+    distance_pct: float  # from the price to the nearest edge, % of price (0 inside the wall)
+
+
+def priced_walls(
+    vector: BucketVector, price: float, bucket_size: float, *, min_usd: float, limit: int
+) -> list[PricedWall]:
+    """:func:`clusters` with prices: the largest walls of both sides, biggest first."""
+    out = []
+    for wall in clusters(vector, min_usd=min_usd, limit=limit):
+        low = (vector.first + wall.start) * bucket_size
+        high = (vector.first + wall.stop) * bucket_size
+        gap = max(low - price, price - high, 0.0)
+        out.append(
+            PricedWall(
+                side=wall.side,
+                price_low=low,
+                price_high=high,
+                peak_price=(vector.first + wall.peak) * bucket_size,
+                notional_usd=wall.notional_usd,
+                distance_pct=100 * gap / price,
+            )
+        )
+    return out
+
+
+def walls_near(
+    vector: BucketVector, price: float, bucket_size: float, *, within_pct: float, min_usd: float
+) -> list[PricedWall]:
+    """Walls of at least ``min_usd`` whose nearest edge is within ``within_pct`` of price."""
+    found = priced_walls(vector, price, bucket_size, min_usd=min_usd, limit=1_000)
+    return [w for w in found if w.distance_pct <= within_pct]
+
+
+def ratio(long_usd: float, short_usd: float) -> float | None:
+    """long / short (None when there is no short notional)."""
+    return long_usd / short_usd if short_usd > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class SideTotals:
+    long_usd: float
+    short_usd: float
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.long_usd, self.short_usd)
+
+
+@dataclass(frozen=True, slots=True)
+class LongShortSplit:
+    """Long and short notional within a band around the price, per part and in total."""
+
+    price: float  # mean of the parts' prices
+    parts: list[SideTotals]
+    total: SideTotals
+
+
+def long_short_split(
+    parts: list[tuple[BucketVector, float, float]], within_pct: float
+) -> LongShortSplit:
+    """The split of several maps ``(vector, price, bucket_size)`` (one per exchange), each
+    measured within ``within_pct`` % of its own price, and their sum."""
+    per = [
+        SideTotals(*split_within(vector, price, bucket_size, within_pct))
+        for vector, price, bucket_size in parts
+    ]
+    return LongShortSplit(
+        price=float(np.mean([price for _, price, _ in parts])),
+        parts=per,
+        total=SideTotals(sum(p.long_usd for p in per), sum(p.short_usd for p in per)),
+    )

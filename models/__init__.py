@@ -1,4 +1,7 @@
-"""SQLAlchemy models: the storage schema (owned by Alembic migrations) and storage helpers."""
+"""The storage room: the tables (SQLAlchemy models; Alembic migrations own the schema) and the one
+storage layer jobs, API and CLI read and write through. Every statement is named in
+``queries.sql``; the ``*_store`` modules run them (``market_store`` for the tables of ``market``,
+``heatmap_store`` for those of ``heatmap`` …) and return small typed rows."""
 
 from models.auth import ApiKey
 from models.base import PARTITIONED_TABLES, Base

@@ -1,46 +1,76 @@
-"""Storage helpers for the materializer: bars in, snapshots / swept levels / engine state out."""
+"""Materialized model output: series, engine state, snapshots and swept levels (``queries.sql``).
+
+The materializer writes here and the API, the export and the aggregate read here. Snapshot
+vectors are read with ``array_send`` and decoded by numpy (``models.arrays``), never element by
+element in Python; the latest-snapshot reads are one index lookup per series and resolution.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Row, delete, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from liqmap.timeframes import timeframe_ms
+from maps.grid import BucketVector, origin_index
+from models.arrays import decode_float4_array
 from models.bulk import copy_upsert
-from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, SweptLevel
 from models.partitions import ensure_month_partitions
-from models.store import to_ms
+from models.queries import Executor, query
+from models.records import to_ms
 
 NOTIFY_CHANNEL = "liqmap_heatmap"
 AGGREGATE_SCOPE = "all"
+HOURLY = "1h"  # the all-history resolution; the other one is the base timeframe
+
+
+def resolutions(timeframe: str) -> list[str]:
+    """The stored snapshot resolutions for a base timeframe."""
+    return [timeframe] if timeframe == HOURLY else [timeframe, HOURLY]
 
 
 @dataclass(frozen=True, slots=True)
-class BarArrays:
-    """Candles joined with open interest (USD, at bar end), ascending; only bars with both."""
+class SeriesRow:
+    id: int
+    symbol: str
+    scope: str  # exchange id, or "all"
+    bucket_size: float
 
-    timestamp: np.ndarray  # int64 epoch ms, bar open
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray  # NaN where unknown
-    taker_buy_volume: np.ndarray  # NaN where unknown
-    open_interest_usd: np.ndarray
 
-    def __len__(self) -> int:
-        return int(self.timestamp.size)
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    """The engine state saved after a series' last processed bar."""
+
+    series_id: int
+    last_bar_ts: datetime
+    model_version: str
+    params: dict[str, Any]
+    state: bytes
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelState:
+    """The model version and assumptions a series was materialized with."""
+
+    series_id: int
+    scope: str
+    model_version: str
+    params: dict[str, Any]
+    last_bar_ts: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
+    """A snapshot to write."""
+
     ts: datetime
     resolution: str
     price: float
@@ -51,23 +81,92 @@ class SnapshotRow:
     model_version: str
 
 
-async def ensure_series(conn: AsyncConnection, symbol: str, scope: str, bucket_size: float) -> int:
-    stmt = insert(HeatmapSeries).values(symbol=symbol, scope=scope, bucket_size=bucket_size)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[HeatmapSeries.symbol, HeatmapSeries.scope],
-        set_={"bucket_size": stmt.excluded.bucket_size},
-    ).returning(HeatmapSeries.id)
-    return int((await conn.execute(upsert)).scalar_one())
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A stored snapshot, its vectors decoded onto the grid (float64)."""
+
+    series_id: int
+    resolution: str
+    ts: datetime  # bar open; the state is at the bar's close
+    price: float
+    bucket_size: float
+    model_version: str
+    vector: BucketVector
 
 
-async def load_state(conn: AsyncConnection, series_id: int) -> Row[Any] | None:
-    """The saved engine state of a series (a Core row with the table's column names)."""
-    stmt = select(*EngineStateRow.__table__.columns).where(EngineStateRow.series_id == series_id)
-    return (await conn.execute(stmt)).one_or_none()
+@dataclass(frozen=True, slots=True)
+class ColumnRef:
+    """The snapshot a heatmap column shows: of this series, the bar opening at ``ts``."""
+
+    series_id: int
+    column: int
+    ts: datetime
 
 
-async def save_state(
-    conn: AsyncConnection,
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A stored snapshot's vectors as float32, as they are stored."""
+
+    first: int  # grid index of element 0
+    long_usd: np.ndarray
+    short_usd: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotVectors:
+    """A stored snapshot's vectors (float32) with where they sit on the grid."""
+
+    series_id: int
+    ts: datetime  # bar open
+    first: int  # grid index of element 0
+    bucket_size: float
+    long_usd: np.ndarray
+    short_usd: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class SweptLevels:
+    """Notional the model says one bar liquidated."""
+
+    ts: datetime
+    long_usd: float
+    short_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class SweptBucket:
+    """Swept levels summed over series and over the base bars of one bucket."""
+
+    ts: datetime
+    long_usd: float
+    short_usd: float
+    bars: int
+
+
+# --- series and engine state --------------------------------------------------------------------
+async def ensure_series(conn: Executor, symbol: str, scope: str, bucket_size: float) -> int:
+    params = {"symbol": symbol, "scope": scope, "bucket_size": bucket_size}
+    return int((await conn.execute(query("ensure_series"), params)).scalar_one())
+
+
+async def series_of_symbol(conn: Executor, symbol: str) -> list[SeriesRow]:
+    return [
+        SeriesRow(*r) for r in await conn.execute(query("series_of_symbol"), {"symbol": symbol})
+    ]
+
+
+async def clear_series(conn: Executor, series_id: int) -> None:
+    """Forget everything materialized for a series (before a full recompute)."""
+    await conn.execute(query("clear_series"), {"series": series_id})
+
+
+async def load_engine_state(conn: Executor, series_id: int) -> SavedState | None:
+    row = (await conn.execute(query("engine_state"), {"series": series_id})).one_or_none()
+    return None if row is None else SavedState(*row)
+
+
+async def save_engine_state(
+    conn: Executor,
     series_id: int,
     last_bar_ts: datetime,
     model_version: str,
@@ -78,85 +177,23 @@ async def save_state(
         "series_id": series_id,
         "last_bar_ts": last_bar_ts,
         "model_version": model_version,
-        "params": params,
+        "params": json.dumps(params),  # what SQLAlchemy's JSONB type sends
         "state": state,
     }
-    stmt = insert(EngineStateRow).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[EngineStateRow.series_id],
-        set_={k: stmt.excluded[k] for k in values if k != "series_id"},
-    )
-    await conn.execute(stmt)
+    await conn.execute(query("save_engine_state"), values)
 
 
-async def clear_series(conn: AsyncConnection, series_id: int) -> None:
-    """Forget everything materialized for a series (before a full recompute)."""
-    for table in (HeatmapSnapshot, SweptLevel, EngineStateRow):
-        await conn.execute(delete(table).where(table.series_id == series_id))
+async def model_states(conn: Executor, symbol: str) -> list[ModelState]:
+    """Saved engine states (version and assumptions) of every series of a symbol."""
+    return [ModelState(*r) for r in await conn.execute(query("model_states"), {"symbol": symbol})]
 
 
-BARS_SQL = text(
-    """
-    SELECT (extract(epoch FROM c.ts) * 1000)::bigint AS ts, c.open, c.high, c.low, c.close,
-           c.volume, c.taker_buy_volume,
-           coalesce(o.open_interest_usd, o.open_interest * c.close) AS oi_usd
-    FROM candles c
-    JOIN open_interest o
-      ON o.market_id = c.market_id AND o.timeframe = c.timeframe AND o.ts = c.ts
-    WHERE c.market_id = :market AND c.timeframe = :tf AND c.ts > :after
-      AND coalesce(o.open_interest_usd, o.open_interest) IS NOT NULL
-    ORDER BY c.ts
-    """
-)
+def dumps_params(params: dict) -> dict:
+    """JSON-safe copy of model parameters (tuples → lists) for the jsonb column."""
+    return orjson.loads(orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
-async def load_bars(
-    conn: AsyncConnection, market_id: int, timeframe: str, after: datetime
-) -> BarArrays:
-    rows = (
-        await conn.execute(BARS_SQL, {"market": market_id, "tf": timeframe, "after": after})
-    ).all()
-    if not rows:
-        empty = np.empty(0)
-        return BarArrays(np.empty(0, np.int64), *(empty,) * 7)
-    data = np.array([tuple(np.nan if v is None else v for v in r) for r in rows], dtype=np.float64)
-    return BarArrays(
-        timestamp=data[:, 0].astype(np.int64),
-        open=data[:, 1],
-        high=data[:, 2],
-        low=data[:, 3],
-        close=data[:, 4],
-        volume=data[:, 5],
-        taker_buy_volume=data[:, 6],
-        open_interest_usd=data[:, 7],
-    )
-
-
-TIER_TABLES_SQL = text(
-    """
-    SELECT t.valid_from, t.tier, t.min_notional, t.max_notional, t.maintenance_margin_rate,
-           t.maintenance_amount, t.max_leverage, t.notional_unit, t.source,
-           (SELECT c.close FROM candles c
-             WHERE c.market_id = t.market_id AND c.timeframe = :tf AND c.ts <= t.valid_from
-             ORDER BY c.ts DESC LIMIT 1) AS close_at,
-           (SELECT c.close FROM candles c
-             WHERE c.market_id = t.market_id AND c.timeframe = :tf
-             ORDER BY c.ts LIMIT 1) AS first_close
-    FROM margin_tiers t
-    WHERE t.market_id = :market
-    ORDER BY t.valid_from, t.tier
-    """
-)
-
-
-async def load_tier_tables(conn: AsyncConnection, market_id: int, timeframe: str) -> list[Row[Any]]:
-    """Every stored tier table of a market, oldest first, tiers ascending; each row also carries
-    the market's close when the table became valid (``close_at``, else ``first_close``), the
-    price at which tiers given in another unit are converted."""
-    result = await conn.execute(TIER_TABLES_SQL, {"market": market_id, "tf": timeframe})
-    return list(result.all())
-
-
+# --- snapshot writes ----------------------------------------------------------------------------
 SNAPSHOT_COLUMNS = (
     "series_id",
     "resolution",
@@ -198,40 +235,16 @@ async def write_snapshots(
     return await copy_upsert(conn, "heatmap_snapshots", SNAPSHOT_COLUMNS, records)
 
 
-async def write_swept(
-    conn: AsyncConnection,
-    series_id: int,
-    stamps: Sequence[datetime],
-    long_usd: np.ndarray,
-    short_usd: np.ndarray,
-) -> int:
-    if not stamps:
-        return 0
-    await ensure_month_partitions(conn, "swept_levels", min(stamps), max(stamps))
-    records = [
-        (series_id, ts, float(lo), float(sh))
-        for ts, lo, sh in zip(stamps, long_usd, short_usd, strict=True)
-    ]
-    return await copy_upsert(
-        conn, "swept_levels", ("series_id", "ts", "long_usd", "short_usd"), records
-    )
-
-
 async def prune_snapshots(
     conn: AsyncConnection, series_id: int, resolution: str, before: datetime
 ) -> int:
-    result = await conn.execute(
-        delete(HeatmapSnapshot).where(
-            HeatmapSnapshot.series_id == series_id,
-            HeatmapSnapshot.resolution == resolution,
-            HeatmapSnapshot.ts < before,
-        )
-    )
+    params = {"series": series_id, "resolution": resolution, "before": before}
+    result = await conn.execute(query("prune_snapshots"), params)
     return int(result.rowcount or 0)
 
 
 async def notify_snapshots(
-    conn: AsyncConnection, series_id: int, symbol: str, scope: str, snapshots: Sequence[SnapshotRow]
+    conn: Executor, series_id: int, symbol: str, scope: str, snapshots: Sequence[SnapshotRow]
 ) -> None:
     """One NOTIFY per resolution of a write, delivered when the transaction commits.
 
@@ -257,49 +270,240 @@ async def notify_snapshots(
                 "price": last.price,
             }
         ).decode()
-        await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": payload})
+        await conn.execute(query("notify"), {"channel": NOTIFY_CHANNEL, "payload": payload})
 
 
-SERIES_SNAPSHOTS_SQL = text(
-    """
-    SELECT s.ts, s.price, s.bucket_origin, s.bucket_size, s.long_usd, s.short_usd
-    FROM heatmap_snapshots s
-    WHERE s.series_id = :series AND s.resolution = :res AND s.ts > :after
-    ORDER BY s.ts
-    """
-)
-
-
-async def read_snapshots(
-    conn: AsyncConnection, series_id: int, resolution: str, after: datetime
-) -> list[tuple[datetime, float, float, float, list[float], list[float]]]:
-    rows = await conn.execute(
-        SERIES_SNAPSHOTS_SQL, {"series": series_id, "res": resolution, "after": after}
-    )
-    return [tuple(r) for r in rows.all()]
-
-
-async def read_swept(
-    conn: AsyncConnection, series_id: int, after: datetime
-) -> list[tuple[datetime, float, float]]:
-    rows = await conn.execute(
-        text(
-            "SELECT ts, long_usd, short_usd FROM swept_levels WHERE series_id = :s AND ts > :a "
-            "ORDER BY ts"
+# --- snapshot reads -----------------------------------------------------------------------------
+def _snapshot(row: Any) -> Snapshot:
+    return Snapshot(
+        row.series_id,
+        row.resolution,
+        row.ts,
+        row.price,
+        row.bucket_size,
+        row.model_version,
+        BucketVector(
+            origin_index(row.bucket_origin, row.bucket_size),
+            decode_float4_array(row.long_bin).astype(np.float64),
+            decode_float4_array(row.short_bin).astype(np.float64),
         ),
-        {"s": series_id, "a": after},
     )
-    return [tuple(r) for r in rows.all()]
 
 
-async def last_snapshot_ts(conn: AsyncConnection, series_id: int) -> datetime | None:
-    return (
-        await conn.execute(
-            text("SELECT max(ts) FROM swept_levels WHERE series_id = :s"), {"s": series_id}
-        )
+async def snapshots_at(
+    conn: Executor, series_ids: Sequence[int], at_bar: datetime, timeframe: str
+) -> list[Snapshot]:
+    """Per series, the newest snapshot whose bar opened at or before ``at_bar`` (any
+    resolution; both resolutions hold the same state for the same bar)."""
+    params = {"ids": list(series_ids), "res": resolutions(timeframe), "at": at_bar}
+    best: dict[int, Snapshot] = {}
+    for row in await conn.execute(query("latest_snapshots"), params):
+        if row.series_id not in best or row.ts > best[row.series_id].ts:
+            best[row.series_id] = _snapshot(row)
+    return [best[i] for i in series_ids if i in best]
+
+
+async def snapshot_page(
+    conn: Executor,
+    series_id: int,
+    resolution: str,
+    start: datetime,
+    end: datetime,
+    after: datetime,
+    limit: int,
+) -> list[Snapshot]:
+    """One series' snapshots with bars opening in ``[start, end)`` after ``after``, oldest
+    first, at most ``limit``."""
+    params = {
+        "series": series_id,
+        "res": resolution,
+        "start": start,
+        "end": end,
+        "after": after,
+        "limit": limit,
+    }
+    return [_snapshot(r) for r in await conn.execute(query("snapshot_page"), params)]
+
+
+async def snapshots_after(
+    conn: Executor, series_id: int, resolution: str, after: datetime
+) -> list[Snapshot]:
+    """Every snapshot of one series and resolution with a bar opening after ``after``."""
+    params = {"series": series_id, "res": resolution, "after": after}
+    return [_snapshot(r) for r in await conn.execute(query("snapshots_after"), params)]
+
+
+async def newest_snapshot_per_series(
+    conn: Executor, series_ids: Sequence[int], timeframe: str
+) -> dict[int, datetime | None]:
+    """Per series, the bar opening of its newest snapshot (any resolution; None: none)."""
+    params = {"ids": list(series_ids), "res": resolutions(timeframe)}
+    return {sid: ts for sid, ts in await conn.execute(query("newest_snapshot_per_series"), params)}
+
+
+async def last_snapshot_ts(
+    conn: Executor, series_ids: Sequence[int], timeframe: str
+) -> datetime | None:
+    """The newest snapshot bar (any resolution) of the given series."""
+    stamps = [ts for ts in (await newest_snapshot_per_series(conn, series_ids, timeframe)).values()]
+    present = [ts for ts in stamps if ts is not None]
+    return max(present) if present else None
+
+
+async def complete_until(
+    conn: Executor, series_ids: Sequence[int], timeframe: str
+) -> datetime | None:
+    """Close time of the newest bar every one of the series has materialized: answers about
+    instants up to it are final (None when a series has nothing)."""
+    stamps = list((await newest_snapshot_per_series(conn, series_ids, timeframe)).values())
+    if not stamps or any(ts is None for ts in stamps):
+        return None
+    return min(ts for ts in stamps if ts is not None) + timedelta(
+        milliseconds=timeframe_ms(timeframe)
+    )
+
+
+async def first_snapshot_ts(
+    conn: Executor, series_ids: Sequence[int], resolution: str
+) -> datetime | None:
+    """The oldest bar any of the series has a snapshot of at ``resolution``."""
+    params = {"ids": list(series_ids), "res": resolution}
+    found: datetime | None = (await conn.execute(query("first_snapshot_ts"), params)).scalar()
+    return found
+
+
+async def heatmap_column_index(
+    conn: Executor,
+    series_ids: Sequence[int],
+    resolution: str,
+    start: datetime,
+    end: datetime,
+    step_s: int,
+) -> list[ColumnRef]:
+    """Per series and time column, the last snapshot whose bar opened in the column."""
+    params = {
+        "ids": list(series_ids),
+        "res": resolution,
+        "start": start,
+        "end": end,
+        "start_s": start.timestamp(),
+        "step_s": step_s,
+    }
+    return [ColumnRef(*r) for r in await conn.execute(query("snapshot_column_index"), params)]
+
+
+async def snapshot_columns(
+    conn: Executor, series_id: int, resolution: str, stamps: Sequence[datetime]
+) -> dict[datetime, Column]:
+    """The vectors of one series' snapshots at the given bar openings."""
+    params = {"series": series_id, "res": resolution, "stamps": list(stamps)}
+    return {
+        ts: Column(first, decode_float4_array(lo), decode_float4_array(sh))
+        for ts, first, lo, sh in await conn.execute(query("snapshot_vectors"), params)
+    }
+
+
+async def price_range(
+    conn: Executor,
+    series_ids: Sequence[int],
+    resolution: str,
+    start: datetime,
+    end: datetime,
+) -> tuple[float | None, float | None]:
+    """Lowest and highest price of the series' snapshots with bars opening in the range."""
+    params = {"ids": list(series_ids), "res": resolution, "start": start, "end": end}
+    row = (await conn.execute(query("snapshot_price_range"), params)).one()
+    return row[0], row[1]
+
+
+async def count_snapshots(
+    conn: Executor, series_ids: Sequence[int], resolution: str, start: datetime, end: datetime
+) -> int:
+    params = {"ids": list(series_ids), "res": resolution, "start": start, "end": end}
+    return int((await conn.execute(query("count_snapshots"), params)).scalar_one())
+
+
+async def snapshot_batches(
+    conn: AsyncConnection,
+    series_ids: Sequence[int],
+    resolution: str,
+    start: datetime,
+    end: datetime,
+    batch: int,
+) -> AsyncIterator[list[SnapshotVectors]]:
+    """The series' snapshots with bars opening in ``[start, end)``, by time then series, read
+    through a server-side cursor ``batch`` at a time (never all in memory at once)."""
+    params: Mapping[str, Any] = {
+        "ids": list(series_ids),
+        "res": resolution,
+        "start": start,
+        "end": end,
+    }
+    statement = query("export_snapshots").execution_options(yield_per=batch)
+    result = await conn.stream(statement, params)
+    async for partition in result.partitions(batch):
+        yield [
+            SnapshotVectors(
+                r.series_id,
+                r.ts,
+                r.first,
+                r.bucket_size,
+                decode_float4_array(r.long_bin),
+                decode_float4_array(r.short_bin),
+            )
+            for r in partition
+        ]
+
+
+# --- swept levels -------------------------------------------------------------------------------
+async def write_swept(
+    conn: AsyncConnection,
+    series_id: int,
+    stamps: Sequence[datetime],
+    long_usd: np.ndarray,
+    short_usd: np.ndarray,
+) -> int:
+    if not stamps:
+        return 0
+    await ensure_month_partitions(conn, "swept_levels", min(stamps), max(stamps))
+    records = [
+        (series_id, ts, float(lo), float(sh))
+        for ts, lo, sh in zip(stamps, long_usd, short_usd, strict=True)
+    ]
+    return await copy_upsert(
+        conn, "swept_levels", ("series_id", "ts", "long_usd", "short_usd"), records
+    )
+
+
+async def swept_after(conn: Executor, series_id: int, after: datetime) -> list[SweptLevels]:
+    """One series' swept levels per bar after ``after``, oldest first."""
+    params = {"series": series_id, "after": after}
+    return [SweptLevels(*r) for r in await conn.execute(query("swept_after"), params)]
+
+
+async def swept_buckets(
+    conn: Executor,
+    series_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    step_s: int,
+    limit: int,
+) -> list[SweptBucket]:
+    """Predicted liquidated notional summed over the series and over ``step_s`` buckets."""
+    params = {
+        "ids": list(series_ids),
+        "start": start,
+        "end": end,
+        "start_s": start.timestamp(),
+        "step_s": step_s,
+        "limit": limit,
+    }
+    return [SweptBucket(*r) for r in await conn.execute(query("swept_buckets"), params)]
+
+
+async def last_swept_ts(conn: Executor, series_id: int) -> datetime | None:
+    """The newest bar of a series with swept levels (every materialized bar has them)."""
+    found: datetime | None = (
+        await conn.execute(query("last_swept_ts"), {"series": series_id})
     ).scalar()
-
-
-def dumps_params(params: dict) -> dict:
-    """JSON-safe copy of model parameters (tuples → lists) for the jsonb column."""
-    return orjson.loads(orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY))
+    return found

@@ -1,4 +1,4 @@
-"""Reading and writing the known-positions tables (``models.known_positions``).
+"""Reading and writing the known-positions tables (``models.known_positions``, ``queries.sql``).
 
 Writers are idempotent: a recorded snapshot is upserted on (venue, source, taken_at) and its
 markets and bins replaced; a live round writes each account's positions replacing what an
@@ -12,22 +12,15 @@ recorded or position by position as read.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models.known_positions import (
-    KnownLevelBin,
-    KnownPositionRow,
-    KnownSnapshot,
-    KnownSnapshotAccount,
-    KnownSnapshotMarket,
-)
 from models.known_records import AccountPositions, LevelSnapshot
+from models.queries import Executor, query
 
 
 def _at(ms: int) -> datetime:
@@ -41,23 +34,16 @@ async def upsert_level_snapshot(conn: AsyncConnection, snap: LevelSnapshot) -> i
         "venue": snap.venue,
         "source": snap.source,
         "taken_at": _at(snap.taken_at),
-        "finished_at": _at(snap.taken_at),
         "selection": snap.selection,
         "accounts_planned": snap.accounts,
         "leverage_bands": list(snap.leverage_bands),
-        "meta": snap.meta,
+        "meta": json.dumps(snap.meta),  # what SQLAlchemy's JSONB type sends
     }
-    base = insert(KnownSnapshot).values(**values)
-    upsert = base.on_conflict_do_update(
-        constraint="uq_known_snapshots_venue_source_taken_at",
-        set_={k: base.excluded[k] for k in values if k not in ("venue", "source", "taken_at")},
-    ).returning(KnownSnapshot.id)
-    snapshot_id = int((await conn.execute(upsert)).scalar_one())
-    for table in (KnownLevelBin, KnownSnapshotMarket):
-        await conn.execute(delete(table).where(table.snapshot_id == snapshot_id))
+    snapshot_id = int((await conn.execute(query("upsert_known_snapshot"), values)).scalar_one())
+    await conn.execute(query("clear_known_snapshot_markets"), {"snapshot": snapshot_id})
     if snap.markets:
         await conn.execute(
-            insert(KnownSnapshotMarket),
+            query("insert_known_snapshot_market"),
             [
                 {
                     "snapshot_id": snapshot_id,
@@ -86,7 +72,7 @@ async def upsert_level_snapshot(conn: AsyncConnection, snap: LevelSnapshot) -> i
         for b in m.bins
     ]
     if bins:
-        await conn.execute(insert(KnownLevelBin), bins)
+        await conn.execute(query("insert_known_level_bin"), bins)
     return snapshot_id
 
 
@@ -98,31 +84,19 @@ class Round:
     accounts_planned: int
 
 
-async def open_round(conn: AsyncConnection, venue: str, source: str) -> Round | None:
+async def open_round(conn: Executor, venue: str, source: str) -> Round | None:
     """The newest round of ``venue`` still reading accounts, if any."""
-    row = (
-        await conn.execute(
-            select(KnownSnapshot.id, KnownSnapshot.taken_at, KnownSnapshot.accounts_planned)
-            .where(
-                KnownSnapshot.venue == venue,
-                KnownSnapshot.source == source,
-                KnownSnapshot.finished_at.is_(None),
-            )
-            .order_by(KnownSnapshot.taken_at.desc())
-            .limit(1)
-        )
-    ).first()
+    params = {"venue": venue, "source": source}
+    row = (await conn.execute(query("open_known_round"), params)).first()
     return None if row is None else Round(int(row[0]), row[1], int(row[2]))
 
 
-async def latest_round_start(conn: AsyncConnection, venue: str, source: str) -> datetime | None:
+async def latest_round_start(conn: Executor, venue: str, source: str) -> datetime | None:
     """When the newest round of ``venue`` from ``source`` started (finished or not)."""
-    found = await conn.execute(
-        select(func.max(KnownSnapshot.taken_at)).where(
-            KnownSnapshot.venue == venue, KnownSnapshot.source == source
-        )
-    )
-    value: datetime | None = found.scalar()
+    params = {"venue": venue, "source": source}
+    value: datetime | None = (
+        await conn.execute(query("latest_known_round_start"), params)
+    ).scalar()
     return value
 
 
@@ -136,51 +110,35 @@ async def start_round(
     meta: dict[str, Any] | None = None,
 ) -> int:
     """A new round planning to read ``accounts`` ((address, dex) pairs)."""
-    statement = (
-        insert(KnownSnapshot)
-        .values(
-            venue=venue,
-            source=source,
-            taken_at=_at(taken_at_ms),
-            selection=selection,
-            accounts_planned=len(accounts),
-            meta=meta or {},
-        )
-        .returning(KnownSnapshot.id)
-    )
-    snapshot_id = int((await conn.execute(statement)).scalar_one())
+    values = {
+        "venue": venue,
+        "source": source,
+        "taken_at": _at(taken_at_ms),
+        "selection": selection,
+        "accounts_planned": len(accounts),
+        "meta": json.dumps(meta or {}),
+    }
+    snapshot_id = int((await conn.execute(query("start_known_round"), values)).scalar_one())
     if accounts:
         await conn.execute(
-            insert(KnownSnapshotAccount),
+            query("plan_known_account"),
             [{"snapshot_id": snapshot_id, "account": a, "dex": d} for a, d in accounts],
         )
     return snapshot_id
 
 
-async def pending_accounts(conn: AsyncConnection, snapshot_id: int) -> list[tuple[str, str]]:
-    rows = await conn.execute(
-        select(KnownSnapshotAccount.account, KnownSnapshotAccount.dex)
-        .where(
-            KnownSnapshotAccount.snapshot_id == snapshot_id,
-            KnownSnapshotAccount.read_at.is_(None),
-        )
-        .order_by(KnownSnapshotAccount.account, KnownSnapshotAccount.dex)
-    )
+async def pending_accounts(conn: Executor, snapshot_id: int) -> list[tuple[str, str]]:
+    rows = await conn.execute(query("pending_known_accounts"), {"snapshot": snapshot_id})
     return [(str(a), str(d)) for a, d in rows.all()]
 
 
 async def write_account(conn: AsyncConnection, snapshot_id: int, read: AccountPositions) -> int:
     """Store one account's positions in the round (replacing an earlier attempt's)."""
-    await conn.execute(
-        delete(KnownPositionRow).where(
-            KnownPositionRow.snapshot_id == snapshot_id,
-            KnownPositionRow.account == read.account,
-            KnownPositionRow.dex == read.dex,
-        )
-    )
+    key = {"snapshot": snapshot_id, "account": read.account, "dex": read.dex}
+    await conn.execute(query("clear_known_account_positions"), key)
     if read.positions:
         await conn.execute(
-            insert(KnownPositionRow),
+            query("insert_known_position"),
             [
                 {
                     "snapshot_id": snapshot_id,
@@ -200,18 +158,8 @@ async def write_account(conn: AsyncConnection, snapshot_id: int, read: AccountPo
             ],
         )
     await conn.execute(
-        update(KnownSnapshotAccount)
-        .where(
-            KnownSnapshotAccount.snapshot_id == snapshot_id,
-            KnownSnapshotAccount.account == read.account,
-            KnownSnapshotAccount.dex == read.dex,
-        )
-        .values(
-            read_at=func.now(),
-            state_time=_at(read.taken_at),
-            positions=len(read.positions),
-            error=None,
-        )
+        query("mark_known_account_read"),
+        {**key, "state_time": _at(read.taken_at), "positions": len(read.positions)},
     )
     return len(read.positions)
 
@@ -220,15 +168,8 @@ async def fail_account(
     conn: AsyncConnection, snapshot_id: int, account: str, dex: str, error: str
 ) -> None:
     """The account could not be read: it counts as read, with the reason, and no positions."""
-    await conn.execute(
-        update(KnownSnapshotAccount)
-        .where(
-            KnownSnapshotAccount.snapshot_id == snapshot_id,
-            KnownSnapshotAccount.account == account,
-            KnownSnapshotAccount.dex == dex,
-        )
-        .values(read_at=func.now(), error=error[:1000])
-    )
+    params = {"snapshot": snapshot_id, "account": account, "dex": dex, "error": error[:1000]}
+    await conn.execute(query("fail_known_account"), params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,32 +189,8 @@ async def finish_round(
 ) -> None:
     """Close a round: per-market totals of the positions read, with the venue's price and open
     interest where known (else the price is the positions' value over their size)."""
-    rows = (
-        await conn.execute(
-            select(
-                KnownPositionRow.symbol,
-                func.coalesce(
-                    func.sum(KnownPositionRow.notional_usd).filter(KnownPositionRow.side == "long"),
-                    0.0,
-                ),
-                func.coalesce(
-                    func.sum(KnownPositionRow.notional_usd).filter(
-                        KnownPositionRow.side == "short"
-                    ),
-                    0.0,
-                ),
-                func.count(),
-                func.count(func.distinct(KnownPositionRow.account)),
-                func.sum(KnownPositionRow.notional_usd)
-                / func.nullif(func.sum(KnownPositionRow.size), 0),
-            )
-            .where(KnownPositionRow.snapshot_id == snapshot_id)
-            .group_by(KnownPositionRow.symbol)
-        )
-    ).all()
-    await conn.execute(
-        delete(KnownSnapshotMarket).where(KnownSnapshotMarket.snapshot_id == snapshot_id)
-    )
+    rows = (await conn.execute(query("known_round_totals"), {"snapshot": snapshot_id})).all()
+    await conn.execute(query("clear_known_snapshot_markets"), {"snapshot": snapshot_id})
     markets = []
     for symbol, long_usd, short_usd, positions, accounts, mean_mark in rows:
         context = contexts.get(symbol, MarketContext(None, None))
@@ -291,20 +208,9 @@ async def finish_round(
             }
         )
     if markets:
-        await conn.execute(insert(KnownSnapshotMarket), markets)
-    span = (
-        await conn.execute(
-            select(
-                func.min(KnownSnapshotAccount.state_time), func.max(KnownSnapshotAccount.state_time)
-            ).where(KnownSnapshotAccount.snapshot_id == snapshot_id)
-        )
-    ).one()
-    values: dict[str, Any] = {"finished_at": func.now(), "state_from": span[0], "state_to": span[1]}
-    if meta:
-        values["meta"] = KnownSnapshot.meta.op("||")(meta)
-    await conn.execute(
-        update(KnownSnapshot).where(KnownSnapshot.id == snapshot_id).values(**values)
-    )
+        await conn.execute(query("insert_known_snapshot_market"), markets)
+    params = {"snapshot": snapshot_id, "meta": json.dumps(meta or {})}
+    await conn.execute(query("finish_known_round"), params)
 
 
 # --- readers (the API's) -------------------------------------------------------------------
@@ -344,53 +250,15 @@ class KnownCoverage:
 
 
 async def known_snapshot_at(
-    conn: AsyncConnection, venue: str, symbol: str, at: datetime | None = None
+    conn: Executor, venue: str, symbol: str, at: datetime | None = None
 ) -> KnownCoverage | None:
     """The newest finished snapshot of ``symbol`` on ``venue`` taken at or before ``at``."""
-    s, m = KnownSnapshot, KnownSnapshotMarket
-    query = (
-        select(
-            s.id,
-            s.venue,
-            s.source,
-            s.taken_at,
-            s.state_from,
-            s.state_to,
-            s.selection,
-            s.accounts_planned,
-            s.leverage_bands,
-            s.meta,
-            m.symbol,
-            m.price,
-            m.long_usd,
-            m.short_usd,
-            m.positions,
-            m.bin_width,
-            m.venue_open_interest_usd,
-        )
-        .join(m, m.snapshot_id == s.id)
-        .where(s.venue == venue, m.symbol == symbol, s.finished_at.is_not(None))
-        .order_by(s.taken_at.desc())
-        .limit(1)
-    )
-    if at is not None:
-        query = query.where(s.taken_at <= at)
-    found = (await conn.execute(query)).first()
+    params = {"venue": venue, "symbol": symbol, "at": at}
+    found = (await conn.execute(query("known_snapshot_at"), params)).first()
     if found is None:
         return None
     row = found._mapping
-    accounts = (
-        await conn.execute(
-            select(
-                KnownSnapshotAccount.account,
-                KnownSnapshotAccount.dex,
-                KnownSnapshotAccount.error,
-                KnownSnapshotAccount.read_at,
-            )
-            .where(KnownSnapshotAccount.snapshot_id == row["id"])
-            .order_by(KnownSnapshotAccount.account)
-        )
-    ).all()
+    accounts = (await conn.execute(query("known_snapshot_accounts"), {"snapshot": row["id"]})).all()
     listed = [f"{a}@{d}" if d else str(a) for a, d, _, _ in accounts]
     return KnownCoverage(
         snapshot_id=int(row["id"]),
@@ -427,37 +295,12 @@ class KnownLevel:
     usd_by_leverage: tuple[float, ...] = ()
 
 
-async def known_levels(conn: AsyncConnection, snapshot_id: int, symbol: str) -> list[KnownLevel]:
+async def known_levels(conn: Executor, snapshot_id: int, symbol: str) -> list[KnownLevel]:
     """The snapshot's levels of ``symbol``: its bins when it was recorded binned, else one
     level per position that has a liquidation price, ascending by price."""
-    bins = (
-        await conn.execute(
-            select(
-                KnownLevelBin.side,
-                KnownLevelBin.price,
-                KnownLevelBin.usd,
-                KnownLevelBin.usd_by_leverage,
-            )
-            .where(KnownLevelBin.snapshot_id == snapshot_id, KnownLevelBin.symbol == symbol)
-            .order_by(KnownLevelBin.price, KnownLevelBin.side)
-        )
-    ).all()
+    params = {"snapshot": snapshot_id, "symbol": symbol}
+    bins = (await conn.execute(query("known_level_bins"), params)).all()
     if bins:
         return [KnownLevel(s, float(p), float(u), None, tuple(b)) for s, p, u, b in bins]
-    positions = (
-        await conn.execute(
-            select(
-                KnownPositionRow.side,
-                KnownPositionRow.liquidation_price,
-                KnownPositionRow.notional_usd,
-                KnownPositionRow.leverage,
-            )
-            .where(
-                KnownPositionRow.snapshot_id == snapshot_id,
-                KnownPositionRow.symbol == symbol,
-                KnownPositionRow.liquidation_price.is_not(None),
-            )
-            .order_by(KnownPositionRow.liquidation_price, KnownPositionRow.account)
-        )
-    ).all()
-    return [KnownLevel(s, float(p or 0.0), float(u), lev) for s, p, u, lev in positions]
+    positions = (await conn.execute(query("known_position_levels"), params)).all()
+    return [KnownLevel(s, float(p), float(u), lev) for s, p, u, lev in positions]

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.base import PARTITIONED_TABLES
+from models.queries import query
 
 # Partition DDL takes an advisory lock per table (this id, hashtext(table)) so concurrent
 # writers never race on CREATE TABLE, while writers of different tables never wait on each
@@ -45,31 +46,19 @@ async def ensure_month_partitions(
     if table not in PARTITIONED_TABLES:
         raise ValueError(f"{table} is not a partitioned table")
     months = month_starts(first, last)
-    existing = set(
-        (
-            await conn.execute(
-                text(
-                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :table"
-                ),
-                {"table": table},
-            )
-        ).scalars()
-    )
+    existing = set((await conn.execute(query("partitions_of"), {"table": table})).scalars())
     missing = [m for m in months if partition_name(table, m) not in existing]
     if not missing:
         return
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(:k, hashtext(:table))"),
-        {"k": _PARTITION_LOCK, "table": table},
-    )
+    await conn.execute(query("lock_partition_ddl"), {"key": _PARTITION_LOCK, "table": table})
     for start in missing:
         name = partition_name(table, start)
         end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
-        exists = (await conn.execute(text("SELECT to_regclass(:n)"), {"n": name})).scalar()
+        exists = (await conn.execute(query("relation_exists"), {"name": name})).scalar()
         if exists:
             continue
-        # Table and literal bounds come from code, never from user input.
+        # DDL names tables, so it is built here; table and bounds come from code, never from
+        # user input.
         bounds = f"FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
         await conn.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)"))
         await conn.execute(

@@ -8,6 +8,17 @@ prices in quote currency; USD values in USD (quote ≈ USD for USDT/USDC-settled
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds (a record's time) → the database's UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def to_ms(ts: datetime) -> int:
+    """A database datetime → epoch milliseconds."""
+    return round(ts.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,53 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import strawberry
-from strawberry.types import Info
 
-from api import selection, storage
-from api.errors import BadUserInput, RangeTooLarge
-from api.maps import check_price_window, rebucket_factor
+from api import selection
+from api.context import ApiContext
+from api.errors import BadUserInput
 from api.resolvers.maps import BucketSize, Exchanges, PriceMax, PriceMin, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, MatrixEncoding
-from maps import grid
-
-HOUR = 3600
+from maps import heatmap as layout
+from maps.request import check_price_window, rebucket_factor
+from models import heatmap_store
+from models.heatmap_store import HOURLY, Column, ColumnRef
+from models.market_store import MarketRow
 
 
 def pick_interval(
     span_s: float, max_columns: int, base_s: int, fine_from: datetime | None, start: datetime
 ) -> Interval:
     """The finest interval that fits ``max_columns`` and has stored data at ``start``."""
-    for interval in sorted(Interval, key=lambda i: i.seconds):
-        if interval.seconds < base_s:
-            continue
-        if interval.seconds % HOUR and (fine_from is None or start < fine_from):
-            continue  # sub-hour columns need base-resolution snapshots, kept for recent days only
-        if math.ceil(span_s / interval.seconds) <= max_columns:
-            return interval
-    return Interval.ONE_DAY
+    sub_hour_stored = fine_from is not None and start >= fine_from
+    step = layout.finest_step(
+        span_s, max_columns, base_s, [i.seconds for i in Interval], sub_hour_stored
+    )
+    return Interval.ONE_DAY if step is None else Interval(step)
 
 
 PARALLEL_CHUNK = 150  # snapshots per query when a heatmap reads many from PostgreSQL
 
 
-def _chunk_args(
-    chunk: tuple[int, list[storage.ColumnRef]], resolution: str
-) -> tuple[int, str, list[datetime]]:
-    sid, refs = chunk
-    return sid, resolution, [r.ts for r in refs]
-
-
 async def read_columns(
-    ctx: Any, resolution: str, index: list[storage.ColumnRef]
-) -> dict[storage.ColumnRef, storage.Column]:
+    ctx: ApiContext, resolution: str, index: list[ColumnRef]
+) -> dict[ColumnRef, Column]:
     """The vectors of the indexed snapshots: from the column cache where present (while the
     snapshot listener runs), the rest from PostgreSQL in one query per chunk of a series.
 
@@ -58,8 +47,8 @@ async def read_columns(
     cannot deadlock the pool (each would hold one and wait for a second until the pool timeout).
     """
     cache = ctx.columns if await ctx.hub.ensure_listening() else None
-    out: dict[storage.ColumnRef, storage.Column] = {}
-    missing: dict[int, list[storage.ColumnRef]] = {}
+    out: dict[ColumnRef, Column] = {}
+    missing: dict[int, list[ColumnRef]] = {}
     for ref in index:
         column = cache.get((ref.series_id, resolution, ref.ts)) if cache is not None else None
         if column is None:
@@ -73,9 +62,10 @@ async def read_columns(
         for i in range(0, len(refs), PARALLEL_CHUNK)
     ]
 
-    async def fetch(chunk: tuple[int, list[storage.ColumnRef]]) -> Any:
+    async def fetch(chunk: tuple[int, list[ColumnRef]]) -> dict[datetime, Column]:
+        sid, refs = chunk
         async with ctx.session() as own:
-            return await storage.snapshot_columns(own, *_chunk_args(chunk, resolution))
+            return await heatmap_store.snapshot_columns(own, sid, resolution, [r.ts for r in refs])
 
     # large reads run on several connections at once (each in a session of its own)
     fetched = list(await asyncio.gather(*(fetch(c) for c in chunks)))
@@ -92,7 +82,7 @@ async def read_columns(
 
 
 async def heatmap(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Annotated[datetime, strawberry.argument(description="Start of the range.")],
     end: Annotated[
@@ -122,13 +112,15 @@ async def heatmap(
         found = await selection.resolve(session, symbol, exchanges)
         factor = rebucket_factor(bucket_size, found.bucket_size)
         fine_from = None
-        if interval is None or interval.seconds % HOUR:
-            fine_from = await storage.first_snapshot_ts(session, found.series_ids, ctx.timeframe)
+        if interval is None or interval.seconds % layout.HOUR_S:
+            fine_from = await heatmap_store.first_snapshot_ts(
+                session, found.series_ids, ctx.timeframe
+            )
         if interval is None:
             interval = pick_interval(
                 (end - start).total_seconds(), limits.max_heatmap_columns, base_s, fine_from, start
             )
-        elif interval.seconds % HOUR and fine_from is not None and start < fine_from:
+        elif interval.seconds % layout.HOUR_S and fine_from is not None and start < fine_from:
             raise BadUserInput(
                 f"{ctx.timeframe} snapshots are kept from {fine_from.isoformat()} on; use "
                 "interval ONE_HOUR or longer for older ranges"
@@ -136,72 +128,41 @@ async def heatmap(
         step = interval.seconds
         if step < base_s:
             raise BadUserInput(f"interval must be at least the base bar ({ctx.timeframe})")
-        resolution = "1h" if step % HOUR == 0 else ctx.timeframe
+        resolution = HOURLY if step % layout.HOUR_S == 0 else ctx.timeframe
         t0, t1 = floor_to(start, step), ceil_to(end, step)
         columns = int((t1 - t0).total_seconds()) // step
-        if columns > limits.max_heatmap_columns:
-            raise RangeTooLarge(
-                f"{columns} columns exceed the maximum of {limits.max_heatmap_columns}; use a "
-                "longer interval or a shorter range",
-                max_columns=limits.max_heatmap_columns,
-            )
+        layout.check_columns(columns, limits.max_heatmap_columns)
         size = found.bucket_size * factor
-        low, high = price_min, price_max
-        if low is None or high is None:
-            traded_low, traded_high = await storage.price_range(
-                session, found.series_ids, resolution, t0, t1
-            )
-            margin = limits.default_price_margin_pct / 100
-            if traded_low is not None and traded_high is not None:
-                low = traded_low * (1 - margin) if low is None else low
-                high = traded_high * (1 + margin) if high is None else high
-        if low is None or high is None or high <= low:
-            low, high = 0.0, 0.0
-        first_row = math.floor(low / size + 1e-9)
-        end_row = max(math.ceil(high / size - 1e-9), first_row)
-        rows = end_row - first_row
-        if rows * columns > limits.max_matrix_cells:
-            raise RangeTooLarge(
-                f"{rows} rows × {columns} columns = {rows * columns} cells exceed the maximum of "
-                f"{limits.max_matrix_cells}; narrow the price range, coarsen bucketSize or the "
-                "interval, or shorten the range",
-                max_cells=limits.max_matrix_cells,
-            )
-        index = await storage.heatmap_column_index(
+        traded: tuple[float | None, float | None] = (None, None)
+        if price_min is None or price_max is None:
+            traded = await heatmap_store.price_range(session, found.series_ids, resolution, t0, t1)
+        rows = layout.price_rows(
+            price_min, price_max, traded, limits.default_price_margin_pct, size
+        )
+        layout.check_cells(rows.count, columns, limits.max_matrix_cells)
+        index = await heatmap_store.heatmap_column_index(
             session, found.series_ids, resolution, t0, t1, step
         )
     # the first session is closed: the reads below never wait for a connection while holding one
 
-    async def freshness() -> tuple[Any, list[storage.MarketRow]]:
+    async def freshness() -> tuple[datetime | None, list[MarketRow]]:
         async with ctx.session() as own:  # concurrent with the column read: its own session
-            final = await storage.complete_until(own, found.series_ids, ctx.timeframe)
+            final = await heatmap_store.complete_until(own, found.series_ids, ctx.timeframe)
             return final, await selection.market_ids(own, found)
 
     columns_by_ref, (final, markets) = await asyncio.gather(
         read_columns(ctx, resolution, index), freshness()
     )
-    long_m = np.zeros((rows * factor, columns), np.float32)
-    short_m = np.zeros((rows * factor, columns), np.float32)
-    for sid in found.series_ids:
-        mine = [
-            (ref.column, columns_by_ref[ref])
+    placements = [
+        [
+            (ref.column, c.first, c.long_usd, c.short_usd)
             for ref in index
-            if ref.series_id == sid and ref in columns_by_ref  # a snapshot may vanish mid-read
-        ]
-        long_m += grid.place_columns(
-            rows * factor, columns, first_row * factor, [(j, c.first, c.long_usd) for j, c in mine]
-        )
-        short_m += grid.place_columns(
-            rows * factor,
-            columns,
-            first_row * factor,
-            [(j, c.first, c.short_usd) for j, c in mine],
-        )
-    filled = {ref.column for ref in index}
-    long_m, _ = grid.rebucket_rows(long_m, first_row * factor, factor)
-    short_m, _ = grid.rebucket_rows(short_m, first_row * factor, factor)
+            if ref.series_id == sid and (c := columns_by_ref.get(ref)) is not None
+        ]  # a snapshot may vanish mid-read
+        for sid in found.series_ids
+    ]
+    long_m, short_m = layout.matrices(rows, columns, factor, placements)
     ctx.cache.mark(final is not None and t1 <= final, found.series_ids, t1)
-    peak = float(max(long_m.max(initial=0.0), short_m.max(initial=0.0)))
     return Heatmap(
         symbol=found.symbol,
         exchanges=found.exchanges,
@@ -210,12 +171,12 @@ async def heatmap(
         step_seconds=step,
         columns=columns,
         resolution=resolution,
-        price_min=first_row * size,
+        price_min=rows.first * size,
         price_step=size,
-        rows=rows,
+        rows=rows.count,
         encoding=encoding,
-        max_usd=peak,
-        filled_columns=len(filled),
+        max_usd=layout.peak(long_m, short_m),
+        filled_columns=len({ref.column for ref in index}),
         data=HeatmapData(
             series=found,
             long_usd=long_m,

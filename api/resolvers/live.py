@@ -8,9 +8,9 @@ from typing import Annotated
 
 import numpy as np
 import strawberry
-from strawberry.types import Info
 
-from api import auth, selection, storage
+from api import auth, selection
+from api.context import ApiContext
 from api.errors import BadUserInput, Unauthenticated
 from api.resolvers.maps import Exchanges, Symbol
 from api.selection import SeriesSet
@@ -20,12 +20,17 @@ from api.types.alerts import ClusterAlert
 from api.types.heatmap import HeatmapColumn, encode_matrix
 from api.types.maps import Cluster
 from api.types.scalars import MatrixEncoding, Side
-from maps import grid, levels
+from maps import levels
+from maps.request import check_alert
+from models import heatmap_store
+from models.heatmap_store import Snapshot
 
 REVOKED = "the API key of this subscription has been revoked"
 
 
-async def _single_series(info: Info, symbol: str, exchanges: list[str] | None) -> SeriesSet:
+async def _single_series(
+    info: strawberry.Info[ApiContext, None], symbol: str, exchanges: list[str] | None
+) -> SeriesSet:
     async with info.context.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
     if len(found.series_ids) != 1:
@@ -33,13 +38,15 @@ async def _single_series(info: Info, symbol: str, exchanges: list[str] | None) -
     return found
 
 
-async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage.Snapshot, None]:
+async def _new_snapshots(
+    info: strawberry.Info[ApiContext, None], found: SeriesSet
+) -> AsyncGenerator[Snapshot, None]:
     """Each snapshot of the series committed after the subscription started, once per bar."""
     ctx = info.context
     sid = found.series_ids[0]
     async with ctx.hub.subscribe() as queue:
         async with ctx.session() as session:
-            newest = await storage.last_snapshot_ts(session, found.series_ids, ctx.timeframe)
+            newest = await heatmap_store.last_snapshot_ts(session, found.series_ids, ctx.timeframe)
         delivered = newest or datetime(1970, 1, 1, tzinfo=UTC)
         key = ctx.api_key
         while True:
@@ -59,7 +66,7 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
                 # next write
                 if key is not None and not await auth.key_is_active(session, key.id):
                     raise Unauthenticated(REVOKED)
-                snaps = await storage.snapshot_page(
+                snaps = await heatmap_store.snapshot_page(
                     session,
                     sid,
                     event.resolution,
@@ -74,7 +81,7 @@ async def _new_snapshots(info: Info, found: SeriesSet) -> AsyncGenerator[storage
 
 
 async def heatmap_updated(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     exchanges: Exchanges = None,
     encoding: Annotated[
@@ -100,31 +107,8 @@ async def heatmap_updated(
         )
 
 
-def near_walls(
-    vector: grid.BucketVector, price: float, bucket_size: float, within_pct: float, min_usd: float
-) -> list[Cluster]:
-    """Walls of at least ``min_usd`` whose nearest edge is within ``within_pct`` of price."""
-    out = []
-    for wall in levels.clusters(vector, min_usd=min_usd, limit=1_000):
-        low = (vector.first + wall.start) * bucket_size
-        high = (vector.first + wall.stop) * bucket_size
-        distance = 100 * max(low - price, price - high, 0.0) / price
-        if distance <= within_pct:
-            out.append(
-                Cluster(
-                    side=Side(wall.side),
-                    price_low=low,
-                    price_high=high,
-                    peak_price=(vector.first + wall.peak) * bucket_size,
-                    notional_usd=wall.notional_usd,
-                    distance_pct=distance,
-                )
-            )
-    return out
-
-
 async def cluster_alert(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     within_pct: Annotated[
         float, strawberry.argument(description="Alert when price is within this percent.")
@@ -135,13 +119,17 @@ async def cluster_alert(
     """Fires when a new snapshot puts the price within withinPct of a liquidation wall of at
     least minUsd (walls as in LiquidationMap.clusters). A wall alerts once when the price comes
     near it and again only after the price has moved away."""
-    if within_pct <= 0 or min_usd < 0:
-        raise BadUserInput("withinPct must be positive and minUsd not negative")
+    check_alert(within_pct, min_usd)
     found = await _single_series(info, symbol, exchanges)
     step = timeframe_seconds(info.context.timeframe)
     near: set[tuple[Side, float, float]] = set()
     async for snap in _new_snapshots(info, found):
-        walls = near_walls(snap.vector, snap.price, snap.bucket_size, within_pct, min_usd)
+        walls = [
+            Cluster.of(w)
+            for w in levels.walls_near(
+                snap.vector, snap.price, snap.bucket_size, within_pct=within_pct, min_usd=min_usd
+            )
+        ]
         now_near = {(w.side, w.price_low, w.price_high) for w in walls}
         for wall in walls:
             if (wall.side, wall.price_low, wall.price_high) not in near:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
-from api import selection, storage
+from api import selection
+from api.context import ApiContext
 from api.errors import BadUserInput
-from api.maps import build_map, check_price_window, rebucket_factor
+from api.selection import SeriesSet
 from api.timerange import timeframe_seconds, utc
 from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
 from api.types.maps import LiquidationMap
 from api.types.scalars import SnapshotResolution
+from maps.request import check_price_window, rebucket_factor
+from maps.view import map_view
+from models import heatmap_store
+from models.heatmap_store import Snapshot
 
 Symbol = Annotated[str, strawberry.argument(description="Unified symbol, e.g. BTC/USDT:USDT.")]
 Exchanges = Annotated[
@@ -34,8 +39,32 @@ BucketSize = Annotated[
 ]
 
 
+def build_map(
+    series: SeriesSet,
+    parts: Sequence[Snapshot],
+    *,
+    timeframe_s: int,
+    price_min: float | None,
+    price_max: float | None,
+    bucket_size: float | None,
+    max_levels: int,
+) -> LiquidationMap:
+    """One map from each series' snapshot of one instant (several series are summed)."""
+    view = map_view(
+        [p.vector for p in parts],
+        [p.price for p in parts],
+        series.bucket_size,
+        bucket_size=bucket_size,
+        price_min=price_min,
+        price_max=price_max,
+        max_levels=max_levels,
+    )
+    at = min(p.ts for p in parts) + timedelta(seconds=timeframe_s)  # the bar's close
+    return LiquidationMap.of(series, at, view)
+
+
 async def liquidation_levels(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     exchanges: Exchanges = None,
     at: Annotated[
@@ -56,9 +85,9 @@ async def liquidation_levels(
         at_bar = (
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
         )
-        parts = await storage.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
+        parts = await heatmap_store.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
         final = (
-            await storage.complete_until(session, found.series_ids, ctx.timeframe)
+            await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
             if at is not None
             else None
         )
@@ -97,7 +126,7 @@ def decode_cursor(cursor: str) -> datetime:
 
 
 async def snapshots(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Annotated[datetime, strawberry.argument(description="First instant (inclusive).")],
     end: Annotated[
@@ -135,13 +164,13 @@ async def snapshots(
         rebucket_factor(bucket_size, found.bucket_size)
         # bars whose close lies in [start, end): open in [start - step, end - step)
         pages = [
-            await storage.snapshot_page(
+            await heatmap_store.snapshot_page(
                 session, sid, str(resolution.value), start - step, end - step, after_bar, first + 1
             )
             for sid in found.series_ids
         ]
-        final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
-    by_ts: dict[datetime, list[storage.Snapshot]] = {}
+        final = await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
+    by_ts: dict[datetime, list[Snapshot]] = {}
     for page in pages:
         for snap in page:
             by_ts.setdefault(snap.ts, []).append(snap)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import selection, storage
+from api import selection
+from api.context import ApiContext
 from api.errors import BadUserInput, RangeTooLarge, not_found
 from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import checked_range, floor_to, timeframe_seconds
@@ -20,6 +21,8 @@ from api.types.market_data import (
     SweptBar,
 )
 from api.types.scalars import Interval
+from models import heatmap_store, jobs_store, liquidations_store, market_data_store, market_store
+from models.liquidations_store import RealizedBar
 
 Exchange = Annotated[str, strawberry.argument(description="ccxt exchange id, e.g. binanceusdm.")]
 Start = Annotated[datetime, strawberry.argument(description="Start of the range (inclusive).")]
@@ -30,18 +33,20 @@ End = Annotated[
 LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 
 
-def _closed(ctx: Any, end: datetime) -> bool:
+def _closed(ctx: ApiContext, end: datetime) -> bool:
     """For sources without a watermark (realized-liquidation imports): a day in the past."""
     return end < datetime.now(UTC) - timedelta(days=1)
 
 
-async def _stored_through(session: Any, market_id: int, dataset: str, end: datetime) -> bool:
+async def _stored_through(
+    session: AsyncSession, market_id: int, dataset: str, end: datetime
+) -> bool:
     """Whether the ingest watermark has passed ``end`` (the range cannot gain rows)."""
-    mark = await storage.watermark(session, market_id, dataset)
+    mark = await jobs_store.watermark(session, market_id, dataset)
     return mark is not None and end <= mark
 
 
-def _check_points(ctx: Any, start: datetime, end: datetime, step_s: int) -> None:
+def _check_points(ctx: ApiContext, start: datetime, end: datetime, step_s: int) -> None:
     points = (end - start).total_seconds() / step_s
     if points > ctx.limits.max_series_points:
         raise RangeTooLarge(
@@ -52,7 +57,7 @@ def _check_points(ctx: Any, start: datetime, end: datetime, step_s: int) -> None
 
 
 async def candles(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
@@ -72,15 +77,19 @@ async def candles(
     start = floor_to(start, step)
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
-        rows = await storage.candles(
+        bars = await market_data_store.candle_buckets(
             session, market.id, ctx.timeframe, start, end, step, ctx.limits.max_series_points
         )
         ctx.cache.mark(await _stored_through(session, market.id, "candles", end))
-    return [Candle(**r._asdict()) for r in rows]
+    return [Candle.of(b) for b in bars]
 
 
 async def open_interest(
-    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None
+    info: strawberry.Info[ApiContext, None],
+    symbol: Symbol,
+    exchange: Exchange,
+    start: Start,
+    end: End = None,
 ) -> list[OpenInterestPoint]:
     """Open interest of one market per base bar."""
     ctx = info.context
@@ -88,30 +97,34 @@ async def open_interest(
     _check_points(ctx, start, end, timeframe_seconds(ctx.timeframe))
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
-        rows = await storage.open_interest(
+        bars = await market_data_store.open_interest(
             session, market.id, ctx.timeframe, start, end, ctx.limits.max_series_points
         )
         ctx.cache.mark(await _stored_through(session, market.id, "open_interest", end))
-    return [OpenInterestPoint(**r._asdict()) for r in rows]
+    return [OpenInterestPoint.of(b) for b in bars]
 
 
 async def funding_rates(
-    info: Info, symbol: Symbol, exchange: Exchange, start: Start, end: End = None
+    info: strawberry.Info[ApiContext, None],
+    symbol: Symbol,
+    exchange: Exchange,
+    start: Start,
+    end: End = None,
 ) -> list[FundingRatePoint]:
     """Settled funding rates of one market."""
     ctx = info.context
     start, end = checked_range(start, end, ctx.limits.max_span_days)
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
-        rows = await storage.funding_rates(
+        points = await market_data_store.funding_rates(
             session, market.id, start, end, ctx.limits.max_series_points
         )
         ctx.cache.mark(await _stored_through(session, market.id, "funding", end))
-    return [FundingRatePoint(**r._asdict()) for r in rows]
+    return [FundingRatePoint.of(p) for p in points]
 
 
 async def realized_liquidations(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
     end: End = None,
@@ -127,10 +140,10 @@ async def realized_liquidations(
     ctx = info.context
     start, end = checked_range(start, end, ctx.limits.max_span_days)
     async with ctx.session() as session:
-        known = await storage.known_symbols(session)
+        known = await market_store.known_symbols(session)
         if symbol not in known:
             raise not_found("symbol", symbol, known)
-        rows = await storage.realized(
+        bars = await liquidations_store.realized_bars(
             session,
             symbol.split("/", 1)[0],
             exchanges or None,
@@ -140,15 +153,15 @@ async def realized_liquidations(
             ctx.limits.max_series_points,
         )
     ctx.cache.mark(_closed(ctx, end))
-    return [RealizedLiquidationBar(**r._asdict()) for r in rows]
+    return [RealizedLiquidationBar.of(b) for b in bars]
 
 
 def realized_for(
-    rows: list[Any], scopes: tuple[str, ...], aggregate: bool
+    rows: list[RealizedBar], scopes: tuple[str, ...], aggregate: bool
 ) -> dict[datetime, tuple[float, float, str, bool]]:
     """Per bar, the realized figures comparable to the model's series: for the cross-exchange
     total a multi-venue (*) source if stored, else the sum of every requested exchange."""
-    by_ts: dict[datetime, dict[str, Any]] = {}
+    by_ts: dict[datetime, dict[str, RealizedBar]] = {}
     for r in rows:  # first source (alphabetical) per exchange and bar
         by_ts.setdefault(r.ts, {}).setdefault(r.exchange, r)
     out = {}
@@ -168,7 +181,7 @@ def realized_for(
 
 
 async def swept_levels(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
     end: End = None,
@@ -193,11 +206,11 @@ async def swept_levels(
     start = floor_to(start, step)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
-        rows = await storage.swept(
+        rows = await heatmap_store.swept_buckets(
             session, found.series_ids, start, end, step, ctx.limits.max_series_points
         )
         aggregate = found.scopes == (selection.AGGREGATE,)
-        realized_rows = await storage.realized(
+        realized_rows = await liquidations_store.realized_bars(
             session,
             symbol.split("/", 1)[0],
             [*found.member_scopes, "*"] if aggregate else list(found.member_scopes),
@@ -206,7 +219,7 @@ async def swept_levels(
             end,
             ctx.limits.max_series_points * 4,
         )
-        final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
+        final = await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
     # the model's side is final once materialized; realized totals are revised for about a day
     ctx.cache.mark(final is not None and end <= final and _closed(ctx, end))
     realized = realized_for(realized_rows, found.member_scopes, aggregate)

@@ -5,57 +5,48 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import numpy as np
 import strawberry
-from strawberry.types import Info
 
-from api import selection, storage
-from api.errors import BadUserInput
+from api import selection
+from api.context import ApiContext
 from api.resolvers.maps import Exchanges, Symbol
 from api.selection import SeriesSet
 from api.timerange import timeframe_seconds, utc
 from api.types.scalars import SnapshotResolution
 from api.types.split import ExchangeSplit, LongShortSplit
 from maps import levels
+from maps.request import check_within_pct
+from models import heatmap_store
+from models.heatmap_store import Snapshot
 
 WithinPct = Annotated[
     float, strawberry.argument(description="Half-width of the window around price, percent.")
 ]
 
 
-def _ratio(long_usd: float, short_usd: float) -> float | None:
-    return long_usd / short_usd if short_usd > 0 else None
-
-
-def _check_pct(within_pct: float) -> None:
-    if not np.isfinite(within_pct) or within_pct <= 0 or within_pct > 100:
-        raise BadUserInput("withinPct must be in (0, 100]")
-
-
 def split_of(
-    found: SeriesSet, parts: list[storage.Snapshot], within_pct: float, step_s: int
+    found: SeriesSet, parts: list[Snapshot], within_pct: float, step_s: int
 ) -> LongShortSplit:
     """The split at one instant: each exchange measured around its own price."""
-    price = float(np.mean([p.price for p in parts]))
-    per = []
-    for scope, part in zip(found.scopes, parts, strict=True):
-        lo, sh = levels.split_within(part.vector, part.price, part.bucket_size, within_pct)
-        per.append(ExchangeSplit(exchange=scope, long_usd=lo, short_usd=sh, ratio=_ratio(lo, sh)))
-    long_usd = sum(p.long_usd for p in per)
-    short_usd = sum(p.short_usd for p in per)
+    split = levels.long_short_split([(p.vector, p.price, p.bucket_size) for p in parts], within_pct)
     return LongShortSplit(
         at=min(p.ts for p in parts) + timedelta(seconds=step_s),
-        price=price,
+        price=split.price,
         within_pct=within_pct,
-        long_usd=long_usd,
-        short_usd=short_usd,
-        ratio=_ratio(long_usd, short_usd),
-        per_exchange=per,
+        long_usd=split.total.long_usd,
+        short_usd=split.total.short_usd,
+        ratio=split.total.ratio,
+        per_exchange=[
+            ExchangeSplit(
+                exchange=scope, long_usd=side.long_usd, short_usd=side.short_usd, ratio=side.ratio
+            )
+            for scope, side in zip(found.scopes, split.parts, strict=True)
+        ],
     )
 
 
 async def long_short_split(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     exchanges: Exchanges = None,
     at: Annotated[
@@ -66,7 +57,7 @@ async def long_short_split(
     """Long vs short notional at risk within ±withinPct of price, per exchange and in total.
     With exchanges omitted, perExchange lists every exchange and the totals are their sum."""
     ctx = info.context
-    _check_pct(within_pct)
+    check_within_pct(within_pct)
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
@@ -75,7 +66,7 @@ async def long_short_split(
         at_bar = (
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
         )
-        parts = await storage.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
+        parts = await heatmap_store.snapshots_at(session, found.series_ids, at_bar, ctx.timeframe)
     ctx.cache.mark(False, found.series_ids)
     if len(parts) != len(found.series_ids):
         return None
@@ -83,7 +74,7 @@ async def long_short_split(
 
 
 async def long_short_series(
-    info: Info,
+    info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Annotated[datetime, strawberry.argument(description="Start of the range.")],
     end: Annotated[
@@ -97,7 +88,7 @@ async def long_short_series(
 ) -> list[LongShortSplit]:
     """longShortSplit at every stored snapshot of a range, oldest first."""
     ctx = info.context
-    _check_pct(within_pct)
+    check_within_pct(within_pct)
     start, end = ctx.snapshot_range(start, end)
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)
@@ -106,7 +97,7 @@ async def long_short_series(
         if found.scopes == (selection.AGGREGATE,):
             found = await selection.resolve(session, symbol, list(found.member_scopes))
         pages = [
-            await storage.snapshot_page(
+            await heatmap_store.snapshot_page(
                 session,
                 sid,
                 str(resolution.value),
@@ -117,9 +108,9 @@ async def long_short_series(
             )
             for sid in found.series_ids
         ]
-        final = await storage.complete_until(session, found.series_ids, ctx.timeframe)
+        final = await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
     ctx.cache.mark(final is not None and end <= final, found.series_ids, end)
-    by_ts: dict[datetime, dict[int, storage.Snapshot]] = {}
+    by_ts: dict[datetime, dict[int, Snapshot]] = {}
     for page in pages:
         for snap in page:
             by_ts.setdefault(snap.ts, {})[snap.series_id] = snap

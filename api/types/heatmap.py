@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pybase64
 import strawberry
-from strawberry.types import Info
 
+from api.context import ApiContext
+from api.selection import SeriesSet
 from api.types.base import described, field, resolver
 from api.types.maps import Coverage, ModelInfo
 from api.types.market_data import Candle
 from api.types.scalars import Matrix, MatrixEncoding
-
-if TYPE_CHECKING:
-    from api.selection import SeriesSet
+from models import market_data_store
 
 
 def encode_matrix(matrix: np.ndarray, encoding: MatrixEncoding) -> Matrix:
@@ -25,7 +23,7 @@ def encode_matrix(matrix: np.ndarray, encoding: MatrixEncoding) -> Matrix:
     if encoding is MatrixEncoding.JSON:
         return Matrix(matrix.astype(np.float64).tolist())
     raw = np.ascontiguousarray(matrix, dtype="<f4")
-    # pybase64 (SIMD): the standard base64 codec was a tenth of a 24 h heatmap's server time
+    # pybase64 (SIMD): the standard library's codec is a large part of a big heatmap's time
     return Matrix(pybase64.b64encode(raw.tobytes()).decode("ascii"))
 
 
@@ -70,16 +68,14 @@ class Heatmap:
         return encode_matrix(self.data.short_usd, self.encoding)
 
     @resolver
-    async def candles(self, info: Info) -> list[Candle]:
+    async def candles(self, info: strawberry.Info[ApiContext, None]) -> list[Candle]:
         """Price bars of the same columns, for overlay (the first exchange's market)."""
-        from api import storage
-
         info.context.cache.mark_unannounced()  # ingestion moves candles without a NOTIFY
 
         if self.data.candle_market_id is None:
             return []
         async with info.context.session() as session:
-            rows = await storage.candles(
+            bars = await market_data_store.candle_buckets(
                 session,
                 self.data.candle_market_id,
                 self.data.timeframe,
@@ -88,18 +84,18 @@ class Heatmap:
                 self.step_seconds,
                 self.columns,
             )
-        return [Candle(**r._asdict()) for r in rows]
+        return [Candle.of(b) for b in bars]
 
     @resolver
-    async def model(self, info: Info) -> ModelInfo:
+    async def model(self, info: strawberry.Info[ApiContext, None]) -> ModelInfo:
         """The model version and assumptions behind the matrices."""
-        return await info.context.loaders.model.load(self.data.series)
+        return ModelInfo.of(await info.context.loaders.model.load(self.data.series))
 
     @resolver
-    async def coverage(self, info: Info) -> Coverage:
+    async def coverage(self, info: strawberry.Info[ApiContext, None]) -> Coverage:
         """Which exchanges and data the heatmap covers, and how fresh it is."""
         info.context.cache.mark_unannounced()
-        return await info.context.loaders.coverage.load(self.data.series)
+        return Coverage.of(await info.context.loaders.coverage.load(self.data.series))
 
 
 @described

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-import numpy as np
 import strawberry
-from strawberry.types import Info
 
+from api.context import ApiContext
+from api.loaders import CoverageSummary, ModelSummary
+from api.selection import SeriesSet
 from api.types.base import described, field, resolver
 from api.types.scalars import JSON, Side
-from maps import levels as lv
-from maps.grid import BucketVector
-
-if TYPE_CHECKING:
-    from api.selection import SeriesSet
+from maps.levels import PricedWall
+from maps.request import check_wall_filter
+from maps.view import MapView, PricedMaxPain
 
 
 @described
@@ -56,6 +55,17 @@ class Cluster:
         "(0 when the price is inside the wall)."
     )
 
+    @classmethod
+    def of(cls, wall: PricedWall) -> Cluster:
+        return cls(
+            side=Side(wall.side),
+            price_low=wall.price_low,
+            price_high=wall.price_high,
+            peak_price=wall.peak_price,
+            notional_usd=wall.notional_usd,
+            distance_pct=wall.distance_pct,
+        )
+
 
 @described
 class MaxPain:
@@ -79,6 +89,10 @@ class ModelInfo:
         "dates…). Parameters that differ between exchanges are listed under perExchange."
     )
 
+    @classmethod
+    def of(cls, summary: ModelSummary) -> ModelInfo:
+        return cls(version=summary.version, assumptions=JSON(summary.assumptions))
+
 
 @described
 class Coverage:
@@ -91,20 +105,28 @@ class Coverage:
         "exchange:dataset pairs with no stored data (e.g. binanceusdm:tiers)."
     )
 
+    @classmethod
+    def of(cls, summary: CoverageSummary) -> Coverage:
+        return cls(
+            exchanges=summary.exchanges,
+            last_bar=summary.last_bar,
+            staleness=summary.staleness,
+            missing_datasets=summary.missing_datasets,
+        )
+
 
 @dataclass
 class MapData:
     """Everything a liquidation map is computed from (server side only)."""
 
     series: SeriesSet
-    at: datetime
-    price: float
-    bucket_size: float
-    vector: BucketVector  # already windowed and re-bucketed
+    view: MapView  # windowed and re-bucketed
 
 
-def _edge(data: MapData, position: int) -> float:
-    return (data.vector.first + position) * data.bucket_size
+def _max_pain(side: Side, found: PricedMaxPain | None) -> MaxPain | None:
+    if found is None:
+        return None
+    return MaxPain(side=side, price=found.price, cumulative_usd=found.cumulative_usd)
 
 
 @described
@@ -123,31 +145,44 @@ class LiquidationMap:
     max_usd: float = field("Largest (long + short) of one level; intensity 1 means this.")
     data: strawberry.Private[MapData]
 
+    @classmethod
+    def of(cls, series: SeriesSet, at: datetime, view: MapView) -> LiquidationMap:
+        return cls(
+            symbol=series.symbol,
+            exchanges=series.exchanges,
+            at=at,
+            price=view.price,
+            bucket_size=view.bucket_size,
+            price_min=view.price_min,
+            price_max=view.price_max,
+            total_long_usd=view.total_long_usd,
+            total_short_usd=view.total_short_usd,
+            max_usd=view.max_usd,
+            data=MapData(series=series, view=view),
+        )
+
     @resolver
     def levels(self) -> list[LiquidationLevel]:
         """Every bucket from priceMin to priceMax, ascending by price."""
-        d = self.data
-        v = d.vector
-        cum_long, cum_short = lv.cumulative_outward(v, d.price, d.bucket_size)
-        heat = lv.intensity(v)
-        lows = (v.first + np.arange(v.long_usd.size)) * d.bucket_size
+        t = self.data.view.levels()
         return [
             LiquidationLevel(
                 price=p,
-                price_high=p + d.bucket_size,
+                price_high=ph,
                 long_usd=lo,
                 short_usd=sh,
                 cumulative_long_usd=cl,
                 cumulative_short_usd=cs,
                 intensity=h,
             )
-            for p, lo, sh, cl, cs, h in zip(
-                lows.tolist(),
-                v.long_usd.tolist(),
-                v.short_usd.tolist(),
-                cum_long.tolist(),
-                cum_short.tolist(),
-                heat.tolist(),
+            for p, ph, lo, sh, cl, cs, h in zip(
+                t.price.tolist(),
+                t.price_high.tolist(),
+                t.long_usd.tolist(),
+                t.short_usd.tolist(),
+                t.cumulative_long_usd.tolist(),
+                t.cumulative_short_usd.tolist(),
+                t.intensity.tolist(),
                 strict=True,
             )
         ]
@@ -161,58 +196,26 @@ class LiquidationMap:
         limit: Annotated[int, strawberry.argument(description="At most this many walls.")] = 10,
     ) -> list[Cluster]:
         """The largest liquidation walls of both sides, biggest first."""
-        from api.errors import BadUserInput
-
-        if min_usd < 0 or limit < 0:
-            raise BadUserInput("minUsd and limit must not be negative")
-        d = self.data
-        out = []
-        for wall in lv.clusters(d.vector, min_usd=min_usd, limit=min(limit, 1000)):
-            low, high = _edge(d, wall.start), _edge(d, wall.stop)
-            gap = max(low - d.price, d.price - high, 0.0)
-            out.append(
-                Cluster(
-                    side=Side(wall.side),
-                    price_low=low,
-                    price_high=high,
-                    peak_price=_edge(d, wall.peak),
-                    notional_usd=wall.notional_usd,
-                    distance_pct=100 * gap / d.price,
-                )
-            )
-        return out
+        check_wall_filter(min_usd, limit)
+        return [Cluster.of(w) for w in self.data.view.clusters(min_usd=min_usd, limit=limit)]
 
     @resolver
     def max_pain_long(self) -> MaxPain | None:
         """Long max pain: the price below which the most long notional is liquidated."""
-        d = self.data
-        cum_long, _ = lv.cumulative_outward(d.vector, d.price, d.bucket_size)
-        found = lv.max_pain(cum_long, downward=True)
-        if found is None:
-            return None
-        return MaxPain(
-            side=Side.LONG, price=_edge(d, found.index), cumulative_usd=found.cumulative_usd
-        )
+        return _max_pain(Side.LONG, self.data.view.max_pain_long())
 
     @resolver
     def max_pain_short(self) -> MaxPain | None:
         """Short max pain: the price above which the most short notional is liquidated."""
-        d = self.data
-        _, cum_short = lv.cumulative_outward(d.vector, d.price, d.bucket_size)
-        found = lv.max_pain(cum_short, downward=False)
-        if found is None:
-            return None
-        return MaxPain(
-            side=Side.SHORT, price=_edge(d, found.index), cumulative_usd=found.cumulative_usd
-        )
+        return _max_pain(Side.SHORT, self.data.view.max_pain_short())
 
     @resolver
-    async def model(self, info: Info) -> ModelInfo:
+    async def model(self, info: strawberry.Info[ApiContext, None]) -> ModelInfo:
         """The model version and assumptions behind this map."""
-        return await info.context.loaders.model.load(self.data.series)
+        return ModelInfo.of(await info.context.loaders.model.load(self.data.series))
 
     @resolver
-    async def coverage(self, info: Info) -> Coverage:
+    async def coverage(self, info: strawberry.Info[ApiContext, None]) -> Coverage:
         """Which exchanges and data this map covers, and how fresh it is."""
         info.context.cache.mark_unannounced()
-        return await info.context.loaders.coverage.load(self.data.series)
+        return Coverage.of(await info.context.loaders.coverage.load(self.data.series))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from api.types.base import described, field
+from models.liquidations_store import RealizedBar
+from models.market_data_store import CandleBar, FundingPoint, OpenInterestBar
 
 
 @described
@@ -19,6 +21,18 @@ class Candle:
     volume: float | None = field("Volume in base units, if the venue reports it.")
     taker_buy_volume: float | None = field("Taker-buy volume in base units, if reported.")
 
+    @classmethod
+    def of(cls, bar: CandleBar) -> Candle:
+        return cls(
+            ts=bar.ts,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            taker_buy_volume=bar.taker_buy_volume,
+        )
+
 
 @described
 class OpenInterestPoint:
@@ -28,6 +42,12 @@ class OpenInterestPoint:
     open_interest: float | None = field("Open interest in base units or contracts.")
     open_interest_usd: float | None = field("Open interest in USD.")
 
+    @classmethod
+    def of(cls, bar: OpenInterestBar) -> OpenInterestPoint:
+        return cls(
+            ts=bar.ts, open_interest=bar.open_interest, open_interest_usd=bar.open_interest_usd
+        )
+
 
 @described
 class FundingRatePoint:
@@ -35,6 +55,10 @@ class FundingRatePoint:
 
     ts: datetime = field("Funding time.")
     funding_rate: float = field("Rate as a fraction per interval (0.0001 = 0.01 %).")
+
+    @classmethod
+    def of(cls, point: FundingPoint) -> FundingRatePoint:
+        return cls(ts=point.ts, funding_rate=point.funding_rate)
 
 
 @described
@@ -50,6 +74,20 @@ class RealizedLiquidationBar:
     events: int | None = field("Number of liquidation orders, if known.")
     lower_bound: bool = field("True when the source is known to undercount.")
     note: str | None = field("Provenance note.")
+
+    @classmethod
+    def of(cls, bar: RealizedBar) -> RealizedLiquidationBar:
+        return cls(
+            ts=bar.ts,
+            timeframe=bar.timeframe,
+            source=bar.source,
+            exchange=bar.exchange,
+            long_usd=bar.long_usd,
+            short_usd=bar.short_usd,
+            events=bar.events,
+            lower_bound=bar.lower_bound,
+            note=bar.note,
+        )
 
 
 @described

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
-from api.storage import MarketRow
+from api.context import ApiContext
 from api.types.base import described, field, resolver
+from models.jobs_store import MarketDatasetCoverage
+from models.market_store import MarketRow
 
 
 @described
@@ -21,6 +22,17 @@ class DatasetCoverage:
     last_success: datetime | None = field("When the last successful ingest run finished.")
     last_status: str | None = field("Status of the newest ingest run (succeeded, failed…).")
     last_error: str | None = field("Error of the newest run, if it failed.")
+
+    @classmethod
+    def of(cls, row: MarketDatasetCoverage) -> DatasetCoverage:
+        return cls(
+            dataset=row.dataset,
+            first_ts=row.first_ts,
+            last_ts=row.last_ts,
+            last_success=row.last_success,
+            last_status=row.last_status,
+            last_error=row.last_error,
+        )
 
 
 @described
@@ -39,10 +51,11 @@ class Market:
     row: strawberry.Private[MarketRow]
 
     @resolver
-    async def coverage(self, info: Info) -> list[DatasetCoverage]:
+    async def coverage(self, info: strawberry.Info[ApiContext, None]) -> list[DatasetCoverage]:
         """Coverage per dataset (candles, open_interest, funding, tiers)."""
         info.context.cache.mark_unannounced()
-        return await info.context.loaders.market_coverage.load(self.row)
+        rows = await info.context.loaders.market_coverage.load(self.row)
+        return [DatasetCoverage.of(r) for r in rows]
 
     @classmethod
     def of(cls, row: MarketRow) -> Market:
@@ -68,7 +81,7 @@ class Exchange:
     name: str = field("Display name.")
 
     @resolver
-    async def markets(self, info: Info) -> list[Market]:
+    async def markets(self, info: strawberry.Info[ApiContext, None]) -> list[Market]:
         """Markets stored for this exchange."""
         rows = await info.context.loaders.markets_by_exchange.load(self.id)
         return [Market.of(r) for r in rows]

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import storage
 from api.errors import INTERNAL_MESSAGE
+from models import market_store
 from tests.api.conftest import build_app
 from tests.api.pipeline import BAR, Stored
 
@@ -70,7 +70,7 @@ async def test_internal_errors_are_masked(
     async def broken(*_: Any) -> Any:
         raise RuntimeError('relation "exchanges" does not exist: SELECT id, name FROM exchanges')
 
-    monkeypatch.setattr(storage, "exchanges", broken)
+    monkeypatch.setattr(market_store, "exchanges", broken)
     response = await client.post("/graphql", json={"query": "{ exchanges { id } }"})
     body = response.json()
     assert body["errors"] == [

@@ -15,17 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.liquidation import isolated_liquidation_price
-from engine.model import (
-    PARAMS_FILE,
-    Bars,
-    EngineState,
-    ModelParams,
-    SnapshotBlock,
-    bar_drivers,
-    empty_state,
-    epochs,
-    simulate,
-)
+from engine.model import Bars, EngineState, ModelParams, SnapshotBlock, simulate
+from engine.model.drivers import bar_drivers
+from engine.model.params import PARAMS_FILE
+from engine.model.state import empty_state
+from engine.model.units import epochs
 from engine.reference import simulate_reference
 from engine.tiers import MarginTiers, load_shipped_binance_tiers
 from maps.grid import BucketVector, PriceGrid, add_vectors
@@ -160,10 +154,10 @@ def assert_matches_reference(
     np.testing.assert_allclose(fast.predicted_short_usd, ref.predicted_short_usd, rtol=1e-9, atol=0)
     assert len(fast.snapshots) == len(ref.snapshots) == int(mask.sum())
     # heatmap buckets are sums of cohorts rounded to integer multiples of a quantum of at most
-    # 1e-15 · open interest (engine.model.QUANTUM_PER_OI), each off by at most half a quantum:
+    # 1e-15 · open interest (engine.model.units.QUANTUM_PER_OI), each off by at most half a quantum:
     # a bucket is compared relative to the snapshot's largest bucket, but never finer than half
     # a quantum per cohort that can be open by then (two sides × levels × entry points per bar)
-    from engine.model import QUANTUM_PER_OI
+    from engine.model.units import QUANTUM_PER_OI
 
     quantum = QUANTUM_PER_OI * float(bars.open_interest_usd.max())
     per_bar = 2 * params.leverage_levels * params.entry_points
@@ -479,7 +473,7 @@ def test_long_runs_in_chunks_equal_one_pass(
 
 
 def test_vwap_entry_is_value_over_volume_inside_the_range() -> None:
-    from engine.model import entry_prices
+    from engine.model.drivers import entry_prices
 
     bars = Bars(
         np.array([0, 300_000, 600_000, 900_000], dtype=np.int64),

@@ -1,8 +1,9 @@
 """The hourly prune of bookkeeping: old job runs and finished queue jobs go, what the status
 queries read stays.
 
-Runs are written through ``models.store`` and queue jobs through procrastinate's own JobManager;
-only their age is set by hand. The expected survivors are worked out by hand per case below.
+Runs are written through ``models.jobs_store`` and queue jobs through procrastinate's own
+JobManager; only their age is set by hand. The expected survivors are worked out by hand per
+case below.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from jobs.app import QUEUE, build_app, set_runtime
 from jobs.runtime import Runtime
 from liqmap.database import create_engine
-from models import store
+from models import jobs_store
 
 from .conftest import make_settings
 
@@ -58,9 +59,9 @@ async def _run(
     took_days: float = 0.0,
 ) -> int:
     exchange = None if job == "materialize" else "binanceusdm"
-    run = await store.start_job_run(rt.engine, job, exchange, SYMBOL, dataset, None)
+    run = await jobs_store.start_job_run(rt.engine, job, exchange, SYMBOL, dataset, None)
     if status != "running":
-        await store.finish_job_run(rt.engine, run, status, 1, None, error)
+        await jobs_store.finish_job_run(rt.engine, run, status, 1, None, error)
     started = NOW - timedelta(days=days_ago)
     async with rt.engine.begin() as conn:
         await conn.execute(
@@ -105,8 +106,10 @@ async def _ids(rt: Runtime, sql: str) -> set[int]:
 async def _status(rt: Runtime) -> list[tuple[object, ...]]:
     """What the status query (``liqmap status``, the API's market coverage) reads of the runs."""
     async with rt.engine.connect() as conn:
-        rows = (await conn.execute(store.COVERAGE_SQL, {"tf": rt.settings.timeframe})).all()
-    return [tuple(r)[7:] for r in rows]  # last_success, last_job, last_status, last_error(_at)
+        rows = await jobs_store.coverage(conn, rt.settings.timeframe)
+    return [
+        (r.last_success, r.last_job, r.last_status, r.last_error, r.last_error_at) for r in rows
+    ]
 
 
 async def test_prune_deletes_old_history_and_keeps_what_status_reads(
@@ -153,7 +156,7 @@ async def test_prune_deletes_old_history_and_keeps_what_status_reads(
     assert any(row[3] == "HTTP 503" for row in status_before)  # the query reads these runs
 
     async with rt.engine.begin() as conn:
-        pruned = await store.prune_job_history(conn, NOW - timedelta(days=30), QUEUE)
+        pruned = await jobs_store.prune_job_history(conn, NOW - timedelta(days=30), QUEUE)
 
     assert (pruned.job_runs, pruned.queue_jobs) == (4, 2)
     assert await _ids(rt, "SELECT id FROM job_runs") == {
@@ -176,7 +179,7 @@ async def test_prune_deletes_old_history_and_keeps_what_status_reads(
     assert await _status(rt) == status_before  # what status reports is unchanged
 
     async with rt.engine.begin() as conn:  # nothing more to do: idempotent
-        again = await store.prune_job_history(conn, NOW - timedelta(days=30), QUEUE)
+        again = await jobs_store.prune_job_history(conn, NOW - timedelta(days=30), QUEUE)
     assert (again.job_runs, again.queue_jobs) == (0, 0)
 
 

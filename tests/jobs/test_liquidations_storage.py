@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import storage as api_storage
 from jobs.liquidations import collect_liquidations, import_realized_file, store_liquidation_events
 from jobs.runtime import Runtime
+from models.liquidations_store import realized_bars
+from models.market_store import upsert_markets
 from models.records import LiquidationEvent, MarketInfo
-from models.store import upsert_markets
 
 from .conftest import make_settings
 
@@ -156,10 +156,10 @@ async def test_two_markets_of_one_base_keep_their_own_bar_totals(
     await import_realized_file(rt, path, base="BTC")
     start = datetime.fromtimestamp(t0 / 1000, tz=UTC)
     async with AsyncSession(rt.engine) as session:
-        bars = await api_storage.realized(
+        bars = await realized_bars(
             session, "BTC", ["bybit"], None, start, datetime.fromtimestamp(t0 / 1000 + 300, UTC), 10
         )
-        aggregate = await api_storage.realized(
+        aggregate = await realized_bars(
             session,
             "BTC",
             ["*"],

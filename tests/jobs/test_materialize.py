@@ -22,7 +22,7 @@ from jobs.ingest import ingest_dataset
 from jobs.materialize import materialize_symbol
 from jobs.runtime import Runtime
 from jobs.tier_periods import fingerprint, tier_periods
-from models.store import MarketRef
+from models.market_store import MarketRow
 
 SYMBOL = "BTC/USDT:USDT"
 EXCHANGE = "binanceusdm"
@@ -226,6 +226,16 @@ TierRow = namedtuple(
 )
 
 
+def market_row(
+    market_id: int, exchange: str, symbol: str, linear: bool, contract_size: float
+) -> MarketRow:
+    base, rest = symbol.split("/")
+    quote, settle = rest.split(":")
+    return MarketRow(
+        market_id, exchange, symbol, symbol, base, quote, settle, linear, contract_size, True
+    )
+
+
 def rows(
     unit: str,
     floors: list[float],
@@ -243,8 +253,8 @@ def rows(
 
 def test_tier_units_are_converted_to_the_engine_units_at_the_close_of_the_day() -> None:
     valid = datetime(2026, 6, 1, tzinfo=UTC)
-    linear = MarketRef(1, "okx", "BTC/USDT:USDT", "BTC", True, 0.01)
-    inverse = MarketRef(2, "okx", "BTC/USD:BTC", "BTC", False, 100.0)
+    linear = market_row(1, "okx", "BTC/USDT:USDT", True, 0.01)
+    inverse = market_row(2, "okx", "BTC/USD:BTC", False, 100.0)
     # OKX linear tiers in coin: 0–10 BTC, 10–50 BTC at 60,000 → 0–600k, 600k–3M USD
     (period,) = tier_periods(rows("base", [0, 10], [10, 50], [0, 0.05], 60_000.0, valid), linear)
     assert period.tiers.floor.tolist() == [0.0, 600_000.0]
@@ -270,7 +280,7 @@ def test_tier_units_are_converted_to_the_engine_units_at_the_close_of_the_day() 
 
 
 def test_equal_consecutive_tables_are_one_period() -> None:
-    market = MarketRef(1, "binanceusdm", SYMBOL, "BTC", True, 1.0)
+    market = market_row(1, "binanceusdm", SYMBOL, True, 1.0)
     day1, day2, day3 = (datetime(2026, 6, d, tzinfo=UTC) for d in (1, 2, 3))
     table = rows("quote", [0, 5e4], [5e4, 6e5], [0, 250], 60_000.0, day1)
     same = [r._replace(valid_from=day2) for r in table]

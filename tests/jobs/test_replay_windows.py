@@ -173,7 +173,7 @@ async def test_the_aggregate_is_the_sum_of_the_venues_with_real_open_interest(
                 for scope in ("binanceusdm", "bybit", "okx", hs.AGGREGATE_SCOPE)
             }
             snaps = {
-                scope: await hs.read_snapshots(conn, series_id, "5m", EPOCH)
+                scope: await hs.snapshots_after(conn, series_id, "5m", EPOCH)
                 for scope, series_id in ids.items()
             }
     finally:
@@ -184,12 +184,10 @@ async def test_the_aggregate_is_the_sum_of_the_venues_with_real_open_interest(
     assert by_scope[hs.AGGREGATE_SCOPE].members == ["binanceusdm"]
     assert snaps["bybit"] == snaps["okx"] == []
     binance, total = snaps["binanceusdm"], snaps[hs.AGGREGATE_SCOPE]
-    assert len(binance) > 500 and [s[0] for s in total] == [s[0] for s in binance]
-    for (_, price, origin, _, lo, sh), (_, a_price, a_origin, _, a_lo, a_sh) in zip(
-        binance, total, strict=True
-    ):
+    assert len(binance) > 500 and [s.ts for s in total] == [s.ts for s in binance]
+    for own, summed in zip(binance, total, strict=True):
         # the sum over the members with open interest, i.e. Binance's own vectors
-        assert (a_price, a_origin) == (price, origin)
-        np.testing.assert_array_equal(np.asarray(a_lo), np.asarray(lo))
-        np.testing.assert_array_equal(np.asarray(a_sh), np.asarray(sh))
-    assert float(np.sum(total[-1][4])) > 0  # a real map, not an empty one
+        assert (summed.price, summed.vector.first) == (own.price, own.vector.first)
+        np.testing.assert_array_equal(summed.vector.long_usd, own.vector.long_usd)
+        np.testing.assert_array_equal(summed.vector.short_usd, own.vector.short_usd)
+    assert float(np.sum(total[-1].vector.long_usd)) > 0  # a real map, not an empty one

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from jobs.app import QUEUE, build_app, ingest_lock, recover_stalled_jobs
 from jobs.runtime import Runtime
 from liqmap.database import create_engine
-from models import store
+from models import jobs_store
 
 from .conftest import make_settings
 
@@ -48,7 +48,7 @@ async def _take(rt: Runtime, app: procrastinate.App) -> tuple[int, int, int]:
     worker = await app.job_manager.register_worker()
     job = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker)
     assert job is not None and job.id is not None
-    run = await store.start_job_run(
+    run = await jobs_store.start_job_run(
         rt.engine,
         "ingest",
         "binanceusdm",

@@ -123,6 +123,26 @@ def grid_matrix(rows: list[Any], first_row: int, n_rows: int) -> tuple[np.ndarra
     return long_m, short_m
 
 
+def cell_pixels(
+    rgb: np.ndarray, box: tuple[float, float, float, float], rows: int, columns: int
+) -> np.ndarray:
+    """The pixel at the centre of every cell of a plot box (x0, y0, width, height; row 0 at
+    the bottom): rows × columns × 3."""
+    x0, y0, w, h = box
+    xs = (x0 + (np.arange(columns) + 0.5) * w / columns).astype(int)
+    ys = (y0 + (rows - 1 - np.arange(rows) + 0.5) * h / rows).astype(int)
+    return rgb[ys[:, None], xs[None, :]]
+
+
+def colour_indices(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Index of each pixel's colour in ``table`` (n × RGB), -1 where it is none of them."""
+    lookup = np.full(1 << 24, -1, np.int16)
+    table = table.astype(int)
+    lookup[table[:, 0] << 16 | table[:, 1] << 8 | table[:, 2]] = np.arange(len(table))
+    pixels = pixels.astype(int)
+    return lookup[pixels[..., 0] << 16 | pixels[..., 1] << 8 | pixels[..., 2]]
+
+
 @pytest.fixture(scope="session")
 def viewer_database_url(server_url: str) -> Iterator[str]:
     from liqmap import migrations

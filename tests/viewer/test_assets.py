@@ -1,18 +1,18 @@
-"""The viewer's files: served by the app at / and /viewer/, shipped in the wheel, and the colour
-table the page ships is matplotlib's "inferno" (the one `liqmap render` uses)."""
+"""The viewer's files: served by the app at / (with the shared definitions inlined) and /viewer/,
+and shipped in the wheel."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
 
 import httpx
-import numpy as np
-from matplotlib import colormaps
 from starlette.applications import Starlette
 
 from api.viewer import STATIC_DIR
+from api.viewer.shared import SCRIPT_ID, documents, style
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,17 @@ async def test_page_and_its_modules_are_served(viewer_app: Starlette) -> None:
         assert page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"
         assert '<script type="module" src="/viewer/main.js">' in page.text
+        # viewer.json and the GraphQL documents arrive inlined, as the files hold them
+        inline = re.search(
+            rf'<script type="application/json" id="{SCRIPT_ID}">(.*?)</script>', page.text, re.S
+        )
+        assert inline is not None
+        assert json.loads(inline.group(1)) == {"style": style(), "documents": documents()}
+        assert "liqmap:shared" not in page.text  # the placeholder is gone
+        assert f"--long:{style()['colours']['long']};" in page.text
+        # an unchanged page is not sent again
+        again = await client.get("/", headers={"If-None-Match": page.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
         # every module the page imports, transitively, is served as JavaScript
         pending, seen = ["main.js"], set()
         while pending:
@@ -37,6 +48,11 @@ async def test_page_and_its_modules_are_served(viewer_app: Starlette) -> None:
             assert "javascript" in response.headers["content-type"]
             pending += re.findall(r'from "\./([\w.]+)"', response.text)
         assert seen == {p.name for p in STATIC_DIR.glob("*.js")}
+        # the shared files are served too, for other clients to read
+        served = await client.get("/viewer/viewer.json")
+        assert served.status_code == 200 and served.json() == style()
+        heatmap = await client.get("/viewer/graphql/heatmap.graphql")
+        assert heatmap.status_code == 200 and heatmap.text == documents()["heatmap"]
         css = await client.get("/viewer/viewer.css")
         assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
         assert (await client.get("/viewer/nope.js")).status_code == 404
@@ -49,15 +65,5 @@ def test_static_files_are_package_data() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["api.viewer"]
     shipped = {p for pattern in patterns for p in (STATIC_DIR.parent).glob(pattern)}
-    assert shipped == set(STATIC_DIR.iterdir())
-
-
-def test_the_page_colour_table_is_matplotlibs_inferno() -> None:
-    source = (STATIC_DIR / "colormap.js").read_text()
-    hexes = "".join(re.findall(r'"([0-9a-f]+)"', source.split("const HEX =", 1)[1].split(";")[0]))
-    page = np.array(
-        [[int(hexes[i + k : i + k + 2], 16) for k in (0, 2, 4)] for i in range(0, len(hexes), 6)]
-    )
-    expected = np.round(colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
-    assert page.shape == (256, 3)
-    np.testing.assert_array_equal(page, expected)
+    assert shipped == {p for p in STATIC_DIR.rglob("*") if p.is_file()}
+    assert any(p.suffix == ".graphql" for p in shipped) and STATIC_DIR / "viewer.json" in shipped

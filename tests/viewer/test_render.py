@@ -1,9 +1,12 @@
-"""`liqmap render` over what the real jobs stored: image size, and the brightest band (or the
-longest bar) at the largest stored bucket, found with plain SQL."""
+"""`liqmap render` over what the real jobs stored: image size, the brightest band (or the
+longest bar) at the largest stored bucket, and every cell in the colour the shared scale gives
+the USD stored there, found with plain SQL."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +15,17 @@ import pytest
 from matplotlib import colormaps
 from PIL import Image
 
+from api.viewer.colormap import colour_index, legend_ticks, scale
+from api.viewer.shared import style
 from cli.main import main
-from tests.viewer.conftest import SYMBOL, ViewerData, grid_matrix
+from cli.render import cell_values
+from tests.viewer.conftest import SYMBOL, ViewerData, cell_pixels, colour_indices, grid_matrix
 
-# the colour map as matplotlib writes it into a PNG (its bytes truncate, the page's table rounds)
-LUT = colormaps["inferno"](np.arange(256), bytes=True)[:, :3].astype(int)
+# matplotlib's inferno rounded to bytes: the table the PNG must paint with (independently of
+# viewer.json, which tests/viewer/test_shared.py holds to the same)
+LUT = np.round(colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
+BUCKET = 50.0
+ROWS = 200
 
 
 def lut_index(rgb: np.ndarray) -> np.ndarray:
@@ -140,7 +149,11 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
     (left, top, right, bottom), (p0, p1), (_, usd_max) = plot_geometry(out)
     assert p0 == snap.bucket_origin and p1 == snap.bucket_origin + len(long_usd) * snap.bucket_size
     rgb = np.asarray(image.convert("RGB")).astype(int)[int(top) : int(bottom), int(left) :]
-    bar_colours = np.array([[0x2D, 0xD4, 0xBF], [0xF4, 0x72, 0xB6]])
+    # the long and short colours at the bars' alpha over the panel, as the page draws them
+    alpha, panel = style()["map"]["bar_alpha"], _rgb(style()["colours"]["panel"])
+    bar_colours = np.array(
+        [alpha * _rgb(style()["colours"][side]) + (1 - alpha) * panel for side in ("long", "short")]
+    )
     is_bar = (np.abs(rgb[:, :, None, :] - bar_colours[None, None]).sum(axis=3) < 30).any(axis=2)
     reach = np.where(is_bar.any(axis=1), is_bar.shape[1] - np.argmax(is_bar[:, ::-1], axis=1), 0)
     y = int(np.argmax(reach))
@@ -149,6 +162,84 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
     # and the bar is as long as the bucket's USD on the axis
     usd = reach[y] / (right - left) * usd_max
     assert usd == pytest.approx(max(long_usd[biggest], short_usd[biggest]), rel=0.01)
+
+
+def _rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[k : k + 2], 16) for k in (1, 3, 5)], float)
+
+
+def png_box(path: Path) -> tuple[float, float, float, float]:
+    """The data panel of a rendered PNG as x0, y0, width, height (pixels, top = 0)."""
+    (left, top, right, bottom), _, _ = plot_geometry(path)
+    return left, top, right - left, bottom - top
+
+
+async def stored_cells(
+    viewer_data: ViewerData, start: datetime, end: datetime
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """ROWS rows of BUCKET USD around the window's last price; the stored long and short USD
+    per cell (float32, as the API sends them), read with plain SQL."""
+    rows = await viewer_data.snapshots("all", "5m", start, end)
+    assert len(rows) == 288
+    low = math.floor((rows[-1].price - ROWS * BUCKET / 2) / BUCKET) * BUCKET
+    long_m, short_m = grid_matrix(rows, round(low / BUCKET), ROWS)
+    return low, long_m.astype(np.float32), short_m.astype(np.float32)
+
+
+async def render_window(
+    viewer_data: ViewerData, out: Path, low: float, scale_name: str, side: str
+) -> None:
+    start, end = await window(viewer_data)
+    code = await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--resolution",
+        "5m",
+        "--price-min",
+        f"{low:g}",
+        "--price-max",
+        f"{low + ROWS * BUCKET:g}",
+        "--scale",
+        scale_name,
+        "--side",
+        side,
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
+    assert code == 0
+
+
+@pytest.mark.parametrize(("scale_name", "side"), [("log", "both"), ("linear", "short")])
+async def test_heatmap_png_paints_every_cell_with_the_shared_scale(
+    viewer_data: ViewerData, tmp_path: Path, scale_name: str, side: str
+) -> None:
+    start, end = await window(viewer_data)
+    low, long_m, short_m = await stored_cells(viewer_data, start, end)
+    values = cell_values(long_m, short_m, side)
+    expected = colour_index(values, scale(scale_name)).astype(int)
+    assert len(np.unique(expected)) > 50  # many colours to tell apart, not just a few
+
+    out = tmp_path / "heatmap.png"
+    await render_window(viewer_data, out, low, scale_name, side)
+    image = Image.open(out)
+    assert image.text["liqmap:price"] == f"{low!r},{low + ROWS * BUCKET!r}"
+    rgb = np.asarray(image.convert("RGB"))
+    painted = colour_indices(cell_pixels(rgb, png_box(out), ROWS, 288), LUT)
+    seen = painted >= 0  # not under a candle or the price line
+    assert seen.mean() > 0.9
+    agree = (painted == expected)[seen].mean()
+    assert agree > 0.999, agree
+    # the colour bar is labelled with the shared legend for the largest cell
+    assert float(image.text["liqmap:max"]) == float(values.max())
+    assert json.loads(image.text["liqmap:legend"]) == [
+        list(tick) for tick in legend_ticks(float(values.max()), scale(scale_name))
+    ]
 
 
 async def test_render_refuses_bad_input_with_one_line_and_no_file(

@@ -1,18 +1,19 @@
-// Formatting and axis ticks (all times UTC).
+// Formatting and axis ticks (all times UTC). The USD units and time-tick steps come from
+// viewer.json (shared.js); `liqmap render` labels with the same rules (api/viewer/labels.py).
+
+import { STYLE } from "./shared.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** $1.23B / $456.7M / $12.3K / $512 */
+/** $1.23B / $456.7M / $12.3K / $512 / -$5 */
 export function usd(value) {
   const v = Math.abs(value);
   const sign = value < 0 ? "-" : "";
-  if (v >= 1e9) return `${sign}$${(v / 1e9).toFixed(2)}B`;
-  if (v >= 1e6) return `${sign}$${(v / 1e6).toFixed(1)}M`;
-  if (v >= 1e3) return `${sign}$${(v / 1e3).toFixed(1)}K`;
-  return `${sign}$${v.toFixed(0)}`;
+  const unit = STYLE.usd.units.find((u) => v >= u.at_least);
+  return `${sign}$${(v / unit.divisor).toFixed(unit.digits)}${unit.suffix}`;
 }
 
 export function price(value, step = 1) {
@@ -68,15 +69,13 @@ export function niceTicks(lo, hi, count) {
   return { step, ticks };
 }
 
-const TIME_STEPS = [
-  5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY,
-  2 * DAY, 7 * DAY,
-];
+const TIME_STEPS = STYLE.time_ticks.steps_s.map((s) => s * 1000);
+const TIME_FALLBACK = STYLE.time_ticks.fallback_s * 1000;
 
 /** Time ticks at round UTC steps at least `minPx` apart; labels show the date at midnight. */
-export function timeTicks(start, end, widthPx, minPx = 90) {
+export function timeTicks(start, end, widthPx, minPx = STYLE.time_ticks.min_px) {
   const span = end - start;
-  const step = TIME_STEPS.find((s) => (s / span) * widthPx >= minPx) || 14 * DAY;
+  const step = TIME_STEPS.find((s) => (s / span) * widthPx >= minPx) || TIME_FALLBACK;
   const ticks = [];
   for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
     const d = new Date(t);

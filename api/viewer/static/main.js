@@ -1,9 +1,10 @@
 // The liqmap viewer: controls, data loading, live updates. Everything comes from /graphql.
 
 import { ApiError, LiveSocket, decodeMatrix, query, setApiKey } from "./graphql.js";
-import { SCALES } from "./colormap.js";
+import { legendCaption } from "./colormap.js";
 import { DURATIONS, age, dateTime, inputValue, price as fmtPrice, usd } from "./format.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
+import { DOCUMENTS, STYLE } from "./shared.js";
 import {
   INTERVALS, INTERVAL_LABELS, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl,
 } from "./state.js";
@@ -11,38 +12,9 @@ import {
 const STALE_AFTER_S = 15 * 60; // newest bar older than this: data is stale
 const $ = (id) => document.getElementById(id);
 
-const CATALOGUE = `query Catalogue { exchanges { id name } markets { exchange symbol } }`;
-const LATEST = `query Latest($symbol: String!, $exchanges: [String!]) {
-  liquidationLevels(symbol: $symbol, exchanges: $exchanges) { at price } }`;
-const HEATMAP = `query Heatmap($symbol: String!, $exchanges: [String!], $start: DateTime!,
-    $end: DateTime, $interval: Interval, $priceMin: Float, $priceMax: Float, $bucketSize: Float) {
-  heatmap(symbol: $symbol, exchanges: $exchanges, start: $start, end: $end, interval: $interval,
-          priceMin: $priceMin, priceMax: $priceMax, bucketSize: $bucketSize,
-          encoding: FLOAT32_BASE64) {
-    symbol exchanges start end stepSeconds columns resolution priceMin priceStep rows maxUsd
-    filledColumns long short
-    candles { ts open high low close }
-    model { version }
-    coverage { exchanges lastBar staleness missingDatasets }
-  } }`;
-const DETAILS = `query Details($symbol: String!, $exchanges: [String!], $at: DateTime,
-    $priceMin: Float, $priceMax: Float, $bucketSize: Float, $within: Float!) {
-  liquidationLevels(symbol: $symbol, exchanges: $exchanges, at: $at, priceMin: $priceMin,
-                    priceMax: $priceMax, bucketSize: $bucketSize) {
-    at price bucketSize totalLongUsd totalShortUsd
-    levels { price priceHigh longUsd shortUsd cumulativeLongUsd cumulativeShortUsd }
-    maxPainLong { price cumulativeUsd } maxPainShort { price cumulativeUsd }
-  }
-  longShortSplit(symbol: $symbol, exchanges: $exchanges, at: $at, withinPct: $within) {
-    at price withinPct longUsd shortUsd ratio perExchange { exchange longUsd shortUsd ratio }
-  } }`;
-const CANDLES = `query Candles($symbol: String!, $exchange: String!, $start: DateTime!,
-    $end: DateTime, $interval: Interval) {
-  candles(symbol: $symbol, exchange: $exchange, start: $start, end: $end, interval: $interval) {
-    ts open high low close } }`;
-const HEATMAP_UPDATED = `subscription Live($symbol: String!, $exchanges: [String!]) {
-  heatmapUpdated(symbol: $symbol, exchanges: $exchanges, encoding: FLOAT32_BASE64) {
-    symbol exchanges at price priceMin priceStep rows long short } }`;
+// the documents `liqmap render` sends too (graphql/*.graphql, inlined by the server)
+const { catalogue: CATALOGUE, latest: LATEST, heatmap: HEATMAP, details: DETAILS, candles: CANDLES } = DOCUMENTS;
+const HEATMAP_UPDATED = DOCUMENTS.live;
 
 const state = fromUrl(location.search);
 const heat = new HeatmapPanel($("heatmap"));
@@ -161,7 +133,7 @@ function buildControls() {
   for (const [k, label] of Object.entries(INTERVAL_LABELS)) option(res, k, label);
   const side = $("side");
   side.replaceChildren();
-  for (const s of SIDES) option(side, s, { both: "long + short", long: "longs only", short: "shorts only" }[s]);
+  for (const s of SIDES) option(side, s, STYLE.sides[s].option);
   const scale = $("scale");
   scale.replaceChildren();
   for (const s of SCALE_NAMES) option(scale, s, s);
@@ -450,8 +422,7 @@ function redraw() {
   heat.draw(hm, view);
   mapPanel.draw(details?.map ?? null, hm.priceMin, hm.priceMin + hm.rows * hm.priceStep, view);
   drawLegend($("legend"), max, state.scale);
-  const sideText = { both: "long + short", long: "longs", short: "shorts" }[state.side];
-  $("legend-label").textContent = `USD at risk per cell (${sideText}, ${SCALES[state.scale].label})`;
+  $("legend-label").textContent = legendCaption(state.side, state.scale);
 }
 
 function describe() {

@@ -1,17 +1,25 @@
 // Canvas panels: the heatmap over time (with candles and the price line), the liquidation map
 // beside it on the same price axis, and the colour legend.
 
-import { LUT, LUT32, SCALES, css } from "./colormap.js";
+import { LUT, LUT32, SCALES, colourIndex, css, legendTicks } from "./colormap.js";
 import { niceTicks, price as fmtPrice, timeTicks, usd } from "./format.js";
+import { STYLE, colour } from "./shared.js";
 
 export const MARGIN = { top: 12, bottom: 28, left: 10, right: 74 };
-const AXIS = "#9aa4b2";
+// the colours and proportions `liqmap render` draws with too (viewer.json)
+const AXIS = colour("muted");
 const GRID = "rgba(154,164,178,0.18)";
-const PRICE_LINE = "#38bdf8";
-const CANDLE_UP = "#f1f5f9";
-const CANDLE_DOWN = "#8b98ab";
-export const LONG_COLOR = "#2dd4bf";
-export const SHORT_COLOR = "#f472b6";
+const PRICE_LINE = colour(STYLE.price_line.colour);
+const PRICE_DASH = STYLE.price_line.dash;
+const ON_PRICE_LINE = colour("on_accent");
+const CANDLE_UP = colour("candle_up");
+const CANDLE_DOWN = colour("candle_down");
+const CANDLE_BODY = STYLE.candles.body;
+export const LONG_COLOR = colour("long");
+export const SHORT_COLOR = colour("short");
+const LONG_CUMULATIVE = colour("long_cumulative");
+const SHORT_CUMULATIVE = colour("short_cumulative");
+const { bar_alpha: BAR_ALPHA, bar_reach: BAR_REACH, cumulative_reach: CUMULATIVE_REACH } = STYLE.map;
 
 /** Size a canvas to its CSS box × devicePixelRatio; returns [ctx, width, height] in CSS px. */
 function fit(canvas) {
@@ -62,9 +70,7 @@ export class HeatmapPanel {
       const src = i * columns;
       const dst = (rows - 1 - i) * columns;
       for (let j = 0; j < columns; j++) {
-        const v = values[src + j];
-        const idx = v > 0 ? Math.min(255, Math.max(1, (forward(v * inv) * 255.999) | 0)) : 0;
-        px[dst + j] = LUT32[idx];
+        px[dst + j] = LUT32[colourIndex(values[src + j], inv, forward)];
       }
     }
     octx.putImageData(image, 0, 0);
@@ -126,7 +132,7 @@ export class HeatmapPanel {
   }
 
   drawCandles(ctx, hm, g) {
-    const body = Math.max(1, Math.min(9, g.colW * 0.62));
+    const body = Math.max(1, Math.min(9, g.colW * CANDLE_BODY));
     for (let j = 0; j < hm.candles.length; j++) {
       const c = hm.candles[j];
       if (!c) continue;
@@ -195,7 +201,7 @@ export class HeatmapPanel {
 function priceLine(ctx, y, xa, xb) {
   ctx.strokeStyle = PRICE_LINE;
   ctx.lineWidth = 1;
-  ctx.setLineDash([5, 4]);
+  ctx.setLineDash(PRICE_DASH);
   ctx.beginPath();
   ctx.moveTo(xa, Math.round(y) + 0.5);
   ctx.lineTo(xb, Math.round(y) + 0.5);
@@ -208,7 +214,7 @@ function priceLabel(ctx, y, x, text) {
   const width = ctx.measureText(text).width + 8;
   ctx.fillStyle = PRICE_LINE;
   ctx.fillRect(x, y - 8, width, 16);
-  ctx.fillStyle = "#04121c";
+  ctx.fillStyle = ON_PRICE_LINE;
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   ctx.fillText(text, x + 4, y);
@@ -230,7 +236,7 @@ export class MapPanel {
     const ph = Math.max(10, h - MARGIN.top - MARGIN.bottom);
     const yOfPrice = (p) => y0 + (1 - (p - pLo) / (pHi - pLo)) * ph;
     this.geom = { x0, y0, w: pw, h: ph, pLo, pHi, yOfPrice };
-    ctx.fillStyle = "#0d1320";
+    ctx.fillStyle = colour("panel");
     ctx.fillRect(x0, y0, pw, ph);
     if (!map) {
       this.canvas.dataset.levels = "0";
@@ -243,8 +249,8 @@ export class MapPanel {
       barMax = Math.max(barMax, l.longUsd, l.shortUsd);
       cumMax = Math.max(cumMax, l.cumulativeLongUsd, l.cumulativeShortUsd);
     }
-    const xBar = (v) => x0 + (barMax > 0 ? (v / barMax) * pw * 0.92 : 0);
-    const xCum = (v) => x0 + (cumMax > 0 ? (v / cumMax) * pw * 0.98 : 0);
+    const xBar = (v) => x0 + (barMax > 0 ? (v / barMax) * pw * BAR_REACH : 0);
+    const xCum = (v) => x0 + (cumMax > 0 ? (v / cumMax) * pw * CUMULATIVE_REACH : 0);
     const showLong = view.side !== "short";
     const showShort = view.side !== "long";
     for (const l of levels) {
@@ -252,12 +258,12 @@ export class MapPanel {
       const height = Math.max(1, yOfPrice(Math.max(pLo, l.price)) - top - (ph / levels.length > 3 ? 1 : 0));
       if (showLong && l.longUsd > 0) {
         ctx.fillStyle = LONG_COLOR;
-        ctx.globalAlpha = 0.85;
+        ctx.globalAlpha = BAR_ALPHA;
         ctx.fillRect(x0, top, xBar(l.longUsd) - x0, height);
       }
       if (showShort && l.shortUsd > 0) {
         ctx.fillStyle = SHORT_COLOR;
-        ctx.globalAlpha = 0.85;
+        ctx.globalAlpha = BAR_ALPHA;
         ctx.fillRect(x0, top, xBar(l.shortUsd) - x0, height);
       }
     }
@@ -277,8 +283,8 @@ export class MapPanel {
       }
       ctx.stroke();
     };
-    if (showLong) curve("cumulativeLongUsd", "#99f6e4", (l) => l.priceHigh <= map.price + map.bucketSize);
-    if (showShort) curve("cumulativeShortUsd", "#fbcfe8", (l) => l.price >= map.price - map.bucketSize);
+    if (showLong) curve("cumulativeLongUsd", LONG_CUMULATIVE, (l) => l.priceHigh <= map.price + map.bucketSize);
+    if (showShort) curve("cumulativeShortUsd", SHORT_CUMULATIVE, (l) => l.price >= map.price - map.bucketSize);
     if (map.price > pLo && map.price < pHi) priceLine(ctx, yOfPrice(map.price), x0, x0 + pw);
     if (view.hoverLevel) {
       const l = view.hoverLevel;
@@ -313,20 +319,21 @@ export function drawLegend(canvas, max, scale) {
   const x0 = 8;
   const bw = w - 16;
   for (let i = 0; i < bw; i++) {
-    ctx.fillStyle = css(Math.round((i / (bw - 1)) * 255));
+    ctx.fillStyle = css(Math.round((i / (bw - 1)) * (LUT.length - 1)));
     ctx.fillRect(x0 + i, 4, 1.5, 12);
   }
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillStyle = AXIS;
   ctx.textBaseline = "top";
-  const inverse = SCALES[scale].inverse;
-  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+  const ticks = legendTicks(max, scale);
+  for (const { t, label } of ticks) {
     const x = x0 + t * (bw - 1);
     ctx.fillRect(Math.round(x), 16, 1, 4);
     ctx.textAlign = t === 0 ? "left" : t === 1 ? "right" : "center";
-    ctx.fillText(t === 0 ? "$0" : max > 0 ? usd(max * inverse(t)) : "–", x, 22);
+    ctx.fillText(label, x, 22);
   }
   canvas.dataset.max = String(max);
+  canvas.dataset.ticks = JSON.stringify(ticks);
 }
 
 export { LUT };

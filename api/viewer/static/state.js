@@ -1,27 +1,17 @@
 // The view's state and its URL form, so that a view can be shared by its address.
 
 import { DURATIONS } from "./format.js";
+import { STYLE } from "./shared.js";
 
-export const INTERVALS = {
-  FIVE_MINUTES: 300,
-  FIFTEEN_MINUTES: 900,
-  THIRTY_MINUTES: 1800,
-  ONE_HOUR: 3600,
-  FOUR_HOURS: 14400,
-  ONE_DAY: 86400,
-};
+/** Interval id → seconds, and the labels of the resolution control (viewer.json). */
+export const INTERVALS = Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.seconds]));
 export const INTERVAL_LABELS = {
   auto: "auto",
-  FIVE_MINUTES: "5 min",
-  FIFTEEN_MINUTES: "15 min",
-  THIRTY_MINUTES: "30 min",
-  ONE_HOUR: "1 h",
-  FOUR_HOURS: "4 h",
-  ONE_DAY: "1 d",
+  ...Object.fromEntries(STYLE.intervals.map((i) => [i.id, i.label])),
 };
 export const RANGES = [...Object.keys(DURATIONS), "custom"];
-export const SIDES = ["both", "long", "short"];
-export const SCALE_NAMES = ["sqrt", "linear", "log"];
+export const SIDES = Object.keys(STYLE.sides);
+export const SCALE_NAMES = Object.keys(STYLE.scales);
 
 export const DEFAULTS = {
   symbol: "",
@@ -30,9 +20,9 @@ export const DEFAULTS = {
   start: null,
   end: null,
   res: "auto",
-  side: "both",
-  scale: "sqrt",
-  within: 5,
+  side: STYLE.defaults.side,
+  scale: STYLE.defaults.scale,
+  within: STYLE.defaults.within_pct,
   pmin: null,
   pmax: null,
   bucket: null,
@@ -60,7 +50,7 @@ export function fromUrl(search) {
   s.start = time(p.get("start"));
   s.end = time(p.get("end"));
   if (s.start !== null && s.end !== null && !p.get("range")) s.range = "custom";
-  if (p.get("res") in INTERVAL_LABELS) s.res = p.get("res");
+  if (Object.hasOwn(INTERVAL_LABELS, p.get("res") ?? "")) s.res = p.get("res");
   if (SIDES.includes(p.get("side"))) s.side = p.get("side");
   if (SCALE_NAMES.includes(p.get("scale"))) s.scale = p.get("scale");
   const within = num(p.get("within"));
@@ -82,8 +72,8 @@ export function toUrl(s) {
     if (s.end !== null) p.set("end", new Date(s.end).toISOString());
   }
   if (s.res !== "auto") p.set("res", s.res);
-  if (s.side !== "both") p.set("side", s.side);
-  if (s.scale !== "sqrt") p.set("scale", s.scale);
+  if (s.side !== DEFAULTS.side) p.set("side", s.side);
+  if (s.scale !== DEFAULTS.scale) p.set("scale", s.scale);
   if (s.within !== DEFAULTS.within) p.set("within", String(s.within));
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));

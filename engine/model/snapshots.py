@@ -1,0 +1,66 @@
+"""Heatmap snapshots: the open notional per grid bucket around the price after a bar.
+
+``SnapshotBlock`` holds consecutive snapshots as dense rows, so a long run hands them to a sink
+without building one object per bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.model.arrays import FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One bar's heatmap window.
+
+    ``price`` is the bar's close; ``bucket_origin_index`` is the absolute grid index of
+    ``long[0]``/``short[0]`` (lower price edge ``grid.origin + index·bucket_size``); ``long`` and
+    ``short`` are USD notional per bucket over ``close·(1 ± params.window_fraction)``.
+    """
+
+    timestamp: int
+    price: float
+    bucket_origin_index: int
+    long: FloatArray
+    short: FloatArray
+
+
+@dataclass(frozen=True)
+class SnapshotBlock:
+    """Consecutive snapshots sharing dense ``long``/``short`` rows over columns from ``first``.
+
+    Row ``i`` holds snapshot ``i`` over absolute buckets ``first .. first+width``; its own window
+    is ``[lo[i], hi[i])``. Iterate to get ``Snapshot`` views (no copies). The arrays are reused
+    for the next block: a sink that keeps values must copy them.
+    """
+
+    timestamp: npt.NDArray[np.int64]
+    price: FloatArray
+    lo: IntArray
+    hi: IntArray
+    first: int
+    long: npt.NDArray[np.float64]
+    short: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        for i in range(len(self.timestamp)):
+            a, b = int(self.lo[i]) - self.first, int(self.hi[i]) - self.first
+            yield Snapshot(
+                int(self.timestamp[i]),
+                float(self.price[i]),
+                int(self.lo[i]),
+                self.long[i, a:b],
+                self.short[i, a:b],
+            )
+
+
+SnapshotSink = Callable[[SnapshotBlock], None]

@@ -1,0 +1,114 @@
+"""A heatmap's layout and matrices: time columns × price rows of long and short USD.
+
+Column ``j`` holds the map at the close of its interval; row ``i`` is output bucket
+``first_row + i``. Stored vectors are placed at the grid's own step, summed over exchanges, and
+merged ``factor`` rows at a time into the requested bucket size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from maps import grid
+from maps.errors import TooManyCells, TooManyColumns
+
+HOUR_S = 3600
+
+# (column, grid index of element 0, long USD, short USD) of one stored snapshot
+Placement = tuple[int, int, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class RowWindow:
+    """Rows ``[first, first + count)`` in buckets of the requested size."""
+
+    first: int
+    count: int
+
+
+def finest_step(
+    span_s: float, max_columns: int, base_s: int, steps_s: Sequence[int], sub_hour_stored: bool
+) -> int | None:
+    """The finest column width of ``steps_s`` that covers ``span_s`` in at most
+    ``max_columns`` columns: at least the base bar, and whole hours unless base-resolution
+    snapshots are stored for the range (``sub_hour_stored``). None when none fits."""
+    for step in sorted(steps_s):
+        if step < base_s:
+            continue
+        if step % HOUR_S and not sub_hour_stored:
+            continue  # sub-hour columns need base-resolution snapshots, kept for recent days only
+        if math.ceil(span_s / step) <= max_columns:
+            return step
+    return None
+
+
+def check_columns(columns: int, max_columns: int) -> None:
+    if columns > max_columns:
+        raise TooManyColumns(
+            f"{columns} columns exceed the maximum of {max_columns}; use a longer interval or a "
+            "shorter range",
+            max_columns,
+        )
+
+
+def price_rows(
+    price_min: float | None,
+    price_max: float | None,
+    traded: tuple[float | None, float | None],
+    margin_pct: float,
+    bucket_size: float,
+) -> RowWindow:
+    """The rows of ``[price_min, price_max]``; an omitted bound is the traded range's (the
+    lowest and highest price in the range) widened by ``margin_pct`` %. No rows when neither
+    gives a non-empty range."""
+    low, high = price_min, price_max
+    traded_low, traded_high = traded
+    if (low is None or high is None) and traded_low is not None and traded_high is not None:
+        margin = margin_pct / 100
+        low = traded_low * (1 - margin) if low is None else low
+        high = traded_high * (1 + margin) if high is None else high
+    if low is None or high is None or high <= low:
+        low, high = 0.0, 0.0
+    first = math.floor(low / bucket_size + 1e-9)
+    end = max(math.ceil(high / bucket_size - 1e-9), first)
+    return RowWindow(first, end - first)
+
+
+def check_cells(rows: int, columns: int, max_cells: int) -> None:
+    if rows * columns > max_cells:
+        raise TooManyCells(
+            f"{rows} rows × {columns} columns = {rows * columns} cells exceed the maximum of "
+            f"{max_cells}; narrow the price range, coarsen bucketSize or the interval, or "
+            "shorten the range",
+            max_cells,
+        )
+
+
+def matrices(
+    rows: RowWindow, columns: int, factor: int, series: Sequence[Sequence[Placement]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The long and short ``rows.count × columns`` float32 matrices: each series' stored
+    vectors placed at the grid step, summed over series, then merged ``factor`` grid rows into
+    one row of the requested bucket size."""
+    grid_rows, grid_first = rows.count * factor, rows.first * factor
+    long_m = np.zeros((grid_rows, columns), np.float32)
+    short_m = np.zeros((grid_rows, columns), np.float32)
+    for placements in series:
+        long_m += grid.place_columns(
+            grid_rows, columns, grid_first, [(j, first, lo) for j, first, lo, _ in placements]
+        )
+        short_m += grid.place_columns(
+            grid_rows, columns, grid_first, [(j, first, sh) for j, first, _, sh in placements]
+        )
+    long_m, _ = grid.rebucket_rows(long_m, grid_first, factor)
+    short_m, _ = grid.rebucket_rows(short_m, grid_first, factor)
+    return long_m, short_m
+
+
+def peak(long_usd: np.ndarray, short_usd: np.ndarray) -> float:
+    """The largest value in either matrix (0 when both are empty)."""
+    return float(max(long_usd.max(initial=0.0), short_usd.max(initial=0.0)))
