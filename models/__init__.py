@@ -9,6 +9,7 @@ from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, Swept
 from models.jobs import IngestWatermark, JobRun
 from models.known_positions import (
     KnownLevelBin,
+    KnownLiquidation,
     KnownPositionRow,
     KnownSnapshot,
     KnownSnapshotAccount,
@@ -33,6 +34,7 @@ __all__ = [
     "IngestWatermark",
     "JobRun",
     "KnownLevelBin",
+    "KnownLiquidation",
     "KnownPositionRow",
     "KnownSnapshot",
     "KnownSnapshotAccount",

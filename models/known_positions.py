@@ -12,7 +12,10 @@ estimates:
 * ``known_snapshot_markets``: per market of a snapshot, the totals, the price the levels were
   laid around and the venue's open interest when it was read (for the sample's share);
 * ``known_level_bins``: binned levels as a recorded source delivered them (long/short USD per
-  price bin, split by leverage band).
+  price bin, split by leverage band);
+* ``known_liquidations``: the read accounts' own liquidation fills (the venue names the
+  liquidated account), apart from the market's ``realized_liquidations``: what really happened
+  to positions of the sample.
 
 It is a sample of accounts on one venue, not the market.
 """
@@ -25,6 +28,7 @@ from sqlalchemy import (
     BigInteger,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -116,3 +120,20 @@ class KnownLevelBin(Base):
     price: Mapped[float] = mapped_column(Double, primary_key=True)  # the bin's centre
     usd: Mapped[float] = mapped_column(Double)
     usd_by_leverage: Mapped[list[float]] = mapped_column(ARRAY(Double))
+
+
+class KnownLiquidation(Base):
+    __tablename__ = "known_liquidations"
+    __table_args__ = (Index("ix_known_liquidations_venue_symbol_ts", "venue", "symbol", "ts"),)
+
+    venue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account: Mapped[str] = mapped_column(String(66), primary_key=True)  # the liquidated account
+    fill_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # the venue's trade id
+    symbol: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime]
+    side: Mapped[str] = mapped_column(String(8))  # the liquidated position's side
+    price: Mapped[float] = mapped_column(Double)
+    quantity: Mapped[float] = mapped_column(Double)  # base units
+    usd_value: Mapped[float] = mapped_column(Double)
+    raw: Mapped[dict | None] = mapped_column(JSONB)
+    fetched_at: Mapped[datetime] = mapped_column(server_default=func.now())

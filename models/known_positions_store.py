@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.known_records import AccountPositions, LevelSnapshot
 from models.queries import Executor, query
+from models.records import LiquidationEvent
 
 
 def _at(ms: int) -> datetime:
@@ -213,6 +214,69 @@ async def finish_round(
     await conn.execute(query("finish_known_round"), params)
 
 
+# --- the read accounts' own liquidation fills -------------------------------------------------
+def fill_id(event: LiquidationEvent) -> str:
+    """The venue's id of a fill (Hyperliquid's ``tid``), else its hash, else time and price."""
+    raw = event.raw or {}
+    for key in ("tid", "hash"):
+        if raw.get(key) not in (None, ""):
+            return str(raw[key])
+    return f"{event.timestamp}:{event.price}:{event.quantity}"
+
+
+async def write_account_liquidations(
+    conn: AsyncConnection, venue: str, account: str, events: list[LiquidationEvent]
+) -> int:
+    """Store an account's liquidation fills, each once (a fill stored before is left as it
+    is); returns how many were given."""
+    if not events:
+        return 0
+    await conn.execute(
+        query("insert_known_liquidation"),
+        [
+            {
+                "venue": venue,
+                "account": account,
+                "fill_id": fill_id(e),
+                "symbol": e.symbol,
+                "ts": _at(e.timestamp),
+                "side": e.side,
+                "price": e.price,
+                "quantity": e.quantity,
+                "usd_value": e.usd_value,
+                "raw": json.dumps(e.raw) if e.raw else None,
+            }
+            for e in events
+        ],
+    )
+    return len(events)
+
+
+async def last_account_liquidation(conn: Executor, venue: str, account: str) -> datetime | None:
+    """When the newest stored liquidation fill of the account happened."""
+    params = {"venue": venue, "account": account}
+    found: datetime | None = (await conn.execute(query("last_known_liquidation"), params)).scalar()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLiquidation:
+    ts: datetime
+    account: str
+    side: str  # the liquidated position's side
+    price: float
+    quantity: float
+    usd_value: float
+
+
+async def account_liquidations(
+    conn: Executor, venue: str, symbol: str, start: datetime, end: datetime, limit: int
+) -> list[AccountLiquidation]:
+    """The read accounts' liquidation fills of a market in ``[start, end)``, oldest first."""
+    params = {"venue": venue, "symbol": symbol, "start": start, "end": end, "limit": limit}
+    return [AccountLiquidation(*r) for r in await conn.execute(query("known_liquidations"), params)]
+
+
 # --- readers (the API's) -------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class KnownCoverage:
@@ -304,3 +368,8 @@ async def known_levels(conn: Executor, snapshot_id: int, symbol: str) -> list[Kn
         return [KnownLevel(s, float(p), float(u), None, tuple(b)) for s, p, u, b in bins]
     positions = (await conn.execute(query("known_position_levels"), params)).all()
     return [KnownLevel(s, float(p), float(u), lev) for s, p, u, lev in positions]
+
+
+async def known_markets(conn: Executor) -> list[tuple[str, str]]:
+    """(venue, symbol) of every market with a finished snapshot."""
+    return [(str(v), str(s)) for v, s in await conn.execute(query("known_markets"))]

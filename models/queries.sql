@@ -401,8 +401,11 @@ ON CONFLICT (symbol, scope) DO UPDATE SET bucket_size = EXCLUDED.bucket_size
 RETURNING id;
 
 -- series_of_symbol --
--- Every series of a symbol (one per exchange and the cross-exchange 'all').
-SELECT id, symbol, scope, bucket_size FROM heatmap_series WHERE symbol = :symbol;
+-- Every series of a symbol (one per exchange and the cross-exchange 'all'), and whether it has
+-- any snapshot (a venue without open interest has a series and no snapshots).
+SELECT s.id, s.symbol, s.scope, s.bucket_size,
+       EXISTS (SELECT 1 FROM heatmap_snapshots h WHERE h.series_id = s.id) AS has_snapshots
+FROM heatmap_series s WHERE s.symbol = :symbol;
 
 -- clear_series --
 -- Forget everything materialized for a series (before a full recompute).
@@ -726,3 +729,28 @@ ORDER BY price, side;
 SELECT side, liquidation_price, notional_usd, leverage FROM known_positions
 WHERE snapshot_id = :snapshot AND symbol = :symbol AND liquidation_price IS NOT NULL
 ORDER BY liquidation_price, account;
+
+-- known_markets --
+-- Every (venue, symbol) with a finished known-positions snapshot (for "did you mean").
+SELECT DISTINCT s.venue, m.symbol
+FROM known_snapshots s JOIN known_snapshot_markets m ON m.snapshot_id = s.id
+WHERE s.finished_at IS NOT NULL
+ORDER BY s.venue, m.symbol;
+
+-- insert_known_liquidation --
+-- One liquidation fill of a read account (stored once; the venue's trade id keys it).
+INSERT INTO known_liquidations (venue, account, fill_id, symbol, ts, side, price, quantity,
+                                usd_value, raw)
+VALUES (:venue, :account, :fill_id, :symbol, :ts, :side, :price, :quantity, :usd_value,
+        CAST(:raw AS jsonb))
+ON CONFLICT (venue, account, fill_id) DO NOTHING;
+
+-- last_known_liquidation --
+-- The newest stored liquidation fill of an account on a venue.
+SELECT max(ts) FROM known_liquidations WHERE venue = :venue AND account = :account;
+
+-- known_liquidations --
+-- The read accounts' liquidation fills of a market in [start, end), oldest first.
+SELECT ts, account, side, price, quantity, usd_value FROM known_liquidations
+WHERE venue = :venue AND symbol = :symbol AND ts >= :start AND ts < :end
+ORDER BY ts, account LIMIT :limit;

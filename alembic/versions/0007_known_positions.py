@@ -9,7 +9,9 @@ the venue's liquidation price of each are public. ``known_snapshots`` is one rea
 accounts (a resumable live round, or a recorded binned snapshot), ``known_snapshot_accounts``
 which accounts it covers and how each read went, ``known_positions`` the positions as read,
 ``known_snapshot_markets`` per-market totals beside the venue's open interest, and
-``known_level_bins`` already-binned levels with their leverage split. Downgrade drops them.
+``known_level_bins`` already-binned levels with their leverage split, and
+``known_liquidations`` the sampled accounts' own liquidation fills (kept apart from the market's
+``realized_liquidations``: a sample of accounts is not the market). Downgrade drops them.
 """
 
 from __future__ import annotations
@@ -121,10 +123,32 @@ def upgrade() -> None:
             "snapshot_id", "symbol", "side", "price", name=op.f("pk_known_level_bins")
         ),
     )
+    op.create_table(
+        "known_liquidations",
+        sa.Column("venue", sa.String(length=32), nullable=False),
+        sa.Column("account", sa.String(length=66), nullable=False),
+        sa.Column("fill_id", sa.String(length=80), nullable=False),
+        sa.Column("symbol", sa.String(length=64), nullable=False),
+        sa.Column("ts", _TZ, nullable=False),
+        sa.Column("side", sa.String(length=8), nullable=False),
+        sa.Column("price", sa.Double(), nullable=False),
+        sa.Column("quantity", sa.Double(), nullable=False),
+        sa.Column("usd_value", sa.Double(), nullable=False),
+        sa.Column("raw", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("fetched_at", _TZ, server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "venue", "account", "fill_id", name=op.f("pk_known_liquidations")
+        ),
+    )
+    op.create_index(
+        "ix_known_liquidations_venue_symbol_ts", "known_liquidations", ["venue", "symbol", "ts"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_known_liquidations_venue_symbol_ts", table_name="known_liquidations")
     for table in (
+        "known_liquidations",
         "known_level_bins",
         "known_snapshot_markets",
         "known_positions",
