@@ -154,6 +154,7 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
             "accounts": report.accounts_read,
             "failed": report.accounts_failed,
             "positions": report.positions,
+            "liquidation_fills": report.liquidation_fills,
         }
 
     if KNOWN_POSITIONS_VENUE in settings.exchanges:

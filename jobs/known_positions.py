@@ -9,7 +9,10 @@ starts and each is marked read in the transaction that stores its positions, so 
 short (crash, deploy) continues with the unread ones; a round older than two intervals is closed
 as partial instead. Transient errors are retried with backoff; an account that still cannot be
 read is recorded with the error and the round goes on. At the end the venue's mark price and
-open interest of the tracked markets are stored beside the totals.
+open interest of the tracked markets are stored beside the totals. With
+``known_positions_liquidations`` (default) each account's own liquidation fills since the newest
+one stored are read too and kept apart (``known_liquidations``), never mixed into the market's
+realized liquidations.
 
 Offline, the replay's Hyperliquid recording carries 34 recorded snapshots of the top traders'
 levels (already binned, ``hyperliquid/top_trader_liq_levels_dev.jsonl``); every one taken by the
@@ -62,6 +65,7 @@ class KnownPositionsReport:
     accounts_read: int = 0
     accounts_failed: int = 0
     positions: int = 0
+    liquidation_fills: int = 0  # the read accounts' own liquidation fills read this round
     errors: list[str] = field(default_factory=list)
 
 
@@ -206,6 +210,32 @@ async def _contexts(rt: Runtime) -> dict[str, kps.MarketContext]:
     return out
 
 
+async def read_account_liquidations(
+    rt: Runtime, account: str, report: KnownPositionsReport
+) -> None:
+    """Store the account's own liquidation fills since the newest one stored (all the venue
+    serves the first time). Kept in ``known_liquidations``, never in the market's realized
+    liquidations: the sample is not the market. A read that fails is logged and counted; the
+    account's positions stay stored."""
+    adapter = venue_adapter(rt)
+    async with rt.engine.connect() as conn:
+        last = await kps.last_account_liquidation(conn, VENUE, account)
+    since = None if last is None else _ms_of(last) + 1
+    try:
+        async for attempt in _retrying(rt):
+            with attempt:
+                fills = await adapter.fetch_account_liquidations(account, since)
+    except ccxt.BaseError as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        report.errors.append(reason)
+        log.warning("liquidation fills not read", venue=VENUE, account=account, error=reason)
+        return
+    async with rt.engine.begin() as conn:
+        report.liquidation_fills += await kps.write_account_liquidations(
+            conn, VENUE, account, fills
+        )
+
+
 async def read_accounts_round(rt: Runtime, report: KnownPositionsReport) -> None:
     """Start (or resume) a round over the configured accounts and read the unread ones.
 
@@ -237,6 +267,7 @@ async def read_accounts_round(rt: Runtime, report: KnownPositionsReport) -> None
     async with rt.engine.connect() as conn:
         pending = await kps.pending_accounts(conn, round_id)
     spacing = 0.0 if adapter.replay else rt.settings.known_positions_spacing_ms / 1000
+    fills_read: set[str] = set()
     for index, (account, dex) in enumerate(pending):
         if index and spacing:
             await asyncio.sleep(spacing)
@@ -255,6 +286,11 @@ async def read_accounts_round(rt: Runtime, report: KnownPositionsReport) -> None
         async with rt.engine.begin() as conn:
             report.positions += await kps.write_account(conn, round_id, read)
         report.accounts_read += 1
+        if rt.settings.known_positions_liquidations and account not in fills_read:
+            fills_read.add(account)
+            if spacing:
+                await asyncio.sleep(spacing)
+            await read_account_liquidations(rt, account, report)
     contexts = await _contexts(rt)
     async with rt.engine.begin() as conn:
         await kps.finish_round(conn, round_id, contexts)
@@ -265,6 +301,7 @@ async def read_accounts_round(rt: Runtime, report: KnownPositionsReport) -> None
         accounts=report.accounts_read,
         failed=report.accounts_failed,
         positions=report.positions,
+        liquidation_fills=report.liquidation_fills,
     )
 
 

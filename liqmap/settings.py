@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     known_positions_spacing_ms: float = Field(
         default=250.0, ge=0, description="Pause between two account reads (rate limit)."
     )
+    known_positions_liquidations: bool = Field(
+        default=True,
+        description="Also read each account's own liquidation fills (one more request per "
+        "account and round), kept apart from the market's realized liquidations.",
+    )
 
     # --- bookkeeping retention (an hourly job) --------------------------------------------
     history_retention_days: int = Field(

@@ -24,6 +24,7 @@ from jobs.known_positions import (
     collect_known_positions,
     configured_accounts,
     parse_recorded_levels,
+    read_account_liquidations,
     read_accounts_round,
     venue_adapter,
 )
@@ -247,6 +248,66 @@ async def test_a_live_round_stores_the_venues_liquidation_prices(
     )
     # no mark price was recorded: the price is the positions' value over their size
     assert coverage.price == pytest.approx(float(raw["positionValue"]) / float(raw["szi"]))
+
+
+async def test_the_read_accounts_liquidation_fills_are_kept_apart_and_once(
+    known_db: AsyncEngine,
+    shared_data: Path,
+    extract: dict,  # type: ignore[type-arg]
+) -> None:
+    """The round reads the account's own liquidation fills (ccxt fetch_my_liquidations on the
+    recorded userFills) into known_liquidations, never into the market's realized
+    liquidations; a later read asks only for fills after the newest stored one."""
+    fills = sorted(extract["fetchMyTrades_liquidation_fills"], key=lambda f: int(f["time"]))
+    rt = _runtime(known_db, shared_data, known_positions_accounts=[f"{RECORDED_ACCOUNT}@flx"])
+    try:
+        report = Report()
+        await read_accounts_round(rt, report)
+        transport = venue_adapter(rt).transport
+        assert transport is not None
+        before = len(transport.requests)
+        again = Report()
+        await read_account_liquidations(rt, RECORDED_ACCOUNT, again)
+        asked = [r.params for r in transport.requests[before:]]
+    finally:
+        await rt.close()
+    assert report.liquidation_fills == len(fills) == 2 and again.liquidation_fills == 0
+    (request,) = asked
+    assert request["type"] == "userFillsByTime"
+    assert int(request["startTime"]) == int(fills[-1]["time"]) + 1
+    async with known_db.connect() as conn:
+        stored = (
+            await conn.execute(
+                text(
+                    "SELECT venue, account, fill_id, symbol, "
+                    "(extract(epoch FROM ts) * 1000)::bigint, side, price, quantity, usd_value "
+                    "FROM known_liquidations ORDER BY ts"
+                )
+            )
+        ).all()
+        elsewhere = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM realized_liquidations), "
+                    "(SELECT count(*) FROM liquidation_events)"
+                )
+            )
+        ).one()
+    assert [tuple(r) for r in stored] == [
+        (
+            "hyperliquid",
+            RECORDED_ACCOUNT,
+            f["tid"],
+            "HYPE/USDC:USDC" if f["coin"] == "HYPE" else "FLX-CRCL/USDC:USDC",
+            int(f["time"]),
+            "long",  # a sell closed a long ("Close Long")
+            float(f["px"]),
+            float(f["sz"]),
+            pytest.approx(float(f["px"]) * float(f["sz"]), rel=1e-12),
+        )
+        for f in fills
+    ]
+    assert tuple(elsewhere) == (0, 0)
 
 
 async def test_a_round_cut_short_resumes_with_the_unread_accounts_only(
