@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maps.grid import BucketVector
+
 DEFAULT_BANDS = (0.01, 0.02, 0.05, 0.10, 0.20)
 
 
@@ -65,3 +67,11 @@ def distance_profile(
     return DistanceProfile(
         tuple(bands), tuple(long_share), tuple(short_share), total_long, total_short
     )
+
+
+def vector_profile(
+    vector: BucketVector, bucket_size: float, price: float, bands: tuple[float, ...] = DEFAULT_BANDS
+) -> DistanceProfile:
+    """The profile of a model map: each bucket of ``vector`` spread over its width."""
+    lower = (vector.first + np.arange(vector.long_usd.size)) * bucket_size
+    return distance_profile(lower, bucket_size, vector.long_usd, vector.short_usd, price, bands)
