@@ -21,7 +21,7 @@ from api.errors import ErrorCodes
 from api.execution import FlatListExecutionContext
 from api.limits import ApiLimits
 from api.metrics import OperationMetrics
-from api.resolvers import catalogue, heatmap, live, maps, market_data, split
+from api.resolvers import catalogue, heatmap, known, live, maps, market_data, split
 from api.types.scalars import SCALAR_MAP
 
 
@@ -47,6 +47,9 @@ class Query:
     funding_rates = _root(market_data.funding_rates)
     realized_liquidations = _root(market_data.realized_liquidations)
     swept_levels = _root(market_data.swept_levels)
+    known_levels = _root(known.known_levels)
+    known_levels_comparison = _root(known.known_levels_comparison)
+    known_liquidations = _root(known.known_liquidations)
 
 
 @strawberry.type(description="Live updates over graphql-transport-ws, fed by the materializer.")
