@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 from api.selection import SeriesSet, market_ids
 from models import heatmap_store, jobs_store, market_data_store, market_store
 from models.heatmap_store import ModelState
-from models.jobs_store import MarketDatasetCoverage
+from models.jobs_store import LatestRun, MarketDatasetCoverage
 from models.market_store import MarketRow
 
 
@@ -74,25 +74,23 @@ NO_ESTIMATE = (
 
 
 def venue_status(
-    excluded_scopes: Sequence[str],
-    coverage: Sequence[MarketDatasetCoverage],
-    exchange_of: dict[int, str],
+    excluded_scopes: Sequence[str], runs: Sequence[LatestRun], missing: Sequence[str]
 ) -> VenueStatus:
-    """Unavailable datasets of the selected markets, and why each excluded venue has no map:
-    its open interest is unavailable (the reason), or none is stored, or nothing was
-    materialized yet."""
+    """Unavailable datasets of the selected markets (their latest ingest run said so), and why
+    each excluded venue has no map: its open interest is unavailable (the reason), or none is
+    stored (``missing`` holds ``exchange:open_interest``), or nothing was materialized yet."""
     unavailable = [
-        UnavailableDataset(exchange_of[c.market_id], c.dataset, c.last_error or "unavailable")
-        for c in coverage
-        if c.last_status == UNAVAILABLE
+        UnavailableDataset(r.exchange, r.dataset, r.error or "unavailable")
+        for r in sorted(runs, key=lambda r: (r.exchange, r.dataset))
+        if r.status == UNAVAILABLE
     ]
-    open_interest = {exchange_of[c.market_id]: c for c in coverage if c.dataset == "open_interest"}
+    open_interest = {r.exchange: r for r in runs if r.dataset == "open_interest"}
     excluded = []
     for exchange in excluded_scopes:
         oi = open_interest.get(exchange)
-        if oi is not None and oi.last_status == UNAVAILABLE:
-            reason = f"no open interest, so no model positions: {oi.last_error or 'unavailable'}"
-        elif oi is None or oi.first_ts is None:
+        if oi is not None and oi.status == UNAVAILABLE:
+            reason = f"no open interest, so no model positions: {oi.error or 'unavailable'}"
+        elif f"{exchange}:open_interest" in missing:
             reason = "no open interest stored, so no model positions"
         else:
             reason = "no snapshot materialized yet"
@@ -152,9 +150,14 @@ class Loaders:
         async with self._sessions() as session:
             for key in keys:
                 markets = await market_ids(session, key, selected=True)
-                coverage = await jobs_store.market_coverage(session, markets)
-                exchange_of = {m.id: m.exchange for m in markets}
-                out.append(venue_status(key.excluded_scopes, coverage, exchange_of))
+                scopes = set(key.selected_scopes)
+                runs = [
+                    r
+                    for r in await jobs_store.latest_runs(session, [key.symbol])
+                    if r.exchange in scopes
+                ]
+                missing = await market_data_store.missing_datasets(session, [m.id for m in markets])
+                out.append(venue_status(key.excluded_scopes, runs, missing))
         return out
 
     async def _model(self, keys: Sequence[SeriesSet]) -> list[ModelSummary]:
