@@ -114,7 +114,7 @@ async def test_a_recorded_position_carries_the_venues_liquidation_price(
     ]
 
 
-async def test_liquidation_fills_become_realized_liquidation_events(
+async def test_liquidation_fills_parse_to_liquidation_events(
     hyperliquid: HyperliquidAdapter,
     extract: dict,  # type: ignore[type-arg]
 ) -> None:
