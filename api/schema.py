@@ -21,7 +21,7 @@ from api.errors import ErrorCodes
 from api.execution import FlatListExecutionContext
 from api.limits import ApiLimits
 from api.metrics import OperationMetrics
-from api.resolvers import catalogue, heatmap, limits, live, maps, market_data, split
+from api.resolvers import catalogue, heatmap, known, limits, live, maps, market_data, split
 from api.types.scalars import SCALAR_MAP
 
 
@@ -48,6 +48,9 @@ class Query:
     realized_liquidations = _root(market_data.realized_liquidations)
     swept_levels = _root(market_data.swept_levels)
     limits = _root(limits.limits)
+    known_levels = _root(known.known_levels)
+    known_levels_comparison = _root(known.known_levels_comparison)
+    known_liquidations = _root(known.known_liquidations)
 
 
 @strawberry.type(description="Live updates over graphql-transport-ws, fed by the materializer.")

@@ -2,6 +2,10 @@
 
 ``exchanges`` omitted or empty means the cross-exchange aggregate (scope ``all``); one exchange
 means its own series; several mean the sum of their series, computed on the fly.
+
+A venue's series exists as soon as the materializer has seen the market, but only venues with
+their own open interest get snapshots: the others are named in ``excluded_scopes``, never in
+the exchanges a map says it covers (the aggregate sums only the venues that have maps).
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ class SeriesSet:
     scopes: tuple[str, ...]  # ("all",) or exchange ids
     series_ids: tuple[int, ...]
     bucket_size: float
-    member_scopes: tuple[str, ...]  # the exchanges the data covers
+    member_scopes: tuple[str, ...]  # the exchanges the data covers (those with snapshots)
+    # exchanges selected (every tracked one, for the aggregate) that contribute nothing: no
+    # snapshot was materialized for them (a venue without open interest gets none)
+    excluded_scopes: tuple[str, ...] = ()
+
+    @property
+    def selected_scopes(self) -> tuple[str, ...]:
+        """Every exchange the selection names, contributing or not."""
+        return tuple(sorted((*self.member_scopes, *self.excluded_scopes)))
 
     @property
     def exchanges(self) -> list[str]:
@@ -36,21 +48,20 @@ async def resolve(session: AsyncSession, symbol: str, exchanges: Sequence[str] |
     if not rows:
         raise not_found("symbol", symbol, await market_store.known_symbols(session))
     by_scope = {r.scope: r for r in rows}
-    members = tuple(sorted(s for s in by_scope if s != AGGREGATE))
+    venues = tuple(sorted(s for s in by_scope if s != AGGREGATE))
     wanted = list(dict.fromkeys(e.strip() for e in exchanges or [] if e.strip()))
     if not wanted:
-        if AGGREGATE in by_scope:
-            chosen = [by_scope[AGGREGATE]]
-            member_scopes = members
-        else:
-            chosen = [by_scope[s] for s in members]
-            member_scopes = members
+        selected = list(venues)
+        total = by_scope.get(AGGREGATE)
+        chosen = [total] if total is not None else [by_scope[s] for s in venues]
     else:
         for exchange in wanted:
             if exchange not in by_scope or exchange == AGGREGATE:
-                raise not_found(f"exchange for {symbol}", exchange, members)
+                raise not_found(f"exchange for {symbol}", exchange, venues)
         chosen = [by_scope[e] for e in wanted]
-        member_scopes = tuple(wanted)
+        selected = wanted
+    member_scopes = tuple(e for e in selected if by_scope[e].has_snapshots)
+    excluded = tuple(e for e in selected if not by_scope[e].has_snapshots)
     sizes = {r.bucket_size for r in chosen}
     if len(sizes) != 1:
         raise BadUserInput(f"{symbol}: the exchanges' series use different price grids {sizes}")
@@ -60,12 +71,17 @@ async def resolve(session: AsyncSession, symbol: str, exchanges: Sequence[str] |
         series_ids=tuple(r.id for r in chosen),
         bucket_size=sizes.pop(),
         member_scopes=member_scopes,
+        excluded_scopes=excluded,
     )
 
 
-async def market_ids(session: AsyncSession, series: SeriesSet) -> list[MarketRow]:
-    """The markets behind a series set (for candles and coverage)."""
-    rows = await market_store.markets(session, series.member_scopes)
+async def market_ids(
+    session: AsyncSession, series: SeriesSet, *, selected: bool = False
+) -> list[MarketRow]:
+    """The markets behind a series set (for candles and coverage); ``selected``: also those of
+    the selected exchanges that contribute nothing."""
+    scopes = series.selected_scopes if selected else series.member_scopes
+    rows = await market_store.markets(session, scopes)
     return [m for m in rows if m.symbol == series.symbol]
 
 

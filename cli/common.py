@@ -26,6 +26,8 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         overrides["database_url"] = args.database_url
     if getattr(args, "replay", None):
         overrides["replay_dir"] = Path(args.replay).resolve()
+    if getattr(args, "replay_window", None):
+        overrides["replay_window"] = args.replay_window
     try:
         settings = load_settings(**overrides)
     except Exception as exc:  # pydantic ValidationError: name the setting
@@ -33,6 +35,21 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
     # the settings decide the log format (LIQMAP_LOG_JSON); --log-level wins over LIQMAP_LOG_LEVEL
     configure_logging(getattr(args, "log_level", None) or settings.log_level, settings.log_json)
     return settings
+
+
+REPLAY_WINDOW_HELP = (
+    "replay: the recorded period the clock runs in (default binance-btc-2026-05: Binance BTC "
+    "with open interest and maps; venues-2026-01: Bybit/OKX BTC, Binance ETH, Hyperliquid "
+    "known levels, no open interest)"
+)
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser, help_: str | None = None) -> None:
+    """``--replay DIR`` and ``--replay-window NAME``."""
+    parser.add_argument(
+        "--replay", metavar="DIR", help=help_ or "answer exchange requests from recordings"
+    )
+    parser.add_argument("--replay-window", metavar="NAME", help=REPLAY_WINDOW_HELP)
 
 
 def database_for(settings: Settings, *, require_schema: bool = False) -> DatabaseTarget:

@@ -13,7 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import UserError, database_for, parse_epoch_ms, settings_from_args
+from cli.common import (
+    UserError,
+    add_replay_arguments,
+    database_for,
+    parse_epoch_ms,
+    settings_from_args,
+)
 from liqmap.database import DatabaseTarget
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
@@ -235,12 +241,12 @@ def _print_results(results: list[Any]) -> None:
 def register(sub: Any, add: AddCommand) -> None:
     worker = add("worker", "Run a job worker (periodic ingest + materialize)", _job(cmd_worker))
     worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--replay", metavar="DIR", help="answer exchange requests from recordings")
+    add_replay_arguments(worker)
 
     ingest = add(
         "ingest", "Ingest every configured market once, from its watermark", _job(cmd_ingest)
     )
-    ingest.add_argument("--replay", metavar="DIR")
+    add_replay_arguments(ingest)
 
     backfill = add("backfill", "Load history for one market over a time range", _job(cmd_backfill))
     backfill.add_argument("--exchange", required=True)
@@ -250,14 +256,14 @@ def register(sub: Any, add: AddCommand) -> None:
     backfill.add_argument(
         "--dataset", action="append", choices=["candles", "open_interest", "funding"]
     )
-    backfill.add_argument("--replay", metavar="DIR")
+    add_replay_arguments(backfill)
 
     status = add(
         "status",
         "Coverage, gaps, last success and last error per market and dataset",
         _job(cmd_status),
     )
-    status.add_argument("--replay", metavar="DIR", help="judge staleness by the recording's clock")
+    add_replay_arguments(status, "judge staleness by the recording's clock")
 
     imp = add("import", "Import realized liquidations or Binance archive files", _job(cmd_import))
     kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)

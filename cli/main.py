@@ -9,7 +9,13 @@ from typing import Any
 
 from rich_argparse import RawDescriptionRichHelpFormatter
 
-from cli.common import EXIT_USAGE, UserError, database_for, settings_from_args
+from cli.common import (
+    EXIT_USAGE,
+    UserError,
+    add_replay_arguments,
+    database_for,
+    settings_from_args,
+)
 from liqmap import __version__, event_loop
 from liqmap.database import DatabaseConfigError
 from liqmap.logs import configure_logging
@@ -20,7 +26,7 @@ liquidation maps and heatmaps over GraphQL.
 
 Main job:  liqmap up                      ingest → materialize → serve (embedded PostgreSQL when
                                           DATABASE_URL is unset)
-Offline:   liqmap up --replay ../shared/data
+Offline:   liqmap up --replay ../shared/data [--replay-window venues-2026-01]
 Settings come from the environment / .env with the LIQMAP_ prefix (see README).
 """
 
@@ -114,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = add("up", "Run the main job: migrate, ingest, materialize and serve", cmd_up)
     up.add_argument("--host", default=None, help="API bind address (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="API port (default 8000)")
-    up.add_argument("--replay", metavar="DIR", help="answer exchange requests from recordings")
+    add_replay_arguments(up)
     up.add_argument("--no-ingest", action="store_true", help="serve what is stored; no jobs")
     up.add_argument(
         "--once", action="store_true", help="ingest and materialize once, then exit (no server)"

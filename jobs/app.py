@@ -36,6 +36,7 @@ from models import jobs_store
 log = get_logger(__name__)
 
 QUEUE = "liqmap"
+KNOWN_POSITIONS_VENUE = "hyperliquid"  # the venue whose accounts' positions are public
 PRUNE_HISTORY_INTERVAL_S = 3600  # bookkeeping grows hourly (docs/performance.md, Storage growth)
 WORKER_DIED = "worker died: no heartbeat from {worker} for {seconds:g} s"
 
@@ -141,6 +142,28 @@ def build_app(settings: Settings, database_url: str) -> procrastinate.App:
             older_than=cutoff.isoformat(),
         )
         return {"job_runs": pruned.job_runs, "queue_jobs": pruned.queue_jobs}
+
+    @app.task(name="liqmap.known_positions", queue=QUEUE, pass_context=False)
+    async def known_positions(timestamp: int | None = None) -> dict[str, Any]:
+        from jobs.known_positions import collect_known_positions
+
+        report = await collect_known_positions(runtime())
+        return {
+            "recorded_snapshots": report.recorded_snapshots,
+            "round": report.round_id,
+            "accounts": report.accounts_read,
+            "failed": report.accounts_failed,
+            "positions": report.positions,
+            "liquidation_fills": report.liquidation_fills,
+        }
+
+    if KNOWN_POSITIONS_VENUE in settings.exchanges:
+        app.periodic(
+            cron=cron_for(settings.known_positions_interval_s),
+            periodic_id=f"known_positions|{KNOWN_POSITIONS_VENUE}",
+            lock=f"known_positions:{KNOWN_POSITIONS_VENUE}",
+            queueing_lock=f"known_positions:{KNOWN_POSITIONS_VENUE}",
+        )(known_positions)
 
     app.periodic(
         cron=cron_for(PRUNE_HISTORY_INTERVAL_S),

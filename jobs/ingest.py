@@ -12,6 +12,11 @@ backoff and jitter, resuming from the last committed page. Other errors (``BadSy
 ``AuthenticationError``, ``BadRequest`` …) fail the run at once with the message recorded. A page
 that breaks an invariant is rejected whole: nothing of it is written, the reason is logged and
 stored on the job run, and the watermark stays before it.
+
+A dataset the venue cannot serve at all (``ExchangeAdapter.unavailable``: in a replay, one that
+was never recorded, such as Bybit's open interest) is not fetched: the run is recorded as
+``unavailable`` with the reason, logged once per process, and nothing else happens. It is never
+filled from another venue.
 """
 
 from __future__ import annotations
@@ -53,13 +58,16 @@ class IngestResult:
     exchange: str
     symbol: str
     dataset: str
-    status: str  # succeeded | failed | rejected
+    status: str  # succeeded | failed | rejected | unavailable
     rows_written: int
     watermark_ms: int | None
     error: str | None = None
 
 
 Progress = Callable[[int, int], None]  # (rows written so far, current position ms)
+
+UNAVAILABLE = "unavailable"
+_told_unavailable: set[tuple[str, str, str]] = set()  # logged once per process, then debug
 
 
 async def ingest_dataset(
@@ -108,6 +116,15 @@ async def ingest_dataset(
         to_datetime(start),
         procrastinate_job_id=queue_job_id,
     )
+    reason = adapter.unavailable(symbol, dataset)
+    if reason is not None:
+        key = (exchange, symbol, dataset)
+        say = log.debug if key in _told_unavailable else log.info
+        _told_unavailable.add(key)
+        say("dataset unavailable; not fetched", exchange=exchange, symbol=symbol, reason=reason)
+        await jobs_store.finish_job_run(rt.engine, run_id, UNAVAILABLE, 0, None, reason)
+        kept = None if stored is None else to_ms(stored)
+        return IngestResult(exchange, symbol, dataset, UNAVAILABLE, 0, kept, reason)
     written = 0
     cursor = start
     bound = log.bind(exchange=exchange, symbol=symbol, dataset=dataset, run=run_id)

@@ -9,6 +9,12 @@ A change of model parameters or version triggers a full recompute of the series.
 
 Resolutions: every base bar for the most recent ``recent_days`` (default 7), and hourly (bars that
 close on the hour) for all history.
+
+The model places positions only where the venue's own open interest is stored: a market without
+any (Bybit and OKX in the replays: none was recorded) gets no snapshots, said once in the log and
+in its report (``SeriesReport.skipped``), never a map from assumed or borrowed numbers. The
+cross-exchange aggregate sums only the venues that have open interest
+(``SeriesReport.members``), so no venue is counted twice and none is counted without data.
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ class SeriesReport:
     bars: int = 0
     snapshots_written: int = 0
     full_recompute: bool = False
+    skipped: str | None = None  # why the model placed no positions (no open interest)
+    members: list[str] = field(default_factory=list)  # the aggregate: exchanges summed
+
+
+NO_OPEN_INTEREST = "no open interest stored for this market: the model places no positions"
+_told_no_oi: set[tuple[str, str]] = set()  # logged once per process, then debug
 
 
 @dataclass
@@ -159,6 +171,14 @@ async def materialize_market(
     async with rt.engine.begin() as conn:
         series_id = await hs.ensure_series(conn, symbol, exchange, _bucket(rt, symbol))
         saved = await hs.load_engine_state(conn, series_id)
+        has_oi = await market_data_store.has_open_interest(conn, market.id, rt.settings.timeframe)
+    if not has_oi:
+        key = (exchange, symbol)
+        say = log.debug if key in _told_no_oi else log.info
+        _told_no_oi.add(key)
+        say("no model map", exchange=exchange, symbol=symbol, reason=NO_OPEN_INTEREST)
+        report.skipped = NO_OPEN_INTEREST
+        return report, None
     state: EngineState | None = None
     after = EPOCH
     if _state_usable(saved, params, periods, model_dict):
@@ -259,8 +279,11 @@ def _bucket(rt: Runtime, symbol: str) -> float:
 async def materialize_aggregate(
     rt: Runtime, symbol: str, exchanges: list[str], since: datetime | None, version: str
 ) -> SeriesReport:
-    """Sum the exchanges' snapshots and swept levels onto the shared grid (USD-normalized)."""
-    report = SeriesReport(scope=hs.AGGREGATE_SCOPE)
+    """Sum the exchanges' snapshots and swept levels onto the shared grid (USD-normalized).
+
+    ``exchanges`` are the venues with open interest; the caller leaves the others out.
+    """
+    report = SeriesReport(scope=hs.AGGREGATE_SCOPE, members=list(exchanges))
     bucket = _bucket(rt, symbol)
     after = since or EPOCH
     async with rt.engine.begin() as conn:
@@ -322,11 +345,21 @@ async def materialize_symbol(rt: Runtime, symbol: str) -> MaterializeReport:
     exchanges = [e for e in rt.settings.exchanges if symbol in rt.settings.symbols_for(e)]
     report = MaterializeReport(symbol)
     previous: list[datetime | None] = []
+    members: list[str] = []
     for exchange in exchanges:
         series, before = await materialize_market(rt, exchange, symbol, params)
         report.series.append(series)
-        previous.append(None if series.full_recompute else before)
+        if series.skipped is None:  # only venues with their own open interest are summed
+            members.append(exchange)
+            previous.append(None if series.full_recompute else before)
     # everything after the oldest previous watermark may have changed in the aggregate
-    since = None if any(p is None for p in previous) else min(p for p in previous if p)
-    report.series.append(await materialize_aggregate(rt, symbol, exchanges, since, params.version))
+    since = (
+        None if not previous or any(p is None for p in previous) else min(p for p in previous if p)
+    )
+    if members != exchanges:
+        left_out = [e for e in exchanges if e not in members]
+        log.debug(
+            "aggregate without venues lacking open interest", members=members, left_out=left_out
+        )
+    report.series.append(await materialize_aggregate(rt, symbol, members, since, params.version))
     return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from jobs.ingest import DATASETS, IngestResult, ingest_dataset
+from jobs.ingest import DATASETS, UNAVAILABLE, IngestResult, ingest_dataset
 from jobs.runtime import ConfigurationError, Runtime
 from liqmap.database import DatabaseTarget, create_engine
 from liqmap.logs import get_logger
@@ -20,6 +20,7 @@ class PipelineReport:
     realized_rows: int = 0
     liquidation_events: int = 0
     snapshots: int = 0
+    known_snapshots: int = 0  # known-position snapshots stored (recorded ones and a round)
 
 
 def open_runtime(settings: Settings, target: DatabaseTarget) -> Runtime:
@@ -136,6 +137,23 @@ async def import_replay_realized(rt: Runtime, report: PipelineReport) -> None:
         report.liquidation_events += collected.events
 
 
+async def collect_known(rt: Runtime, report: PipelineReport) -> None:
+    """Known positions (Hyperliquid accounts) when that venue is tracked; an exchange error is
+    logged and leaves the rest of the run alone."""
+    import ccxt.async_support as ccxt
+
+    from jobs.known_positions import VENUE, collect_known_positions
+
+    if VENUE not in rt.settings.exchanges:
+        return
+    try:
+        known = await collect_known_positions(rt)
+    except ccxt.BaseError as exc:
+        log.error("known positions not read", venue=VENUE, error=repr(exc))
+        return
+    report.known_snapshots += known.recorded_snapshots + (known.round_id is not None)
+
+
 async def materialize_all(rt: Runtime, report: PipelineReport) -> None:
     from jobs.materialize import materialize_symbol
 
@@ -155,18 +173,24 @@ async def run_pipeline_once(settings: Settings, target: DatabaseTarget) -> Pipel
         await sync_all_markets(rt)
         report.ingest = await ingest_all(rt)
         await import_replay_realized(rt, report)
+        await collect_known(rt, report)
         await materialize_all(rt, report)
     finally:
         await rt.close()
         await rt.engine.dispose()
-    failed = [r for r in report.ingest if r.status != "succeeded"]
+    failed = [r for r in report.ingest if r.status not in ("succeeded", UNAVAILABLE)]
+    unavailable = [
+        f"{r.exchange}:{r.symbol}:{r.dataset}" for r in report.ingest if r.status == UNAVAILABLE
+    ]
     log.info(
         "pipeline run finished",
         ingested_rows=sum(r.rows_written for r in report.ingest),
         failed=len(failed),
+        unavailable=unavailable,
         realized_rows=report.realized_rows,
         liquidation_events=report.liquidation_events,
         snapshots=report.snapshots,
+        known_snapshots=report.known_snapshots,
     )
     return report
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.errors import ConfigurationError
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
 from models import market_store
@@ -17,9 +18,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-
-class ConfigurationError(ValueError):
-    """Settings name an exchange or market that does not exist (message lists valid ones)."""
+__all__ = ["ConfigurationError", "Runtime"]
 
 
 @dataclass
@@ -41,6 +40,7 @@ class Runtime:
                     secret=self.settings.binance_api_secret if exchange == "binanceusdm" else None,
                     replay_latency_ms=self.settings.replay_latency_ms,
                     replay_clock=self.settings.replay_clock(),
+                    replay_window=self.settings.replay_window,
                 )
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from None

@@ -20,6 +20,7 @@ DEFAULT_SYMBOLS: dict[str, list[str]] = {
     "binanceusdm": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
     "bybit": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
     "okx": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
+    "hyperliquid": ["BTC/USDC:USDC", "ETH/USDC:USDC"],
 }
 
 # Price-bucket size (quote currency) of the fixed heatmap grid, per base asset.
@@ -81,6 +82,30 @@ class Settings(BaseSettings):
     tiers_interval_s: int = Field(default=86_400, ge=1)
     materialize_interval_s: int = Field(default=300, ge=1)
 
+    # --- known positions: real positions read from a venue (Hyperliquid) ----------------------
+    known_positions_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accounts whose positions are read (comma-separated addresses; "
+        "address@dex for a HIP-3 dex).",
+    )
+    known_positions_top: int = Field(
+        default=100,
+        ge=0,
+        description="Also read the leaderboard's top N accounts by account value (0: none; "
+        "a replay has no recorded leaderboard and reads only the listed accounts).",
+    )
+    known_positions_interval_s: int = Field(
+        default=3_600, ge=1, description="How often a round over the accounts starts."
+    )
+    known_positions_spacing_ms: float = Field(
+        default=250.0, ge=0, description="Pause between two account reads (rate limit)."
+    )
+    known_positions_liquidations: bool = Field(
+        default=True,
+        description="Also read each account's own liquidation fills (one more request per "
+        "account and round), kept apart from the market's realized liquidations.",
+    )
+
     # --- bookkeeping retention (an hourly job) --------------------------------------------
     history_retention_days: int = Field(
         default=30,
@@ -111,6 +136,12 @@ class Settings(BaseSettings):
     # --- offline replay ----------------------------------------------------------------------
     replay_dir: Path | None = Field(
         default=None, description="Answer exchange requests from recordings in this folder."
+    )
+    replay_window: str = Field(
+        default="binance-btc-2026-05",
+        description="Replay: the recorded period the clock runs in (jobs.replay.windows): "
+        "binance-btc-2026-05 (Binance BTC with open interest: maps) or venues-2026-01 (Bybit "
+        "and OKX BTC, Binance ETH, Hyperliquid known levels; no open interest, no maps).",
     )
     replay_latency_ms: float = Field(
         default=0.0, ge=0, description="Replay: answer each request after this delay (tests)."
@@ -197,7 +228,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("exchanges", "cors_origins", mode="before")
+    @field_validator("exchanges", "cors_origins", "known_positions_accounts", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -209,7 +240,12 @@ class Settings(BaseSettings):
     def _base_bar(cls, value: str) -> str:
         return check_base_timeframe(value)
 
-    @field_validator("ingest_interval_s", "tiers_interval_s", "materialize_interval_s")
+    @field_validator(
+        "ingest_interval_s",
+        "tiers_interval_s",
+        "materialize_interval_s",
+        "known_positions_interval_s",
+    )
     @classmethod
     def _schedulable(cls, value: int) -> int:
         return check_schedule_interval(value)

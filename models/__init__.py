@@ -7,6 +7,14 @@ from models.auth import ApiKey
 from models.base import PARTITIONED_TABLES, Base
 from models.heatmap import EngineStateRow, HeatmapSeries, HeatmapSnapshot, SweptLevel
 from models.jobs import IngestWatermark, JobRun
+from models.known_positions import (
+    KnownLevelBin,
+    KnownLiquidation,
+    KnownPositionRow,
+    KnownSnapshot,
+    KnownSnapshotAccount,
+    KnownSnapshotMarket,
+)
 from models.liquidations import LiquidationEvent, RealizedLiquidation
 from models.market import Exchange, MarginTier, Market
 from models.market_data import Candle, FundingRate, OpenInterest
@@ -25,6 +33,12 @@ __all__ = [
     "HeatmapSnapshot",
     "IngestWatermark",
     "JobRun",
+    "KnownLevelBin",
+    "KnownLiquidation",
+    "KnownPositionRow",
+    "KnownSnapshot",
+    "KnownSnapshotAccount",
+    "KnownSnapshotMarket",
     "LiquidationEvent",
     "MarginTier",
     "Market",

@@ -41,6 +41,7 @@ class SeriesRow:
     symbol: str
     scope: str  # exchange id, or "all"
     bucket_size: float
+    has_snapshots: bool  # False: nothing materialized (e.g. a venue without open interest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,6 +237,24 @@ async def coverage(conn: Executor, timeframe: str) -> list[CoverageRow]:
     return [CoverageRow(*r) for r in await conn.execute(query("coverage"), {"tf": timeframe})]
 
 
+@dataclass(frozen=True, slots=True)
+class LatestRun:
+    """The latest ingest run of one market dataset."""
+
+    exchange: str
+    symbol: str
+    dataset: str
+    status: str
+    error: str | None
+
+
+async def latest_runs(conn: Executor, symbols: Sequence[str]) -> list[LatestRun]:
+    """Per exchange, symbol and dataset of ``symbols``: the latest ingest run's status and
+    error (no stored extents: an index lookup per market dataset)."""
+    rows = await conn.execute(query("latest_ingest_runs"), {"symbols": sorted(set(symbols))})
+    return [LatestRun(r.exchange, r.symbol, r.dataset, r.status, r.error) for r in rows]
+
+
 async def market_coverage(
     conn: Executor, markets: Sequence[MarketRow]
 ) -> list[MarketDatasetCoverage]:

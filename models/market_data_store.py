@@ -227,6 +227,13 @@ async def bars_with_open_interest(
     )
 
 
+async def has_open_interest(conn: Executor, market_id: int, timeframe: str) -> bool:
+    """Whether the market has any open interest stored at ``timeframe``: the venue's own
+    numbers, without which the model places no positions."""
+    params = {"market": market_id, "tf": timeframe}
+    return bool((await conn.execute(query("has_open_interest"), params)).scalar())
+
+
 async def first_close(conn: Executor, market_id: int, timeframe: str) -> float | None:
     """The market's oldest stored close."""
     params = {"market": market_id, "tf": timeframe}

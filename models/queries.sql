@@ -112,6 +112,14 @@ WHERE c.market_id = :market AND c.timeframe = :tf AND c.ts > :after
   AND coalesce(o.open_interest_usd, o.open_interest * c.close) IS NOT NULL
 ORDER BY c.ts;
 
+-- has_open_interest --
+-- Whether a market has any open interest stored at :tf (the model maps only such markets).
+SELECT EXISTS (
+    SELECT 1 FROM open_interest
+    WHERE market_id = :market AND timeframe = :tf
+      AND coalesce(open_interest_usd, open_interest) IS NOT NULL
+);
+
 -- first_close --
 -- The oldest stored close of a market (the fallback tier table's reference price).
 SELECT close FROM candles WHERE market_id = :market AND timeframe = :tf ORDER BY ts LIMIT 1;
@@ -393,8 +401,11 @@ ON CONFLICT (symbol, scope) DO UPDATE SET bucket_size = EXCLUDED.bucket_size
 RETURNING id;
 
 -- series_of_symbol --
--- Every series of a symbol (one per exchange and the cross-exchange 'all').
-SELECT id, symbol, scope, bucket_size FROM heatmap_series WHERE symbol = :symbol;
+-- Every series of a symbol (one per exchange and the cross-exchange 'all'), and whether it has
+-- any snapshot (a venue without open interest has a series and no snapshots).
+SELECT s.id, s.symbol, s.scope, s.bucket_size,
+       EXISTS (SELECT 1 FROM heatmap_snapshots h WHERE h.series_id = s.id) AS has_snapshots
+FROM heatmap_series s WHERE s.symbol = :symbol;
 
 -- clear_series --
 -- Forget everything materialized for a series (before a full recompute).
@@ -591,3 +602,160 @@ SELECT pg_advisory_xact_lock(:key, hashtext(:table));
 -- relation_exists --
 -- The relation of this name, or NULL.
 SELECT to_regclass(:name);
+
+
+-- ================================ known positions ==============================================
+-- The real-position layer (models/known_positions.py): readings of a sample of accounts on one
+-- venue, beside (never inside) the model's estimates.
+
+-- upsert_known_snapshot --
+-- Store a recorded, already binned snapshot (finished when stored); returns its id. Stored
+-- again, its description is replaced (the caller then replaces its markets and bins).
+INSERT INTO known_snapshots (venue, source, taken_at, finished_at, selection, accounts_planned,
+                             leverage_bands, meta)
+VALUES (:venue, :source, :taken_at, :taken_at, :selection, :accounts_planned, :leverage_bands,
+        CAST(:meta AS jsonb))
+ON CONFLICT (venue, source, taken_at) DO UPDATE SET
+    finished_at = EXCLUDED.finished_at, selection = EXCLUDED.selection,
+    accounts_planned = EXCLUDED.accounts_planned, leverage_bands = EXCLUDED.leverage_bands,
+    meta = EXCLUDED.meta
+RETURNING id;
+
+-- clear_known_snapshot_markets --
+-- Forget a snapshot's per-market totals and bins (before they are written again).
+WITH bins AS (DELETE FROM known_level_bins WHERE snapshot_id = :snapshot)
+DELETE FROM known_snapshot_markets WHERE snapshot_id = :snapshot;
+
+-- insert_known_snapshot_market --
+-- One market of a snapshot: its totals, price, bin width and the venue's open interest.
+INSERT INTO known_snapshot_markets (snapshot_id, symbol, price, long_usd, short_usd, positions,
+                                    accounts, bin_width, venue_open_interest_usd)
+VALUES (:snapshot_id, :symbol, :price, :long_usd, :short_usd, :positions, :accounts,
+        :bin_width, :venue_open_interest_usd);
+
+-- insert_known_level_bin --
+-- One bin of a recorded snapshot (USD that would be liquidated around :price, per band).
+INSERT INTO known_level_bins (snapshot_id, symbol, side, price, usd, usd_by_leverage)
+VALUES (:snapshot_id, :symbol, :side, :price, :usd, :usd_by_leverage);
+
+-- open_known_round --
+-- The newest round of a venue and source still reading accounts.
+SELECT id, taken_at, accounts_planned FROM known_snapshots
+WHERE venue = :venue AND source = :source AND finished_at IS NULL
+ORDER BY taken_at DESC LIMIT 1;
+
+-- latest_known_round_start --
+-- When the newest round of a venue and source started (finished or not).
+SELECT max(taken_at) FROM known_snapshots WHERE venue = :venue AND source = :source;
+
+-- start_known_round --
+-- A new live round (unfinished until every planned account is read); returns its id.
+INSERT INTO known_snapshots (venue, source, taken_at, selection, accounts_planned, meta)
+VALUES (:venue, :source, :taken_at, :selection, :accounts_planned, CAST(:meta AS jsonb))
+RETURNING id;
+
+-- plan_known_account --
+-- An account a round will read (on one dex; '' is the main one).
+INSERT INTO known_snapshot_accounts (snapshot_id, account, dex)
+VALUES (:snapshot_id, :account, :dex);
+
+-- pending_known_accounts --
+-- The accounts of a round not read yet, in a stable order.
+SELECT account, dex FROM known_snapshot_accounts
+WHERE snapshot_id = :snapshot AND read_at IS NULL
+ORDER BY account, dex;
+
+-- clear_known_account_positions --
+-- Forget what an earlier attempt stored of one account in a round.
+DELETE FROM known_positions WHERE snapshot_id = :snapshot AND account = :account AND dex = :dex;
+
+-- insert_known_position --
+-- One position as the venue reported it, with its liquidation price.
+INSERT INTO known_positions (snapshot_id, account, symbol, dex, coin, side, size, notional_usd,
+                             entry_price, leverage, margin_mode, liquidation_price)
+VALUES (:snapshot_id, :account, :symbol, :dex, :coin, :side, :size, :notional_usd,
+        :entry_price, :leverage, :margin_mode, :liquidation_price);
+
+-- mark_known_account_read --
+-- An account read: the venue's time of its state and how many positions it held.
+UPDATE known_snapshot_accounts
+SET read_at = now(), state_time = :state_time, positions = :positions, error = NULL
+WHERE snapshot_id = :snapshot AND account = :account AND dex = :dex;
+
+-- fail_known_account --
+-- An account that could not be read counts as read, with the reason and no positions.
+UPDATE known_snapshot_accounts SET read_at = now(), error = :error
+WHERE snapshot_id = :snapshot AND account = :account AND dex = :dex;
+
+-- known_round_totals --
+-- Per market of a round: long and short USD, positions, accounts, and the positions' value
+-- over their size (the price when the venue's mark is unknown).
+SELECT symbol,
+       coalesce(sum(notional_usd) FILTER (WHERE side = 'long'), 0.0) AS long_usd,
+       coalesce(sum(notional_usd) FILTER (WHERE side = 'short'), 0.0) AS short_usd,
+       count(*) AS positions, count(DISTINCT account) AS accounts,
+       sum(notional_usd) / nullif(sum(size), 0) AS mean_mark
+FROM known_positions WHERE snapshot_id = :snapshot
+GROUP BY symbol;
+
+-- finish_known_round --
+-- Close a round: the span of the venue's state times it read, :meta merged into its own.
+UPDATE known_snapshots s SET finished_at = now(),
+       state_from = a.state_from, state_to = a.state_to,
+       meta = s.meta || CAST(:meta AS jsonb)
+FROM (SELECT min(state_time) AS state_from, max(state_time) AS state_to
+      FROM known_snapshot_accounts WHERE snapshot_id = :snapshot) a
+WHERE s.id = :snapshot;
+
+-- known_snapshot_at --
+-- The newest finished snapshot of a market on a venue taken at or before :at (NULL: the
+-- newest), with the market's totals.
+SELECT s.id, s.venue, s.source, s.taken_at, s.state_from, s.state_to, s.selection,
+       s.accounts_planned, s.leverage_bands, s.meta, m.symbol, m.price, m.long_usd, m.short_usd,
+       m.positions, m.bin_width, m.venue_open_interest_usd
+FROM known_snapshots s JOIN known_snapshot_markets m ON m.snapshot_id = s.id
+WHERE s.venue = :venue AND m.symbol = :symbol AND s.finished_at IS NOT NULL
+  AND (CAST(:at AS timestamptz) IS NULL OR s.taken_at <= :at)
+ORDER BY s.taken_at DESC LIMIT 1;
+
+-- known_snapshot_accounts --
+-- The accounts a snapshot planned to read and how each read went.
+SELECT account, dex, error, read_at FROM known_snapshot_accounts
+WHERE snapshot_id = :snapshot ORDER BY account, dex;
+
+-- known_level_bins --
+-- A recorded snapshot's bins of one market, ascending by price.
+SELECT side, price, usd, usd_by_leverage FROM known_level_bins
+WHERE snapshot_id = :snapshot AND symbol = :symbol
+ORDER BY price, side;
+
+-- known_position_levels --
+-- A live round's positions of one market that have a liquidation price, ascending by it.
+SELECT side, liquidation_price, notional_usd, leverage FROM known_positions
+WHERE snapshot_id = :snapshot AND symbol = :symbol AND liquidation_price IS NOT NULL
+ORDER BY liquidation_price, account;
+
+-- known_markets --
+-- Every (venue, symbol) with a finished known-positions snapshot (for "did you mean").
+SELECT DISTINCT s.venue, m.symbol
+FROM known_snapshots s JOIN known_snapshot_markets m ON m.snapshot_id = s.id
+WHERE s.finished_at IS NOT NULL
+ORDER BY s.venue, m.symbol;
+
+-- insert_known_liquidation --
+-- One liquidation fill of a read account (stored once; the venue's trade id keys it).
+INSERT INTO known_liquidations (venue, account, fill_id, symbol, ts, side, price, quantity,
+                                usd_value, raw)
+VALUES (:venue, :account, :fill_id, :symbol, :ts, :side, :price, :quantity, :usd_value,
+        CAST(:raw AS jsonb))
+ON CONFLICT (venue, account, fill_id) DO NOTHING;
+
+-- last_known_liquidation --
+-- The newest stored liquidation fill of an account on a venue.
+SELECT max(ts) FROM known_liquidations WHERE venue = :venue AND account = :account;
+
+-- known_liquidations --
+-- The read accounts' liquidation fills of a market in [start, end), oldest first.
+SELECT ts, account, side, price, quantity, usd_value FROM known_liquidations
+WHERE venue = :venue AND symbol = :symbol AND ts >= :start AND ts < :end
+ORDER BY ts, account LIMIT :limit;

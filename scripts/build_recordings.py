@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Regenerate the offline-replay recordings from the real data in ../shared/data.
 
-Writes one ``<exchange_id>.recording.json`` per exchange (Binance USDⓈ-M in fapi wire format;
-Bybit v5 and OKX v5 wire formats carrying the same real Binance values, as each file's metadata
-says). ``liqmap … --replay DIR`` accepts that folder, or ../shared/data itself.
+Writes one ``<exchange_id>.recording.json`` per exchange, each carrying only that venue's own
+recorded values in its own wire format (Binance USDⓈ-M fapi, Bybit v5, OKX v5, Hyperliquid
+``/info``), with every replay window's clock in its metadata. ``liqmap … --replay DIR`` accepts
+that folder, or ../shared/data itself.
 
     .venv/bin/python scripts/build_recordings.py [--shared-data DIR] [--out DIR] [--exchange ID]
 """

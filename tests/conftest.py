@@ -91,8 +91,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 LIQMAP_TABLES = (
     "api_keys, candles, engine_states, exchanges, funding_rates, heatmap_series, "
-    "heatmap_snapshots, ingest_watermarks, job_runs, liquidation_events, margin_tiers, markets, "
-    "open_interest, realized_liquidations, swept_levels"
+    "heatmap_snapshots, ingest_watermarks, job_runs, known_liquidations, known_snapshots, "
+    "liquidation_events, margin_tiers, markets, open_interest, realized_liquidations, "
+    "swept_levels"
 )
 
 

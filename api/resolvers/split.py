@@ -61,7 +61,11 @@ async def long_short_split(
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
-        if found.scopes == (selection.AGGREGATE,):  # show the members one by one
+        if not found.member_scopes:  # no selected venue has a map (e.g. none has OI)
+            ctx.cache.mark(False, found.series_ids)
+            return None
+        if found.scopes == (selection.AGGREGATE,) or found.excluded_scopes:
+            # the members one by one (venues without maps are left out, as in the total)
             found = await selection.resolve(session, symbol, list(found.member_scopes))
         at_bar = (
             datetime(9999, 1, 1, tzinfo=UTC) if at is None else utc(at) - timedelta(seconds=step)
@@ -94,7 +98,10 @@ async def long_short_series(
     delta = timedelta(seconds=step)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
-        if found.scopes == (selection.AGGREGATE,):
+        if not found.member_scopes:  # no selected venue has a map (e.g. none has OI)
+            ctx.cache.mark(False, found.series_ids)
+            return []
+        if found.scopes == (selection.AGGREGATE,) or found.excluded_scopes:
             found = await selection.resolve(session, symbol, list(found.member_scopes))
         pages = [
             await heatmap_store.snapshot_page(

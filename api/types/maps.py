@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from api import loaders
 from api.context import ApiContext
 from api.loaders import CoverageSummary, ModelSummary
 from api.selection import SeriesSet
@@ -86,7 +87,9 @@ class ModelInfo:
     version: str = field("Model version string written by the engine.")
     assumptions: JSON = field(
         "Model parameters (leverage distribution, side split, entry price, decay, tier table "
-        "dates…). Parameters that differ between exchanges are listed under perExchange."
+        "dates…). Parameters that differ between exchanges are listed under perExchange. "
+        "venues says which exchanges contribute (contributing), which selected ones do not and "
+        "why (excluded: e.g. no open interest recorded), and what open interest is used."
     )
 
     @classmethod
@@ -95,14 +98,50 @@ class ModelInfo:
 
 
 @described
+class UnavailableDataset:
+    """A dataset a venue cannot serve at all (for example open interest it never recorded)."""
+
+    exchange: str = field("ccxt exchange id.")
+    dataset: str = field("candles, open_interest, funding or tiers.")
+    reason: str = field("Why, as the ingest recorded it.")
+
+    @classmethod
+    def of(cls, row: loaders.UnavailableDataset) -> UnavailableDataset:
+        return cls(exchange=row.exchange, dataset=row.dataset, reason=row.reason)
+
+
+@described
+class ExcludedExchange:
+    """A selected exchange whose numbers are not in the response."""
+
+    exchange: str = field("ccxt exchange id.")
+    reason: str = field("Why (e.g. no open interest recorded, so the model places no positions).")
+
+    @classmethod
+    def of(cls, row: loaders.ExcludedVenue) -> ExcludedExchange:
+        return cls(exchange=row.exchange, reason=row.reason)
+
+
+@described
 class Coverage:
     """What data a response is built from and how fresh it is."""
 
-    exchanges: list[str] = field("Exchanges included.")
+    exchanges: list[str] = field(
+        "Exchanges whose numbers are included: those with model maps, i.e. with their own open "
+        "interest (for the cross-exchange total: the venues it sums)."
+    )
     last_bar: datetime | None = field("Close time of the newest materialized bar of these series.")
     staleness: float | None = field("Seconds from lastBar to now.")
     missing_datasets: list[str] = field(
-        "exchange:dataset pairs with no stored data (e.g. binanceusdm:tiers)."
+        "exchange:dataset pairs with no stored data (e.g. binanceusdm:tiers), over every "
+        "selected exchange."
+    )
+    unavailable_datasets: list[UnavailableDataset] = field(
+        "Datasets a selected exchange cannot serve at all, with the reason."
+    )
+    excluded_exchanges: list[ExcludedExchange] = field(
+        "Selected exchanges (every tracked one, for the cross-exchange total) that contribute "
+        "nothing, with the reason; never counted in the numbers."
     )
 
     @classmethod
@@ -112,6 +151,8 @@ class Coverage:
             last_bar=summary.last_bar,
             staleness=summary.staleness,
             missing_datasets=summary.missing_datasets,
+            unavailable_datasets=[UnavailableDataset.of(u) for u in summary.unavailable],
+            excluded_exchanges=[ExcludedExchange.of(e) for e in summary.excluded],
         )
 
 

@@ -20,8 +20,14 @@ class DatasetCoverage:
     first_ts: datetime | None = field("Oldest stored timestamp.")
     last_ts: datetime | None = field("Newest stored timestamp.")
     last_success: datetime | None = field("When the last successful ingest run finished.")
-    last_status: str | None = field("Status of the newest ingest run (succeeded, failed…).")
+    last_status: str | None = field(
+        "Status of the newest ingest run (succeeded, failed, rejected, unavailable…)."
+    )
     last_error: str | None = field("Error of the newest run, if it failed.")
+    unavailable_reason: str | None = field(
+        "Why the venue cannot serve this dataset at all (lastStatus unavailable, e.g. open "
+        "interest that was never recorded); null otherwise."
+    )
 
     @classmethod
     def of(cls, row: MarketDatasetCoverage) -> DatasetCoverage:
@@ -32,6 +38,7 @@ class DatasetCoverage:
             last_success=row.last_success,
             last_status=row.last_status,
             last_error=row.last_error,
+            unavailable_reason=row.last_error if row.last_status == "unavailable" else None,
         )
 
 

@@ -21,7 +21,14 @@ from typing import Any, ClassVar, TypeVar
 import ccxt.async_support as ccxt
 import ccxt.pro as ccxtpro
 
-from jobs.replay import RecordedTransport, Recording, ReplayClock, open_recording, routes_for
+from jobs.replay import (
+    DEFAULT_WINDOW,
+    RecordedTransport,
+    Recording,
+    ReplayClock,
+    open_recording,
+    routes_for,
+)
 from jobs.replay.websocket import WebsocketReplay
 from liqmap.logs import get_logger
 from liqmap.timeframes import HOUR_MS, timeframe_ms
@@ -60,6 +67,8 @@ class ExchangeAdapter:
     funding_min_interval_ms: ClassVar[int] = HOUR_MS
     # periods the venue serves open-interest history at (ccxt's accepted timeframes)
     open_interest_timeframes: ClassVar[tuple[str, ...]] = ()
+    # ccxt configuration beyond options (e.g. capabilities switched off); merged into the config
+    ccxt_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -70,9 +79,14 @@ class ExchangeAdapter:
         options: dict[str, Any] | None = None,
         replay_latency_ms: float = 0.0,
         replay_clock: tuple[int | None, float, int | None] = (None, 0.0, None),
+        replay_window: str = DEFAULT_WINDOW,
     ) -> None:
-        """``replay_clock`` is (start ms, speed, epoch ms) of :meth:`ReplayClock.starting`."""
-        config: dict[str, Any] = {"options": {**self.ccxt_options, **(options or {})}}
+        """``replay_clock`` is (start ms, speed, epoch ms) of :meth:`ReplayClock.starting`;
+        ``replay_window`` the recorded period (``jobs.replay.windows``) whose end it reads."""
+        config: dict[str, Any] = {
+            **self.ccxt_config,
+            "options": {**self.ccxt_options, **(options or {})},
+        }
         if api_key:
             config["apiKey"] = api_key
         if secret:
@@ -82,11 +96,13 @@ class ExchangeAdapter:
         self.transport: RecordedTransport | None = None
         self.clock: ReplayClock | None = None
         self.websocket_replay: WebsocketReplay | None = None
+        self.window: dict[str, Any] | None = None
         if replay_dir is not None:
             # nothing to protect in a replay: no rate-limit sleeps between recorded answers
             config["enableRateLimit"] = False
             self.recording = open_recording(Path(replay_dir), self.exchange_id)
-            self.clock = clock = ReplayClock.starting(self.recording.now_ms, *replay_clock)
+            self.window = self.recording.window(replay_window)
+            self.clock = clock = ReplayClock.starting(self.window["now_ms"], *replay_clock)
         self.exchange: Any = getattr(ccxtpro, self.exchange_id)(config)
         self._require_json_responses()
         if self.recording is not None:
@@ -127,10 +143,22 @@ class ExchangeAdapter:
 
     @property
     def recorded_markets(self) -> list[str] | None:
-        """In replay, the unified symbols whose time series are recorded; None live."""
-        if self.recording is None:
+        """In replay, the unified symbols whose time series are recorded in the replay window;
+        None live."""
+        if self.window is None:
             return None
-        return list(self.recording.metadata.get("recorded_markets", []))
+        return list(self.window.get("markets", []))
+
+    def unavailable(self, symbol: str, dataset: str) -> str | None:
+        """Why this venue cannot serve ``dataset`` of ``symbol`` at all, or None.
+
+        Live, every venue serves what its adapter implements (subclasses name what they
+        cannot). In replay a dataset the recording does not hold is unavailable, with the
+        reason: the replay never answers it with another venue's numbers.
+        """
+        if self.recording is not None:
+            return self.recording.unrecorded(symbol, dataset)
+        return None
 
     def now_ms(self) -> int:
         """Wall clock live; in replay the end of the recorded data."""
@@ -423,12 +451,13 @@ class ExchangeAdapter:
 
 
 # --- factory ---------------------------------------------------------------------------------
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binanceusdm", "bybit", "okx")
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("binanceusdm", "bybit", "hyperliquid", "okx")
 
 
 _ADAPTERS = {
     "binanceusdm": ("jobs.exchanges.binance", "BinanceUsdmAdapter"),
     "bybit": ("jobs.exchanges.bybit", "BybitAdapter"),
+    "hyperliquid": ("jobs.exchanges.hyperliquid", "HyperliquidAdapter"),
     "okx": ("jobs.exchanges.okx", "OkxAdapter"),
 }
 
@@ -452,8 +481,10 @@ def create_adapter(
     options: dict[str, Any] | None = None,
     replay_latency_ms: float = 0.0,
     replay_clock: tuple[int | None, float, int | None] = (None, 0.0, None),
+    replay_window: str = DEFAULT_WINDOW,
 ) -> ExchangeAdapter:
-    """The adapter for ``exchange_id``; with ``replay_dir`` it answers from recordings."""
+    """The adapter for ``exchange_id``; with ``replay_dir`` it answers from recordings of the
+    replay window ``replay_window``."""
     cls = adapter_class(exchange_id)
     return cls(
         replay_dir=replay_dir,
@@ -462,4 +493,5 @@ def create_adapter(
         options=options,
         replay_latency_ms=replay_latency_ms,
         replay_clock=replay_clock,
+        replay_window=replay_window,
     )

@@ -14,8 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+from jobs.errors import ConfigurationError
 from jobs.replay.recording import RECORDING_SUFFIX, Recording
 from jobs.replay.transport import FAULT_NAMES, Injection, RecordedRequest, RecordedTransport
+from jobs.replay.windows import DEFAULT_WINDOW, WINDOWS, ReplayWindow, window_named
 from jobs.replay.wire import Routes
 from liqmap.logs import get_logger
 from liqmap.settings import Settings
@@ -23,17 +25,21 @@ from liqmap.settings import Settings
 log = get_logger(__name__)
 
 __all__ = [
+    "DEFAULT_WINDOW",
     "FAULT_NAMES",
     "REPLAY_EXCHANGES",
+    "WINDOWS",
     "Injection",
     "RecordedRequest",
     "RecordedTransport",
     "Recording",
     "ReplayClock",
+    "ReplayWindow",
     "build_recordings",
     "open_recording",
     "replay_settings",
     "routes_for",
+    "window_named",
     "write_recordings",
 ]
 
@@ -72,6 +78,7 @@ _WIRE_MODULES = {
     "binanceusdm": "jobs.replay.binance_wire",
     "bybit": "jobs.replay.bybit_wire",
     "okx": "jobs.replay.okx_wire",
+    "hyperliquid": "jobs.replay.hyperliquid_wire",
 }
 REPLAY_EXCHANGES = tuple(_WIRE_MODULES)
 
@@ -127,42 +134,56 @@ def open_recording(directory: Path, exchange_id: str) -> Recording:
 
 
 def replay_settings(settings: Settings) -> Settings:
-    """Replay defaults: track what the recordings really hold unless the user chose otherwise.
+    """Replay defaults: track what the chosen window really recorded unless the user chose.
 
-    The shared folder carries real market data for Binance only; the Bybit and OKX recordings
-    replay those same Binance numbers in their own wire formats, to exercise ccxt's parsing.
-    Ingesting them by default would triple-count one market in the cross-exchange aggregate, so
-    without explicit ``LIQMAP_EXCHANGES`` a replay tracks only exchanges whose recordings carry
-    their own values, and without ``LIQMAP_SYMBOLS`` only the markets that were recorded.
+    Every venue replays only its own recorded values. Without explicit ``LIQMAP_EXCHANGES`` a
+    replay tracks the exchanges of its window (``LIQMAP_REPLAY_WINDOW``), without
+    ``LIQMAP_SYMBOLS`` the markets recorded there, and without ``LIQMAP_BACKFILL_DAYS`` at least
+    the whole window. An exchange chosen explicitly that recorded nothing in the window is
+    tracked as asked, with a warning naming the windows where it has data.
     """
     if settings.replay_dir is None:
         return settings
+    try:
+        window = window_named(settings.replay_window)
+    except ValueError as exc:
+        raise ConfigurationError(f"LIQMAP_REPLAY_WINDOW: {exc}") from None
+    candidates = list(REPLAY_EXCHANGES)
+    if "exchanges" in settings.model_fields_set:
+        candidates = [e for e in settings.exchanges if e in REPLAY_EXCHANGES]
     recordings = {}
-    for exchange_id in settings.exchanges:
-        if exchange_id in REPLAY_EXCHANGES:
-            try:
-                recordings[exchange_id] = open_recording(settings.replay_dir, exchange_id)
-            except FileNotFoundError:
-                continue
+    for exchange_id in candidates:
+        try:
+            recordings[exchange_id] = open_recording(settings.replay_dir, exchange_id)
+        except FileNotFoundError:
+            continue
     update: dict[str, object] = {}
     if "exchanges" not in settings.model_fields_set:
-        real = [e for e, r in recordings.items() if r.metadata.get("values_of", e) == e]
-        if real:
-            update["exchanges"] = real
+        update["exchanges"] = [e for e in window.exchanges if e in recordings]
     exchanges = update.get("exchanges", settings.exchanges)
     assert isinstance(exchanges, list)
     for exchange_id in exchanges:
         recording = recordings.get(exchange_id)
-        values_of = recording.metadata.get("values_of", exchange_id) if recording else None
-        if values_of not in (None, exchange_id):
-            log.warning(
-                "this replay carries another exchange's values in this exchange's wire format; "
-                "its numbers are not this exchange's market",
-                exchange=exchange_id,
-                values_of=values_of,
-            )
+        if recording is None or exchange_id in window.exchanges:
+            continue
+        elsewhere = [
+            name
+            for name, spec in recording.metadata.get("windows", {}).items()
+            if spec.get("markets") or spec.get("tracked")
+        ]
+        log.warning(
+            "this exchange recorded nothing in the replay window; it will have no data",
+            exchange=exchange_id,
+            window=window.name,
+            recorded_in=elsewhere,
+        )
     if "symbols" not in settings.model_fields_set:
         update["symbols"] = {
-            e: list(r.metadata.get("recorded_markets", [])) for e, r in recordings.items()
+            e: list(r.window(window.name).get("markets", [])) for e, r in recordings.items()
         }
+    if "backfill_days" not in settings.model_fields_set and recordings:
+        spec = next(iter(recordings.values())).window(window.name)
+        span_days = -(-(spec["now_ms"] - spec["start_ms"]) // 86_400_000)
+        if span_days > settings.backfill_days:
+            update["backfill_days"] = span_days
     return settings.model_copy(update=update) if update else settings

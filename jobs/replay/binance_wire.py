@@ -1,21 +1,28 @@
 """Binance USDⓈ-M (``binanceusdm``) recordings in fapi wire format, and how fapi answers them.
 
-Everything is real Binance data from ``../shared/data``. The CSV has prices, open interest in
-USD and the last funding rate, but no volume, so in each 12-field kline:
+Everything is real Binance data from ``../shared/data/binance`` (and Binance's own exchangeInfo,
+leverage brackets and forceOrder captures). Two markets have series:
 
-* 0 open time, 1-4 OHLC: the CSV's own strings;
-* 6 close time: open time + 5 min - 1 ms (Binance's rule);
-* 5 volume, 7 quote volume, 8 trade count, 9 taker-buy base, 10 taker-buy quote: ``null``
-  (unknown; never a made-up number), 11 "ignore": "0" as Binance always sends.
+* BTCUSDT 2026-05-25 → 2026-06-22 (window ``binance-btc-2026-05``): prices, open interest in USD
+  and the last funding rate, no volume;
+* ETHUSDT 2026-01-01 → 2026-02-08 (window ``venues-2026-01``): prices, base volume and the
+  8-hourly funding settlements, **no open interest** (none was recorded: an open-interest
+  request for it has no recording, and the adapter reports the dataset unavailable).
 
-openInterestHist rows: ``sumOpenInterestValue`` is the CSV's USD value; ``sumOpenInterest``
-(BTC) is derived as USD / the price at the snapshot (the close of the bar ending at
-``timestamp``; the first row: its own open). fundingRate rows are the settlements derived from
-``last_funding_rate`` (see ``source.funding_events``); ``markPrice`` is omitted (not recorded).
-exchangeInfo is the recorded 2021-07-22 response (BTCUSDT, ETHUSDT); leverageBracket is the
-shipped 2024-10-24 bracket table (freqtrade) in fapi form. Range queries follow the fapi docs:
-``startTime``/``endTime`` inclusive, ``limit`` default/max 500/1500 (klines), 30/500
-(openInterestHist, last 30 days only), 100/1000 (fundingRate).
+In each 12-field kline: 0 open time, 1-4 OHLC and 5 volume are the file's own strings (volume
+``null`` where the file has none); 6 close time = open time + 5 min - 1 ms (Binance's rule);
+7 quote volume, 8 trade count, 9 taker-buy base, 10 taker-buy quote: ``null`` (unknown; never a
+made-up number); 11 "ignore": "0" as Binance always sends.
+
+openInterestHist rows (BTCUSDT): ``sumOpenInterestValue`` is the file's USD value;
+``sumOpenInterest`` (BTC) is derived as USD / the price at the snapshot (the close of the bar
+ending at ``timestamp``; the first row: its own open). fundingRate rows: BTCUSDT's settlements
+derived from ``last_funding_rate`` (see ``source.funding_events``), ETHUSDT's from its settlement
+file; ``markPrice`` is omitted (not recorded). exchangeInfo is the recorded 2021-07-22 response
+(BTCUSDT, ETHUSDT); leverageBracket is the shipped 2024-10-24 bracket table (freqtrade) in fapi
+form. Range queries follow the fapi docs: ``startTime``/``endTime`` inclusive, ``limit``
+default/max 500/1500 (klines), 30/500 (openInterestHist, last 30 days only), 100/1000
+(fundingRate).
 """
 
 from __future__ import annotations
@@ -25,12 +32,12 @@ from typing import Any
 from jobs.replay.recording import Recording
 from jobs.replay.source import (
     BAR_MS,
-    RECORDED_SYMBOL,
+    MarketSeries,
     SharedData,
-    funding_events,
     open_interest_base,
     tiers_valid_from_date,
 )
+from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
 from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, series, window
 
 EXCHANGE_ID = "binanceusdm"
@@ -44,38 +51,59 @@ def _error(status: int, code: int, msg: str) -> Reply:
     return Reply(status, json.dumps({"code": code, "msg": msg}))
 
 
-def build(data: SharedData) -> Recording:
-    symbol = RECORDED_SYMBOL
-    klines = [
-        [
-            b.timestamp,
-            b.open,
-            b.high,
-            b.low,
-            b.close,
-            None,
-            b.timestamp + BAR_MS - 1,
-            None,
-            None,
-            None,
-            None,
-            "0",
+def _market_series(market: MarketSeries) -> dict[str, list[Any]]:
+    symbol = market.market_id
+    out: dict[str, list[Any]] = {
+        f"klines:{symbol}:5m": [
+            [
+                b.timestamp,
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                b.volume,
+                b.timestamp + BAR_MS - 1,
+                None,
+                None,
+                None,
+                None,
+                "0",
+            ]
+            for b in market.bars
+        ],
+        f"fundingRate:{symbol}": [
+            {"symbol": symbol, "fundingTime": e.funding_time, "fundingRate": e.rate}
+            for e in market.funding
+        ],
+    }
+    if market.has_open_interest:
+        out[f"openInterestHist:{symbol}:5m"] = [
+            {
+                "symbol": symbol,
+                "sumOpenInterest": open_interest_base(market.bars, i),
+                "sumOpenInterestValue": b.open_interest_usd,
+                "timestamp": b.timestamp,  # the snapshot instant: the end of the previous bar
+            }
+            for i, b in enumerate(market.bars)
         ]
-        for b in data.bars
-    ]
-    open_interest = [
-        {
-            "symbol": symbol,
-            "sumOpenInterest": open_interest_base(data.bars, i),
-            "sumOpenInterestValue": b.open_interest_usd,
-            "timestamp": b.timestamp,  # the snapshot instant: the end of the previous bar
-        }
-        for i, b in enumerate(data.bars)
-    ]
-    funding = [
-        {"symbol": symbol, "fundingTime": e.funding_time, "fundingRate": e.rate}
-        for e in funding_events(data.bars)
-    ]
+    return out
+
+
+def build(data: SharedData) -> Recording:
+    markets = data.of(EXCHANGE_ID)
+    series_rows: dict[str, list[Any]] = {}
+    datasets: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
+    derived: dict[str, str] = {}
+    for market in markets:
+        series_rows.update(_market_series(market))
+        datasets[market.symbol] = ["candles", "funding"] + (
+            ["open_interest"] if market.has_open_interest else []
+        )
+        sources.update({f"{market.market_id} {k}": v for k, v in market.sources.items()})
+        derived.update({f"{market.market_id} {k}": v for k, v in market.derived.items()})
+    for unified in data.tiers_latest["tiers"]:
+        datasets.setdefault(unified, []).append("tiers")
     info = data.instrument_specs["binance_usdm_exchangeInfo"]
     exchange_info = {"serverTime": info["serverTime"], "symbols": info["symbols"]}
     brackets = []
@@ -97,16 +125,20 @@ def build(data: SharedData) -> Recording:
                 ],
             }
         )
+    windows = windows_metadata(data, EXCHANGE_ID)
     return Recording(
         exchange_id=EXCHANGE_ID,
-        now_ms=data.now_ms,
+        now_ms=windows[DEFAULT_WINDOW]["now_ms"],
         metadata={
-            "recorded_markets": ["BTC/USDT:USDT"],
-            "values_of": "binanceusdm",  # whose market these numbers are
-            "values": "real Binance USDⓈ-M data from ../shared/data",
+            "windows": windows,
+            "datasets": datasets,
+            "missing": {
+                "open_interest": "the shared data has Binance open interest for BTCUSDT only "
+                "(README: 'Still missing')",
+            },
+            "values": "real Binance USDⓈ-M data from ../shared/data/binance",
             "sources": {
-                "klines/openInterestHist/fundingRate": "binance/BTCUSDT_perp_5m_klines_oi_funding"
-                ".csv",
+                **sources,
                 "exchangeInfo": "exchange_specs/perp_instrument_specs_BTC_ETH.json "
                 "(recorded 2021-07-22)",
                 "leverageBracket": "exchange_specs/binance_leverage_tiers_BTC_ETH_latest.json "
@@ -114,22 +146,16 @@ def build(data: SharedData) -> Recording:
                 "forceOrder": "forceorder/binance_usdm_forceorder_captures_normalized.csv",
             },
             "derived": {
+                **derived,
                 "kline[6] closeTime": "open time + 299999 ms",
-                "kline[5,7,8,9,10]": "null: the source has no volume or trade counts",
-                "sumOpenInterest": "sumOpenInterestValue / close of the bar ending at the "
-                "snapshot (timestamp); the first row: its own open",
-                "fundingRate": "settlement at 00/08/16 UTC carries last_funding_rate of the "
-                "bar opening 5 min later; the first event is the rate before the window",
-                "now_ms": "close time of the last (possibly partial) bar",
+                "kline[7,8,9,10]": "null: the files have no quote volume, trade counts or "
+                "taker volumes",
+                "now_ms": "per window: the close time of the last (possibly partial) bar",
                 "forceOrder E": "event time not captured: set to the trade time T",
             },
         },
         static={"exchangeInfo": exchange_info, "leverageBracket": brackets},
-        series={
-            f"klines:{symbol}:5m": klines,
-            f"openInterestHist:{symbol}:5m": open_interest,
-            f"fundingRate:{symbol}": funding,
-        },
+        series=series_rows,
         ws_messages=[_force_order_message(o) for o in data.force_orders],
     )
 

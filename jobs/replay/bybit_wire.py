@@ -1,26 +1,22 @@
-"""Bybit v5 recordings carrying the real Binance values, and how v5 answers them.
+"""Bybit v5 recordings of Bybit's own data, and how v5 answers them.
 
-The shared data has no Bybit market data, so these payloads are written in Bybit's documented v5
-wire format but carry the **real Binance BTCUSDT values** of ``../shared/data`` (the metadata
-says so). Their purpose is to run ccxt's Bybit request building and parsing on real numbers:
+Every value is Bybit's, from ``../shared/data``:
 
 * ``instruments-info``: the recorded Bybit v2 ``/v2/public/symbols`` entries (2021-04-17: BTCUSD,
   BTCUSDT, ETHUSDT) mapped field by field to v5 names (contract type and settle coin from the
   quote: USD → inverse, settled in the base coin);
-* ``kline`` rows ``[start, open, high, low, close, volume, turnover]``, newest first, volume and
-  turnover ``null`` (not in the source);
-* ``open-interest``: linear OI is in base coin: the Binance USD value / the price at the
-  snapshot (the close of the bar ending at its timestamp);
-* ``funding/history``: the Binance settlements (see ``source.funding_events``);
-* ``risk-limit``: Binance's 2024-10-24 brackets as risk limits (``riskLimitValue`` = notional
-  cap, ``maintenanceMargin`` = maintMarginRatio, ``mmDeduction`` = cum, ``maxLeverage`` and
-  ``initialMargin`` = 1 / initial leverage);
-* ``allLiquidation`` frames: the Binance forceOrder captures of markets listed here; Bybit's
-  ``S`` is the *position* side ("Buy" = a long was liquidated), so a Binance SELL order → "Buy".
+* ``kline`` rows ``[start, open, high, low, close, volume, turnover]`` of BTCUSDT 5m,
+  2026-01-01 → 2026-02-08 (``bybit/BTCUSDT_perp_5m_klines_funding.csv``), newest first;
+  ``turnover`` ``null`` (not in the source);
+* ``funding/history``: the recorded 8-hourly settlements (``bybit/BTCUSDT_perp_funding_8h.csv``).
+
+Not recorded, so never answered with anyone else's numbers: open interest (the shared data has no
+Bybit open interest in any window), risk limits, and the ``allLiquidation`` stream. Requests for
+them get the replay's "no recording" error, and the adapter reports those datasets unavailable.
 
 Range queries: ``start``/``end`` (kline) and ``startTime``/``endTime`` are inclusive; when more
 rows match than ``limit`` the newest are returned (pages run backwards from ``end``);
-``open-interest`` also pages with ``cursor``.
+``open-interest`` also pages with ``cursor`` (kept for a recording that has it).
 """
 
 from __future__ import annotations
@@ -29,13 +25,8 @@ import json
 from typing import Any
 
 from jobs.replay.recording import Recording
-from jobs.replay.source import (
-    RECORDED_SYMBOL,
-    SharedData,
-    funding_events,
-    open_interest_base,
-    tiers_valid_from_date,
-)
+from jobs.replay.source import SharedData
+from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
 from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, series, window
 
 EXCHANGE_ID = "bybit"
@@ -84,85 +75,47 @@ def _instrument(v2: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(data: SharedData) -> Recording:
-    symbol = RECORDED_SYMBOL
     instruments = [_instrument(v2) for v2 in data.instrument_specs["bybit_v2_symbols"]["result"]]
-    klines = [[str(b.timestamp), b.open, b.high, b.low, b.close, None, None] for b in data.bars]
-    open_interest = [
-        {"openInterest": open_interest_base(data.bars, i), "timestamp": str(b.timestamp)}
-        for i, b in enumerate(data.bars)
-    ]
-    funding = [
-        {"symbol": symbol, "fundingRate": e.rate, "fundingRateTimestamp": str(e.funding_time)}
-        for e in funding_events(data.bars)
-    ]
-    risk_limits: dict[str, list[dict[str, Any]]] = {}
-    for unified, tiers in data.tiers_latest["tiers"].items():
-        market_id = unified.split(":")[0].replace("/", "")
-        risk_limits[market_id] = [
-            {
-                "id": int(t["info"]["bracket"]),
-                "symbol": market_id,
-                "riskLimitValue": t["info"]["notionalCap"],
-                "maintenanceMargin": t["info"]["maintMarginRatio"],
-                "initialMargin": repr(1 / float(t["info"]["initialLeverage"])),
-                "isLowestRisk": 1 if t["info"]["bracket"] == "1" else 0,
-                "maxLeverage": t["info"]["initialLeverage"],
-                "mmDeduction": t["info"]["cum"],
-            }
-            for t in tiers
+    series_rows: dict[str, list[Any]] = {}
+    datasets: dict[str, list[str]] = {}
+    sources: dict[str, str] = {
+        "instruments-info": "exchange_specs/perp_instrument_specs_BTC_ETH.json "
+        "bybit_v2_symbols (2021-04-17) mapped to v5 field names",
+    }
+    for market in data.of(EXCHANGE_ID):
+        symbol = market.market_id
+        series_rows[f"kline:{symbol}:5m"] = [
+            [str(b.timestamp), b.open, b.high, b.low, b.close, b.volume, None] for b in market.bars
         ]
-    listed = {i["symbol"] for i in instruments}
-    frames = [
-        {
-            "topic": f"allLiquidation.{o.symbol}",
-            "type": "snapshot",
-            "ts": o.trade_time,
-            "data": [
-                {
-                    "T": o.trade_time,
-                    "s": o.symbol,
-                    "S": "Buy" if o.side == "SELL" else "Sell",  # position side
-                    "v": o.filled_accum_qty,
-                    "p": o.price,
-                }
-            ],
-        }
-        for o in data.force_orders
-        if o.symbol in listed
-    ]
+        series_rows[f"funding:{symbol}"] = [
+            {"symbol": symbol, "fundingRate": e.rate, "fundingRateTimestamp": str(e.funding_time)}
+            for e in market.funding
+        ]
+        datasets[market.symbol] = ["candles", "funding"]
+        sources.update({f"{symbol} {k}": v for k, v in market.sources.items()})
+    windows = windows_metadata(data, EXCHANGE_ID)
     return Recording(
         exchange_id=EXCHANGE_ID,
-        now_ms=data.now_ms,
+        now_ms=windows[DEFAULT_WINDOW]["now_ms"],
         metadata={
-            "recorded_markets": ["BTC/USDT:USDT"],
-            "values_of": "binanceusdm",  # whose market these numbers are
-            "values": "REAL BINANCE USDⓈ-M VALUES in Bybit v5 wire format (no Bybit market "
-            "data is shared); for exercising ccxt's Bybit parsing, not Bybit's market",
-            "sources": {
-                "kline/open-interest/funding": "binance/BTCUSDT_perp_5m_klines_oi_funding.csv",
-                "instruments-info": "exchange_specs/perp_instrument_specs_BTC_ETH.json "
-                "bybit_v2_symbols (2021-04-17) mapped to v5 field names",
-                "risk-limit": "exchange_specs/binance_leverage_tiers_BTC_ETH_latest.json "
-                f"({tiers_valid_from_date(data.tiers_latest)}) as v5 risk limits",
-                "allLiquidation": "forceorder/binance_usdm_forceorder_captures_normalized.csv",
+            "windows": windows,
+            "datasets": datasets,
+            "missing": {
+                "open_interest": "the shared data has no Bybit open interest in any window "
+                "(README: 'Still missing')",
+                "tiers": "no Bybit risk-limit table is in the shared data",
+                "liquidations": "no Bybit allLiquidation frames are in the shared data",
             },
+            "values": "real Bybit data from ../shared/data/bybit",
+            "sources": sources,
             "derived": {
-                "kline volume/turnover": "null: not in the source",
-                "openInterest": "Binance sumOpenInterestValue / close of the bar ending at the "
-                "snapshot (base coin)",
-                "initialMargin": "1 / initialLeverage",
-                "allLiquidation S": "position side: Binance SELL order -> Buy",
-                "allLiquidation v": "Binance accumulated filled quantity z",
+                "kline turnover": "null: not in the source",
                 "time": "the replay clock",
             },
         },
-        static={"instruments": instruments, "riskLimits": risk_limits},
-        series={
-            f"kline:{symbol}:5m": klines,
-            f"openInterest:{symbol}:5m": open_interest,
-            f"funding:{symbol}": funding,
-        },
-        ws_messages=frames,
+        static={"instruments": instruments, "riskLimits": {}},
+        series=series_rows,
+        ws_messages=[],
     )
 
 

@@ -1,25 +1,23 @@
-"""OKX v5 recordings carrying the real Binance values, and how v5 answers them.
+"""OKX v5 recordings of OKX's own data, and how v5 answers them.
 
-The shared data has no OKX market data, so these payloads use OKX's documented v5 wire format
-but carry the **real Binance BTCUSDT values** of ``../shared/data`` (the metadata says so), to
-run ccxt's OKX request building and parsing on real numbers:
+Every value is OKX's, from ``../shared/data``:
 
 * ``public/instruments?instType=SWAP``: the recorded 2022-05-13 response (BTC-USD-SWAP,
   BTC-USDT-SWAP, ETH-USDT-SWAP) with ``instFamily`` = ``uly`` added (OKX's later name for the
-  same field; ccxt needs it for position tiers);
+  same field; ccxt reads it);
 * ``market/candles`` and ``market/history-candles`` rows ``[ts, o, h, l, c, vol, volCcy,
-  volCcyQuote, confirm]``, newest first; volumes ``null`` (not in the source); ``confirm`` "0"
-  for the last, still open bar;
-* ``rubik/stat/contracts/open-interest-history`` rows ``[ts, oi, oiCcy, oiUsd]``: ``oiUsd`` is
-  Binance's USD value, ``oiCcy`` = USD / the close of the bar
-  ending at ``ts``, ``oi`` (contracts) = ``oiCcy`` / ctVal;
-* ``public/funding-rate-history``: the Binance settlements as both ``fundingRate`` and
-  ``realizedRate`` (a settled rate is what was realized);
-* ``public/position-tiers``: Binance's 2024-10-24 brackets with notional bounds converted to
-  contracts at the last closed bar's close (``sz = notional / (ctVal × close)``), ``imr`` =
-  1 / initial leverage;
-* ``liquidation-orders`` frames: the Binance forceOrder captures of listed instruments, ``sz`` in
-  contracts (Binance quantity / ctVal), ``side`` the order side, ``posSide`` the liquidated side.
+  volCcyQuote, confirm]`` of BTC-USDT-SWAP, newest first: ``bar=1m`` serves the recorded 1-minute
+  bars (``okx/BTC-USDT-SWAP_perp_1m_klines_funding.csv``, 2026-01-01 → 2026-01-16 07:57);
+  ``bar=5m`` serves 5-minute bars **derived** from them (see ``source.aggregate_bars``: only
+  where all five minutes are recorded), as OKX serves 5m natively. ``volCcy`` (coin) is the
+  file's volume, ``vol`` (contracts) = volCcy / ctVal, ``volCcyQuote`` ``null`` (not recorded);
+  ``confirm`` is "1" for a bar closed by the replay clock, else "0";
+* ``public/funding-rate-history``: the recorded 8-hourly settlements as both ``fundingRate`` and
+  ``realizedRate`` (a settled rate is what was realized).
+
+Not recorded, so never answered with anyone else's numbers: open-interest history (none in the
+shared data), position tiers, and the ``liquidation-orders`` stream: such requests get the
+replay's "no recording" error and the adapter reports those datasets unavailable.
 
 Range queries follow v5: ``after``/``before`` (candles, funding) and ``begin``/``end`` (rubik)
 are exclusive bounds, rows come newest first, at most ``limit`` of them (history candles and
@@ -28,155 +26,100 @@ rubik ≤ 100, candles ≤ 300, funding ≤ 400), the newest that match.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from jobs.replay.recording import Recording
-from jobs.replay.source import (
-    SharedData,
-    funding_events,
-    open_interest_base,
-    tiers_valid_from_date,
+from jobs.replay.source import SharedData
+from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
+from jobs.replay.wire import (
+    Params,
+    Reply,
+    Routes,
+    Unrecorded,
+    answering_at,
+    int_param,
+    ok,
+    series,
+    window,
 )
-from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, series, window
 
 EXCHANGE_ID = "okx"
-RECORDED_INSTRUMENT = "BTC-USDT-SWAP"  # carries the Binance BTCUSDT series
+BARS = {"1m": 60_000, "5m": 300_000}
 
 
 def _v5(payload: list[Any]) -> Reply:
     return ok({"code": "0", "msg": "", "data": payload})
 
 
-def _binance_id(inst_id: str) -> str:
-    base, quote, _ = inst_id.split("-")
-    return base + quote
-
-
 def build(data: SharedData) -> Recording:
     recorded = data.instrument_specs["okx_v5_instruments_swap"]["responses"][0]["data"]
     instruments = [{**i, "instFamily": i["uly"]} for i in recorded]
     by_id = {i["instId"]: i for i in instruments}
-    ct_val = float(by_id[RECORDED_INSTRUMENT]["ctVal"])
-    last_open = data.bars[-1].timestamp
-    candles = [
-        [
-            str(b.timestamp),
-            b.open,
-            b.high,
-            b.low,
-            b.close,
-            None,
-            None,
-            None,
-            "0" if b.timestamp == last_open else "1",
+    series_rows: dict[str, list[Any]] = {}
+    datasets: dict[str, list[str]] = {}
+    sources: dict[str, str] = {
+        "instruments": "exchange_specs/perp_instrument_specs_BTC_ETH.json "
+        "okx_v5_instruments_swap (2022-05-13)",
+    }
+    derived: dict[str, str] = {
+        "instFamily": "= uly",
+        "candle vol": "volCcy / ctVal (contracts)",
+        "candle volCcyQuote": "null: not in the source",
+        "candle confirm": "1 when the bar is closed by the replay clock, else 0",
+        "realizedRate": "= fundingRate (a settled rate)",
+    }
+    for market in data.of(EXCHANGE_ID):
+        inst = market.market_id
+        ct_val = Decimal(by_id[inst]["ctVal"])
+        bar = f"{market.bar_ms // 60_000}m"
+        series_rows[f"candles:{inst}:{bar}"] = [
+            [
+                str(b.timestamp),
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                None if b.volume is None else str(Decimal(b.volume) / ct_val),
+                b.volume,
+                None,
+                "1",
+            ]
+            for b in market.bars
         ]
-        for b in data.bars
-    ]
-    open_interest = []
-    for i, b in enumerate(data.bars):
-        base = open_interest_base(data.bars, i)
-        open_interest.append(
-            [str(b.timestamp), repr(float(base) / ct_val), base, b.open_interest_usd]
-        )
-    funding = [
-        {
-            "instType": "SWAP",
-            "instId": RECORDED_INSTRUMENT,
-            "fundingRate": e.rate,
-            "realizedRate": e.rate,
-            "fundingTime": str(e.funding_time),
-        }
-        for e in funding_events(data.bars)
-    ]
-    reference_close = float(data.bars[-2].close)  # the last closed bar
-    tiers: dict[str, list[dict[str, Any]]] = {}
-    for unified, table in data.tiers_latest["tiers"].items():
-        inst_id = unified.split(":")[0].replace("/", "-") + "-SWAP"
-        if inst_id not in by_id:
-            continue
-        contract = float(by_id[inst_id]["ctVal"]) * reference_close
-        tiers[by_id[inst_id]["instFamily"]] = [
+        series_rows[f"funding:{inst}"] = [
             {
-                "uly": by_id[inst_id]["uly"],
-                "instFamily": by_id[inst_id]["instFamily"],
-                "instId": "",
-                "tier": t["info"]["bracket"],
-                "minSz": repr(float(t["info"]["notionalFloor"]) / contract),
-                "maxSz": repr(float(t["info"]["notionalCap"]) / contract),
-                "mmr": t["info"]["maintMarginRatio"],
-                "imr": repr(1 / float(t["info"]["initialLeverage"])),
-                "maxLever": t["info"]["initialLeverage"],
+                "instType": "SWAP",
+                "instId": inst,
+                "fundingRate": e.rate,
+                "realizedRate": e.rate,
+                "fundingTime": str(e.funding_time),
             }
-            for t in table
+            for e in market.funding
         ]
-    inst_by_binance = {
-        _binance_id(i["instId"]): i for i in instruments if i["ctValCcy"] != "USD"
-    }  # linear swaps only: Binance USDⓈ-M quantities are in base coin
-    frames = []
-    for o in data.force_orders:
-        inst = inst_by_binance.get(o.symbol)
-        if inst is None:
-            continue
-        detail = {
-            "bkLoss": "0",
-            "bkPx": o.price,
-            "ccy": "",
-            "posSide": "long" if o.side == "SELL" else "short",
-            "side": o.side.lower(),
-            "sz": repr(float(o.filled_accum_qty) / float(inst["ctVal"])),
-            "ts": str(o.trade_time),
-        }
-        frames.append(
-            {
-                "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
-                "data": [
-                    {
-                        "details": [detail],
-                        "instFamily": inst["instFamily"],
-                        "instId": inst["instId"],
-                        "instType": "SWAP",
-                        "uly": inst["uly"],
-                    }
-                ],
-            }
-        )
+        datasets[market.symbol] = ["candles", "funding"]
+        sources.update({f"{inst} {k}": v for k, v in market.sources.items()})
+        derived.update({f"{inst} {k}": v for k, v in market.derived.items()})
+    windows = windows_metadata(data, EXCHANGE_ID)
     return Recording(
         exchange_id=EXCHANGE_ID,
-        now_ms=data.now_ms,
+        now_ms=windows[DEFAULT_WINDOW]["now_ms"],
         metadata={
-            "recorded_markets": ["BTC/USDT:USDT"],
-            "values_of": "binanceusdm",  # whose market these numbers are
-            "values": "REAL BINANCE USDⓈ-M VALUES in OKX v5 wire format (no OKX market data "
-            "is shared); for exercising ccxt's OKX parsing, not OKX's market",
-            "sources": {
-                "candles/open-interest/funding": "binance/BTCUSDT_perp_5m_klines_oi_funding.csv",
-                "instruments": "exchange_specs/perp_instrument_specs_BTC_ETH.json "
-                "okx_v5_instruments_swap (2022-05-13)",
-                "position-tiers": "exchange_specs/binance_leverage_tiers_BTC_ETH_latest.json "
-                f"({tiers_valid_from_date(data.tiers_latest)})",
-                "liquidation-orders": "forceorder/binance_usdm_forceorder_captures_normalized.csv",
+            "windows": windows,
+            "datasets": datasets,
+            "missing": {
+                "open_interest": "the shared data has no OKX open interest in any window "
+                "(README: 'Still missing')",
+                "tiers": "no OKX position-tier table is in the shared data",
+                "liquidations": "no OKX liquidation-orders frames are in the shared data",
             },
-            "derived": {
-                "instFamily": "= uly",
-                "candle vol/volCcy/volCcyQuote": "null: not in the source",
-                "candle confirm": "0 for the last (open) bar, else 1",
-                "oiCcy": "Binance USD value / close of the bar ending at the snapshot",
-                "oi": "oiCcy / ctVal (contracts)",
-                "realizedRate": "= fundingRate (the settled Binance rate)",
-                "position-tiers minSz/maxSz": "Binance notional / (ctVal x close of the last "
-                f"closed bar = {reference_close})",
-                "imr": "1 / initialLeverage",
-                "liquidation sz": "Binance accumulated filled quantity / ctVal",
-            },
-            "tier_reference_close": reference_close,
+            "values": "real OKX data from ../shared/data/okx",
+            "sources": sources,
+            "derived": derived,
         },
-        static={"instruments": instruments, "positionTiers": tiers},
-        series={
-            f"candles:{RECORDED_INSTRUMENT}:5m": candles,
-            f"openInterest:{RECORDED_INSTRUMENT}:5m": open_interest,
-            f"funding:{RECORDED_INSTRUMENT}": funding,
-        },
-        ws_messages=frames,
+        static={"instruments": instruments, "positionTiers": {}},
+        series=series_rows,
+        ws_messages=[],
     )
 
 
@@ -205,19 +148,22 @@ def _instruments(rec: Recording, params: Params) -> Reply:
 
 def _candles(maximum: int) -> Any:
     def handler(rec: Recording, params: Params) -> Reply:
-        if params.get("bar") != "5m":
-            raise Unrecorded("only 5m candles are recorded")
-        rows = series(rec, f"candles:{params.get('instId')}:5m")
+        bar = params.get("bar", "1m")  # OKX's default bar is 1m
+        if bar not in BARS:
+            raise Unrecorded(f"only {', '.join(BARS)} candles are recorded")
+        rows = series(rec, f"candles:{params.get('instId')}:{bar}")
         times = [int(r[0]) for r in rows]
-        return _v5(
-            _exclusive(
-                times,
-                rows,
-                int_param(params, "after"),
-                int_param(params, "before"),
-                _limit(params, 100, maximum),
-            )
+        found = _exclusive(
+            times,
+            rows,
+            int_param(params, "after"),
+            int_param(params, "before"),
+            _limit(params, 100, maximum),
         )
+        now = answering_at.get()
+        if now is None:
+            now = rec.now_ms
+        return _v5([[*r[:8], "1" if int(r[0]) + BARS[bar] <= now + 1 else "0"] for r in found])
 
     return handler
 

@@ -4,7 +4,9 @@
 wire module chooses; ``series`` holds time-ordered wire rows (klines, open-interest points,
 funding events) that the wire module's handlers slice to answer range queries exactly as the
 venue would; ``ws_messages`` holds websocket frames in arrival order. ``metadata`` says where
-every number came from and which fields were derived.
+every number came from and which fields were derived; ``metadata["windows"]`` gives each replay
+window's clock and the markets recorded in it, ``metadata["datasets"]`` what was recorded per
+market and ``metadata["missing"]`` why the rest was not.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ RECORDING_SUFFIX = ".recording.json"
 @dataclass(slots=True)
 class Recording:
     exchange_id: str
-    now_ms: int  # the replay clock: end of the recorded data
+    now_ms: int  # the replay clock of the default window (the wire handlers see the running one)
     metadata: dict[str, Any] = field(default_factory=dict)
     static: dict[str, Any] = field(default_factory=dict)
     series: dict[str, list[Any]] = field(default_factory=dict)
@@ -38,3 +40,26 @@ class Recording:
         with path.open() as handle:
             data = json.load(handle)
         return cls(**data)
+
+    def window(self, name: str) -> dict[str, Any]:
+        """The replay window ``name``: ``now_ms``, ``start_ms``, ``markets``, ``description``."""
+        windows: dict[str, dict[str, Any]] = self.metadata.get("windows", {})
+        if name not in windows:
+            raise ValueError(
+                f"unknown replay window {name!r} for {self.exchange_id}; "
+                f"valid: {', '.join(windows) or 'none'}"
+            )
+        return windows[name]
+
+    def unrecorded(self, symbol: str, dataset: str) -> str | None:
+        """Why ``dataset`` of ``symbol`` has no recording (None when it has one)."""
+        if dataset in self.metadata.get("datasets", {}).get(symbol, ()):
+            return None
+        missing: dict[str, str] = self.metadata.get("missing", {})
+        reason = missing.get(f"{dataset}:{symbol}") or missing.get(dataset)
+        if reason is None:
+            recorded = sorted(
+                m for m, d in self.metadata.get("datasets", {}).items() if dataset in d
+            )
+            reason = f"recorded for {', '.join(recorded) or 'no market'} only"
+        return f"{self.exchange_id} replay: no {dataset} of {symbol} was recorded ({reason})"

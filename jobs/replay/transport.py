@@ -90,7 +90,7 @@ class RecordedTransport:
     requests: list[RecordedRequest] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
     latency_s: float = 0.0  # every answer waits this long, like a slow link (tests)
-    # the replay clock, when it runs behind the recording's end: answers stop at its reading
+    # the replay clock (its window's end, or running towards it): answers stop at its reading
     clock: Callable[[], int] | None = None
 
     # --- fault injection -----------------------------------------------------------------
@@ -131,8 +131,11 @@ class RecordedTransport:
     ) -> Any:
         parts = urlsplit(url)
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if isinstance(body, str) and body and not body.lstrip().startswith(("{", "[")):
-            pairs += parse_qsl(body, keep_blank_values=True)
+        if isinstance(body, str) and body:
+            if body.lstrip().startswith("{"):  # a JSON body (Hyperliquid's POST /info)
+                pairs += _flatten(json.loads(body))
+            elif not body.lstrip().startswith("["):
+                pairs += parse_qsl(body, keep_blank_values=True)
         request = RecordedRequest(
             method.upper(),
             parts.path,
@@ -171,7 +174,8 @@ class RecordedTransport:
                 f"(recorded endpoints: {recorded})"
             )
         recording, token = self.recording, None
-        if self.clock is not None and (now := self.clock()) < recording.now_ms:
+        if self.clock is not None:  # the replay window's clock: nothing after it exists yet
+            now = self.clock()
             recording = replace(recording, now_ms=now)
             token = answering_at.set(now)
         try:
@@ -239,6 +243,20 @@ class RecordedTransport:
         if json_response is not None:
             return json_response
         return http_response
+
+
+def _flatten(payload: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A JSON object as flat parameters: ``{"req": {"coin": "BTC"}}`` → ``req.coin=BTC``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += _flatten(value, f"{name}.")
+        elif isinstance(value, str):
+            pairs.append((name, value))
+        else:
+            pairs.append((name, json.dumps(value, separators=(",", ":"))))
+    return pairs
 
 
 _REASONS = {

@@ -1,33 +1,34 @@
 """The API tests' data: produced by liqmap's real jobs from ../shared/data, read back with SQL.
 
-:func:`produce` runs the jobs in replay mode (the real ccxt classes, answered from recordings
-built from the real exchange data in ``../shared/data``) in two steps, the way a deployment that
-adds an exchange later would:
+:func:`produce` runs ``jobs.pipeline.run_pipeline_once`` in replay mode (the real ccxt classes,
+answered from recordings of the real exchange data in ``../shared/data``) over both recorded
+windows, the way a deployment would have run through them, each venue carrying only its own
+numbers:
 
-1. ``jobs.pipeline.run_pipeline_once`` tracking Binance USDⓈ-M ``BTC/USDT:USDT`` and
-   ``ETH/USDT:USDT``: the whole 4-week Binance window (candles, open interest, funding, tiers),
-   the CoinGlass realized liquidations, the replayed forceOrder captures, then the materializer
-   (engine → snapshots and swept levels per market, and the cross-exchange aggregate). The
-   recording has no ETH series, so ETH's candle, open-interest and funding ingests fail with the
-   replay's error while its tier table succeeds: real failed job runs for
-   ``markets { coverage { lastError } }``, and ETH heatmap series without snapshots.
-2. Bybit ``BTC/USDT:USDT`` is added: its market is synced, candles, open interest and funding are
-   ingested from :data:`BYBIT_SINCE` on only (``jobs.ingest.ingest_dataset(since_ms=…)``, as a
-   backfill does), its tier table is never fetched, and ``jobs.materialize.materialize_symbol``
-   runs for both exchanges. The Bybit recording replays the same Binance values in Bybit's v5
-   wire format (the replay logs a warning saying so), but Bybit's engine starts at BYBIT_SINCE
-   on the shipped fallback tier table: its books, its model assumptions and therefore the
-   aggregate differ from Binance's (most around BYBIT_SINCE; the books converge as old positions
-   decay), and ``bybit:tiers`` is a missing dataset of every BTC map.
+1. the January window (``venues-2026-01``, clock 2026-02-08): Bybit and OKX ``BTC/USDT:USDT``
+   and Binance ``ETH/USDT:USDT`` candles and funding, and Hyperliquid, whose 34 recorded
+   top-trader snapshots (``hyperliquid/top_trader_liq_levels_dev.jsonl``) the known-positions
+   step stores, beside one live round over the one account the shared ccxt extract recorded
+   (:data:`KNOWN_ACCOUNT` on its ``flx`` dex: one position, and its two liquidation fills,
+   read through ccxt as live). No venue recorded open interest there: every ``open_interest``
+   ingest is an ``unavailable`` run with the recording's reason, and the materializer maps
+   nothing;
+2. the May window (``binance-btc-2026-05``, the default, clock 2026-06-22): Binance
+   ``BTC/USDT:USDT`` with candles, open interest, funding and tiers, the CoinGlass realized
+   liquidations and the replayed forceOrder captures, with Bybit and OKX BTC and Binance ETH
+   still tracked (they recorded nothing in May; their open interest is unavailable again).
+   The materializer maps Binance BTC; Bybit, OKX and ETH get series without snapshots, and the
+   cross-exchange aggregate is the sum of the venues with real open interest: Binance alone.
 
 Everything the tests expect is read back from the stored rows with plain SQL (:class:`Stored`,
-psycopg, no liqmap code) or from the source CSVs — never from the code under test.
+psycopg, no liqmap code) or from the source files — never from the code under test.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,45 +38,54 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from jobs.replay.hyperliquid_wire import RECORDED_ACCOUNT as KNOWN_ACCOUNT
 from liqmap.database import DatabaseTarget
-from tests.api.settings import jobs_settings
+from tests.api.settings import API_EXCHANGES, jobs_settings
 
 SYMBOL = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
+HL_BTC = "BTC/USDC:USDC"  # Hyperliquid's BTC perpetual (the known levels' market)
 BAR = timedelta(minutes=5)
-BYBIT_SINCE = datetime(2026, 6, 18, tzinfo=UTC)
-BYBIT_DATASETS = ("candles", "open_interest", "funding")  # no tiers: a missing dataset
+MID_WINDOW = datetime(2026, 6, 18, tzinfo=UTC)  # a midnight inside the Binance BTC window
+JANUARY = "venues-2026-01"
+WITHOUT_OI = ("bybit", "okx")  # tracked for BTC/USDT:USDT, no open interest recorded anywhere
 DATASETS = ("candles", "open_interest", "funding", "tiers")
+KNOWN_LEVELS = Path("hyperliquid") / "top_trader_liq_levels_dev.jsonl"
 
 
 async def produce(url: str, shared_data: Path) -> None:
     """Run the real jobs into the (migrated, empty) database at ``url`` (see the module doc)."""
-    from jobs.ingest import ingest_dataset
-    from jobs.materialize import materialize_symbol
-    from jobs.pipeline import open_runtime, run_pipeline_once
+    from jobs.pipeline import run_pipeline_once
 
     target = DatabaseTarget(url, embedded=False)
-    binance = jobs_settings(
-        shared_data, exchanges=["binanceusdm"], symbols={"binanceusdm": [SYMBOL, ETH]}
-    )
-    report = await run_pipeline_once(binance, target)
-    assert report.snapshots > 0 and report.realized_rows > 0, report
-    both = jobs_settings(
+    january = jobs_settings(
         shared_data,
-        exchanges=["binanceusdm", "bybit"],
-        symbols={"binanceusdm": [SYMBOL, ETH], "bybit": [SYMBOL]},
+        replay_window=JANUARY,
+        exchanges=[*API_EXCHANGES, "hyperliquid"],
+        symbols={
+            "binanceusdm": [ETH],
+            "bybit": [SYMBOL],
+            "okx": [SYMBOL],
+            "hyperliquid": [HL_BTC],
+        },
+        known_positions_accounts=[f"{KNOWN_ACCOUNT}@flx"],
     )
-    rt = open_runtime(both, target)
-    try:
-        await rt.sync_markets("bybit")
-        since = int(BYBIT_SINCE.timestamp() * 1000)
-        for dataset in BYBIT_DATASETS:
-            result = await ingest_dataset(rt, "bybit", SYMBOL, dataset, since_ms=since)
-            assert result.status == "succeeded", result
-        await materialize_symbol(rt, SYMBOL)
-    finally:
-        await rt.close()
-        await rt.engine.dispose()
+    report = await run_pipeline_once(january, target)
+    assert report.snapshots == 0 and report.known_snapshots == 34 + 1, report
+    by_run = {(r.exchange, r.symbol, r.dataset): r for r in report.ingest}
+    for exchange, symbol in (("bybit", SYMBOL), ("okx", SYMBOL), ("binanceusdm", ETH)):
+        for dataset in ("candles", "funding"):
+            run = by_run[(exchange, symbol, dataset)]
+            assert run.status == "succeeded" and run.rows_written > 0, run
+        assert by_run[(exchange, symbol, "open_interest")].status == "unavailable"
+    may = jobs_settings(shared_data)  # the API's venues and markets, in the default window
+    report = await run_pipeline_once(may, target)
+    assert report.snapshots > 0 and report.realized_rows > 0, report
+    for exchange in WITHOUT_OI:
+        run = next(
+            r for r in report.ingest if (r.exchange, r.dataset) == (exchange, "open_interest")
+        )
+        assert run.status == "unavailable", run
 
 
 # --- reading back --------------------------------------------------------------------------------
@@ -140,6 +150,61 @@ def read_bars(shared_data: Path) -> Bars:
         oi_usd=col("open_interest_usd"),
         funding=col("last_funding_rate"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBars:
+    """5m bars of a venue's January file (no open interest), straight from the CSV."""
+
+    ts: list[datetime]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+VENUE_FILES = {
+    ("bybit", SYMBOL): Path("bybit") / "BTCUSDT_perp_5m_klines_funding.csv",
+    ("binanceusdm", ETH): Path("binance") / "ETHUSDT_perp_5m_klines_funding.csv",
+}
+FUNDING_FILES = {
+    ("bybit", SYMBOL): Path("bybit") / "BTCUSDT_perp_funding_8h.csv",
+    ("binanceusdm", ETH): Path("binance") / "ETHUSDT_perp_funding_8h.csv",
+}
+
+
+def read_venue_bars(shared_data: Path, exchange: str, symbol: str) -> VenueBars:
+    with (shared_data / VENUE_FILES[(exchange, symbol)]).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name]) for r in rows])
+
+    return VenueBars(
+        ts=[datetime.fromtimestamp(int(r["timestamp"]) / 1000, tz=UTC) for r in rows],
+        open=col("price_open"),
+        high=col("price_high"),
+        low=col("price_low"),
+        close=col("price_close"),
+        volume=col("volume_base"),
+    )
+
+
+def read_venue_funding(shared_data: Path, exchange: str, symbol: str) -> dict[datetime, float]:
+    """The 8h settlements of a venue's January file: settlement time → rate."""
+    with (shared_data / FUNDING_FILES[(exchange, symbol)]).open(newline="") as handle:
+        return {
+            datetime.fromtimestamp(int(r["funding_time"]) / 1000, tz=UTC): float(r["funding_rate"])
+            for r in csv.DictReader(handle)
+        }
+
+
+def read_known_levels(shared_data: Path) -> list[dict[str, Any]]:
+    """The recorded top-trader snapshots (one JSON object a line), oldest first."""
+    with (shared_data / KNOWN_LEVELS).open() as handle:
+        lines = [json.loads(line) for line in handle if line.strip()]
+    return sorted(lines, key=lambda line: line["lastUpdated"])
 
 
 def read_coinglass(shared_data: Path) -> dict[datetime, tuple[float, float]]:
@@ -263,6 +328,16 @@ class Stored:
             (symbol,),
         )
         return {scope: (version, params) for scope, version, params in rows}
+
+    def unavailable(self, exchange: str, symbol: str = SYMBOL) -> dict[str, str]:
+        """dataset → reason, for every dataset whose latest ingest run was 'unavailable'."""
+        rows = self.rows(
+            "SELECT DISTINCT ON (dataset) dataset, status, error FROM job_runs "
+            "WHERE exchange = %s AND symbol = %s AND job IN ('ingest', 'backfill', 'import') "
+            "ORDER BY dataset, started_at DESC, id DESC",
+            (exchange, symbol),
+        )
+        return {d: error for d, status, error in rows if status == "unavailable"}
 
     def missing_datasets(self, exchanges: Sequence[str], symbol: str = SYMBOL) -> list[str]:
         """``exchange:dataset`` for every dataset with no stored row for the market."""

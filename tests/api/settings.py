@@ -7,12 +7,19 @@ from typing import Any
 
 from liqmap.settings import Settings
 
+API_EXCHANGES = ["binanceusdm", "bybit", "okx"]
+
 
 def api_settings(**overrides: Any) -> Settings:
-    """The API's settings (two exchanges tracked, as in the tests' data)."""
+    """The API's settings: the venues and markets of the tests' data (BTC on three venues, of
+    which only Binance recorded open interest; ETH on Binance, without it)."""
     base: dict[str, Any] = {
-        "exchanges": ["binanceusdm", "bybit"],
-        "symbols": {"binanceusdm": ["BTC/USDT:USDT"], "bybit": ["BTC/USDT:USDT"]},
+        "exchanges": list(API_EXCHANGES),
+        "symbols": {
+            "binanceusdm": ["BTC/USDT:USDT", "ETH/USDT:USDT"],
+            "bybit": ["BTC/USDT:USDT"],
+            "okx": ["BTC/USDT:USDT"],
+        },
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]

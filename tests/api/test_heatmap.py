@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.api.conftest import GraphQLClient
-from tests.api.pipeline import BAR, SYMBOL, Snap, Stored
+from tests.api.pipeline import BAR, SYMBOL, WITHOUT_OI, Snap, Stored
 
 HEATMAP = """
 query ($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTime,
@@ -21,7 +21,7 @@ query ($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTim
     maxUsd filledColumns long short
     candles { ts open high low close }
     model { version assumptions }
-    coverage { exchanges lastBar staleness missingDatasets }
+    coverage { exchanges lastBar staleness missingDatasets excludedExchanges { exchange reason } }
   }
 }
 """
@@ -158,46 +158,53 @@ async def test_json_encoding_hourly_columns_and_rebucketing(
 
 async def test_model_and_coverage_of_a_heatmap(gql: GraphQLClient, stored: Stored) -> None:
     start, end = last_full_day(stored)
-    data = (
-        await gql.data(
-            HEATMAP,
-            symbol=SYMBOL,
-            exchanges=["bybit"],
-            start=start.isoformat(),
-            end=end.isoformat(),
-            interval="ONE_HOUR",
-            priceMin=60000.0,
-            priceMax=61000.0,
-        )
-    )["heatmap"]
-    version, params = stored.model_states()["bybit"]
-    assert data["model"] == {"version": version, "assumptions": params}
+    window = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "interval": "ONE_HOUR",
+        "priceMin": 60000.0,
+        "priceMax": 61000.0,
+    }
+    data = (await gql.data(HEATMAP, symbol=SYMBOL, exchanges=["binanceusdm"], **window))["heatmap"]
+    version, params = stored.model_states()["binanceusdm"]
+    venues = {"contributing": ["binanceusdm"], "excluded": {}}
+    assumptions = dict(data["model"]["assumptions"])
+    assert data["model"]["version"] == version
+    assert {k: v for k, v in assumptions.pop("venues").items() if k != "openInterest"} == venues
+    assert assumptions == params
     # what the engine ran with: its leverage, decay and entry assumptions, and the tier table
     assert {"version", "tier_tables", "half_life_hours", "entry_price"} <= params.keys()
-    assert params["tier_tables"][0]["source"].startswith("fallback")  # never fetched for Bybit
+    assert not params["tier_tables"][0]["source"].startswith("fallback")  # Binance's own
     coverage = data["coverage"]
-    assert coverage["exchanges"] == ["bybit"]
-    assert coverage["lastBar"] == stored.latest("bybit").at.isoformat()
-    assert coverage["missingDatasets"] == stored.missing_datasets(["bybit"]) == ["bybit:tiers"]
+    assert coverage["exchanges"] == ["binanceusdm"]
+    assert coverage["lastBar"] == stored.latest("binanceusdm").at.isoformat()
+    assert coverage["missingDatasets"] == stored.missing_datasets(["binanceusdm"]) == []
 
-    both = (
-        await gql.data(
-            HEATMAP,
-            symbol=SYMBOL,
-            start=start.isoformat(),
-            end=end.isoformat(),
-            interval="ONE_HOUR",
-            priceMin=60000.0,
-            priceMax=61000.0,
-        )
-    )["heatmap"]
-    states = stored.model_states()
-    assumptions = both["model"]["assumptions"]
-    assert both["model"]["version"] == ", ".join(sorted({v for v, _ in states.values()}))
-    assert assumptions["perExchange"] == {
-        scope: {"tier_tables": p["tier_tables"]} for scope, (_, p) in states.items()
-    }
-    assert assumptions["half_life_hours"] == states["binanceusdm"][1]["half_life_hours"]
+    both = (await gql.data(HEATMAP, symbol=SYMBOL, **window))["heatmap"]
+    # the total: the venues with open interest (Binance alone), the others named as excluded
+    assert both["exchanges"] == both["coverage"]["exchanges"] == ["binanceusdm"]
+    assert both["model"]["version"] == version
+    total = dict(both["model"]["assumptions"])
+    total_venues = total.pop("venues")
+    assert total == params  # one contributing venue: no perExchange
+    assert total_venues["contributing"] == ["binanceusdm"]
+    assert sorted(total_venues["excluded"]) == sorted(WITHOUT_OI)
+    assert sorted(x["exchange"] for x in both["coverage"]["excludedExchanges"]) == sorted(
+        WITHOUT_OI
+    )
+    np.testing.assert_array_equal(
+        decode(both["long"], both["rows"], both["columns"]),
+        decode(data["long"], data["rows"], data["columns"]),
+    )
+
+    # a venue without open interest: an empty heatmap that says why
+    bybit = (await gql.data(HEATMAP, symbol=SYMBOL, exchanges=["bybit"], **window))["heatmap"]
+    assert (bybit["exchanges"], bybit["filledColumns"], bybit["maxUsd"]) == ([], 0, 0.0)
+    assert bybit["model"]["version"] == "unknown"
+    assert bybit["model"]["assumptions"]["venues"]["contributing"] == []
+    (excluded,) = bybit["coverage"]["excludedExchanges"]
+    assert excluded["exchange"] == "bybit"
+    assert stored.unavailable("bybit")["open_interest"] in excluded["reason"]
 
 
 async def test_default_price_axis_spans_the_traded_range(
@@ -240,7 +247,8 @@ async def test_default_price_axis_spans_the_traded_range(
             "BAD_USER_INPUT",
         ),
         ({"start": "2026-06-01T00:00:00Z", "bucketSize": 0.0}, "BAD_USER_INPUT"),
-        ({"start": "2026-06-01T00:00:00Z", "exchanges": ["okx"]}, "NOT_FOUND"),
+        # a venue with no BTC/USDT:USDT market (OKX has one, without open interest: no error)
+        ({"start": "2026-06-01T00:00:00Z", "exchanges": ["hyperliquid"]}, "NOT_FOUND"),
     ],
 )
 async def test_heatmap_errors(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.api.conftest import GraphQLClient
-from tests.api.pipeline import BAR, BYBIT_SINCE, Snap, Stored, read_force_orders
+from tests.api.pipeline import BAR, MID_WINDOW, WITHOUT_OI, Snap, Stored, read_force_orders
 
 SNAPSHOTS = """
 query ($start: DateTime!, $end: DateTime, $exchange: String, $first: Int!, $after: String) {
@@ -22,10 +22,12 @@ query ($start: DateTime!, $end: DateTime, $exchange: String, $first: Int!, $afte
 
 
 async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, stored: Stored) -> None:
-    start = BYBIT_SINCE
+    # from half an hour before Binance's first hourly map: the pages start where the series does
+    first = stored.snapshots("binanceusdm", "1h")[0].at
+    start = first - timedelta(minutes=30)
     end = start + timedelta(hours=30)
-    hourly = [s for s in stored.snapshots("bybit", "1h") if start <= s.at < end]
-    assert len(hourly) == 29  # Bybit's first bar opens at BYBIT_SINCE: its first hour closes later
+    hourly = [s for s in stored.snapshots("binanceusdm", "1h") if start <= s.at < end]
+    assert len(hourly) == 30 and hourly[0].at == first
     seen, after, pages = [], None, 0
     while True:
         data = (
@@ -33,7 +35,7 @@ async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, stored: 
                 SNAPSHOTS,
                 start=start.isoformat(),
                 end=end.isoformat(),
-                exchange="bybit",
+                exchange="binanceusdm",
                 first=7,
                 after=after,
             )
@@ -53,13 +55,18 @@ async def test_snapshot_pages_cover_every_hour_once(gql: GraphQLClient, stored: 
 
 
 async def test_snapshot_paging_errors(gql: GraphQLClient, stored: Stored) -> None:
-    start = BYBIT_SINCE.isoformat()
+    start = MID_WINDOW.isoformat()
     body = await gql(SNAPSHOTS, start=start, first=5, after="bm90LWEtY3Vyc29y")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await gql(SNAPSHOTS, start=start, first=5000)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-    body = await gql(SNAPSHOTS, start=start, first=5, exchange="okx")
+    # a venue with no BTC/USDT:USDT market at all
+    body = await gql(SNAPSHOTS, start=start, first=5, exchange="hyperliquid")
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert "binanceusdm" in body["errors"][0]["message"]
+    # a tracked venue without open interest: no maps, an empty page (not an error)
+    data = await gql.data(SNAPSHOTS, start=start, first=5, exchange="okx")
+    assert data["snapshots"]["edges"] == [] and not data["snapshots"]["pageInfo"]["hasNextPage"]
 
 
 SPLIT = """
@@ -85,22 +92,39 @@ def brute_split(snap: Snap, pct: float) -> tuple[float, float]:
     return long_usd, short_usd
 
 
+SPLIT_OF = """
+query ($at: DateTime, $pct: Float!, $ex: [String!]) {
+  longShortSplit(symbol: "BTC/USDT:USDT", exchanges: $ex, at: $at, withinPct: $pct) {
+    at price longUsd shortUsd ratio perExchange { exchange longUsd shortUsd ratio }
+  }
+}
+"""
+
+
 async def test_long_short_split_per_exchange_and_total(gql: GraphQLClient, stored: Stored) -> None:
-    ts = BYBIT_SINCE + timedelta(hours=4, minutes=10)  # Bybit's books are still young here
+    """perExchange lists the venues with maps (Binance: the only one with open interest) and
+    the total is their sum; naming the venues without maps changes nothing. The arithmetic
+    over several venues is tested on hand-built vectors (tests/maps/test_levels.py)."""
+    ts = MID_WINDOW + timedelta(hours=4, minutes=10)
     b = stored.snapshot("binanceusdm", "5m", ts)
-    y = stored.snapshot("bybit", "5m", ts)
     at = b.at.isoformat()
     data = (await gql.data(SPLIT, at=at, pct=3.0))["longShortSplit"]
-    per = {p["exchange"]: p for p in data["perExchange"]}
-    splits = {scope: brute_split(snap, 3.0) for scope, snap in (("binanceusdm", b), ("bybit", y))}
-    assert splits["binanceusdm"] != splits["bybit"]
-    for scope, (long_usd, short_usd) in splits.items():
-        assert per[scope]["longUsd"] == pytest.approx(long_usd, rel=1e-9)
-        assert per[scope]["shortUsd"] == pytest.approx(short_usd, rel=1e-9)
-        assert per[scope]["ratio"] == pytest.approx(long_usd / short_usd)
-    assert data["longUsd"] == pytest.approx(per["binanceusdm"]["longUsd"] + per["bybit"]["longUsd"])
-    assert data["ratio"] == pytest.approx(data["longUsd"] / data["shortUsd"])
-    assert data["at"] == at and data["price"] == pytest.approx((b.price + y.price) / 2)
+    named = (await gql.data(SPLIT_OF, at=at, pct=3.0, ex=["binanceusdm", *WITHOUT_OI]))[
+        "longShortSplit"
+    ]
+    long_usd, short_usd = brute_split(b, 3.0)
+    for answer in (data, named):
+        (per,) = answer["perExchange"]
+        assert per["exchange"] == "binanceusdm"
+        assert per["longUsd"] == pytest.approx(long_usd, rel=1e-9)
+        assert per["shortUsd"] == pytest.approx(short_usd, rel=1e-9)
+        assert per["ratio"] == pytest.approx(long_usd / short_usd)
+        assert answer["longUsd"] == pytest.approx(long_usd, rel=1e-9)
+        assert answer["shortUsd"] == pytest.approx(short_usd, rel=1e-9)
+        assert answer["ratio"] == pytest.approx(answer["longUsd"] / answer["shortUsd"])
+        assert answer["at"] == at and answer["price"] == pytest.approx(b.price)
+    alone = await gql.data(SPLIT_OF, at=at, pct=3.0, ex=list(WITHOUT_OI))
+    assert alone["longShortSplit"] is None  # no venue with a map: nothing to split
     body = await gql(SPLIT, pct=0.0)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -111,7 +135,7 @@ LS_SERIES = """query ($s: DateTime!, $e: DateTime!, $ex: [String!]) {
 
 
 async def test_long_short_series(gql: GraphQLClient, stored: Stored) -> None:
-    start = BYBIT_SINCE - timedelta(hours=2)
+    start = MID_WINDOW - timedelta(hours=2)
     end = start + timedelta(hours=5)  # instants in [start, end): the five hours from start
     variables = {"s": start.isoformat(), "e": end.isoformat()}
     data = await gql.data(LS_SERIES, **variables, ex=["binanceusdm"])
@@ -121,18 +145,18 @@ async def test_long_short_series(gql: GraphQLClient, stored: Stored) -> None:
     assert [p["at"] for p in points] == [s.at.isoformat() for s in hourly]
     for p, snap in zip(points, hourly, strict=True):
         assert (p["longUsd"], p["shortUsd"]) == pytest.approx(brute_split(snap, 2.0), rel=1e-9)
-    # the total lists only instants every exchange has: Bybit's hours begin after BYBIT_SINCE
-    total = (await gql.data(LS_SERIES, **variables))["longShortSeries"]
-    bybit = {s.at: s for s in stored.snapshots("bybit", "1h") if start <= s.at < end}
-    assert bybit and min(bybit) > BYBIT_SINCE
-    assert [p["at"] for p in total] == [t.isoformat() for t in sorted(bybit)]
-    for p in total:
-        at = datetime.fromisoformat(p["at"])
-        per = {e["exchange"]: e["longUsd"] for e in p["perExchange"]}
-        b = stored.snapshot("binanceusdm", "1h", at - BAR)
-        assert per["binanceusdm"] == pytest.approx(brute_split(b, 2.0)[0], rel=1e-9)
-        assert per["bybit"] == pytest.approx(brute_split(bybit[at], 2.0)[0], rel=1e-9)
-        assert p["longUsd"] == pytest.approx(per["binanceusdm"] + per["bybit"])
+    # the total sums the venues with maps: Binance's every hour, nothing from Bybit or OKX
+    for ex in (None, ["binanceusdm", *WITHOUT_OI]):
+        total = (await gql.data(LS_SERIES, **variables, ex=ex))["longShortSeries"]
+        assert [p["at"] for p in total] == [s.at.isoformat() for s in hourly]
+        for p in total:
+            at = datetime.fromisoformat(p["at"])
+            per = {e["exchange"]: e["longUsd"] for e in p["perExchange"]}
+            b = stored.snapshot("binanceusdm", "1h", at - BAR)
+            assert per == {"binanceusdm": pytest.approx(brute_split(b, 2.0)[0], rel=1e-9)}
+            assert p["longUsd"] == pytest.approx(per["binanceusdm"])
+    none = await gql.data(LS_SERIES, **variables, ex=["okx"])
+    assert none["longShortSeries"] == []
 
 
 SERIES = """
@@ -266,16 +290,20 @@ async def test_swept_levels_beside_realized(gql: GraphQLClient, stored: Stored) 
         assert row["realizedSource"] == "coinglass/*"
     assert sum(r["predictedLongUsd"] + r["predictedShortUsd"] for r in data) > 0
     # per exchange at 5m: the model's own numbers, no realized source at that interval
-    start = BYBIT_SINCE
+    start = MID_WINDOW
     end = start + timedelta(hours=6)
-    data = (await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), ex=["bybit"]))[
+    data = (await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), ex=["binanceusdm"]))[
         "sweptLevels"
     ]
-    bybit = stored.swept("bybit")
-    expected = [bybit[start + timedelta(minutes=5 * k)] for k in range(72)]
+    binance = stored.swept("binanceusdm")
+    expected = [binance[start + timedelta(minutes=5 * k)] for k in range(72)]
     assert [r["ts"] for r in data] == [
         (start + timedelta(minutes=5 * k)).isoformat() for k in range(72)
     ]
     np.testing.assert_array_equal([r["predictedLongUsd"] for r in data], [e[0] for e in expected])
     np.testing.assert_array_equal([r["predictedShortUsd"] for r in data], [e[1] for e in expected])
     assert all(r["realizedLongUsd"] is None for r in data)
+    # a venue without open interest: the model swept nothing there, it placed nothing
+    assert stored.swept("bybit") == {}
+    none = await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), ex=["bybit"])
+    assert none["sweptLevels"] == []

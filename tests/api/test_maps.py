@@ -9,7 +9,9 @@ import pytest
 
 from tests.api.brute import brute_force_walls
 from tests.api.conftest import GraphQLClient
-from tests.api.pipeline import BAR, BYBIT_SINCE, ETH, SYMBOL, Stored
+from tests.api.pipeline import BAR, ETH, MID_WINDOW, SYMBOL, WITHOUT_OI, Stored
+
+VENUES = ["binanceusdm", *WITHOUT_OI]  # tracked for BTC/USDT:USDT; only Binance recorded OI
 
 LEVELS = """
 query ($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
@@ -22,10 +24,33 @@ query ($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
     maxPainShort { side price cumulativeUsd }
     clusters(minUsd: 0, limit: 50) { side priceLow priceHigh peakPrice notionalUsd distancePct }
     model { version assumptions }
-    coverage { exchanges lastBar staleness missingDatasets }
+    coverage {
+      exchanges lastBar staleness missingDatasets
+      unavailableDatasets { exchange dataset reason }
+      excludedExchanges { exchange reason }
+    }
   }
 }
 """
+
+
+def expected_unavailable(stored: Stored, exchanges: list[str]) -> list[dict[str, str]]:
+    """Per exchange and dataset, the reasons the ingest recorded (job_runs, plain SQL)."""
+    return [
+        {"exchange": e, "dataset": d, "reason": reason}
+        for e in sorted(exchanges)
+        for d, reason in sorted(stored.unavailable(e).items())
+    ]
+
+
+def assert_excluded_for_lack_of_open_interest(stored: Stored, coverage: dict) -> None:
+    """Bybit and OKX are named, each with the reason its open interest is unavailable."""
+    excluded = {x["exchange"]: x["reason"] for x in coverage["excludedExchanges"]}
+    assert sorted(excluded) == sorted(WITHOUT_OI)
+    for exchange, reason in excluded.items():
+        recorded = stored.unavailable(exchange)["open_interest"]
+        assert "no open_interest of BTC/USDT:USDT was recorded" in recorded
+        assert reason == f"no open interest, so no model positions: {recorded}"
 
 
 async def test_latest_aggregate_map_matches_stored_snapshot(
@@ -34,7 +59,7 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     data = (await gql.data(LEVELS, symbol=SYMBOL))["liquidationLevels"]
     snap = stored.latest("all")
     bucket = snap.bucket_size
-    assert data["exchanges"] == ["binanceusdm", "bybit"]
+    assert data["exchanges"] == ["binanceusdm"]  # the one venue with recorded open interest
     assert data["at"] == snap.at.isoformat()
     assert data["price"] == pytest.approx(snap.price)
     assert data["bucketSize"] == bucket == 50.0
@@ -93,72 +118,73 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
         assert wall["priceHigh"] == pytest.approx(prices[start] + bucket * (stop - start))
         assert wall["notionalUsd"] == pytest.approx(notional, rel=1e-6)
 
-    # the model: the engine states the materializer saved, per exchange
+    # the model: the engine state the materializer saved for the one venue it ran on, and which
+    # venues contribute (the others have no engine state: they never placed a position)
     states = stored.model_states()
-    assert data["model"]["version"] == ", ".join(sorted({v for v, _ in states.values()}))
-    assumptions = data["model"]["assumptions"]
-    binance, bybit = states["binanceusdm"][1], states["bybit"][1]
-    for key in binance.keys() | bybit.keys():
-        if binance.get(key) == bybit.get(key):
-            assert assumptions[key] == binance[key], key
-        else:  # Bybit ran on the shipped fallback tier table (its own was never fetched)
-            assert key not in assumptions
-            assert assumptions["perExchange"]["binanceusdm"][key] == binance.get(key)
-            assert assumptions["perExchange"]["bybit"][key] == bybit.get(key)
-    assert binance["tier_tables"] != bybit["tier_tables"]
+    assert sorted(states) == ["binanceusdm"]
+    assert data["model"]["version"] == states["binanceusdm"][0]
+    assumptions = dict(data["model"]["assumptions"])
+    venues = assumptions.pop("venues")
+    assert assumptions == states["binanceusdm"][1]  # one venue: nothing under perExchange
+    assert venues["contributing"] == ["binanceusdm"]
+    assert "none is estimated" in venues["openInterest"]
     coverage = data["coverage"]
-    assert coverage["exchanges"] == ["binanceusdm", "bybit"]
+    assert_excluded_for_lack_of_open_interest(stored, coverage)
+    assert venues["excluded"] == {x["exchange"]: x["reason"] for x in coverage["excludedExchanges"]}
+    assert coverage["exchanges"] == ["binanceusdm"]
     assert coverage["lastBar"] == data["at"]
     staleness = (datetime.now(UTC) - snap.at).total_seconds()
     assert coverage["staleness"] == pytest.approx(staleness, abs=60)
-    missing = stored.missing_datasets(["binanceusdm", "bybit"])
-    assert coverage["missingDatasets"] == missing == ["bybit:tiers"]
+    missing = stored.missing_datasets(VENUES)
+    assert coverage["missingDatasets"] == missing
+    assert missing == ["bybit:open_interest", "bybit:tiers", "okx:open_interest", "okx:tiers"]
+    unavailable = expected_unavailable(stored, VENUES)
+    assert coverage["unavailableDatasets"] == unavailable
+    assert {(u["exchange"], u["dataset"]) for u in unavailable} == {
+        (e, d) for e in WITHOUT_OI for d in ("open_interest", "tiers")
+    }
 
 
-def differing_bar(stored: Stored) -> datetime:
-    """A 5m bar soon after Bybit's history starts, where the two exchanges' books differ."""
-    ts = BYBIT_SINCE + timedelta(hours=6)
-    b = stored.snapshot("binanceusdm", "5m", ts)
-    y = stored.snapshot("bybit", "5m", ts)
-    assert b.long_usd.sum() != y.long_usd.sum()
-    return ts
-
-
-async def test_two_exchanges_sum_to_the_aggregate_and_at_picks_the_bar(
+async def test_the_aggregate_is_the_sum_of_the_venues_with_real_open_interest(
     gql: GraphQLClient, stored: Stored
 ) -> None:
-    ts = differing_bar(stored)
+    """Three venues are tracked; only Binance recorded open interest. The stored total and a
+    map over all three named explicitly both equal Binance's map: nothing counted twice, and
+    nothing invented for the venues without data (the arithmetic of summing several venues is
+    tested on hand-built vectors in tests/maps/test_view.py)."""
+    ts = MID_WINDOW + timedelta(hours=6)
     b = stored.snapshot("binanceusdm", "5m", ts)
-    y = stored.snapshot("bybit", "5m", ts)
     total = stored.snapshot("all", "5m", ts)
+    for scope in WITHOUT_OI:
+        assert stored.snapshots(scope, "5m") == stored.snapshots(scope, "1h") == ()
+    # the stored total is the sum over the venues with open interest: Binance's vectors
+    assert (total.price, total.first) == (b.price, b.first)
+    np.testing.assert_array_equal(total.long_usd, b.long_usd)
+    np.testing.assert_array_equal(total.short_usd, b.short_usd)
     at = (ts + BAR + timedelta(minutes=2)).isoformat()  # 2 min after that bar closed
-    both = await gql.data(LEVELS, symbol=SYMBOL, exchanges=["binanceusdm", "bybit"], at=at)
-    both = both["liquidationLevels"]
+    named = (await gql.data(LEVELS, symbol=SYMBOL, exchanges=VENUES, at=at))["liquidationLevels"]
     aggregate = (await gql.data(LEVELS, symbol=SYMBOL, at=at))["liquidationLevels"]
-    assert both["at"] == aggregate["at"] == (ts + BAR).isoformat()
-    first = min(b.first, y.first)
-    assert both["priceMin"] == aggregate["priceMin"] == first * b.bucket_size
-    # the sum, bucket by bucket on the shared grid, of the two stored vectors
-    end = max(b.first + b.long_usd.size, y.first + y.long_usd.size)
-    summed = np.zeros(end - first)
-    for snap in (b, y):
-        summed[snap.first - first : snap.first - first + snap.long_usd.size] += snap.long_usd
-    np.testing.assert_allclose([lv["longUsd"] for lv in both["levels"]], summed, rtol=1e-6)
-    np.testing.assert_array_equal([lv["longUsd"] for lv in aggregate["levels"]], total.long_usd)
-    np.testing.assert_allclose(total.long_usd, summed, rtol=1e-6)
-    assert both["price"] == pytest.approx((b.price + y.price) / 2)
-    one = (await gql.data(LEVELS, symbol=SYMBOL, exchanges=["bybit"], at=at))["liquidationLevels"]
-    np.testing.assert_array_equal([lv["shortUsd"] for lv in one["levels"]], y.short_usd)
-    assert one["exchanges"] == ["bybit"]
-    assert one["coverage"]["missingDatasets"] == stored.missing_datasets(["bybit"])
+    assert named["at"] == aggregate["at"] == (ts + BAR).isoformat()
+    for data in (named, aggregate):
+        assert data["exchanges"] == data["coverage"]["exchanges"] == ["binanceusdm"]
+        assert data["priceMin"] == b.first * b.bucket_size
+        assert data["price"] == pytest.approx(b.price)  # no phantom venue in the mean price
+        np.testing.assert_array_equal([lv["longUsd"] for lv in data["levels"]], b.long_usd)
+        np.testing.assert_array_equal([lv["shortUsd"] for lv in data["levels"]], b.short_usd)
+        assert data["totalLongUsd"] == pytest.approx(float(b.long_usd.sum(dtype=np.float64)))
+        assert_excluded_for_lack_of_open_interest(stored, data["coverage"])
+    # a venue without open interest has no map at all
+    for scope in WITHOUT_OI:
+        one = await gql.data(LEVELS, symbol=SYMBOL, exchanges=[scope], at=at)
+        assert one["liquidationLevels"] is None
 
 
-async def test_before_an_exchanges_history_the_aggregate_is_the_other_one(
+async def test_an_hourly_instant_picks_its_bar_and_a_venue_without_oi_stays_empty(
     gql: GraphQLClient, stored: Stored
 ) -> None:
-    """Bybit's series starts at BYBIT_SINCE: earlier maps of the total hold Binance alone,
-    and Bybit alone has nothing to show."""
-    ts = BYBIT_SINCE - timedelta(hours=1, minutes=5)  # an hourly bar (closes on the hour)
+    """At an hourly bar's close the total holds Binance's hourly map; Bybit alone has
+    nothing to show there either."""
+    ts = MID_WINDOW - timedelta(hours=1, minutes=5)  # an hourly bar (closes on the hour)
     at = (ts + BAR).isoformat()
     b = stored.snapshot("binanceusdm", "1h", ts)
     total = (await gql.data(LEVELS, symbol=SYMBOL, at=at))["liquidationLevels"]
@@ -221,9 +247,19 @@ async def test_an_instant_before_any_snapshot_is_null(gql: GraphQLClient, stored
     assert body["liquidationLevels"] is None
 
 
-async def test_a_market_whose_ingest_failed_has_no_map(gql: GraphQLClient, stored: Stored) -> None:
-    """ETH/USDT:USDT is configured but the replay has no ETH series: the materializer made its
-    series and stored nothing in them."""
+async def test_a_market_without_open_interest_has_no_map(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    """ETH/USDT:USDT has Binance candles and funding (January) but no open interest anywhere:
+    the materializer made its series and stored nothing in them."""
+    assert stored.unavailable("binanceusdm", ETH).keys() == {"open_interest"}
+    assert (
+        stored.one(
+            "SELECT count(*) FROM candles WHERE market_id = %s",
+            (stored.market_id("binanceusdm", ETH),),
+        )
+        > 0
+    )
     assert (
         stored.one(
             "SELECT count(*) FROM heatmap_snapshots h JOIN heatmap_series s ON s.id = h.series_id "

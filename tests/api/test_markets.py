@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liqmap.database import DatabaseTarget, create_engine
 from tests.api.conftest import GraphQLClient, build_app
-from tests.api.pipeline import BAR, BYBIT_SINCE, DATASETS, ETH, SYMBOL, Stored
+from tests.api.pipeline import (
+    DATASETS,
+    ETH,
+    MID_WINDOW,
+    SYMBOL,
+    WITHOUT_OI,
+    Stored,
+    read_venue_bars,
+)
 from tests.api.settings import jobs_settings
 from tests.conftest import create_database, drop_database
 
 MARKETS = """query ($exchange: String) {
   markets(exchange: $exchange) {
     exchange symbol exchangeSymbol base quote settle linear contractSize active
-    coverage { dataset firstTs lastTs lastSuccess lastStatus lastError }
+    coverage { dataset firstTs lastTs lastSuccess lastStatus lastError unavailableReason }
   }
 }"""
 
@@ -59,6 +67,7 @@ def expected_coverage(stored: Stored, exchange: str, symbol: str) -> list[dict[s
                 "lastSuccess": max(succeeded) if succeeded else None,
                 "lastStatus": runs[-1][0] if runs else None,
                 "lastError": runs[-1][1] if runs else None,
+                "unavailableReason": runs[-1][1] if runs and runs[-1][0] == "unavailable" else None,
             }
         )
     return out
@@ -97,26 +106,44 @@ async def test_markets_report_coverage_per_dataset(gql: GraphQLClient, stored: S
     assert when(btc["candles"]["lastTs"]) == stored.bars.ts[-2]
     assert all(c["lastStatus"] == "succeeded" and c["lastError"] is None for c in btc.values())
     assert all(c["lastSuccess"] is not None for c in btc.values())
-    # the replay has no ETH series: those ingests failed, with the reason kept for the client
-    for dataset in ("candles", "open_interest", "funding"):
-        c = eth[dataset]
-        assert c["firstTs"] is None and c["lastTs"] is None and c["lastSuccess"] is None
-        assert c["lastStatus"] == "failed"
-        assert c["lastError"].startswith("BadRequest") and "no recording" in c["lastError"]
+    assert all(c["unavailableReason"] is None for c in btc.values())
+    # ETH: the January file's candles and funding, no open interest (unavailable, with why)
+    eth_bars = read_venue_bars(stored.shared_data, "binanceusdm", ETH)
+    assert when(eth["candles"]["firstTs"]) == eth_bars.ts[0]
+    # every row: the May window's later clock closed the January file's last bar too
+    assert when(eth["candles"]["lastTs"]) == eth_bars.ts[-1]
+    assert eth["funding"]["lastStatus"] == "succeeded" and eth["funding"]["firstTs"] is not None
+    oi = eth["open_interest"]
+    assert (oi["firstTs"], oi["lastTs"], oi["lastSuccess"]) == (None, None, None)
+    assert oi["lastStatus"] == "unavailable"
+    assert (
+        oi["unavailableReason"]
+        == oi["lastError"]
+        == stored.unavailable("binanceusdm", ETH)["open_interest"]
+    )
+    assert "no open_interest of ETH/USDT:USDT was recorded" in oi["unavailableReason"]
     assert eth["tiers"]["lastStatus"] == "succeeded" and eth["tiers"]["firstTs"] is not None
 
+    # Bybit and OKX: their own January candles and funding; open interest and tiers unavailable
+    for exchange in WITHOUT_OI:
+        (market,) = (await gql.data(MARKETS, exchange=exchange))["markets"]
+        coverage = {c["dataset"]: c for c in market["coverage"]}
+        got = [
+            {k: when(v) if k in {"firstTs", "lastTs", "lastSuccess"} else v for k, v in c.items()}
+            for c in market["coverage"]
+        ]
+        assert got == expected_coverage(stored, exchange, SYMBOL)
+        assert when(coverage["candles"]["firstTs"]) == datetime(2026, 1, 1, tzinfo=UTC)
+        assert coverage["candles"]["lastStatus"] == coverage["funding"]["lastStatus"] == "succeeded"
+        for dataset in ("open_interest", "tiers"):
+            c = coverage[dataset]
+            assert (c["firstTs"], c["lastSuccess"], c["lastStatus"]) == (None, None, "unavailable")
+            assert c["unavailableReason"] == stored.unavailable(exchange)[dataset]
+            assert f"{exchange} replay: no {dataset} of {SYMBOL} was recorded" in c["lastError"]
+    bybit_bars = read_venue_bars(stored.shared_data, "bybit", SYMBOL)
     (bybit,) = (await gql.data(MARKETS, exchange="bybit"))["markets"]
-    coverage = {c["dataset"]: c for c in bybit["coverage"]}
-    assert when(coverage["candles"]["firstTs"]) == BYBIT_SINCE  # ingested from there on
-    assert when(coverage["candles"]["lastTs"]) == stored.watermark("bybit", "candles") - BAR
-    assert coverage["tiers"] == {
-        "dataset": "tiers",
-        "firstTs": None,
-        "lastTs": None,
-        "lastSuccess": None,
-        "lastStatus": None,
-        "lastError": None,
-    }  # never fetched
+    bybit_candles = next(c for c in bybit["coverage"] if c["dataset"] == "candles")
+    assert when(bybit_candles["lastTs"]) == bybit_bars.ts[-1]  # the file's last row
 
     everything = (await gql.data(MARKETS))["markets"]
     assert [(m["exchange"], m["symbol"]) for m in everything] == sorted(
@@ -252,7 +279,7 @@ SNAPSHOT_NODES = """query ($first: Int!, $start: DateTime!) {
 async def test_model_and_coverage_of_many_maps_take_the_same_statements(
     api_engine: AsyncEngine, api_database_url: str, stored: Stored
 ) -> None:
-    start = BYBIT_SINCE.isoformat()
+    start = MID_WINDOW.isoformat()
     counts = {}
     for first in (2, 40):
         counts[first], data = await statements_for(
@@ -263,5 +290,7 @@ async def test_model_and_coverage_of_many_maps_take_the_same_statements(
         assert {n["model"]["version"] for n in nodes} == {
             v for v, _ in stored.model_states().values()
         }
-        assert all(n["coverage"]["missingDatasets"] == ["bybit:tiers"] for n in nodes)
+        missing = stored.missing_datasets(["binanceusdm", *WITHOUT_OI])
+        assert all(n["coverage"]["missingDatasets"] == missing for n in nodes)
+        assert all(n["coverage"]["exchanges"] == ["binanceusdm"] for n in nodes)
     assert counts[2] == counts[40], counts

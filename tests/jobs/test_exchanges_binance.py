@@ -20,6 +20,8 @@ SYMBOL = "BTC/USDT:USDT"
 BAR = 300_000
 CSV_PATH = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
 TIERS_PATH = Path("exchange_specs") / "binance_leverage_tiers_BTC_ETH_latest.json"
+ETH_CSV = Path("binance") / "ETHUSDT_perp_5m_klines_funding.csv"
+ETH_FUNDING = Path("binance") / "ETHUSDT_perp_funding_8h.csv"
 EIGHT_HOURS = 8 * 3_600_000
 
 
@@ -209,9 +211,9 @@ async def test_tiers_with_keys_parse_the_leverage_bracket_endpoint(shared_data: 
 async def test_unknown_exchange_and_market_errors_list_valid_names(
     binance: ExchangeAdapter,
 ) -> None:
-    with pytest.raises(ValueError, match="valid: binanceusdm, bybit, okx"):
+    with pytest.raises(ValueError, match="valid: binanceusdm, bybit, hyperliquid, okx"):
         create_adapter("binance-futures")
-    assert SUPPORTED_EXCHANGES == ("binanceusdm", "bybit", "okx")
+    assert SUPPORTED_EXCHANGES == ("binanceusdm", "bybit", "hyperliquid", "okx")
     with pytest.raises(ValueError) as excinfo:
         await binance.load_markets([SYMBOL, "BTC/USDT"])
     message = str(excinfo.value)
@@ -222,6 +224,46 @@ async def test_unknown_exchange_and_market_errors_list_valid_names(
 
 
 async def test_unrecorded_request_names_its_key(binance: ExchangeAdapter) -> None:
-    # ETHUSDT is a listed market, but the shared data has no ETH series
-    with pytest.raises(ccxt.BadRequest, match=r"no recording for GET /fapi/v1/klines\?symbol=ETH"):
-        await anext(binance.fetch_candles("ETH/USDT:USDT", "5m", 0, binance.now_ms()))
+    # ETHUSDT has recorded candles and funding, but no open interest was ever recorded
+    assert binance.unavailable("ETH/USDT:USDT", "candles") is None
+    reason = binance.unavailable("ETH/USDT:USDT", "open_interest")
+    assert reason is not None and "open_interest of ETH/USDT:USDT" in reason
+    assert binance.unavailable(SYMBOL, "open_interest") is None
+    now = binance.now_ms()
+    with pytest.raises(
+        ccxt.BadRequest,
+        match=r"no recording for GET /futures/data/openInterestHist\?.*symbol=ETHUSDT",
+    ):
+        await anext(binance.fetch_open_interest("ETH/USDT:USDT", "5m", now - 86_400_000, now))
+
+
+async def test_eth_candles_and_funding_are_binances_own_january_rows(shared_data: Path) -> None:
+    with (shared_data / ETH_CSV).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with (shared_data / ETH_FUNDING).open(newline="") as handle:
+        settlements = list(csv.DictReader(handle))
+    adapter = create_adapter("binanceusdm", replay_dir=shared_data, replay_window="venues-2026-01")
+    try:
+        assert adapter.recorded_markets == ["ETH/USDT:USDT"]
+        now = adapter.now_ms()
+        assert now == int(rows[-1]["timestamp"]) + BAR - 1  # the window ends with ETH's last bar
+        first = int(rows[0]["timestamp"])
+        candles, _ = await _collect(adapter.fetch_candles("ETH/USDT:USDT", "5m", first, now))
+        closed = _closed(rows, now)
+        assert [c.timestamp for c in candles] == [int(r["timestamp"]) for r in closed]
+        for index in (0, 5000, len(closed) - 1):
+            got, row = candles[index], closed[index]
+            assert (got.open, got.high, got.low, got.close, got.volume) == tuple(
+                float(row[k])
+                for k in ("price_open", "price_high", "price_low", "price_close", "volume_base")
+            )
+        funding, _ = await _collect(adapter.fetch_funding_rates("ETH/USDT:USDT", first, now))
+        inside = [s for s in settlements if first <= int(s["funding_time"]) <= now]
+        assert [(f.timestamp, f.funding_rate) for f in funding] == [
+            (int(s["funding_time"]), float(s["funding_rate"])) for s in inside
+        ]
+        # the May BTC bars lie after this window's clock: the venue has nothing of them yet
+        later, _ = await _collect(adapter.fetch_candles(SYMBOL, "5m", now - 86_400_000, now))
+        assert later == []
+    finally:
+        await adapter.close()

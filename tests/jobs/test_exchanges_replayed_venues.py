@@ -1,9 +1,10 @@
-"""Bybit and OKX adapters parse their own v5 wire formats back to the real Binance values.
+"""Bybit and OKX replay their own recorded data, and nothing else.
 
-The recordings for these venues carry the Binance numbers of ../shared/data in each venue's
-documented wire format (see jobs/replay/bybit_wire.py, okx_wire.py), so ccxt's Bybit and OKX
-request building and parsing run on real data; every expectation below comes from the shared
-files, read here.
+Their recordings hold each venue's own files of ../shared/data (Bybit BTCUSDT 5m, OKX
+BTC-USDT-SWAP 1m, their 8-hourly settlements) in each venue's v5 wire format, in the replay
+window ``venues-2026-01``; neither venue recorded open interest, tiers or liquidations, and
+the replay says so instead of answering with another venue's numbers. Every expectation below
+is read from the shared files here.
 """
 
 from __future__ import annotations
@@ -13,23 +14,30 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import ccxt.async_support as ccxt
 import pytest
 
 from jobs.exchanges import ExchangeAdapter, create_adapter
 
 SYMBOL = "BTC/USDT:USDT"
+WINDOW = "venues-2026-01"
 BAR = 300_000
-EIGHT_HOURS = 8 * 3_600_000
-CSV_PATH = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+MINUTE = 60_000
 SPECS = Path("exchange_specs") / "perp_instrument_specs_BTC_ETH.json"
-TIERS = Path("exchange_specs") / "binance_leverage_tiers_BTC_ETH_latest.json"
-CAPTURES = Path("forceorder") / "binance_usdm_forceorder_captures_normalized.csv"
+FILES = {
+    "bybit": (Path("bybit") / "BTCUSDT_perp_5m_klines_funding.csv", BAR),
+    "okx": (Path("okx") / "BTC-USDT-SWAP_perp_1m_klines_funding.csv", MINUTE),
+}
+SETTLEMENTS = {
+    "bybit": Path("bybit") / "BTCUSDT_perp_funding_8h.csv",
+    "okx": Path("okx") / "BTC-USDT-SWAP_funding_8h.csv",
+}
+BINANCE_BTC = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
 VENUES = ("bybit", "okx")
 
 
-@pytest.fixture(scope="module")
-def csv_rows(shared_data: Path) -> list[dict[str, str]]:
-    with (shared_data / CSV_PATH).open(newline="") as handle:
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -44,13 +52,18 @@ def specs(shared_data: Path) -> dict[str, object]:
 async def venue(
     request: pytest.FixtureRequest, shared_data: Path
 ) -> AsyncIterator[ExchangeAdapter]:
-    adapter = create_adapter(request.param, replay_dir=shared_data)
+    adapter = create_adapter(request.param, replay_dir=shared_data, replay_window=WINDOW)
     yield adapter
     await adapter.close()
 
 
 async def _rows(pages: AsyncIterator[list]) -> list:  # type: ignore[type-arg]
     return [row async for page in pages for row in page]
+
+
+def _ohlcv(row: dict[str, str]) -> tuple[float, ...]:
+    keys = ("price_open", "price_high", "price_low", "price_close", "volume_base")
+    return tuple(float(row[k]) for k in keys)
 
 
 async def test_markets_parse_the_recorded_instruments(venue: ExchangeAdapter, specs: dict) -> None:  # type: ignore[type-arg]
@@ -74,109 +87,112 @@ async def test_markets_parse_the_recorded_instruments(venue: ExchangeAdapter, sp
         assert linear.price_precision == float(okx["BTC-USDT-SWAP"]["tickSz"])
 
 
-async def test_candles_open_interest_and_funding_equal_the_binance_csv(
-    venue: ExchangeAdapter, csv_rows: list[dict[str, str]]
+async def test_bybit_candles_are_the_bybit_files_rows_not_binances(shared_data: Path) -> None:
+    rows = _read(shared_data / FILES["bybit"][0])
+    adapter = create_adapter("bybit", replay_dir=shared_data, replay_window=WINDOW)
+    try:
+        assert adapter.recorded_markets == [SYMBOL]
+        now = adapter.now_ms()
+        first = int(rows[0]["timestamp"])
+        candles = await _rows(adapter.fetch_candles(SYMBOL, "5m", first, now))
+    finally:
+        await adapter.close()
+    # the window's clock is past Bybit's last bar: every recorded bar is closed and served
+    assert [c.timestamp for c in candles] == [int(r["timestamp"]) for r in rows]
+    for index in (0, 1, 5000, len(rows) - 1):
+        got = candles[index]
+        assert (got.open, got.high, got.low, got.close, got.volume) == _ohlcv(rows[index])
+    # the 2026-02-06 00:15 low of the README, Bybit's own: 59,888.0
+    low = min(candles, key=lambda c: c.low)
+    assert (low.timestamp, low.low) == (1770336900000, 59888.0)
+    # Binance recorded no January BTC: nothing of Binance's file can be among these bars
+    binance_opens = {int(r["timestamp"]) for r in _read(shared_data / BINANCE_BTC)}
+    assert not binance_opens & {c.timestamp for c in candles}
+
+
+async def test_okx_serves_its_1m_bars_and_the_5m_bars_built_from_them(shared_data: Path) -> None:
+    minutes = _read(shared_data / FILES["okx"][0])
+    adapter = create_adapter("okx", replay_dir=shared_data, replay_window=WINDOW)
+    try:
+        now = adapter.now_ms()
+        first = int(minutes[0]["timestamp"])
+        one = await _rows(adapter.fetch_candles(SYMBOL, "1m", first, now))
+        five = await _rows(adapter.fetch_candles(SYMBOL, "5m", first, now))
+    finally:
+        await adapter.close()
+    assert [c.timestamp for c in one] == [int(r["timestamp"]) for r in minutes]
+    assert [(c.open, c.high, c.low, c.close, c.volume) for c in one[:3]] == [
+        _ohlcv(r) for r in minutes[:3]
+    ]
+    # brute force: every 5-minute group of the file with all five minutes present
+    groups: dict[int, list[dict[str, str]]] = {}
+    for row in minutes:
+        t = int(row["timestamp"])
+        groups.setdefault(t - t % BAR, []).append(row)
+    complete = {t: g for t, g in groups.items() if len(g) == 5}
+    assert len(complete) == len(groups) - 1  # only the capture's last, 3-minute group is cut
+    assert [c.timestamp for c in five] == sorted(complete)
+    for bar in (five[0], five[2000], five[-1]):
+        group = complete[bar.timestamp]
+        assert bar.open == float(group[0]["price_open"])
+        assert bar.high == max(float(r["price_high"]) for r in group)
+        assert bar.low == min(float(r["price_low"]) for r in group)
+        assert bar.close == float(group[-1]["price_close"])
+        assert bar.volume == pytest.approx(sum(float(r["volume_base"]) for r in group), rel=1e-12)
+
+
+async def test_funding_is_each_venues_own_settlements(
+    venue: ExchangeAdapter, shared_data: Path
 ) -> None:
+    settlements = _read(shared_data / SETTLEMENTS[venue.exchange_id])
+    first = int(settlements[0]["funding_time"])
+    funding = await _rows(venue.fetch_funding_rates(SYMBOL, first, venue.now_ms()))
+    assert [(f.timestamp, f.funding_rate) for f in funding] == [
+        (int(s["funding_time"]), float(s["funding_rate"])) for s in settlements
+    ]
+
+
+async def test_open_interest_tiers_and_liquidations_are_unrecorded_not_borrowed(
+    venue: ExchangeAdapter,
+) -> None:
+    for dataset in ("open_interest", "tiers"):
+        reason = venue.unavailable(SYMBOL, dataset)
+        assert reason is not None and f"no {dataset} of {SYMBOL}" in reason
+    assert "open interest" in str(venue.unavailable(SYMBOL, "open_interest"))
+    assert venue.unavailable(SYMBOL, "candles") is None
+    assert venue.unavailable(SYMBOL, "funding") is None
     now = venue.now_ms()
-    first = int(csv_rows[0]["timestamp"])
-    candles = await _rows(venue.fetch_candles(SYMBOL, "5m", first, now))
-    closed = [r for r in csv_rows if int(r["timestamp"]) + BAR <= now]
-    assert [c.timestamp for c in candles] == [int(r["timestamp"]) for r in closed]
-    for index in (0, 4000, len(closed) - 1):
-        got, row = candles[index], closed[index]
-        assert (got.open, got.high, got.low, got.close) == tuple(
-            float(row[k]) for k in ("price_open", "price_high", "price_low", "price_close")
-        )
+    with pytest.raises(ccxt.BadRequest, match="no recording"):
+        await _rows(venue.fetch_open_interest(SYMBOL, "5m", now - 86_400_000, now))
+    with pytest.raises(ccxt.BadRequest, match="no recording"):
+        await venue.fetch_tiers(SYMBOL)
+    # no liquidation frames were recorded: the stream ends with nothing
+    assert await _rows(venue.watch_liquidations([SYMBOL])) == []
 
-    interest = await _rows(venue.fetch_open_interest(SYMBOL, "5m", first - BAR, now))
-    # each snapshot is stored at the open of the bar it closes, one bar before its stamp
-    assert [r.timestamp for r in interest] == [int(r["timestamp"]) - BAR for r in csv_rows]
-    for index in (0, 1, 4000, len(csv_rows) - 1):
-        usd = float(csv_rows[index]["open_interest_usd"])
-        price = float(csv_rows[index - 1]["price_close"] if index else csv_rows[0]["price_open"])
-        if venue.exchange_id == "bybit" and index == 0:
-            # Bybit sends the amount only; no recorded bar ends at the first snapshot to price it
-            assert interest[index].open_interest_usd is None
-        else:
-            assert interest[index].open_interest_usd == pytest.approx(usd, rel=1e-12)
-        assert interest[index].open_interest == pytest.approx(usd / price, rel=1e-12)
 
-    funding = await _rows(venue.fetch_funding_rates(SYMBOL, first, now))
-    by_time = {int(r["timestamp"]): r for r in csv_rows}
-    last = int(csv_rows[-1]["timestamp"])
-    settlements = [
-        t
-        for t in range(first - first % EIGHT_HOURS + EIGHT_HOURS, last, EIGHT_HOURS)
-        if t + BAR <= last
-    ]
-    assert [f.timestamp for f in funding] == settlements
-    assert [f.funding_rate for f in funding] == [
-        float(by_time[t + BAR]["last_funding_rate"]) for t in settlements
-    ]
+async def test_the_default_window_has_nothing_of_these_venues(shared_data: Path) -> None:
+    """Binance's May window: Bybit and OKX recorded nothing then, so they answer nothing."""
+    for exchange_id in VENUES:
+        adapter = create_adapter(exchange_id, replay_dir=shared_data)
+        try:
+            assert adapter.recorded_markets == []
+            now = adapter.now_ms()
+            assert await _rows(adapter.fetch_candles(SYMBOL, "5m", now - 86_400_000, now)) == []
+        finally:
+            await adapter.close()
 
 
 async def test_page_sizes_follow_each_venue(venue: ExchangeAdapter) -> None:
     now = venue.now_ms()
     await _rows(venue.fetch_candles(SYMBOL, "5m", now - 10 * 86_400_000, now))
-    await _rows(venue.fetch_open_interest(SYMBOL, "5m", now - 10 * 86_400_000, now))
     assert venue.transport is not None
     requests = venue.transport.requests
     if venue.exchange_id == "bybit":
         klines = [r for r in requests if r.path == "/v5/market/kline"]
         assert {(r.params["category"], r.params["limit"]) for r in klines} == {("linear", "1000")}
-        oi = [r for r in requests if r.path == "/v5/market/open-interest"]
-        assert {r.params["intervalTime"] for r in oi} == {"5min"}
     else:
         candles = [r for r in requests if "candles" in r.path]
         assert candles and all(int(r.params["limit"]) <= 100 for r in candles)
-        oi = [r for r in requests if "open-interest-history" in r.path]
-        assert oi and all(int(r.params["limit"]) <= 100 for r in oi)
-        assert len(oi) >= 10 * 288 // 100  # ≤100 rows a call
-
-
-async def test_tiers_carry_the_binance_brackets(
-    venue: ExchangeAdapter, shared_data: Path, csv_rows: list[dict[str, str]]
-) -> None:
-    with (shared_data / TIERS).open() as handle:
-        raw = [t["info"] for t in json.load(handle)["tiers"][SYMBOL]]
-    table = await venue.fetch_tiers(SYMBOL)
-    assert table.source == "api"
-    assert [t.maintenance_margin_rate for t in table.tiers] == [
-        float(r["maintMarginRatio"]) for r in raw
-    ]
-    assert [t.max_leverage for t in table.tiers] == [float(r["initialLeverage"]) for r in raw]
-    if venue.exchange_id == "bybit":
-        # minNotional comes from the previous tier's riskLimitValue (ccxt), cum from mmDeduction
-        assert [(t.min_notional, t.max_notional, t.maintenance_amount) for t in table.tiers] == [
-            (float(r["notionalFloor"]), float(r["notionalCap"]), float(r["cum"])) for r in raw
-        ]
-        assert {t.notional_unit for t in table.tiers} == {"quote"}
-    else:
-        # contracts → coin; the recording converted notional at the last closed bar's close
-        close = float(csv_rows[-2]["price_close"])
-        assert [t.max_notional * close for t in table.tiers] == pytest.approx(
-            [float(r["notionalCap"]) for r in raw], rel=1e-12
-        )
-        assert {t.notional_unit for t in table.tiers} == {"base"}
-        assert {t.maintenance_amount for t in table.tiers} == {0.0}
-
-
-async def test_liquidation_stream_totals_equal_the_captures(
-    venue: ExchangeAdapter, shared_data: Path
-) -> None:
-    with (shared_data / CAPTURES).open(newline="") as handle:
-        captures = [r for r in csv.DictReader(handle) if r["symbol"] in ("BTCUSDT", "ETHUSDT")]
-    events = await _rows(venue.watch_liquidations([SYMBOL, "ETH/USDT:USDT"]))
-    assert len(events) == len(captures) > 0
-    for symbol, market_id in ((SYMBOL, "BTCUSDT"), ("ETH/USDT:USDT", "ETHUSDT")):
-        for side, order_side in (("long", "SELL"), ("short", "BUY")):
-            expected = sum(
-                float(r["price"]) * float(r["filled_accum_qty"])
-                for r in captures
-                if r["symbol"] == market_id and r["side"] == order_side
-            )
-            got = sum(e.usd_value for e in events if e.symbol == symbol and e.side == side)
-            assert got == pytest.approx(expected, rel=1e-9)
 
 
 async def test_bybit_has_no_all_market_liquidation_stream(shared_data: Path) -> None:

@@ -80,7 +80,8 @@ def test_worker_with_unknown_exchange_or_unservable_bar_stops_at_start(
     )
     line = _one_line_error(out)
     assert out.stderr.strip() == line  # stopped before doing anything else
-    assert "unknown exchange 'kraken' in LIQMAP_EXCHANGES; valid: binanceusdm, bybit, okx" in line
+    valid = "valid: binanceusdm, bybit, hyperliquid, okx"
+    assert f"unknown exchange 'kraken' in LIQMAP_EXCHANGES; {valid}" in line
     assert "okx serves open-interest history at 5m, 1h, 1d only" in line
 
 
@@ -98,6 +99,22 @@ def test_worker_with_unknown_market_lists_the_valid_ones(
     line = _one_line_error(out)
     assert line.startswith("liqmap: error: binanceusdm: unknown market 'DOGE/USDT:USDT'")
     assert "valid perpetual markets (2): BTC/USDT:USDT, ETH/USDT:USDT" in line
+
+
+def test_unknown_replay_window_is_one_line_naming_the_valid_ones(
+    fresh_database_url: str, shared_data: Path
+) -> None:
+    out = run(
+        "worker",
+        "--replay",
+        str(shared_data),
+        "--replay-window",
+        "bybit-2026-05",
+        database_url=fresh_database_url,
+    )
+    line = _one_line_error(out)
+    assert "unknown replay window 'bybit-2026-05'" in line
+    assert "valid: binance-btc-2026-05, venues-2026-01" in line
 
 
 @pytest.mark.parametrize("entry", [(LIQMAP,), MODULE], ids=["console-script", "python-m"])

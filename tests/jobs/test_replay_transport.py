@@ -30,8 +30,8 @@ def _transport(adapter: ExchangeAdapter) -> RecordedTransport:
     return adapter.transport
 
 
-async def _one_day_of_candles(adapter: ExchangeAdapter) -> int:
-    now = adapter.now_ms()
+async def _one_day_of_candles(adapter: ExchangeAdapter, until: int | None = None) -> int:
+    now = adapter.now_ms() if until is None else until
     return sum([len(p) async for p in adapter.fetch_candles(SYMBOL, "5m", now - DAY, now)])
 
 
@@ -165,6 +165,7 @@ def test_build_script_writes_every_exchange(shared_data: Path, tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "binanceusdm.recording.json",
         "bybit.recording.json",
+        "hyperliquid.recording.json",
         "okx.recording.json",
     ], done.stdout
     for path in tmp_path.iterdir():
@@ -185,20 +186,26 @@ async def test_v5_venues_map_faults_and_never_skip_an_unparseable_page(
     exchange_id: str,
     path: str,
 ) -> None:
-    adapter = create_adapter(exchange_id, replay_dir=shared_data)
+    adapter = create_adapter(exchange_id, replay_dir=shared_data, replay_window="venues-2026-01")
     try:
-        clean = await _one_day_of_candles(adapter)
+        # the day before each venue's last recorded bar (OKX's 1m capture ends 2026-01-16)
+        assert adapter.recording is not None
+        last = max(
+            int(r[0]) for k, rows in adapter.recording.series.items() if ":5m" in k for r in rows
+        )
+        until = last + 300_000
+        clean = await _one_day_of_candles(adapter, until)
         _transport(adapter).inject(path, 429)
         with pytest.raises(ccxt.RateLimitExceeded):
-            await _one_day_of_candles(adapter)
+            await _one_day_of_candles(adapter, until)
         # ccxt's v5 parsers read a non-JSON body as "no rows"; the adapter refuses it instead
         _transport(adapter).inject(path, "malformed_json")
         with pytest.raises(ccxt.BadResponse, match="not JSON"):
-            await _one_day_of_candles(adapter)
+            await _one_day_of_candles(adapter, until)
         _transport(adapter).inject(path, "timeout")
         with pytest.raises(ccxt.RequestTimeout):
-            await _one_day_of_candles(adapter)
-        assert await _one_day_of_candles(adapter) == clean == 287
+            await _one_day_of_candles(adapter, until)
+        assert await _one_day_of_candles(adapter, until) == clean == 288
     finally:
         await adapter.close()
 

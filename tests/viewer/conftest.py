@@ -1,11 +1,14 @@
 """Fixtures for the viewer, render and export tests: data from the real jobs, a real server.
 
 The database is filled the way the main job fills it (tests/api/test_pipeline_e2e.py): the real
-replay adapters over ../shared/data ingest Binance and Bybit BTC/USDT:USDT (and ETH/USDT:USDT on
-Binance, which the shared data has no series of, so it stays empty), the realized liquidations
-the shared data carries are imported (CoinGlass's 30-minute totals), then the real materializer
-runs. The newest hour is held back: :meth:`ViewerData.catch_up` ingests and materializes it
-later through the same job functions, which is how a test sees new snapshots arrive live."""
+replay adapters over ../shared/data (default window: May–June 2026) ingest Binance and Bybit
+BTC/USDT:USDT and Binance ETH/USDT:USDT, then the real materializer runs. Only Binance BTC has
+recorded open interest there, so it is the one market with maps: Bybit (whose own data lies in
+January and has no open interest) and ETH (January candles only) are tracked with no map, and
+the cross-exchange total is Binance's. The newest hour is held back: :meth:`ViewerData.catch_up`
+ingests and materializes it later through the same job functions, which is how a test sees new
+snapshots arrive live.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from tests.api.conftest import LiveServer, build_app
 from tests.conftest import create_database, drop_database
 
 SYMBOL = "BTC/USDT:USDT"
-EMPTY_SYMBOL = "ETH/USDT:USDT"  # a market the exchange lists, with no recorded series
+EMPTY_SYMBOL = "ETH/USDT:USDT"  # a market the exchange lists, with no open interest: no map
+NO_OI_EXCHANGE = "bybit"  # tracked for SYMBOL, no open interest recorded: no map
 HOLD_BACK_MS = 3_600_000
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,8 +50,8 @@ def viewer_settings(shared_data: Path) -> Settings:
 
     return api_settings(
         replay_dir=shared_data,
-        exchanges=["binanceusdm", "bybit"],
-        symbols={"binanceusdm": [SYMBOL, EMPTY_SYMBOL], "bybit": [SYMBOL]},
+        exchanges=["binanceusdm", NO_OI_EXCHANGE],
+        symbols={"binanceusdm": [SYMBOL, EMPTY_SYMBOL], NO_OI_EXCHANGE: [SYMBOL]},
     )
 
 

@@ -22,7 +22,13 @@ from matplotlib import colormaps
 from PIL import Image
 
 from tests.api.conftest import LiveServer
-from tests.viewer.conftest import EMPTY_SYMBOL, SYMBOL, ViewerData, grid_matrix
+from tests.viewer.conftest import (
+    EMPTY_SYMBOL,
+    NO_OI_EXCHANGE,
+    SYMBOL,
+    ViewerData,
+    grid_matrix,
+)
 
 BUCKET = 50.0
 ROWS = 500
@@ -188,11 +194,11 @@ async def test_controls_issue_the_right_queries_and_the_url_follows(
     assert await page.get_attribute("#heatmap", "data-columns") == str(3 * 24)
     assert _query_of(page.url)["res"] == ["ONE_HOUR"]
 
-    await page.check("input.exchange[value='bybit']")
+    await page.check("input.exchange[value='binanceusdm']")
     drawn = await wait_drawn(page, drawn)
-    assert _heatmaps(sent)[-1]["exchanges"] == ["bybit"]
-    assert _query_of(page.url)["exchanges"] == ["bybit"]
-    assert "bybit" in (await page.text_content("#title") or "")
+    assert _heatmaps(sent)[-1]["exchanges"] == ["binanceusdm"]
+    assert _query_of(page.url)["exchanges"] == ["binanceusdm"]
+    assert "binanceusdm" in (await page.text_content("#title") or "")
 
     # a symbol whose market is listed but has nothing materialized: the empty-data message
     await page.select_option("#symbol", EMPTY_SYMBOL)
@@ -209,12 +215,25 @@ async def test_controls_issue_the_right_queries_and_the_url_follows(
 
     # the address is the view: Back restores the previous one and asks for it again
     await page.go_back()
-    await wait_drawn(page, drawn)
+    drawn = await wait_drawn(page, drawn)
     back = _heatmaps(sent)[-1]
-    assert back["symbol"] == SYMBOL and back["exchanges"] == ["bybit"]
+    assert back["symbol"] == SYMBOL and back["exchanges"] == ["binanceusdm"]
     assert await page.is_hidden("#message")
     assert await page.input_value("#symbol") == SYMBOL
-    assert await page.is_checked("input.exchange[value='bybit']")
+    assert await page.is_checked("input.exchange[value='binanceusdm']")
+
+    # a venue without open interest is offered (its market is tracked) but has no map
+    await page.uncheck("input.exchange[value='binanceusdm']")
+    drawn = await wait_drawn(page, drawn)
+    await page.check(f"input.exchange[value='{NO_OI_EXCHANGE}']")
+    await wait_drawn(page, drawn)
+    alone = _heatmaps(sent)[-1]
+    assert alone["symbol"] == SYMBOL and alone["exchanges"] == [NO_OI_EXCHANGE]
+    assert _query_of(page.url)["exchanges"] == [NO_OI_EXCHANGE]
+    assert await message.get_attribute("data-kind") == "empty"
+    assert await message.text_content() == (
+        f"No liquidation data has been materialized for {SYMBOL} yet."
+    )
 
 
 async def test_unknown_symbol_shows_the_apis_error(

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from cli.export import ExportRequest, export_snapshots
 from cli.main import main
-from tests.viewer.conftest import SYMBOL, ViewerData
+from tests.viewer.conftest import NO_OI_EXCHANGE, SYMBOL, ViewerData
 
 SNAPSHOTS = """query ($symbol: String!, $start: DateTime!, $end: DateTime!, $exchange: String,
     $resolution: SnapshotResolution!, $after: String) {
@@ -148,29 +148,39 @@ async def test_parquet_round_trip_equals_the_api(
         "--exchange",
         "all",
         "--exchange",
-        "binanceusdm,bybit",
+        f"binanceusdm,{NO_OI_EXCHANGE}",
         "-o",
         str(out),
         url=viewer_data.url,
     )
     assert code == 0
-    assert "from 144 snapshots" in capsys.readouterr().out  # 48 hours × 3 series
+    # 48 hours × 2 series with maps: the total and Binance; Bybit (no open interest) has none
+    assert "from 96 snapshots" in capsys.readouterr().out
     table = pq.read_table(out)
     assert table.schema.names == COLUMNS
     assert [str(t) for t in table.schema.types] == [
-        "timestamp[ms, tz=UTC]", "string", "double", "double", "double", "double",
-    ]  # fmt: skip
+        "timestamp[ms, tz=UTC]",
+        "string",
+        "double",
+        "double",
+        "double",
+        "double",
+    ]
     exported = ordered(pd.read_parquet(out))
-    expected = tidy(
-        pd.concat(
-            [
-                await api_rows(viewer_app, start, end, ex, "ONE_HOUR")
-                for ex in ("all", "binanceusdm", "bybit")
-            ]
-        )
-    )
-    assert len(exported) > 144 * 200
+    per_series = {
+        ex: await api_rows(viewer_app, start, end, ex, "ONE_HOUR")
+        for ex in ("all", "binanceusdm", NO_OI_EXCHANGE)
+    }
+    assert per_series[NO_OI_EXCHANGE].empty
+    expected = tidy(pd.concat([rows for rows in per_series.values() if not rows.empty]))
+    assert len(exported) > 96 * 200
     pd.testing.assert_frame_equal(exported, expected, check_exact=True)
+    # the total is the sum over the venues with open interest: Binance's rows, relabelled
+    total = exported[exported["exchange"] == "all"].drop(columns="exchange")
+    binance = exported[exported["exchange"] == "binanceusdm"].drop(columns="exchange")
+    pd.testing.assert_frame_equal(
+        total.reset_index(drop=True), binance.reset_index(drop=True), check_exact=True
+    )
     # timestamps are the maps' instants: hourly, inside [start, end)
     stamps = exported["timestamp"].drop_duplicates()
     assert len(stamps) == 48 and stamps.min() >= start and stamps.max() < end
@@ -189,7 +199,7 @@ async def test_csv_round_trip_equals_the_api(
         "--end",
         end.isoformat(),
         "--exchange",
-        "bybit",
+        "binanceusdm",
         "--resolution",
         "5m",
         "--format",
@@ -202,7 +212,7 @@ async def test_csv_round_trip_equals_the_api(
     assert code == 0
     exported, _ = read_csv_export(out)
     exported = ordered(exported)
-    expected = tidy(await api_rows(viewer_app, start, end, "bybit", "FIVE_MINUTES"))
+    expected = tidy(await api_rows(viewer_app, start, end, "binanceusdm", "FIVE_MINUTES"))
     assert exported["timestamp"].nunique() == 36
     pd.testing.assert_frame_equal(exported, expected, check_exact=True)
     # every number is written as a float, so a plain read infers float64 as Parquet has it
@@ -229,7 +239,7 @@ async def test_metadata_dtypes_and_mode_are_the_same_in_parquet_and_csv(
                 "--end",
                 end.isoformat(),
                 "--exchange",
-                "all,bybit",
+                "all,binanceusdm",
                 "--format",
                 fmt,
                 "--quiet",
@@ -257,12 +267,13 @@ async def test_metadata_dtypes_and_mode_are_the_same_in_parquet_and_csv(
     meta = first
     # what the file holds, said in it, and true (plain SQL over the same bars)
     assert meta["format"] == "liqmap.snapshots/2" and meta["symbol"] == SYMBOL
-    assert meta["exchanges"] == {"all": ["binanceusdm", "bybit"], "bybit": ["bybit"]}
+    # the total covers the venues with maps: Binance alone (Bybit has no open interest)
+    assert meta["exchanges"] == {"all": ["binanceusdm"], "binanceusdm": ["binanceusdm"]}
     assert meta["range"]["start"] == start.isoformat().replace("+00:00", "Z")
     assert meta["resolution"] == "1h"
     counts = {}
     versions: set[str] = set()
-    for scope in ("all", "bybit"):
+    for scope in ("all", "binanceusdm"):
         n, first_bar, last_bar, sizes, found = await sql_summary(
             viewer_data, scope, "1h", start - timedelta(minutes=5), end - timedelta(minutes=5)
         )

@@ -56,7 +56,7 @@ async def test_limits_are_the_settings(viewer_app: Starlette, viewer_data: Viewe
 async def test_fine_resolution_from_is_the_oldest_base_snapshot(
     viewer_app: Starlette, viewer_data: ViewerData
 ) -> None:
-    for exchanges, scope in ((None, "all"), (["bybit"], "bybit")):
+    for exchanges, scope in ((None, "all"), (["binanceusdm"], "binanceusdm")):
         sid = await viewer_data.series_id(scope)
         async with viewer_data.engine.connect() as conn:
             oldest = (

@@ -38,15 +38,26 @@ def test_colours_are_hex_and_every_reference_resolves() -> None:
 def test_every_shared_document_is_valid_against_the_api_schema() -> None:
     schema = create_schema(ApiLimits.defaults())._schema
     assert set(documents()) == {
-        "catalogue", "limits", "latest", "heatmap", "details", "candles", "live",
-        "realized", "swept", "clusters", "maxpain",
-    }  # fmt: skip
+        "catalogue",
+        "limits",
+        "latest",
+        "heatmap",
+        "details",
+        "candles",
+        "live",
+        "realized",
+        "swept",
+        "clusters",
+        "maxpain",
+        "known_levels",  # the real-position overlay (#18), for the viewer to draw
+    }
     for name, text in documents().items():
         parsed = parse(text)
         assert validate(schema, parsed) == [], name
         (operation,) = parsed.definitions
         assert isinstance(operation, OperationDefinitionNode)
-        assert operation.name is not None and operation.name.value.lower() == name
+        assert operation.name is not None
+        assert operation.name.value.lower() == name.replace("_", "")
 
 
 def test_intervals_are_the_apis_interval_enum() -> None:
