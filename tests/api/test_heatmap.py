@@ -262,11 +262,8 @@ async def test_times_without_a_zone_are_refused(gql: GraphQLClient, stored: Stor
     assert [e["extensions"]["code"] for e in literal["errors"]] == ["BAD_USER_INPUT"]
     assert "time zone" in literal["errors"][0]["message"]
     window = {"priceMin": 60_000.0, "priceMax": 61_000.0}
-    utc = (
-        await gql.data(
-            HEATMAP, symbol=SYMBOL, start="2026-06-21T01:00:00Z", end="2026-06-21T02:00:00Z", **window
-        )
-    )["heatmap"]
+    zulu = {"start": "2026-06-21T01:00:00Z", "end": "2026-06-21T02:00:00Z"}
+    utc = (await gql.data(HEATMAP, symbol=SYMBOL, **zulu, **window))["heatmap"]
     offset = (
         await gql.data(
             HEATMAP,
