@@ -380,7 +380,7 @@ async def test_graphql_response_json_is_served_with_the_spec_status_codes(
     refused = {
         "{ exchanges { id }": "GRAPHQL_PARSE_FAILED",
         "{ exchanges { nope } }": "GRAPHQL_VALIDATION_FAILED",
-        "query ($at: DateTime!) { liquidationMap: liquidationLevels(symbol: \"BTC/USDT:USDT\", "
+        'query ($at: DateTime!) { liquidationMap: liquidationLevels(symbol: "BTC/USDT:USDT", '
         "at: $at) { price } }": "BAD_USER_INPUT",
     }
     for query, code in refused.items():
