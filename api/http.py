@@ -21,6 +21,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from api.auth import KeyStore, RateLimiter, key_from_headers
+from api.clock import ApiClock
 from api.column_cache import ColumnCache
 from api.context import ApiContext
 from api.errors import (
@@ -105,7 +106,7 @@ class LiqmapGraphQL(GraphQL):
     ``websocket_adapter_class`` sends text frames (:class:`TextFrames`).
     """
 
-    websocket_adapter_class = TextFrames  # type: ignore[assignment]
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self,
@@ -130,6 +131,7 @@ class LiqmapGraphQL(GraphQL):
         self.hub = hub
         self.metrics = metrics
         self.timeframe_s = timeframe_seconds(settings.timeframe)
+        self.clock = ApiClock(sessions, replay=settings.replay_dir is not None)
         self.columns = ColumnCache(limits.column_cache_entries)
         hub.on_event(self.columns.forget)
         hub.on_reset(self.columns.clear)
@@ -294,11 +296,12 @@ class LiqmapGraphQL(GraphQL):
             sessions=self.sessions,
             settings=self.settings,
             limits=self.limits,
-            loaders=Loaders(self.sessions, self.timeframe_s, self.settings.timeframe),
+            loaders=Loaders(self.sessions, self.timeframe_s, self.settings.timeframe, self.clock),
             hub=self.hub,
             request=request,
             response=response,
             api_key=request.scope.get("liqmap_api_key"),
+            clock=self.clock,
         )
         context.metrics = self.metrics
         context.columns = self.columns

@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     replay_epoch: datetime | None = Field(
         default=None,
         description="Replay: the wall instant at which the clock reads replay_start (default: "
-        "when the process opens the recording); processes sharing it share one clock.",
+        "when the process started, so a worker restarted inside it continues the clock); "
+        "processes given the same one share one clock.",
     )
 
     # --- API ---------------------------------------------------------------------------------

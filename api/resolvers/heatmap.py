@@ -106,7 +106,7 @@ async def heatmap(
     ctx = info.context
     limits = ctx.limits
     check_price_window(price_min, price_max)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)

@@ -156,7 +156,7 @@ async def snapshots(
     if first > limits.max_page_size:
         raise BadUserInput(f"first must be at most {limits.max_page_size}")
     check_price_window(price_min, price_max)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
     after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)
     async with ctx.session() as session:

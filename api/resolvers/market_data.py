@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -12,7 +12,7 @@ from api import selection
 from api.context import ApiContext
 from api.errors import BadUserInput, RangeTooLarge, not_found
 from api.resolvers.maps import Exchanges, Symbol
-from api.timerange import checked_range, floor_to, timeframe_seconds
+from api.timerange import floor_to, timeframe_seconds
 from api.types.market_data import (
     Candle,
     FundingRatePoint,
@@ -33,9 +33,9 @@ End = Annotated[
 LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 
 
-def _closed(ctx: ApiContext, end: datetime) -> bool:
+async def _closed(ctx: ApiContext, end: datetime) -> bool:
     """For sources without a watermark (realized-liquidation imports): a day in the past."""
-    return end < datetime.now(UTC) - timedelta(days=1)
+    return end < await ctx.now() - timedelta(days=1)
 
 
 async def _stored_through(
@@ -68,7 +68,7 @@ async def candles(
 ) -> list[Candle]:
     """OHLCV bars of one market."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     step = interval.seconds if interval else base_s
     if step < base_s:
@@ -93,7 +93,7 @@ async def open_interest(
 ) -> list[OpenInterestPoint]:
     """Open interest of one market per base bar."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     _check_points(ctx, start, end, timeframe_seconds(ctx.timeframe))
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
@@ -113,7 +113,7 @@ async def funding_rates(
 ) -> list[FundingRatePoint]:
     """Settled funding rates of one market."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
         points = await market_data_store.funding_rates(
@@ -138,7 +138,7 @@ async def realized_liquidations(
 ) -> list[RealizedLiquidationBar]:
     """Realized liquidations stored for the symbol's base asset, per bar and source."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     async with ctx.session() as session:
         known = await market_store.known_symbols(session)
         if symbol not in known:
@@ -152,7 +152,7 @@ async def realized_liquidations(
             end,
             ctx.limits.max_series_points,
         )
-    ctx.cache.mark(_closed(ctx, end))
+    ctx.cache.mark(await _closed(ctx, end))
     return [RealizedLiquidationBar.of(b) for b in bars]
 
 
@@ -197,7 +197,7 @@ async def swept_levels(
     stored for the same bar and exchanges (realized fields are null where no source covers
     the bar at this interval)."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     step = interval.seconds if interval else base_s
     if step < base_s:
@@ -221,7 +221,7 @@ async def swept_levels(
         )
         final = await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
     # the model's side is final once materialized; realized totals are revised for about a day
-    ctx.cache.mark(final is not None and end <= final and _closed(ctx, end))
+    ctx.cache.mark(final is not None and end <= final and await _closed(ctx, end))
     realized = realized_for(realized_rows, found.member_scopes, aggregate)
     out = []
     for r in rows:

@@ -89,7 +89,7 @@ async def long_short_series(
     """longShortSplit at every stored snapshot of a range, oldest first."""
     ctx = info.context
     check_within_pct(within_pct)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)
     async with ctx.session() as session:
