@@ -170,10 +170,10 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
         bucketSize=req.bucket_size,
         within=req.within_pct,
     )
-    if data["liquidationLevels"] is None:
+    if data["liquidationMap"] is None:
         when = f" at or before {iso(req.end)}" if req.end else ""
         raise RenderError(f"no liquidation map of {req.symbol} is materialized{when}")
-    at = datetime.fromisoformat(data["liquidationLevels"]["at"])
+    at = datetime.fromisoformat(data["liquidationMap"]["at"])
     if req.end is not None and at < req.start:
         raise RenderError(
             f"no liquidation map of {req.symbol} between {iso(req.start)} and {iso(req.end)}; "
@@ -286,7 +286,7 @@ def draw_heatmap(heatmap: dict[str, Any], req: RenderRequest, path: Path) -> Ren
         resample=False,
     )
     for candle in heatmap["candles"]:
-        ts = datetime.fromisoformat(candle["ts"]).timestamp()
+        ts = datetime.fromisoformat(candle["start"]).timestamp()
         o, h, lo, c = (float(candle[k]) for k in ("open", "high", "low", "close"))
         colour = CANDLE_UP if c >= o else CANDLE_DOWN
         centre = ts + step / 2
@@ -357,7 +357,7 @@ def _colour_bar(cax: Any, vmax: float, colour_scale: Scale) -> list[tuple[float,
 def draw_map(data: dict[str, Any], req: RenderRequest, path: Path) -> RenderResult:
     from matplotlib.ticker import FuncFormatter
 
-    m = data["liquidationLevels"]
+    m = data["liquidationMap"]
     split = data["longShortSplit"]
     levels = m["levels"]
     lows = np.array([lv["price"] for lv in levels], float)

@@ -26,9 +26,23 @@ from models.liquidations_store import RealizedBar
 
 Exchange = Annotated[str, strawberry.argument(description="ccxt exchange id, e.g. binanceusdm.")]
 Start = Annotated[datetime, strawberry.argument(description="Start of the range (inclusive).")]
-End = Annotated[
+PointsEnd = Annotated[
     datetime | None,
-    strawberry.argument(description="End of the range (exclusive); now if omitted."),
+    strawberry.argument(
+        description="End of the range (exclusive); now if omitted. At most "
+        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS) and at most "
+        "{limit:max_series_points} bars of the interval (LIQMAP_API_MAX_SERIES_POINTS); "
+        "RANGE_TOO_LARGE above."
+    ),
+]
+RowsEnd = Annotated[
+    datetime | None,
+    strawberry.argument(
+        description="End of the range (exclusive); now if omitted. At most "
+        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS; RANGE_TOO_LARGE "
+        "above); at most the oldest {limit:max_series_points} rows are returned "
+        "(LIQMAP_API_MAX_SERIES_POINTS)."
+    ),
 ]
 LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 
@@ -50,8 +64,8 @@ def _check_points(ctx: ApiContext, start: datetime, end: datetime, step_s: int) 
     points = (end - start).total_seconds() / step_s
     if points > ctx.limits.max_series_points:
         raise RangeTooLarge(
-            f"about {points:.0f} points exceed the maximum of {ctx.limits.max_series_points}; "
-            "use a longer interval or a shorter range",
+            f"about {points:.0f} points exceed the maximum of {ctx.limits.max_series_points} "
+            "per series; use a longer interval or a shorter range",
             max_points=ctx.limits.max_series_points,
         )
 
@@ -61,7 +75,7 @@ async def candles(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
     interval: Annotated[
         Interval | None, strawberry.argument(description="Bar width; the base bar if omitted.")
     ] = None,
@@ -89,7 +103,7 @@ async def open_interest(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
 ) -> list[OpenInterestPoint]:
     """Open interest of one market per base bar."""
     ctx = info.context
@@ -109,7 +123,7 @@ async def funding_rates(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: RowsEnd = None,
 ) -> list[FundingRatePoint]:
     """Settled funding rates of one market."""
     ctx = info.context
@@ -127,7 +141,7 @@ async def realized_liquidations(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
-    end: End = None,
+    end: RowsEnd = None,
     exchanges: Annotated[
         list[str] | None,
         strawberry.argument(description="ccxt ids or * (multi-venue totals); all if omitted."),
@@ -184,7 +198,7 @@ async def swept_levels(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
     exchanges: Exchanges = None,
     interval: Annotated[
         Interval | None,
@@ -228,7 +242,7 @@ async def swept_levels(
         real = realized.get(r.ts)
         out.append(
             SweptBar(
-                ts=r.ts,
+                start=r.ts,
                 bars=r.bars,
                 predicted_long_usd=r.long_usd,
                 predicted_short_usd=r.short_usd,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api.types.base import described, field
+import strawberry
+
+from api.types.base import described, field, renamed
 from models.liquidations_store import RealizedBar
 from models.market_data_store import CandleBar, FundingPoint, OpenInterestBar
 
@@ -13,7 +15,7 @@ from models.market_data_store import CandleBar, FundingPoint, OpenInterestBar
 class Candle:
     """An OHLCV bar (aggregated from the base bars when the interval is longer)."""
 
-    ts: datetime = field("Bar open time.")
+    start: datetime = field("Bar open time (the bar covers the interval from here).")
     open: float = field("Open price.")
     high: float = field("High price.")
     low: float = field("Low price.")
@@ -24,7 +26,7 @@ class Candle:
     @classmethod
     def of(cls, bar: CandleBar) -> Candle:
         return cls(
-            ts=bar.ts,
+            start=bar.ts,
             open=bar.open,
             high=bar.high,
             low=bar.low,
@@ -33,39 +35,54 @@ class Candle:
             taker_buy_volume=bar.taker_buy_volume,
         )
 
+    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
+    def ts(self) -> datetime:
+        return self.start
+
 
 @described
 class OpenInterestPoint:
-    """Open interest at the end of the bar opening at ``ts``."""
+    """Open interest at the end of the bar opening at ``start``."""
 
-    ts: datetime = field("Bar open time; the value is at the bar's end.")
+    start: datetime = field("Bar open time; the value is at the bar's end.")
     open_interest: float | None = field("Open interest in base units or contracts.")
     open_interest_usd: float | None = field("Open interest in USD.")
 
     @classmethod
     def of(cls, bar: OpenInterestBar) -> OpenInterestPoint:
         return cls(
-            ts=bar.ts, open_interest=bar.open_interest, open_interest_usd=bar.open_interest_usd
+            start=bar.ts, open_interest=bar.open_interest, open_interest_usd=bar.open_interest_usd
         )
+
+    @strawberry.field(
+        description="Bar open time; the value is at the bar's end.",
+        deprecation_reason=renamed("start"),
+    )
+    def ts(self) -> datetime:
+        return self.start
 
 
 @described
 class FundingRatePoint:
     """A settled funding rate."""
 
-    ts: datetime = field("Funding time.")
+    at: datetime = field("Funding time (the instant the rate settled).")
     funding_rate: float = field("Rate as a fraction per interval (0.0001 = 0.01 %).")
 
     @classmethod
     def of(cls, point: FundingPoint) -> FundingRatePoint:
-        return cls(ts=point.ts, funding_rate=point.funding_rate)
+        return cls(at=point.ts, funding_rate=point.funding_rate)
+
+    @strawberry.field(description="Funding time.", deprecation_reason=renamed("at"))
+    def ts(self) -> datetime:
+        return self.at
 
 
 @described
 class RealizedLiquidationBar:
     """Liquidations that really happened in one bar, as a source reported them."""
 
-    ts: datetime = field("Bar open time.")
+    start: datetime = field("Bar open time.")
     timeframe: str = field("Bar length, e.g. 30m or 5m.")
     source: str = field("Where the totals come from (coinglass, binance-forceorder…).")
     exchange: str = field("ccxt exchange id, or * for a multi-venue total named by the source.")
@@ -78,7 +95,7 @@ class RealizedLiquidationBar:
     @classmethod
     def of(cls, bar: RealizedBar) -> RealizedLiquidationBar:
         return cls(
-            ts=bar.ts,
+            start=bar.ts,
             timeframe=bar.timeframe,
             source=bar.source,
             exchange=bar.exchange,
@@ -89,13 +106,17 @@ class RealizedLiquidationBar:
             note=bar.note,
         )
 
+    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
+    def ts(self) -> datetime:
+        return self.start
+
 
 @described
 class SweptBar:
     """Per bar: the notional the model says was liquidated (levels the price traded through),
     beside the realized liquidations stored for the same bar — the accuracy feed."""
 
-    ts: datetime = field("Bar open time.")
+    start: datetime = field("Bar open time.")
     bars: int = field("Base bars of model output summed into this bar.")
     predicted_long_usd: float = field("Long USD the model says was liquidated.")
     predicted_short_usd: float = field("Short USD the model says was liquidated.")
@@ -107,3 +128,7 @@ class SweptBar:
         "source/exchange of the realized figures (e.g. coinglass/* for Binance+Bybit+OKX)."
     )
     realized_lower_bound: bool | None = field("True when the realized figure undercounts.")
+
+    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
+    def ts(self) -> datetime:
+        return self.start

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from api.context import ApiContext
-from api.types.base import described, field, resolver
+from api.types.base import described, field, renamed, resolver
 from models.jobs_store import MarketDatasetCoverage
 from models.market_store import MarketRow
 
@@ -17,8 +17,8 @@ class DatasetCoverage:
     """How much of one dataset is stored for a market and how the last ingest went."""
 
     dataset: str = field("candles, open_interest, funding or tiers.")
-    first_ts: datetime | None = field("Oldest stored timestamp.")
-    last_ts: datetime | None = field("Newest stored timestamp.")
+    first_at: datetime | None = field("Oldest stored timestamp.")
+    last_at: datetime | None = field("Newest stored timestamp.")
     last_success: datetime | None = field("When the last successful ingest run finished.")
     last_status: str | None = field("Status of the newest ingest run (succeeded, failed…).")
     last_error: str | None = field("Error of the newest run, if it failed.")
@@ -27,12 +27,20 @@ class DatasetCoverage:
     def of(cls, row: MarketDatasetCoverage) -> DatasetCoverage:
         return cls(
             dataset=row.dataset,
-            first_ts=row.first_ts,
-            last_ts=row.last_ts,
+            first_at=row.first_ts,
+            last_at=row.last_ts,
             last_success=row.last_success,
             last_status=row.last_status,
             last_error=row.last_error,
         )
+
+    @strawberry.field(description="Oldest stored timestamp.", deprecation_reason=renamed("firstAt"))
+    def first_ts(self) -> datetime | None:
+        return self.first_at
+
+    @strawberry.field(description="Newest stored timestamp.", deprecation_reason=renamed("lastAt"))
+    def last_ts(self) -> datetime | None:
+        return self.last_at
 
 
 @described

@@ -270,7 +270,7 @@ async function resolveWindow(token) {
   follow = true;
   const data = await query(LATEST, { symbol: state.symbol, exchanges: exchangesArg() });
   if (token !== loadToken) return null;
-  const at = data.liquidationLevels ? Date.parse(data.liquidationLevels.at) : null;
+  const at = data.liquidationMap ? Date.parse(data.liquidationMap.at) : null;
   const end = at ?? Math.floor(Date.now() / 300_000) * 300_000;
   return [end - DURATIONS[state.range === "custom" ? "24h" : state.range], end, at === null];
 }
@@ -368,7 +368,7 @@ function toHeatmap(h) {
   const step = h.stepSeconds * 1000;
   const candles = new Array(h.columns).fill(null);
   for (const c of h.candles) {
-    const j = Math.round((Date.parse(c.ts) - start) / step);
+    const j = Math.round((Date.parse(c.start) - start) / step);
     if (j >= 0 && j < h.columns) candles[j] = c;
   }
   return {
@@ -400,7 +400,7 @@ async function loadDetails(at, token = loadToken) {
       within: state.within,
     });
     if (token !== loadToken) return;
-    details = { map: data.liquidationLevels, split: data.longShortSplit };
+    details = { map: data.liquidationMap, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -672,7 +672,7 @@ function scheduleRefresh(full) {
         });
         if (token !== loadToken) return;
         for (const c of data.candles) {
-          const j = Math.round((Date.parse(c.ts) - hm.start) / hm.step);
+          const j = Math.round((Date.parse(c.start) - hm.start) / hm.step);
           if (j >= 0 && j < hm.columns) hm.candles[j] = c;
         }
       } catch (err) {
