@@ -20,6 +20,7 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
+from api import graphiql
 from api.auth import KeyStore, RateLimiter, key_from_headers
 from api.clock import ApiClock
 from api.column_cache import ColumnCache
@@ -142,6 +143,11 @@ class LiqmapGraphQL(GraphQL):
         hub.on_reset(self.responses.clear)
         # identical queries arriving while one of them executes wait for its answer
         self._executing: dict[Key, asyncio.Future[None]] = {}
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its assets served by this API (:mod:`api.graphiql`), not a CDN."""
+        return graphiql.page()
 
     @property
     def response_cache_seconds(self) -> float:
