@@ -325,9 +325,13 @@ class LiqmapGraphQL(GraphQL):
             and is_request_error(response_data)
             and not _database_unavailable(response_data)
         ):
-            # GraphQL over HTTP: a request that did not execute is a 400 without a data entry
+            # GraphQL over HTTP: a request that did not execute has no data entry, and is the
+            # client's error (400) unless the server failed before executing it (500)
+            internal = any(
+                (e.get("extensions") or {}).get("code") == INTERNAL for e in response_data["errors"]
+            )
             response_data = {k: v for k, v in response_data.items() if k != "data"}
-            sub_response.status_code = 400
+            sub_response.status_code = 500 if internal else 400
         response = super().create_response(response_data, sub_response)
         if media_type == GRAPHQL_RESPONSE_JSON:
             response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
