@@ -243,6 +243,7 @@ async def swept_levels(
         out.append(
             SweptBar(
                 start=r.ts,
+                ts=r.ts,
                 bars=r.bars,
                 predicted_long_usd=r.long_usd,
                 predicted_short_usd=r.short_usd,

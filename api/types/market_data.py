@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import strawberry
-
 from api.types.base import described, field, renamed
 from models.liquidations_store import RealizedBar
 from models.market_data_store import CandleBar, FundingPoint, OpenInterestBar
@@ -22,11 +20,13 @@ class Candle:
     close: float = field("Close price.")
     volume: float | None = field("Volume in base units, if the venue reports it.")
     taker_buy_volume: float | None = field("Taker-buy volume in base units, if reported.")
+    ts: datetime = field("Bar open time.", deprecation_reason=renamed("start"))
 
     @classmethod
     def of(cls, bar: CandleBar) -> Candle:
         return cls(
             start=bar.ts,
+            ts=bar.ts,
             open=bar.open,
             high=bar.high,
             low=bar.low,
@@ -34,10 +34,6 @@ class Candle:
             volume=bar.volume,
             taker_buy_volume=bar.taker_buy_volume,
         )
-
-    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
-    def ts(self) -> datetime:
-        return self.start
 
 
 @described
@@ -47,19 +43,18 @@ class OpenInterestPoint:
     start: datetime = field("Bar open time; the value is at the bar's end.")
     open_interest: float | None = field("Open interest in base units or contracts.")
     open_interest_usd: float | None = field("Open interest in USD.")
+    ts: datetime = field(
+        "Bar open time; the value is at the bar's end.", deprecation_reason=renamed("start")
+    )
 
     @classmethod
     def of(cls, bar: OpenInterestBar) -> OpenInterestPoint:
         return cls(
-            start=bar.ts, open_interest=bar.open_interest, open_interest_usd=bar.open_interest_usd
+            start=bar.ts,
+            ts=bar.ts,
+            open_interest=bar.open_interest,
+            open_interest_usd=bar.open_interest_usd,
         )
-
-    @strawberry.field(
-        description="Bar open time; the value is at the bar's end.",
-        deprecation_reason=renamed("start"),
-    )
-    def ts(self) -> datetime:
-        return self.start
 
 
 @described
@@ -68,14 +63,11 @@ class FundingRatePoint:
 
     at: datetime = field("Funding time (the instant the rate settled).")
     funding_rate: float = field("Rate as a fraction per interval (0.0001 = 0.01 %).")
+    ts: datetime = field("Funding time.", deprecation_reason=renamed("at"))
 
     @classmethod
     def of(cls, point: FundingPoint) -> FundingRatePoint:
-        return cls(at=point.ts, funding_rate=point.funding_rate)
-
-    @strawberry.field(description="Funding time.", deprecation_reason=renamed("at"))
-    def ts(self) -> datetime:
-        return self.at
+        return cls(at=point.ts, ts=point.ts, funding_rate=point.funding_rate)
 
 
 @described
@@ -91,11 +83,13 @@ class RealizedLiquidationBar:
     events: int | None = field("Number of liquidation orders, if known.")
     lower_bound: bool = field("True when the source is known to undercount.")
     note: str | None = field("Provenance note.")
+    ts: datetime = field("Bar open time.", deprecation_reason=renamed("start"))
 
     @classmethod
     def of(cls, bar: RealizedBar) -> RealizedLiquidationBar:
         return cls(
             start=bar.ts,
+            ts=bar.ts,
             timeframe=bar.timeframe,
             source=bar.source,
             exchange=bar.exchange,
@@ -105,10 +99,6 @@ class RealizedLiquidationBar:
             lower_bound=bar.lower_bound,
             note=bar.note,
         )
-
-    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
-    def ts(self) -> datetime:
-        return self.start
 
 
 @described
@@ -128,7 +118,4 @@ class SweptBar:
         "source/exchange of the realized figures (e.g. coinglass/* for Binance+Bybit+OKX)."
     )
     realized_lower_bound: bool | None = field("True when the realized figure undercounts.")
-
-    @strawberry.field(description="Bar open time.", deprecation_reason=renamed("start"))
-    def ts(self) -> datetime:
-        return self.start
+    ts: datetime = field("Bar open time.", deprecation_reason=renamed("start"))

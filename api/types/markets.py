@@ -22,6 +22,12 @@ class DatasetCoverage:
     last_success: datetime | None = field("When the last successful ingest run finished.")
     last_status: str | None = field("Status of the newest ingest run (succeeded, failed…).")
     last_error: str | None = field("Error of the newest run, if it failed.")
+    first_ts: datetime | None = field(
+        "Oldest stored timestamp.", deprecation_reason=renamed("firstAt")
+    )
+    last_ts: datetime | None = field(
+        "Newest stored timestamp.", deprecation_reason=renamed("lastAt")
+    )
 
     @classmethod
     def of(cls, row: MarketDatasetCoverage) -> DatasetCoverage:
@@ -29,18 +35,12 @@ class DatasetCoverage:
             dataset=row.dataset,
             first_at=row.first_ts,
             last_at=row.last_ts,
+            first_ts=row.first_ts,
+            last_ts=row.last_ts,
             last_success=row.last_success,
             last_status=row.last_status,
             last_error=row.last_error,
         )
-
-    @strawberry.field(description="Oldest stored timestamp.", deprecation_reason=renamed("firstAt"))
-    def first_ts(self) -> datetime | None:
-        return self.first_at
-
-    @strawberry.field(description="Newest stored timestamp.", deprecation_reason=renamed("lastAt"))
-    def last_ts(self) -> datetime | None:
-        return self.last_at
 
 
 @described
