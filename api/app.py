@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api import graphiql
 from api.auth import KeyStore, RateLimiter
 from api.body_limits import BodyLimits
 from api.compression import GzipMiddleware
@@ -115,6 +116,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
             Route("/graphql", gate, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gate),
             *viewer_routes(),
+            *(graphiql.routes() if settings.graphiql else []),
         ],
         middleware=middleware,
         lifespan=lifespan,

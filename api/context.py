@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.clock import ApiClock
 from api.limits import ApiLimits
 from api.timerange import checked_range
 from liqmap.settings import Settings
@@ -90,6 +91,21 @@ class ApiContext:
     metrics: Any = None
     columns: ColumnCache | None = None
     operation_label: str | None = None
+    clock: ApiClock = field(default_factory=ApiClock)
+    _now: datetime | None = None
+
+    async def now(self) -> datetime:
+        """The API's "now" (:mod:`api.clock`), read once per request."""
+        if self._now is None:
+            self._now = await self.clock.now()
+        return self._now
+
+    async def checked_range(
+        self, start: datetime, end: datetime | None
+    ) -> tuple[datetime, datetime]:
+        """:func:`api.timerange.checked_range` with "now" on the API's clock."""
+        now = await self.now() if end is None else None
+        return checked_range(start, end, self.limits.max_span_days, now)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -101,10 +117,12 @@ class ApiContext:
     def timeframe(self) -> str:
         return self.settings.timeframe
 
-    def snapshot_range(self, start: datetime, end: datetime | None) -> tuple[datetime, datetime]:
+    async def snapshot_range(
+        self, start: datetime, end: datetime | None
+    ) -> tuple[datetime, datetime]:
         """The checked ``[start, end)`` of a read of stored snapshots (``checked_range``). An
         open range ("until now", ``end`` None) moves with the clock, which no NOTIFY announces:
         the answer is marked unannounced."""
         if end is None:
             self.cache.mark_unannounced()
-        return checked_range(start, end, self.limits.max_span_days)
+        return await self.checked_range(start, end)

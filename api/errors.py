@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
@@ -25,6 +25,8 @@ from maps.errors import MapRequestError, TooLarge
 log = get_logger(__name__)
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 NOT_FOUND = "NOT_FOUND"
 RANGE_TOO_LARGE = "RANGE_TOO_LARGE"
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -104,7 +106,8 @@ _LIMIT_MARKERS = (
 )
 
 
-def error_code(error: GraphQLError) -> str:
+def error_code(error: GraphQLError, *, validation: bool = False) -> str:
+    """The code of ``error``; ``validation`` says it came from validating the document."""
     original = from_domain(error.original_error)
     if isinstance(original, ApiError):
         return original.code
@@ -116,7 +119,15 @@ def error_code(error: GraphQLError) -> str:
         # syntax, validation and variable-coercion errors (no field path) are the client's to fix
         if any(marker in error.message for marker in _LIMIT_MARKERS):
             return QUERY_TOO_COMPLEX
-        return BAD_USER_INPUT
+        if isinstance(original, ValueError):
+            # a scalar refused the value (a DateTime without zone, say), literal or variable:
+            # the document is fine, the value is not
+            return BAD_USER_INPUT
+        if isinstance(error, GraphQLSyntaxError):
+            return GRAPHQL_PARSE_FAILED
+        if validation:
+            return GRAPHQL_VALIDATION_FAILED
+        return BAD_USER_INPUT  # variables that do not coerce to their declared types
     return INTERNAL
 
 
@@ -140,9 +151,9 @@ def _is_data_exception(exc: BaseException) -> bool:
     return False
 
 
-def present(error: GraphQLError) -> GraphQLError:
+def present(error: GraphQLError, *, validation: bool = False) -> GraphQLError:
     """The client-facing version of ``error``: a stable code, masked when internal."""
-    code = error_code(error)
+    code = error_code(error, validation=validation)
     original = from_domain(error.original_error)
     if code == SERVICE_UNAVAILABLE:
         # one line, no traceback: during an outage every request fails the same way
@@ -190,16 +201,22 @@ def present(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorCodes(SchemaExtension):
-    """Stamp every error with its ``extensions.code`` and mask internal ones."""
+    """Stamp every error with its ``extensions.code`` and mask internal ones. Errors of the
+    validation step are told apart from those of parsing and of variable coercion by the step
+    that reported them."""
 
     def __init__(self) -> None:
         self._streaming = False
+        self._invalid: set[int] = set()  # ids of the errors validation reported
 
-    @staticmethod
-    def _process(result: object) -> None:
+    def on_validate(self) -> Iterator[None]:
+        yield
+        self._invalid = {id(e) for e in self.execution_context.pre_execution_errors or ()}
+
+    def _process(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if isinstance(result, ExecutionResult | GraphQLExecutionResult) and errors:
-            result.errors = [present(e) for e in errors]
+            result.errors = [present(e, validation=id(e) in self._invalid) for e in errors]
 
     def on_operation(self) -> Iterator[None]:
         yield

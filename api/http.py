@@ -15,11 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
+from api import graphiql
 from api.auth import KeyStore, RateLimiter, key_from_headers
+from api.clock import ApiClock
 from api.column_cache import ColumnCache
 from api.context import ApiContext
 from api.errors import (
@@ -36,6 +39,7 @@ from api.errors import (
 )
 from api.limits import ApiLimits
 from api.loaders import Loaders
+from api.media import GRAPHQL_RESPONSE_JSON, is_request_error, response_media_type
 from api.metrics import Metrics
 from api.response_cache import CachedResponse, Key, ResponseCache, request_key
 from api.subscriptions import Hub
@@ -75,6 +79,22 @@ def _is_subscription(query: str, operation_name: str | None) -> bool:
     return len(operations) == 1 and operations[0].operation == OperationType.SUBSCRIPTION
 
 
+def encode(data: object) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """Every websocket frame as a text frame: graphql-transport-ws and graphql-ws are text
+    protocols, and standard clients (Python ``gql``, npm ``graphql-ws``) refuse binary frames.
+    Strawberry sends bytes from ``encode_json`` as binary frames; orjson's bytes are UTF-8."""
+
+    async def send_json(self, message: Any) -> None:
+        try:
+            await self.ws.send_text(encode(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class LiqmapGraphQL(GraphQL):
     """Strawberry's view with orjson encoding and HTTP caching for closed historical ranges.
 
@@ -84,7 +104,10 @@ class LiqmapGraphQL(GraphQL):
     ``create_response`` (ETag, Cache-Control, 503) are not, nor is the ``HTTPException`` it
     raises: pyproject.toml bounds Strawberry to the tested minor. Strawberry's own behaviour
     there is a null-field error for a subscription over POST and a 500 for a body of ``1``.
+    ``websocket_adapter_class`` sends text frames (:class:`TextFrames`).
     """
+
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self,
@@ -109,6 +132,7 @@ class LiqmapGraphQL(GraphQL):
         self.hub = hub
         self.metrics = metrics
         self.timeframe_s = timeframe_seconds(settings.timeframe)
+        self.clock = ApiClock(sessions, replay=settings.replay_dir is not None)
         self.columns = ColumnCache(limits.column_cache_entries)
         hub.on_event(self.columns.forget)
         hub.on_reset(self.columns.clear)
@@ -119,6 +143,11 @@ class LiqmapGraphQL(GraphQL):
         hub.on_reset(self.responses.clear)
         # identical queries arriving while one of them executes wait for its answer
         self._executing: dict[Key, asyncio.Future[None]] = {}
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its assets served by this API (:mod:`api.graphiql`), not a CDN."""
+        return graphiql.page()
 
     @property
     def response_cache_seconds(self) -> float:
@@ -143,7 +172,12 @@ class LiqmapGraphQL(GraphQL):
             if not isinstance(request, Request):
                 raise
             code = BAD_USER_INPUT if exc.status_code < 500 else INTERNAL
-            return JSONResponse(error_body(code, exc.reason), status_code=exc.status_code)
+            media_type = response_media_type(request.headers.get("accept"))
+            body = error_body(code, exc.reason)
+            if media_type == GRAPHQL_RESPONSE_JSON:
+                del body["data"]  # the request was not executed
+                media_type += "; charset=utf-8"
+            return Response(encode(body), status_code=exc.status_code, media_type=media_type)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         """One operation over plain HTTP: subscriptions need the websocket transport."""
@@ -168,7 +202,9 @@ class LiqmapGraphQL(GraphQL):
             and isinstance(request, Request)
             and request.method in {"GET", "POST"}
         ):
-            key = request_key(request, await request.body())
+            key = request_key(
+                request, await request.body(), response_media_type(request.headers.get("accept"))
+            )
         if key is not None:
             started = time.perf_counter()
             hit = self.responses.get(key, self.hub)
@@ -206,7 +242,11 @@ class LiqmapGraphQL(GraphQL):
             # a write committed meanwhile may or may not be in this answer: not kept
             and self.hub.generation == generation
         ):
-            headers = {k: v for k, v in response.headers.items() if k in {"etag", "cache-control"}}
+            headers = {
+                k: v
+                for k, v in response.headers.items()
+                if k in {"etag", "cache-control", "content-type"}
+            }
             reads = stored.cache.reads
             self.responses.put(
                 key,
@@ -233,7 +273,7 @@ class LiqmapGraphQL(GraphQL):
             body = hit.gzipped(self.limits.gzip_level)
             headers["content-encoding"] = "gzip"
             headers["vary"] = "Accept-Encoding"
-        return Response(body, media_type="application/json", headers=headers)
+        return Response(body, headers=headers)
 
     async def process_result(self, request: Any, result: Any) -> Any:
         # errors raised outside the operation hooks (e.g. by the parse cache) get coded here
@@ -244,7 +284,7 @@ class LiqmapGraphQL(GraphQL):
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+        return encode(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
@@ -262,11 +302,12 @@ class LiqmapGraphQL(GraphQL):
             sessions=self.sessions,
             settings=self.settings,
             limits=self.limits,
-            loaders=Loaders(self.sessions, self.timeframe_s, self.settings.timeframe),
+            loaders=Loaders(self.sessions, self.timeframe_s, self.settings.timeframe, self.clock),
             hub=self.hub,
             request=request,
             response=response,
             api_key=request.scope.get("liqmap_api_key"),
+            clock=self.clock,
         )
         context.metrics = self.metrics
         context.columns = self.columns
@@ -275,8 +316,25 @@ class LiqmapGraphQL(GraphQL):
         return context
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = super().create_response(response_data, sub_response)
         context: ApiContext | None = getattr(sub_response, "liqmap_context", None)
+        request = context.request if context is not None else None
+        media_type = response_media_type(request.headers.get("accept") if request else None)
+        if (
+            media_type == GRAPHQL_RESPONSE_JSON
+            and isinstance(response_data, dict)
+            and is_request_error(response_data)
+            and not _database_unavailable(response_data)
+        ):
+            # GraphQL over HTTP: a request that did not execute has no data entry, and is the
+            # client's error (400) unless the server failed before executing it (500)
+            internal = any(
+                (e.get("extensions") or {}).get("code") == INTERNAL for e in response_data["errors"]
+            )
+            response_data = {k: v for k, v in response_data.items() if k != "data"}
+            sub_response.status_code = 500 if internal else 400
+        response = super().create_response(response_data, sub_response)
+        if media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
         ok = isinstance(response_data, dict) and not response_data.get("errors")
         if not ok and _database_unavailable(response_data):
             response.status_code = 503  # a load balancer or client retries; nothing is cached

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
+from api.clock import ApiClock
 from api.selection import SeriesSet, market_ids
 from models import heatmap_store, jobs_store, market_data_store, market_store
 from models.heatmap_store import ModelState
@@ -122,9 +123,14 @@ class Loaders:
     """The loaders of one request."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], timeframe_s: int, timeframe: str
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        timeframe_s: int,
+        timeframe: str,
+        clock: ApiClock | None = None,
     ) -> None:
         self._sessions = sessions
+        self._clock = clock or ApiClock()
         self._timeframe = timeframe
         self._step = timedelta(seconds=timeframe_s)
         self.markets_by_exchange = DataLoader(self._markets_by_exchange)
@@ -184,7 +190,7 @@ class Loaders:
     async def _coverage(self, keys: Sequence[SeriesSet]) -> list[CoverageSummary]:
         venues = await self.venues.load_many(keys)
         out = []
-        now = datetime.now(UTC)
+        now = await self._clock.now()  # the data's clock in a replay: staleness is of the data
         async with self._sessions() as session:
             for key, status in zip(keys, venues, strict=True):
                 last = await heatmap_store.last_snapshot_ts(

@@ -31,7 +31,7 @@ from api.compression import compressor
 from api.context import SnapshotRead
 from api.subscriptions import Hub, SnapshotEvent
 
-Key = tuple[str, bytes, str | None]
+Key = tuple[str, bytes, str | None, bytes, str]
 
 LIFETIME_SPREAD = 0.25
 
@@ -69,16 +69,29 @@ class ResponseCache:
         return self.ttl > 0 and self.entries > 0
 
     @staticmethod
-    def key(query: object, variables: object, operation_name: object) -> Key | None:
+    def key(
+        query: object,
+        variables: object,
+        operation_name: object,
+        extensions: object = None,
+        media_type: str = "application/json",
+    ) -> Key | None:
+        """Everything the answer depends on: the document, its variables, operation name and
+        extensions, and the media type it is sent as (which sets its status code). A request
+        whose parameters are malformed (variables or extensions that are not objects) is not
+        cached: it is refused, and must not be answered by a valid request's entry."""
         if not isinstance(query, str) or not (
             operation_name is None or isinstance(operation_name, str)
         ):
             return None
+        if not all(isinstance(v, dict | type(None)) for v in (variables, extensions)):
+            return None
         try:
             encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+            extra = orjson.dumps(extensions or {}, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
-        return (query, encoded, operation_name)
+        return (query, encoded, operation_name, extra, media_type)
 
     def get(self, key: Key, hub: Hub) -> CachedResponse | None:
         item = self._items.get(key)
@@ -120,16 +133,21 @@ class ResponseCache:
         return key in self._items
 
 
-def request_key(request: Any, body: bytes) -> Key | None:
+def request_key(request: Any, body: bytes, media_type: str = "application/json") -> Key | None:
     """The cache key of a GET or POST GraphQL request, or None when it is not a plain query."""
     if request.method == "GET":
         params = request.query_params
-        variables: Any = params.get("variables")
-        try:
-            variables = orjson.loads(variables) if variables else None
-        except orjson.JSONDecodeError:
-            return None
-        return ResponseCache.key(params.get("query"), variables, params.get("operationName"))
+        decoded: list[Any] = []
+        for name in ("variables", "extensions"):
+            raw = params.get(name)
+            try:
+                decoded.append(orjson.loads(raw) if raw else None)
+            except orjson.JSONDecodeError:
+                return None
+        variables, extensions = decoded
+        return ResponseCache.key(
+            params.get("query"), variables, params.get("operationName"), extensions, media_type
+        )
     if "json" not in request.headers.get("content-type", ""):
         return None
     try:
@@ -138,4 +156,10 @@ def request_key(request: Any, body: bytes) -> Key | None:
         return None
     if not isinstance(data, dict):
         return None  # batches are not cached
-    return ResponseCache.key(data.get("query"), data.get("variables"), data.get("operationName"))
+    return ResponseCache.key(
+        data.get("query"),
+        data.get("variables"),
+        data.get("operationName"),
+        data.get("extensions"),
+        media_type,
+    )

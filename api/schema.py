@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import strawberry
+from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -29,15 +32,30 @@ def _root(func: Callable[..., Any]) -> Any:
     return strawberry.field(resolver=func, description=inspect.cleandoc(func.__doc__ or ""))
 
 
+def _renamed_root(func: Callable[..., Any], new: str) -> Any:
+    return strawberry.field(
+        resolver=func,
+        description=inspect.cleandoc(func.__doc__ or ""),
+        deprecation_reason=f"Renamed {new} (it returns a LiquidationMap); the same arguments "
+        "and answer.",
+    )
+
+
 def _subscription(func: Callable[..., Any]) -> Any:
     return strawberry.subscription(resolver=func, description=inspect.cleandoc(func.__doc__ or ""))
 
 
-@strawberry.type(description="Read liquidation maps, heatmaps and the market data behind them.")
+@strawberry.type(
+    description="Read liquidation maps, heatmaps and the market data behind them. A document has "
+    "a depth of at most {limit:max_query_depth}, at most {limit:max_query_tokens} tokens and "
+    "{limit:max_aliases} aliases (LIQMAP_API_MAX_QUERY_DEPTH, …_TOKENS, …_ALIASES; "
+    "QUERY_TOO_COMPLEX above)."
+)
 class Query:
     exchanges = _root(catalogue.exchanges)
     markets = _root(catalogue.markets)
-    liquidation_levels = _root(maps.liquidation_levels)
+    liquidation_map = _root(maps.liquidation_map)
+    liquidation_levels = _renamed_root(maps.liquidation_map, "liquidationMap")
     snapshots = _root(maps.snapshots)
     heatmap = _root(heatmap.heatmap)
     long_short_split = _root(split.long_short_split)
@@ -66,6 +84,37 @@ class LiqmapSchema(strawberry.Schema):
         return None
 
 
+LIMIT = re.compile(r"\{limit:([a-z_]+)\}")
+
+
+def _limit_text(value: float) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}"
+
+
+def describe_limits(schema: strawberry.Schema, limits: ApiLimits) -> None:
+    """Fill ``{limit:<name>}`` in every description with the configured value of that limit,
+    so the schema states the limits this server enforces (the committed SDL: the defaults)."""
+    values = {f.name: _limit_text(getattr(limits, f.name)) for f in fields(limits)}
+
+    def fill(text: str | None) -> str | None:
+        if text is None or "{limit:" not in text:
+            return text
+        return LIMIT.sub(lambda m: values[m.group(1)], text)
+
+    for graphql_type in schema._schema.type_map.values():
+        graphql_type.description = fill(graphql_type.description)
+        if isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType):
+            for graphql_field in graphql_type.fields.values():
+                graphql_field.description = fill(graphql_field.description)
+                for argument in graphql_field.args.values():
+                    argument.description = fill(argument.description)
+        elif isinstance(graphql_type, GraphQLInputObjectType):
+            for input_field in graphql_type.fields.values():
+                input_field.description = fill(input_field.description)
+
+
 def create_schema(limits: ApiLimits) -> strawberry.Schema:
     # The limiters' validation rules are built once, so the validation cache (keyed by the rule
     # classes) hits for repeated queries; a fresh AddValidationRules carries them per request.
@@ -73,7 +122,7 @@ def create_schema(limits: ApiLimits) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=limits.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
-    return LiqmapSchema(
+    schema = LiqmapSchema(
         query=Query,
         subscription=Subscription,
         extensions=[
@@ -88,6 +137,8 @@ def create_schema(limits: ApiLimits) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=FlatListExecutionContext,
     )
+    describe_limits(schema, limits)
+    return schema
 
 
 def sdl(limits: ApiLimits | None = None) -> str:

@@ -13,12 +13,13 @@ def utc(value: datetime) -> datetime:
 
 
 def checked_range(
-    start: datetime, end: datetime | None, max_days: float
+    start: datetime, end: datetime | None, max_days: float, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
-    """``[start, end)`` in UTC; ``end`` defaults to now. Inverted or empty ranges are
-    ``BAD_USER_INPUT``, spans over ``max_days`` are ``RANGE_TOO_LARGE``."""
+    """``[start, end)`` in UTC; ``end`` defaults to ``now`` (the API's clock: the data's in a
+    replay, see :mod:`api.clock`). Inverted or empty ranges are ``BAD_USER_INPUT``, spans over
+    ``max_days`` are ``RANGE_TOO_LARGE``."""
     start = utc(start)
-    end = utc(end) if end is not None else datetime.now(UTC)
+    end = utc(end) if end is not None else (now or datetime.now(UTC))
     if end <= start:
         raise BadUserInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if end - start > timedelta(days=max_days):

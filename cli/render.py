@@ -175,10 +175,10 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
         bucketSize=req.bucket_size,
         within=req.within_pct,
     )
-    if data["liquidationLevels"] is None:
+    if data["liquidationMap"] is None:
         when = f" at or before {iso(req.end)}" if req.end else ""
         raise RenderError(f"no liquidation map of {req.symbol} is materialized{when}")
-    at = datetime.fromisoformat(data["liquidationLevels"]["at"])
+    at = datetime.fromisoformat(data["liquidationMap"]["at"])
     if req.end is not None and at < req.start:
         raise RenderError(
             f"no liquidation map of {req.symbol} between {iso(req.start)} and {iso(req.end)}; "
@@ -236,10 +236,10 @@ async def fetch_overlays(
                     bucketSize=size,
                     limit=spec["limit"],
                 )
-                layers[overlay] = data["liquidationLevels"]
+                layers[overlay] = data["liquidationMap"]
             else:
                 data = await api.query(document(spec["document"]), **common, at=at)
-                layers[overlay] = data["liquidationLevels"]
+                layers[overlay] = data["liquidationMap"]
         except ApiError as exc:
             refused[overlay] = str(exc)
     return {k: v for k, v in layers.items() if v is not None}, refused
@@ -469,7 +469,7 @@ def draw_heatmap(
         resample=False,
     )
     for candle in heatmap["candles"]:
-        ts = datetime.fromisoformat(candle["ts"]).timestamp()
+        ts = datetime.fromisoformat(candle["start"]).timestamp()
         o, h, lo, c = (float(candle[k]) for k in ("open", "high", "low", "close"))
         colour = CANDLE_UP if c >= o else CANDLE_DOWN
         centre = ts + step / 2
@@ -558,7 +558,7 @@ def draw_map(
     from matplotlib.ticker import FuncFormatter
 
     layers = layers or {}
-    m = data["liquidationLevels"]
+    m = data["liquidationMap"]
     split = data["longShortSplit"]
     levels = m["levels"]
     lows = np.array([lv["price"] for lv in levels], float)
@@ -758,7 +758,7 @@ async def render(api: LocalApi, req: RenderRequest, path: Path) -> RenderResult:
         )
         return _atomic(path, lambda tmp: draw_heatmap(heatmap, req, tmp, layers))
     data = await fetch_map(api, req)
-    m = data["liquidationLevels"]
+    m = data["liquidationMap"]
     layers, _ = await fetch_overlays(
         api,
         req,

@@ -6,6 +6,7 @@ it (or the parts it needs) down.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,9 @@ DEFAULT_SYMBOLS: dict[str, list[str]] = {
     "okx": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"],
     "hyperliquid": ["BTC/USDC:USDC", "ETH/USDC:USDC"],
 }
+
+# An Origin header's value: scheme://host[:port], nothing after it.
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:?#]+(:[0-9]{1,5})?")
 
 # Price-bucket size (quote currency) of the fixed heatmap grid, per base asset.
 DEFAULT_BUCKET_SIZES: dict[str, float] = {"BTC": 50.0, "ETH": 2.0}
@@ -160,7 +164,8 @@ class Settings(BaseSettings):
     replay_epoch: datetime | None = Field(
         default=None,
         description="Replay: the wall instant at which the clock reads replay_start (default: "
-        "when the process opens the recording); processes sharing it share one clock.",
+        "when the process started, so a worker restarted inside it continues the clock); "
+        "processes given the same one share one clock.",
     )
 
     # --- API ---------------------------------------------------------------------------------
@@ -168,7 +173,13 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     require_api_keys: bool = False
     graphiql: bool = True
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API from other sites (CORS): a "
+        "comma-separated list of scheme://host[:port] exactly as browsers send them in Origin "
+        "(no path, no trailing slash), e.g. https://dash.example.com,http://localhost:5173; "
+        "* allows every origin; empty (the default) sends no CORS headers.",
+    )
 
     # --- API limits and tunables (``LIQMAP_API_<NAME>``; read by api.limits.ApiLimits) ---------
     api_max_query_depth: int = Field(default=10, ge=1, description="GraphQL query depth")
@@ -233,6 +244,17 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use scheme://host[:port] as browsers send it "
+                    "(no path or trailing slash), e.g. https://dash.example.com, or *"
+                )
         return value
 
     @field_validator("timeframe")

@@ -101,6 +101,14 @@ async def advance_watermark_contiguously(
     return new
 
 
+async def newest_watermark(conn: Executor, dataset: str) -> datetime | None:
+    """The newest watermark of ``dataset`` over every market (None before any ingest)."""
+    found: datetime | None = (
+        await conn.execute(query("newest_watermark"), {"dataset": dataset})
+    ).scalar_one_or_none()
+    return found
+
+
 async def ingest_lag(conn: Executor) -> list[IngestLag]:
     """The watermark of every market and dataset."""
     return [IngestLag(*r) for r in await conn.execute(query("watermarks"))]

@@ -183,6 +183,10 @@ VALUES (:market_id, :dataset, :watermark)
 ON CONFLICT (market_id, dataset) DO UPDATE SET
     watermark = greatest(ingest_watermarks.watermark, EXCLUDED.watermark), updated_at = now();
 
+-- newest_watermark --
+-- The newest watermark of a dataset over every market (the data's clock of a replay).
+SELECT max(watermark) FROM ingest_watermarks WHERE dataset = :dataset;
+
 -- watermarks --
 -- (exchange, symbol, dataset, watermark) for every market and dataset.
 SELECT m.exchange_id, m.symbol, w.dataset, w.watermark FROM ingest_watermarks w

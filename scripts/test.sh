@@ -12,6 +12,9 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 fi
+# The interoperability tests run standard npm clients (graphql-ws, the graphql-http audit):
+# installed from the committed lock file, never globally.
+npm ci --prefix tests/api/interop/node --no-audit --no-fund --loglevel=error
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

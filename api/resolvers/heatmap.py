@@ -11,7 +11,7 @@ import strawberry
 from api import selection
 from api.context import ApiContext
 from api.errors import BadUserInput
-from api.resolvers.maps import BucketSize, Exchanges, PriceMax, PriceMin, Symbol
+from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, MatrixEncoding
@@ -32,6 +32,11 @@ def pick_interval(
     )
     return Interval.ONE_DAY if step is None else Interval(step)
 
+
+HEATMAP_CELLS = (
+    "Rows × columns is at most {limit:max_matrix_cells} cells per matrix "
+    "(LIQMAP_API_MAX_MATRIX_CELLS; RANGE_TOO_LARGE above)."
+)
 
 PARALLEL_CHUNK = 150  # snapshots per query when a heatmap reads many from PostgreSQL
 
@@ -86,16 +91,35 @@ async def heatmap(
     symbol: Symbol,
     start: Annotated[datetime, strawberry.argument(description="Start of the range.")],
     end: Annotated[
-        datetime | None, strawberry.argument(description="End of the range; now if omitted.")
+        datetime | None,
+        strawberry.argument(
+            description="End of the range; now if omitted. At most {limit:max_span_days} days "
+            "after start (LIQMAP_API_MAX_SPAN_DAYS) and at most {limit:max_heatmap_columns} "
+            "columns of the interval (LIQMAP_API_MAX_HEATMAP_COLUMNS); RANGE_TOO_LARGE above."
+        ),
     ] = None,
     exchanges: Exchanges = None,
     interval: Annotated[
         Interval | None,
-        strawberry.argument(description="Column width; the finest that fits if omitted."),
+        strawberry.argument(
+            description="Column width; the finest with at most {limit:max_heatmap_columns} "
+            "columns (LIQMAP_API_MAX_HEATMAP_COLUMNS) if omitted."
+        ),
     ] = None,
-    price_min: PriceMin = None,
-    price_max: PriceMax = None,
-    bucket_size: BucketSize = None,
+    price_min: Annotated[
+        float | None,
+        strawberry.argument(description="Lowest price to include (USD). " + HEATMAP_CELLS),
+    ] = None,
+    price_max: Annotated[
+        float | None,
+        strawberry.argument(description="Highest price to include (USD). " + HEATMAP_CELLS),
+    ] = None,
+    bucket_size: Annotated[
+        float | None,
+        strawberry.argument(
+            description="Row height: a multiple of the stored grid. " + HEATMAP_CELLS
+        ),
+    ] = None,
     encoding: Annotated[
         MatrixEncoding, strawberry.argument(description="Matrix encoding.")
     ] = MatrixEncoding.FLOAT32_BASE64,
@@ -106,7 +130,7 @@ async def heatmap(
     ctx = info.context
     limits = ctx.limits
     check_price_window(price_min, price_max)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)

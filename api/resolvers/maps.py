@@ -1,4 +1,8 @@
-"""liquidationLevels (the map at an instant) and snapshots (the same over history, paged)."""
+"""liquidationMap (the map at an instant) and snapshots (the same over history, paged).
+
+Argument descriptions name the limits that bound them as ``{limit:<name>}``: the schema fills in
+the configured value (:func:`api.schema.describe_limits`).
+"""
 
 from __future__ import annotations
 
@@ -28,15 +32,27 @@ Exchanges = Annotated[
     strawberry.argument(description="ccxt exchange ids; omitted or empty = cross-exchange total."),
 ]
 PriceMin = Annotated[
-    float | None, strawberry.argument(description="Lowest price to include (USD).")
+    float | None,
+    strawberry.argument(
+        description="Lowest price to include (USD). A map has at most {limit:max_levels} "
+        "price levels (LIQMAP_API_MAX_LEVELS; RANGE_TOO_LARGE above)."
+    ),
 ]
 PriceMax = Annotated[
-    float | None, strawberry.argument(description="Highest price to include (USD).")
+    float | None,
+    strawberry.argument(
+        description="Highest price to include (USD). A map has at most {limit:max_levels} "
+        "price levels (LIQMAP_API_MAX_LEVELS; RANGE_TOO_LARGE above)."
+    ),
 ]
 BucketSize = Annotated[
     float | None,
-    strawberry.argument(description="Re-bucket to this width (a multiple of the stored grid)."),
+    strawberry.argument(
+        description="Re-bucket to this width (a multiple of the stored grid). A map has at most "
+        "{limit:max_levels} price levels (LIQMAP_API_MAX_LEVELS; RANGE_TOO_LARGE above)."
+    ),
 ]
+SPAN = "at most {limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS)"
 
 
 def build_map(
@@ -63,7 +79,7 @@ def build_map(
     return LiquidationMap.of(series, at, view)
 
 
-async def liquidation_levels(
+async def liquidation_map(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     exchanges: Exchanges = None,
@@ -131,21 +147,36 @@ async def snapshots(
     start: Annotated[datetime, strawberry.argument(description="First instant (inclusive).")],
     end: Annotated[
         datetime | None,
-        strawberry.argument(description="Last instant (exclusive); now if omitted."),
+        strawberry.argument(
+            description=f"Last instant (exclusive); now if omitted. {SPAN[0].upper()}{SPAN[1:]}; "
+            "RANGE_TOO_LARGE above."
+        ),
     ] = None,
-    exchange: Annotated[
-        str | None, strawberry.argument(description="One exchange; omitted = cross-exchange total.")
-    ] = None,
+    exchanges: Exchanges = None,
     resolution: Annotated[
         SnapshotResolution, strawberry.argument(description="Stored resolution to page through.")
     ] = SnapshotResolution.ONE_HOUR,
-    first: Annotated[int, strawberry.argument(description="Page size.")] = 24,
+    first: Annotated[
+        int,
+        strawberry.argument(
+            description="Page size: 0 to {limit:max_page_size} snapshots "
+            "(LIQMAP_API_MAX_PAGE_SIZE; BAD_USER_INPUT above)."
+        ),
+    ] = 24,
     after: Annotated[
         str | None, strawberry.argument(description="endCursor of the previous page.")
     ] = None,
     price_min: PriceMin = None,
     price_max: PriceMax = None,
     bucket_size: BucketSize = None,
+    exchange: Annotated[
+        str | None,
+        strawberry.argument(
+            description="One exchange; omitted = cross-exchange total.",
+            deprecation_reason="Use exchanges, a list as in every other field: exchanges: "
+            '["binanceusdm"] is the same.',
+        ),
+    ] = None,
 ) -> SnapshotConnection:
     """Historical liquidation maps, oldest first, paged with keyset (time) cursors. Times are
     the instants the maps describe (bar closes)."""
@@ -154,13 +185,21 @@ async def snapshots(
     if first < 0:
         raise BadUserInput("first must not be negative")
     if first > limits.max_page_size:
-        raise BadUserInput(f"first must be at most {limits.max_page_size}")
+        raise BadUserInput(
+            f"first must be at most {limits.max_page_size} (the page size limit); page on "
+            "with after",
+            max_page_size=limits.max_page_size,
+        )
+    if exchange is not None and exchanges is not None:
+        raise BadUserInput("give exchanges or the deprecated exchange, not both")
+    if exchange:
+        exchanges = [exchange]
     check_price_window(price_min, price_max)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     step = timedelta(seconds=timeframe_seconds(ctx.timeframe))
     after_bar = decode_cursor(after) - step if after else datetime(1970, 1, 1, tzinfo=UTC)
     async with ctx.session() as session:
-        found = await selection.resolve(session, symbol, [exchange] if exchange else None)
+        found = await selection.resolve(session, symbol, exchanges)
         rebucket_factor(bucket_size, found.bucket_size)
         # bars whose close lies in [start, end): open in [start - step, end - step)
         pages = [

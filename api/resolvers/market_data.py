@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -12,7 +12,7 @@ from api import selection
 from api.context import ApiContext
 from api.errors import BadUserInput, RangeTooLarge, not_found
 from api.resolvers.maps import Exchanges, Symbol
-from api.timerange import checked_range, floor_to, timeframe_seconds
+from api.timerange import floor_to, timeframe_seconds
 from api.types.market_data import (
     Candle,
     FundingRatePoint,
@@ -26,16 +26,30 @@ from models.liquidations_store import RealizedBar
 
 Exchange = Annotated[str, strawberry.argument(description="ccxt exchange id, e.g. binanceusdm.")]
 Start = Annotated[datetime, strawberry.argument(description="Start of the range (inclusive).")]
-End = Annotated[
+PointsEnd = Annotated[
     datetime | None,
-    strawberry.argument(description="End of the range (exclusive); now if omitted."),
+    strawberry.argument(
+        description="End of the range (exclusive); now if omitted. At most "
+        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS) and at most "
+        "{limit:max_series_points} bars of the interval (LIQMAP_API_MAX_SERIES_POINTS); "
+        "RANGE_TOO_LARGE above."
+    ),
+]
+RowsEnd = Annotated[
+    datetime | None,
+    strawberry.argument(
+        description="End of the range (exclusive); now if omitted. At most "
+        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS; RANGE_TOO_LARGE "
+        "above); at most the oldest {limit:max_series_points} rows are returned "
+        "(LIQMAP_API_MAX_SERIES_POINTS)."
+    ),
 ]
 LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 
 
-def _closed(ctx: ApiContext, end: datetime) -> bool:
+async def _closed(ctx: ApiContext, end: datetime) -> bool:
     """For sources without a watermark (realized-liquidation imports): a day in the past."""
-    return end < datetime.now(UTC) - timedelta(days=1)
+    return end < await ctx.now() - timedelta(days=1)
 
 
 async def _stored_through(
@@ -50,8 +64,8 @@ def _check_points(ctx: ApiContext, start: datetime, end: datetime, step_s: int) 
     points = (end - start).total_seconds() / step_s
     if points > ctx.limits.max_series_points:
         raise RangeTooLarge(
-            f"about {points:.0f} points exceed the maximum of {ctx.limits.max_series_points}; "
-            "use a longer interval or a shorter range",
+            f"about {points:.0f} points exceed the maximum of {ctx.limits.max_series_points} "
+            "per series; use a longer interval or a shorter range",
             max_points=ctx.limits.max_series_points,
         )
 
@@ -61,14 +75,14 @@ async def candles(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
     interval: Annotated[
         Interval | None, strawberry.argument(description="Bar width; the base bar if omitted.")
     ] = None,
 ) -> list[Candle]:
     """OHLCV bars of one market."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     step = interval.seconds if interval else base_s
     if step < base_s:
@@ -89,11 +103,11 @@ async def open_interest(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
 ) -> list[OpenInterestPoint]:
     """Open interest of one market per base bar."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     _check_points(ctx, start, end, timeframe_seconds(ctx.timeframe))
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
@@ -109,11 +123,11 @@ async def funding_rates(
     symbol: Symbol,
     exchange: Exchange,
     start: Start,
-    end: End = None,
+    end: RowsEnd = None,
 ) -> list[FundingRatePoint]:
     """Settled funding rates of one market."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
         points = await market_data_store.funding_rates(
@@ -127,7 +141,7 @@ async def realized_liquidations(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
-    end: End = None,
+    end: RowsEnd = None,
     exchanges: Annotated[
         list[str] | None,
         strawberry.argument(description="ccxt ids or * (multi-venue totals); all if omitted."),
@@ -138,7 +152,7 @@ async def realized_liquidations(
 ) -> list[RealizedLiquidationBar]:
     """Realized liquidations stored for the symbol's base asset, per bar and source."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     async with ctx.session() as session:
         known = await market_store.known_symbols(session)
         if symbol not in known:
@@ -152,7 +166,7 @@ async def realized_liquidations(
             end,
             ctx.limits.max_series_points,
         )
-    ctx.cache.mark(_closed(ctx, end))
+    ctx.cache.mark(await _closed(ctx, end))
     return [RealizedLiquidationBar.of(b) for b in bars]
 
 
@@ -184,7 +198,7 @@ async def swept_levels(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
     start: Start,
-    end: End = None,
+    end: PointsEnd = None,
     exchanges: Exchanges = None,
     interval: Annotated[
         Interval | None,
@@ -197,7 +211,7 @@ async def swept_levels(
     stored for the same bar and exchanges (realized fields are null where no source covers
     the bar at this interval)."""
     ctx = info.context
-    start, end = checked_range(start, end, ctx.limits.max_span_days)
+    start, end = await ctx.checked_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     step = interval.seconds if interval else base_s
     if step < base_s:
@@ -221,13 +235,14 @@ async def swept_levels(
         )
         final = await heatmap_store.complete_until(session, found.series_ids, ctx.timeframe)
     # the model's side is final once materialized; realized totals are revised for about a day
-    ctx.cache.mark(final is not None and end <= final and _closed(ctx, end))
+    ctx.cache.mark(final is not None and end <= final and await _closed(ctx, end))
     realized = realized_for(realized_rows, found.member_scopes, aggregate)
     out = []
     for r in rows:
         real = realized.get(r.ts)
         out.append(
             SweptBar(
+                start=r.ts,
                 ts=r.ts,
                 bars=r.bars,
                 predicted_long_usd=r.long_usd,

@@ -82,7 +82,13 @@ async def long_short_series(
     symbol: Symbol,
     start: Annotated[datetime, strawberry.argument(description="Start of the range.")],
     end: Annotated[
-        datetime | None, strawberry.argument(description="End of the range; now if omitted.")
+        datetime | None,
+        strawberry.argument(
+            description="End of the range; now if omitted. At most {limit:max_span_days} days "
+            "after start (LIQMAP_API_MAX_SPAN_DAYS; RANGE_TOO_LARGE above); at most the oldest "
+            "{limit:max_series_points} snapshots per exchange are read "
+            "(LIQMAP_API_MAX_SERIES_POINTS)."
+        ),
     ] = None,
     exchanges: Exchanges = None,
     within_pct: WithinPct = 5.0,
@@ -93,7 +99,7 @@ async def long_short_series(
     """longShortSplit at every stored snapshot of a range, oldest first."""
     ctx = info.context
     check_within_pct(within_pct)
-    start, end = ctx.snapshot_range(start, end)
+    start, end = await ctx.snapshot_range(start, end)
     step = timeframe_seconds(ctx.timeframe)
     delta = timedelta(seconds=step)
     async with ctx.session() as session:

@@ -22,6 +22,14 @@ def field(description: str, **kwargs: Any) -> Any:
     return strawberry.field(description=description, **kwargs)
 
 
+def renamed(new: str) -> str:
+    """The deprecation reason of a field renamed ``new`` for consistent names."""
+    return (
+        f"Renamed {new} (the same value), so that names agree across types: an instant is "
+        "named at, an interval (a bar) by its start."
+    )
+
+
 def resolver(func: Callable[..., Any]) -> Any:
     """A resolver field described by the function's docstring."""
     return strawberry.field(func, description=inspect.cleandoc(func.__doc__ or ""))

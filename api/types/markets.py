@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from api.context import ApiContext
-from api.types.base import described, field, resolver
+from api.types.base import described, field, renamed, resolver
 from models.jobs_store import MarketDatasetCoverage
 from models.market_store import MarketRow
 
@@ -17,8 +17,8 @@ class DatasetCoverage:
     """How much of one dataset is stored for a market and how the last ingest went."""
 
     dataset: str = field("candles, open_interest, funding or tiers.")
-    first_ts: datetime | None = field("Oldest stored timestamp.")
-    last_ts: datetime | None = field("Newest stored timestamp.")
+    first_at: datetime | None = field("Oldest stored timestamp.")
+    last_at: datetime | None = field("Newest stored timestamp.")
     last_success: datetime | None = field("When the last successful ingest run finished.")
     last_status: str | None = field(
         "Status of the newest ingest run (succeeded, failed, rejected, unavailable…)."
@@ -28,11 +28,19 @@ class DatasetCoverage:
         "Why the venue cannot serve this dataset at all (lastStatus unavailable, e.g. open "
         "interest that was never recorded); null otherwise."
     )
+    first_ts: datetime | None = field(
+        "Oldest stored timestamp.", deprecation_reason=renamed("firstAt")
+    )
+    last_ts: datetime | None = field(
+        "Newest stored timestamp.", deprecation_reason=renamed("lastAt")
+    )
 
     @classmethod
     def of(cls, row: MarketDatasetCoverage) -> DatasetCoverage:
         return cls(
             dataset=row.dataset,
+            first_at=row.first_ts,
+            last_at=row.last_ts,
             first_ts=row.first_ts,
             last_ts=row.last_ts,
             last_success=row.last_success,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import NewType
 
+import dateutil.parser
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
@@ -69,4 +71,41 @@ class Side(Enum):
     )
 
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {Matrix: MATRIX_SCALAR, JSON: JSON_SCALAR}
+NAIVE_TIME = (
+    "a DateTime must name its time zone (Z or an offset such as +00:00), e.g. "
+    "2026-06-22T11:45:00Z; {value!r} has none"
+)
+
+
+def parse_datetime(value: object) -> datetime:
+    """An ISO-8601 timestamp with its zone. One without would be read in some zone the client
+    did not say, silently: refused instead (``BAD_USER_INPUT``)."""
+    if not isinstance(value, str):
+        raise ValueError(f"a DateTime is an ISO-8601 string, not {type(value).__name__}")
+    try:
+        parsed = dateutil.parser.isoparse(value)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"{value!r} is not an ISO-8601 timestamp (e.g. 2026-06-22T11:45:00Z)"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(NAIVE_TIME.format(value=value))
+    return parsed
+
+
+DATETIME_SCALAR = strawberry.scalar(
+    name="DateTime",
+    description=(
+        "An instant as an ISO-8601 string with its time zone, e.g. 2026-06-22T11:45:00Z or "
+        "2026-06-22T13:45:00+02:00. Answers are in UTC (+00:00). A timestamp without a zone is "
+        "refused with BAD_USER_INPUT."
+    ),
+    serialize=lambda value: value.isoformat(),
+    parse_value=parse_datetime,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    Matrix: MATRIX_SCALAR,
+    JSON: JSON_SCALAR,
+    datetime: DATETIME_SCALAR,
+}

@@ -80,14 +80,14 @@ def realized_bars(rows: Sequence[dict[str, Any]], *, aggregate: bool, step_ms: i
     for r in chosen:
         if r["timeframe"] != timeframe:
             continue
-        key = (r["exchange"], r["ts"])
+        key = (r["exchange"], r["start"])
         if key not in first or r["source"] < first[key]["source"]:
             first[key] = r
     width = max(step_ms, bar_ms)
     sums: dict[int, list[float]] = {}
     sources = set()
     for r in first.values():
-        t0 = _ms(r["ts"]) // width * width
+        t0 = _ms(r["start"]) // width * width
         acc = sums.setdefault(t0, [0.0, 0.0])
         acc[0] += r["longUsd"]
         acc[1] += r["shortUsd"]
@@ -100,7 +100,12 @@ def realized_bars(rows: Sequence[dict[str, Any]], *, aggregate: bool, step_ms: i
 def swept_bars(rows: Sequence[dict[str, Any]], *, step_ms: int) -> Bars:
     """``sweptLevels`` rows (one per column) → bars of the model's swept notional."""
     bars = [
-        Bar(_ms(r["ts"]), _ms(r["ts"]) + step_ms, r["predictedLongUsd"], r["predictedShortUsd"])
+        Bar(
+            _ms(r["start"]),
+            _ms(r["start"]) + step_ms,
+            r["predictedLongUsd"],
+            r["predictedShortUsd"],
+        )
         for r in rows
     ]
     peak = max((max(b.long, b.short) for b in bars), default=0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -51,6 +51,9 @@ class ReplayClock:
     A clock started earlier (``start``) runs at ``speed`` recorded seconds per wall second from
     the wall instant ``epoch_ms`` and stops at the recording's end (``end``), so a replay can
     hand the jobs one new bar per period as a live venue does. ``speed`` 0 holds it at ``start``.
+    Without an epoch it runs from the process's start, so every adapter of a process shares one
+    clock: a job worker restarted inside ``liqmap up --replay`` (after a database outage, say)
+    continues the clock instead of starting it over at ``start``.
     """
 
     now: int  # the reading at epoch_ms (the recording's end for a frozen clock)
@@ -64,7 +67,7 @@ class ReplayClock:
     ) -> ReplayClock:
         if start is None or start >= end:
             return cls(end)
-        epoch = round(time.time() * 1000) if epoch_ms is None else epoch_ms
+        epoch = process_started_ms() if epoch_ms is None else epoch_ms
         return cls(start, end, speed, epoch)
 
     def now_ms(self) -> int:
@@ -72,6 +75,14 @@ class ReplayClock:
             return self.now
         elapsed = max(0.0, time.time() * 1000 - self.epoch_ms)
         return min(self.end, self.now + int(elapsed * self.speed))
+
+
+@cache
+def process_started_ms() -> int:
+    """When this process started (epoch ms): the default epoch of its replay clocks."""
+    import psutil
+
+    return round(psutil.Process().create_time() * 1000)
 
 
 _WIRE_MODULES = {

@@ -258,16 +258,28 @@ async def test_heatmap_errors(
     assert body["errors"][0]["extensions"]["code"] == code, body
 
 
-async def test_naive_times_are_utc(gql: GraphQLClient, stored: Stored) -> None:
-    data = (
+async def test_times_without_a_zone_are_refused(gql: GraphQLClient, stored: Stored) -> None:
+    """A timestamp without a zone would be read in a zone the client never named: refused with
+    BAD_USER_INPUT saying so, as a variable and as a literal; the same instant with Z or an
+    offset is answered, and both spellings mean the same columns."""
+    naive = await gql(HEATMAP, symbol=SYMBOL, start="2026-06-21T01:00:00", end=None)
+    (error,) = naive["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "time zone" in error["message"] and "2026-06-21T01:00:00" in error["message"]
+    literal = await gql('{ heatmap(symbol: "BTC/USDT:USDT", start: "2026-06-21T01:00") { rows } }')
+    assert [e["extensions"]["code"] for e in literal["errors"]] == ["BAD_USER_INPUT"]
+    assert "time zone" in literal["errors"][0]["message"]
+    window = {"priceMin": 60_000.0, "priceMax": 61_000.0}
+    zulu = {"start": "2026-06-21T01:00:00Z", "end": "2026-06-21T02:00:00Z"}
+    utc = (await gql.data(HEATMAP, symbol=SYMBOL, **zulu, **window))["heatmap"]
+    offset = (
         await gql.data(
             HEATMAP,
             symbol=SYMBOL,
-            start="2026-06-21T01:00:00",
-            end="2026-06-21T02:00:00",
-            priceMin=60_000.0,
-            priceMax=61_000.0,
+            start="2026-06-21T03:00:00+02:00",
+            end="2026-06-21T04:00:00+02:00",
+            **window,
         )
     )["heatmap"]
-    assert data["start"] == datetime(2026, 6, 21, 1, tzinfo=UTC).isoformat()
-    assert data["columns"] == 12
+    assert utc["start"] == offset["start"] == datetime(2026, 6, 21, 1, tzinfo=UTC).isoformat()
+    assert utc["columns"] == offset["columns"] == 12

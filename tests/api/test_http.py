@@ -105,8 +105,8 @@ async def test_query_limits_including_fragments(make_client: Any) -> None:
     assert await code(hidden_aliases) == "QUERY_TOO_COMPLEX"
     many_tokens = "{ exchanges { " + " ".join(["id"] * 80) + " } }"
     assert await code(many_tokens) == "QUERY_TOO_COMPLEX"
-    assert await code("{ exchanges { nope } }") == "BAD_USER_INPUT"
-    assert await code("{ exchanges { id }") == "BAD_USER_INPUT"
+    assert await code("{ exchanges { nope } }") == "GRAPHQL_VALIDATION_FAILED"
+    assert await code("{ exchanges { id }") == "GRAPHQL_PARSE_FAILED"
     ok = (await client.post("/graphql", json={"query": "{ exchanges { id } }"})).json()
     assert ok["data"]["exchanges"][0]["id"] == "binanceusdm"
 
@@ -360,3 +360,76 @@ async def test_readiness_fails_until_migrations_reach_head(server_url: str, stor
     finally:
         await engine.dispose()
         drop_database(server_url, url)
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+async def test_graphql_response_json_is_served_with_the_spec_status_codes(
+    client: httpx.AsyncClient,
+) -> None:
+    """GraphQL over HTTP: a client that accepts application/graphql-response+json gets it, and a
+    request that never executed (parse, validation, coercion) is a 400 with no data entry; an
+    executed one is a 200 even with field errors. application/json, */* and no Accept keep the
+    legacy 200 with data null."""
+
+    async def post(accept: str | None, query: str, **variables: Any) -> httpx.Response:
+        headers = {} if accept is None else {"accept": accept}
+        body = {"query": query, "variables": variables}
+        return await client.post("/graphql", json=body, headers=headers)
+
+    ok = await post(GRAPHQL_RESPONSE, "{ exchanges { id } }")
+    assert ok.status_code == 200
+    assert ok.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8"
+    assert ok.json()["data"]["exchanges"][0]["id"] == "binanceusdm"
+    refused = {
+        "{ exchanges { id }": "GRAPHQL_PARSE_FAILED",
+        "{ exchanges { nope } }": "GRAPHQL_VALIDATION_FAILED",
+        'query ($at: DateTime!) { liquidationMap: liquidationLevels(symbol: "BTC/USDT:USDT", '
+        "at: $at) { price } }": "BAD_USER_INPUT",
+    }
+    for query, code in refused.items():
+        response = await post(GRAPHQL_RESPONSE, query, at="2026-06-21")
+        assert response.status_code == 400, (query, response.text)
+        assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+        body = response.json()
+        assert "data" not in body and [e["extensions"]["code"] for e in body["errors"]] == [code]
+        for legacy in ("application/json", "*/*", None):
+            old = await post(legacy, query, at="2026-06-21")
+            assert old.status_code == 200 and old.headers["content-type"] == "application/json"
+            assert old.json()["data"] is None, legacy
+            assert old.json()["errors"][0]["extensions"]["code"] == code
+    # executed, with a field error: data is there (null), so 200
+    missing = await post(GRAPHQL_RESPONSE, '{ markets(exchange: "nope") { symbol } }')
+    assert missing.status_code == 200 and missing.json()["data"] is None
+    assert missing.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # a preference by quality
+    preferred = await post(f"application/json;q=0.5, {GRAPHQL_RESPONSE}", "{ exchanges { id } }")
+    assert preferred.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    legacy_first = await post(f"application/json, {GRAPHQL_RESPONSE};q=0.9", "{ exchanges { id } }")
+    assert legacy_first.headers["content-type"] == "application/json"
+
+
+async def test_the_response_cache_keys_on_extensions_and_media_type(
+    client: httpx.AsyncClient,
+) -> None:
+    """A cached answer to a valid request never answers a malformed one that differs only in its
+    extensions or variables, nor one that asked for the other media type."""
+    query = "{ exchanges { id } }"
+    for _ in range(2):  # the second is answered from the response cache
+        ok = await client.post("/graphql", json={"query": query, "extensions": {}})
+        assert ok.status_code == 200
+    for bad in ({"extensions": "x"}, {"extensions": [1]}, {"variables": False}, {"variables": 0}):
+        response = await client.post("/graphql", json={"query": query, **bad})
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    spec = await client.post(
+        "/graphql", json={"query": query}, headers={"accept": GRAPHQL_RESPONSE}
+    )
+    assert spec.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    again = await client.post("/graphql", json={"query": query}, headers={"accept": "*/*"})
+    assert again.headers["content-type"] == "application/json"
+    with_extension = await client.post(
+        "/graphql", json={"query": query, "extensions": {"persistedQuery": None}}
+    )
+    assert with_extension.status_code == 200

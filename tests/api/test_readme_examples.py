@@ -5,13 +5,18 @@ The examples are read from the Markdown itself: the README's curl command (its
 block of docs/api.md (sent as a POST). The ```json block that follows an example is the answer
 it shows, pasted from a run against ``scripts/up.sh --replay ../shared/data``; the API's answer
 over the tests' database (the same recordings, through the same jobs) must have exactly the
-fields shown, the same list lengths and the same values (floats to 1e-9 relative).
+fields shown, the same list lengths and the same values (floats to 1e-9 relative). The app runs
+in replay mode, as ``up --replay`` does: "now" (``coverage.staleness``) is the data's clock.
+
+docs/api.md's programs (```python example`` and the like) are run by
+tests/api/interop/test_docs_examples.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +24,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.api.conftest import build_app
+from tests.api.pipeline import Stored
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/api.md")
 
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 CURL_QUERY = re.compile(r"curl\s+-sG\s+(\S+)\s+--data-urlencode\s+'query=(.*?)'", re.DOTALL)
 
 
@@ -39,7 +48,8 @@ class Example:
 def examples(relative: str) -> list[Example]:
     text = (REPO / relative).read_text()
     blocks = [
-        (m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(text)
+        (m.group(1).strip(), m.group(2), text.count("\n", 0, m.start()) + 1)
+        for m in FENCE.finditer(text)
     ]
     found = []
     for i, (lang, body, line) in enumerate(blocks):
@@ -63,7 +73,7 @@ def test_the_docs_have_examples_with_answers() -> None:
     api = [e for e in EXAMPLES if e.source.startswith("docs/api.md")]
     curl = [e for e in readme if e.method == "GET"]
     assert curl and all(urlsplit(e.url).path == "/graphql" for e in curl), readme
-    assert "liquidationLevels" in curl[0].query and "longShortSplit" in curl[0].query
+    assert "liquidationMap" in curl[0].query and "longShortSplit" in curl[0].query
     assert len(api) >= 2, api
     assert all(e.answer is not None for e in EXAMPLES)
 
@@ -85,6 +95,18 @@ def assert_shown(shown: Any, actual: Any, path: str = "") -> None:
         assert actual == pytest.approx(shown, rel=1e-9), message
     else:
         assert actual == shown, f"{path}: {actual!r}, the doc shows {shown!r}"
+
+
+@pytest.fixture
+async def client(
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as `liqmap up --replay` serves it (the docs' answers come from there)."""
+    app = build_app(api_engine, api_database_url, replay_dir=stored.shared_data)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://liqmap.test") as c:
+        yield c
+    await app.state.hub.close()
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.source for e in EXAMPLES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,3 +178,41 @@ async def test_a_started_replay_clock_hands_out_bars_one_period_at_a_time(
     finally:
         for rt in (later, past, frozen):
             await rt.close()
+
+
+async def test_the_replay_clock_survives_a_worker_restart_in_the_same_process(
+    db: AsyncEngine, shared_data: Path, binance_rows: list[dict[str, str]]
+) -> None:
+    """A worker restarted inside `liqmap up --replay` (after a database outage) opens a new
+    runtime with new adapters. Without LIQMAP_REPLAY_EPOCH the clock runs from the process's
+    start, so the new adapters read the same clock as the old ones: it continues, it does not
+    start over at replay_start (recovery waited for the clock to catch up again)."""
+    import psutil
+
+    end = int(binance_rows[-1]["timestamp"])
+    start = end - 7 * 86_400_000  # at 60×, the clock reaches the end after 168 min of test run
+    speed = 60.0
+    settings = make_settings(
+        replay_dir=shared_data,
+        replay_start=datetime.fromtimestamp(start / 1000, tz=UTC),
+        replay_speed=speed,
+    )
+    process_start_ms = psutil.Process().create_time() * 1000
+    before = Runtime(settings=settings, engine=db)  # the worker before the outage
+    try:
+        first = before.adapter("binanceusdm").now_ms()
+        await asyncio.sleep(0.5)
+        after = Runtime(settings=settings, engine=db)  # the restarted worker's runtime
+        try:
+            old, new = before.adapter("binanceusdm").now_ms(), after.adapter("binanceusdm").now_ms()
+            read_at_ms = time.time() * 1000
+        finally:
+            await after.close()
+    finally:
+        await before.close()
+    # one clock: both adapters read the same instant (a few ms of reading apart × speed)
+    assert abs(new - old) <= 0.1 * speed * 1000
+    assert new >= first + 0.5 * speed * 1000 * 0.9  # it ran on while the "worker" was down
+    # and it runs from the process's start: it read replay_start then
+    expected = start + (read_at_ms - process_start_ms) * speed
+    assert abs(new - expected) <= 0.2 * speed * 1000

@@ -244,7 +244,7 @@ async def test_unknown_symbol_shows_the_apis_error(
         body = (
             await client.post(
                 "/graphql",
-                json={"query": f'{{ liquidationLevels(symbol: "{symbol}") {{ at }} }}'},
+                json={"query": f'{{ liquidationMap(symbol: "{symbol}") {{ at }} }}'},
             )
         ).json()
     expected = body["errors"][0]

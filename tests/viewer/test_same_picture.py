@@ -184,7 +184,7 @@ async def test_realized_bars_are_chosen_alike(page: Any, viewer_server: LiveServ
 
     def row(ts: str, tf: str, source: str, exchange: str, lo: float, sh: float) -> dict[str, Any]:
         return {
-            "ts": ts,
+            "start": ts,
             "timeframe": tf,
             "source": source,
             "exchange": exchange,

@@ -349,7 +349,7 @@ async function resolveWindow(token, early) {
     ? await receive(early.response)
     : await query(LATEST, latestVars);
   if (token !== loadToken) return null;
-  const at = data.liquidationLevels ? Date.parse(data.liquidationLevels.at) : null;
+  const at = data.liquidationMap ? Date.parse(data.liquidationMap.at) : null;
   const fineFrom = data.limits.fineResolutionFrom ? Date.parse(data.limits.fineResolutionFrom) : null;
   const newest = at ?? Math.floor(Date.now() / 300_000) * 300_000;
   const duration = DURATIONS[state.range] ?? DURATIONS["24h"];
@@ -519,7 +519,7 @@ function toHeatmap(h) {
   const step = h.stepSeconds * 1000;
   const candles = new Array(h.columns).fill(null);
   for (const c of h.candles) {
-    const j = Math.round((Date.parse(c.ts) - start) / step);
+    const j = Math.round((Date.parse(c.start) - start) / step);
     if (j >= 0 && j < h.columns) candles[j] = c;
   }
   return {
@@ -556,7 +556,7 @@ async function loadDetails(at, token = loadToken) {
     ]);
     if (token !== loadToken || seq !== detailsSeq) return;
     detailsAt = at;
-    details = { map: data.liquidationLevels, whole: data.whole, split: data.longShortSplit };
+    details = { map: data.liquidationMap, whole: data.whole, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -902,7 +902,7 @@ function scheduleRefresh(full) {
         });
         if (token !== loadToken) return;
         for (const c of data.candles) {
-          const j = Math.round((Date.parse(c.ts) - hm.start) / hm.step);
+          const j = Math.round((Date.parse(c.start) - hm.start) / hm.step);
           if (j >= 0 && j < hm.columns) hm.candles[j] = c;
         }
       } catch (err) {

@@ -39,7 +39,7 @@ export function realizedBars(rows, { aggregate, stepMs }) {
   chosen = chosen.filter((r) => r.timeframe === timeframe);
   const firstSource = new Map(); // (exchange, ts) → row of the first source by name
   for (const r of chosen) {
-    const key = `${r.exchange}|${r.ts}`;
+    const key = `${r.exchange}|${r.start}`;
     const seen = firstSource.get(key);
     if (!seen || r.source < seen.source) firstSource.set(key, r);
   }
@@ -47,7 +47,7 @@ export function realizedBars(rows, { aggregate, stepMs }) {
   const buckets = new Map();
   const sources = new Set();
   for (const r of firstSource.values()) {
-    const t0 = Math.floor(Date.parse(r.ts) / width) * width;
+    const t0 = Math.floor(Date.parse(r.start) / width) * width;
     const b = buckets.get(t0) || { t0, t1: t0 + width, long: 0, short: 0, lowerBound: false };
     b.long += r.longUsd;
     b.short += r.shortUsd;
@@ -130,7 +130,7 @@ const BEHAVIOUR = {
     variables: (c) => ({ ...common(c), start: iso(c.hm.start), end: iso(c.hm.end), interval: c.interval }),
     prepare: (data, c) => {
       const bars = data.sweptLevels.map((r) => {
-        const t0 = Date.parse(r.ts);
+        const t0 = Date.parse(r.start);
         return { t0, t1: t0 + c.hm.step, long: r.predictedLongUsd, short: r.predictedShortUsd };
       });
       return { bars, max: bars.reduce((m, b) => Math.max(m, b.long, b.short), 0) };
@@ -147,7 +147,7 @@ const BEHAVIOUR = {
       ...common(c), at: c.at, priceMin: c.hm.priceMin, priceMax: c.hm.priceMin + c.hm.rows * c.hm.priceStep,
       bucketSize: c.hm.priceStep, limit: spec.limit,
     }),
-    prepare: (data) => ({ map: data.liquidationLevels, walls: data.liquidationLevels?.clusters ?? [] }),
+    prepare: (data) => ({ map: data.liquidationMap, walls: data.liquidationMap?.clusters ?? [] }),
     describe: (p) => (p.walls.length ? `${p.walls.length} walls, largest ${usd(p.walls[0].notionalUsd)}` : "none"),
     count: (p) => p.walls.length,
     heatmap(ctx, g, p) {
@@ -197,7 +197,7 @@ const BEHAVIOUR = {
   maxpain: {
     variables: (c) => ({ ...common(c), at: c.at }),
     prepare: (data) => {
-      const m = data.liquidationLevels;
+      const m = data.liquidationMap;
       const points = [];
       if (m?.maxPainLong) points.push({ ...m.maxPainLong, side: "LONG" });
       if (m?.maxPainShort) points.push({ ...m.maxPainShort, side: "SHORT" });
