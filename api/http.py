@@ -137,7 +137,10 @@ class LiqmapGraphQL(GraphQL):
         hub.on_event(self.columns.forget)
         hub.on_reset(self.columns.clear)
         self.responses = ResponseCache(
-            limits.cache_entries, limits.response_cache_seconds, CLOSED_RANGE_MAX_AGE_S
+            limits.cache_entries,
+            limits.response_cache_seconds,
+            CLOSED_RANGE_MAX_AGE_S,
+            max_bytes=limits.cache_bytes,
         )
         hub.on_event(self.responses.forget)
         hub.on_reset(self.responses.clear)
@@ -217,7 +220,7 @@ class LiqmapGraphQL(GraphQL):
                 self.metrics.requests.labels(hit.label, "ok").inc()
                 self.metrics.cache_hits.labels(hit.label).inc()
                 self.metrics.latency.labels(hit.label).observe(time.perf_counter() - started)
-                return self._cached_response(request, hit)
+                return self._cached_response(request, key, hit)
         if key is None or key in self._executing:  # not cacheable, or the leader's answer was not
             return await super().run(request, context, root_value)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -261,7 +264,7 @@ class LiqmapGraphQL(GraphQL):
             )
         return response
 
-    def _cached_response(self, request: Request, hit: CachedResponse) -> Response:
+    def _cached_response(self, request: Request, key: Key, hit: CachedResponse) -> Response:
         headers = dict(hit.headers)
         etag = headers.get("etag")
         if etag and etag in {
@@ -270,7 +273,7 @@ class LiqmapGraphQL(GraphQL):
             return Response(status_code=304, headers=headers)
         body = hit.body
         if len(body) >= GZIP_MINIMUM_SIZE and "gzip" in request.headers.get("accept-encoding", ""):
-            body = hit.gzipped(self.limits.gzip_level)
+            body = self.responses.gzipped(key, hit, self.limits.gzip_level)
             headers["content-encoding"] = "gzip"
             headers["vary"] = "Accept-Encoding"
         return Response(body, headers=headers)

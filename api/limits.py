@@ -28,6 +28,7 @@ class ApiLimits:
     key_cache_seconds: float
     gzip_level: int
     cache_entries: int
+    cache_bytes: int
     column_cache_entries: int
     response_cache_seconds: float
     default_price_margin_pct: float

@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     )
     api_gzip_level: int = Field(default=1, ge=1, le=9)
     api_cache_entries: int = Field(default=256, ge=0, description="responses kept in memory")
+    api_cache_bytes: int = Field(
+        default=128 * 2**20,
+        ge=0,
+        description="bytes of responses kept in memory (bodies, their gzip forms and keys; "
+        "least recently used dropped first; 0 turns the response cache off)",
+    )
     api_column_cache_entries: int = Field(
         default=20_000, ge=0, description="decoded snapshot vectors kept in memory"
     )
