@@ -25,6 +25,7 @@ class ApiLimits:
     max_page_size: int
     max_series_points: int
     anonymous_rate_limit_per_minute: int
+    failed_auth_per_minute: int
     key_cache_seconds: float
     gzip_level: int
     cache_entries: int
