@@ -747,9 +747,8 @@ def draw_map(
                     )
                     key = "_nolegend_"
         if shown and known.known:
-            read_at = known.known["at"][:16].replace("T", " ")
             ax.annotate(
-                f"real positions · {known.known['exchange']} · {read_at}",
+                f"real positions · {known.known['at'][:10]}",
                 xy=(1, 1),
                 xycoords="axes fraction",
                 xytext=(-4, -10),

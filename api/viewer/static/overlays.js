@@ -286,7 +286,7 @@ const BEHAVIOUR = {
       }
       const y = g.y0 + 10;
       if (drawn && (g.free?.(y) ?? true)) {
-        label(ctx, `real positions · ${p.known.exchange} · ${day(p.known.at)}`, g.x0 + g.w - 4, y, {
+        label(ctx, `real positions · ${p.known.at.slice(0, 10)}`, g.x0 + g.w - 4, y, {
           align: "right", color: KNOWN, background: "rgba(13,19,32,0.85)",
         });
       }
