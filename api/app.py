@@ -85,7 +85,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
             metrics.http.labels("unauthenticated").inc()
             body = error_body(UNAUTHENTICATED, "/metrics needs the metrics token or an API key")
             return JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})
-        return Response(await metrics.render(sessions), media_type=CONTENT_TYPE)
+        return Response(await metrics.render(sessions, graphql.clock), media_type=CONTENT_TYPE)
 
     async def metrics_allowed(request: Request) -> bool:
         """``LIQMAP_METRICS_TOKEN`` when set; else an API key when keys are required."""
