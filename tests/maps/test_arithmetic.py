@@ -46,9 +46,7 @@ def test_price_bucket_matches_math_floor(price: float, size: float) -> None:
     assert int(PriceGrid(size).index_of(price)) == math.floor(price / size)
 
 
-def brute_cumulative(
-    v: BucketVector, price: float, size: float
-) -> tuple[list[float], list[float]]:
+def brute_cumulative(v: BucketVector, price: float, size: float) -> tuple[list[float], list[float]]:
     k = math.floor(price / size)
     n = v.long_usd.size
     cum_long, cum_short = [0.0] * n, [0.0] * n
