@@ -35,6 +35,7 @@ class ApiLimits:
     default_price_margin_pct: float
     max_body_bytes: int
     ws_init_timeout_seconds: float
+    max_subscriptions_per_connection: int
     request_body_timeout_seconds: float
 
     @classmethod

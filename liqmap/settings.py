@@ -223,6 +223,11 @@ class Settings(BaseSettings):
     )
     api_gzip_level: int = Field(default=1, ge=1, le=9)
     api_cache_entries: int = Field(default=256, ge=0, description="responses kept in memory")
+    api_max_subscriptions_per_connection: int = Field(
+        default=20,
+        ge=1,
+        description="subscriptions one websocket may run at once (RATE_LIMITED above)",
+    )
     api_cache_bytes: int = Field(
         default=128 * 2**20,
         ge=0,
