@@ -194,7 +194,9 @@ def test_not_found_suggests_close_names_or_lists_a_few() -> None:
     # at most three, the closest first; a ratio of 0.55 is close enough (cutoff 0.5)
     many = [f"BTC/USDT:USDT{i}" for i in range(5)]
     assert len(not_found("symbol", "BTC/USDT:USDT", many).extensions["suggestions"]) == 3
-    assert not_found("symbol", "abcd", ["abcxyzw", "zzzz"]).extensions["suggestions"] == ["abcxyzw"]
+    # "xbcd" and "abcdzzz" share "bcd": a ratio of 6/11 = 0.55, and no common prefix
+    close = not_found("symbol", "xbcd", ["abcdzzz", "zzzz"])
+    assert close.extensions["suggestions"] == ["abcdzzz"]
     # no close match: names starting with the same three letters, whatever their case
     symbols = ["BTC/USD:BTC", "BTC/USDC:USDC", "BTC/USDT:USDT", "BTC/X", "ETH/USDT:USDT"]
     prefix = not_found("symbol", "btcusd", symbols)
