@@ -72,7 +72,9 @@ def tiled_year(n: int = BARS_PER_YEAR) -> dict[str, np.ndarray]:
         parts["close"].append(src["close"] if forward else src["open"][::-1])
         total += len(src["open"])
         forward = not forward
-    out = {key: np.concatenate(v)[:n].astype(np.float64) for key, v in parts.items()}
+    out: dict[str, np.ndarray] = {
+        key: np.concatenate(v)[:n].astype(np.float64) for key, v in parts.items()
+    }
     out["timestamp"] = 1_700_000_000_000 + np.arange(n, dtype=np.int64) * FIVE_MIN_MS
     return out
 
