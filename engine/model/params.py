@@ -25,6 +25,9 @@ class ModelParams:
     leverage_min: float = 2.0
     leverage_max: float = 200.0
     leverage_alpha: float = 0.0
+    leverage_far_share: float = 0.0
+    leverage_far_min: float = 3.0
+    leverage_far_levels: int = 8
     position_usd: float = 10_000.0
     side_split: SideSplit = "even"
     side_skew: float = 0.0
@@ -56,6 +59,15 @@ class ModelParams:
             raise ValueError("prune_fraction must be within (0, 1)")
         if not 0.0 < self.window_fraction < 1.0:
             raise ValueError("window_fraction must be within (0, 1)")
+        if not 0.0 <= self.leverage_far_share < 1.0:
+            raise ValueError("leverage_far_share must be within [0, 1)")
+        if self.leverage_far_share > 0 and not (
+            self.leverage_far_levels >= 1 and 1.0 <= self.leverage_far_min < self.leverage_min
+        ):
+            raise ValueError(
+                "a far leverage component needs leverage_far_levels >= 1 and "
+                "1 <= leverage_far_min < leverage_min"
+            )
         if self.position_usd <= 0:
             raise ValueError("position_usd must be positive")
 
@@ -91,4 +103,7 @@ class ModelParams:
             self.position_usd,
             inverse=inverse,
             reference_price=reference_price,
+            far_share=self.leverage_far_share,
+            far_min=self.leverage_far_min,
+            far_levels=self.leverage_far_levels,
         )
