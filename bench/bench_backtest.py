@@ -102,10 +102,18 @@ def write_year(workdir: Path, n: int = BARS_PER_YEAR) -> dict[str, Path]:
     }
 
 
+CPU: list[float] = []
+
+
 def timed(cmd: list[str]) -> float:
+    """Wall seconds of one process; its CPU seconds (user + sys) go to ``CPU``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
 def main() -> int:
@@ -125,7 +133,10 @@ def main() -> int:
     naive_cmd += ["--predictions", str(naive_pred)]
     print(f"load average before: {os.getloadavg()}")
     engine_times = [timed(engine_cmd) for _ in range(args.repeat)]
+    engine_cpu = statistics.median(CPU)
+    CPU.clear()
     naive_times = [timed(naive_cmd) for _ in range(args.naive_repeat)]
+    naive_cpu = statistics.median(CPU)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     e = np.loadtxt(engine_pred, delimiter=",", skiprows=1)
     v = np.loadtxt(naive_pred, delimiter=",", skiprows=1)
@@ -134,11 +145,12 @@ def main() -> int:
     print(f"bars: {BARS_PER_YEAR:,} (5m, tiled real data)")
     print(
         f"liqmap backtest, whole process: median {med_e:.2f} s "
-        f"({', '.join(f'{t:.2f}' for t in engine_times)})"
+        f"({', '.join(f'{t:.2f}' for t in engine_times)}); CPU {engine_cpu:.2f} s"
     )
     print(
         f"naive numpy implementation, whole process: median {med_v:.2f} s "
-        f"({', '.join(f'{t:.2f}' for t in naive_times)}); speed-up x{med_v / med_e:.1f}"
+        f"({', '.join(f'{t:.2f}' for t in naive_times)}); CPU {naive_cpu:.2f} s; "
+        f"speed-up x{med_v / med_e:.1f} wall, x{naive_cpu / engine_cpu:.1f} CPU"
     )
     print(f"same predictions: {same}; peak RSS of a child {peak:.2f} GiB")
     print(f"load average after: {os.getloadavg()}")
