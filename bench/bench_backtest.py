@@ -116,13 +116,58 @@ def timed(cmd: list[str]) -> float:
     return wall
 
 
+def engine_only(files: dict[str, Path], repeat: int) -> None:
+    """In-process: the predictions-only path vs the cohort path it replaced, same bars."""
+    sys.path.insert(0, str(REPO))
+    from cli.backtest import bars_from, read_inputs
+    from engine.model import ModelParams
+    from engine.model.cohorts import new_cohorts
+    from engine.model.drivers import bar_drivers
+    from engine.model.fates import cohort_fates, predict_only, predicted_liquidations
+    from engine.model.state import empty_state
+    from engine.tiers import load_shipped_binance_tiers
+    from maps.grid import PriceGrid
+
+    t0 = time.perf_counter()
+    bars = bars_from(read_inputs(files["C"], files["OI"], files["L"]))
+    csv_s = time.perf_counter() - t0
+    params = ModelParams.default()
+    tiers, _, _ = load_shipped_binance_tiers("BTC/USDT:USDT")
+    profile = params.profile(tiers)
+    drivers = bar_drivers(bars, params, empty_state(PriceGrid(bucket_size=1.0)))
+    fast, slow = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a = predict_only(drivers, profile, params)
+        fast.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        cohorts = new_cohorts(drivers, profile, params)
+        b = predicted_liquidations(cohorts, cohort_fates(cohorts, drivers, params), drivers)
+        slow.append(time.perf_counter() - t0)
+        del cohorts
+    same = np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    print(
+        f"in-process: reading the three CSVs {csv_s:.2f} s; predictions-only path median "
+        f"{statistics.median(fast):.2f} s, cohort path {statistics.median(slow):.2f} s "
+        f"(x{statistics.median(slow) / statistics.median(fast):.1f}); bit-identical: {same}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--naive-repeat", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/liqmap-bench-backtest"))
+    parser.add_argument(
+        "--engine-only", action="store_true", help="only the in-process engine comparison"
+    )
     args = parser.parse_args()
     files = write_year(args.workdir)
+    if args.engine_only:
+        print(f"load average before: {os.getloadavg()}")
+        engine_only(files, args.repeat)
+        print(f"load average after: {os.getloadavg()}")
+        return 0
     liqmap = str(Path(sys.executable).with_name("liqmap"))
     io = ["--candles", str(files["C"]), "--open-interest", str(files["OI"])]
     io += ["--liquidations", str(files["L"])]
