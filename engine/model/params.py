@@ -41,6 +41,15 @@ class ModelParams:
     version: str = f"{MODEL_NAME}/uncalibrated"
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.leverage_far_share < 1.0:
+            raise ValueError("leverage_far_share must be within [0, 1)")
+        if self.leverage_far_share > 0 and not (
+            self.leverage_far_levels >= 1 and 1.0 <= self.leverage_far_min < self.leverage_min
+        ):
+            raise ValueError(
+                "a far leverage component needs leverage_far_levels >= 1 and "
+                "1 <= leverage_far_min < leverage_min"
+            )
         if self.side_split not in ("even", "taker", "candle"):
             raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
         if self.entry_price not in ("close", "typical", "vwap", "range"):
@@ -59,15 +68,6 @@ class ModelParams:
             raise ValueError("prune_fraction must be within (0, 1)")
         if not 0.0 < self.window_fraction < 1.0:
             raise ValueError("window_fraction must be within (0, 1)")
-        if not 0.0 <= self.leverage_far_share < 1.0:
-            raise ValueError("leverage_far_share must be within [0, 1)")
-        if self.leverage_far_share > 0 and not (
-            self.leverage_far_levels >= 1 and 1.0 <= self.leverage_far_min < self.leverage_min
-        ):
-            raise ValueError(
-                "a far leverage component needs leverage_far_levels >= 1 and "
-                "1 <= leverage_far_min < leverage_min"
-            )
         if self.position_usd <= 0:
             raise ValueError("position_usd must be positive")
 
