@@ -58,7 +58,9 @@ def leverage_levels(
     liquidation prices sit 20–35 % from entry (Hyperliquid's top traders hold a tenth to a
     fifth of their USD beyond ±20 %: docs/model.md, "Shape"); a single power law cannot put
     mass there without also moving the near-price levels the accuracy fit depends on.
-    Levels come out in increasing leverage (the far component first).
+    Levels come out in increasing leverage (the far component first). When ``far_min`` is not
+    below ``leverage_min`` the power law already reaches that far: the far component is empty
+    and the power law keeps all the weight.
     """
     if count < 1:
         raise ValueError("at least one leverage level is needed")
@@ -72,10 +74,10 @@ def leverage_levels(
         levels = np.geomspace(leverage_min, leverage_max, count)
     weights = levels ** (-alpha)
     weights = weights / weights.sum()
-    if far_share == 0.0:
+    if far_share == 0.0 or far_min >= leverage_min:
         return levels, weights
-    if far_levels < 1 or not 1.0 <= far_min < leverage_min:
-        raise ValueError("a far component needs far_levels >= 1 and 1 <= far_min < leverage_min")
+    if far_levels < 1 or far_min < 1.0:
+        raise ValueError("a far component needs far_levels >= 1 and far_min >= 1")
     far = np.geomspace(far_min, leverage_min, far_levels + 1)[:-1]
     far_weights = np.full(far_levels, far_share / far_levels)
     return np.concatenate([far, levels]), np.concatenate([far_weights, (1.0 - far_share) * weights])

@@ -43,13 +43,9 @@ class ModelParams:
     def __post_init__(self) -> None:
         if not 0.0 <= self.leverage_far_share < 1.0:
             raise ValueError("leverage_far_share must be within [0, 1)")
-        if self.leverage_far_share > 0 and not (
-            self.leverage_far_levels >= 1 and 1.0 <= self.leverage_far_min < self.leverage_min
-        ):
-            raise ValueError(
-                "a far leverage component needs leverage_far_levels >= 1 and "
-                "1 <= leverage_far_min < leverage_min"
-            )
+        if self.leverage_far_levels < 1 or self.leverage_far_min < 1.0:
+            # (leverage_far_min >= leverage_min is allowed: the far component is then empty)
+            raise ValueError("leverage_far_levels must be >= 1 and leverage_far_min >= 1")
         if self.side_split not in ("even", "taker", "candle"):
             raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
         if self.entry_price not in ("close", "typical", "vwap", "range"):

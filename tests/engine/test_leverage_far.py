@@ -38,10 +38,20 @@ def test_far_component_by_hand() -> None:
 def test_far_component_is_validated() -> None:
     with pytest.raises(ValueError, match="leverage_far_share"):
         ModelParams(leverage_far_share=1.0)
-    with pytest.raises(ValueError, match="far leverage component"):
-        ModelParams(leverage_min=5.0, leverage_far_share=0.1, leverage_far_min=6.0)
-    with pytest.raises(ValueError, match="far leverage component"):
+    with pytest.raises(ValueError, match="leverage_far_levels"):
         ModelParams(leverage_min=5.0, leverage_far_share=0.1, leverage_far_levels=0)
+    with pytest.raises(ValueError, match="leverage_far_min"):
+        ModelParams(leverage_min=5.0, leverage_far_share=0.1, leverage_far_min=0.5)
+
+
+def test_far_component_is_empty_when_the_power_law_reaches_as_far(tiers: MarginTiers) -> None:
+    """leverage_min lowered to 2x (a wider span) with far_min 3x: the power law covers 2–3x
+    already, so all the weight stays on it, in the profile and in the reference alike."""
+    params = ModelParams(leverage_levels=6, leverage_min=2.0, leverage_far_share=0.15)
+    plain = ModelParams(leverage_levels=6, leverage_min=2.0)
+    a, b = params.profile(tiers), plain.profile(tiers)
+    assert np.array_equal(a.leverage, b.leverage) and np.array_equal(a.weight, b.weight)
+    assert leverage_table(params, tiers) == leverage_table(plain, tiers)
 
 
 def test_reference_table_matches_the_profile(tiers: MarginTiers) -> None:
