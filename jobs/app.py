@@ -235,8 +235,34 @@ async def _recover_forever(rt: Runtime, app: procrastinate.App) -> None:
             await recover_stalled_jobs(rt, app)
             await fail_runs_of_dead_processes(rt.engine)
         except Exception as exc:  # never let recovery take the worker down
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a cancellation that a driver turned into its own error (procrastinate wraps
+                # what psycopg raises while its pool closes): stop, or the worker's teardown
+                # waits for this loop for ever (issue 17: "AppNotOpen" every second)
+                raise asyncio.CancelledError from exc
             log.error("stalled-job recovery failed", error=repr(exc))
         await asyncio.sleep(rt.settings.worker_heartbeat_s)
+
+
+# How long a stopping worker waits for its running jobs (then aborts them) and for its side tasks
+# (then leaves them): a job or task stuck on a database that went away never holds a restart.
+WORKER_SHUTDOWN_GRACE_S = 20.0
+WORKER_TEARDOWN_S = 10.0
+
+
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float) -> None:
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=timeout)
+    if stuck:
+        log.error(
+            "worker side tasks did not stop; left behind",
+            tasks=sorted(t.get_name() for t in stuck),
+            waited_s=timeout,
+        )
 
 
 async def run_queue_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) -> None:
@@ -253,21 +279,22 @@ async def run_queue_worker(rt: Runtime, database_url: str, *, concurrency: int =
     try:
         async with app.open_async():
             recovery = asyncio.create_task(_recover_forever(rt, app), name="stalled-recovery")
-            collectors.append(recovery)
-            log.info("worker started", concurrency=concurrency, worker=worker_name())
-            await app.run_worker_async(
-                queues=[QUEUE],
-                concurrency=concurrency,
-                name=worker_name(),
-                install_signal_handlers=False,
-                update_heartbeat_interval=rt.settings.worker_heartbeat_s,
-                stalled_worker_timeout=rt.settings.worker_stalled_after_s,
-            )
+            try:
+                log.info("worker started", concurrency=concurrency, worker=worker_name())
+                await app.run_worker_async(
+                    queues=[QUEUE],
+                    concurrency=concurrency,
+                    name=worker_name(),
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=rt.settings.worker_heartbeat_s,
+                    stalled_worker_timeout=rt.settings.worker_stalled_after_s,
+                    shutdown_graceful_timeout=WORKER_SHUTDOWN_GRACE_S,
+                )
+            finally:  # before the app closes: the recovery loop uses its connections
+                await _stop_tasks([recovery], WORKER_TEARDOWN_S)
     except asyncio.CancelledError:
         log.info("worker stopped")
         raise
     finally:
-        for task in collectors:
-            task.cancel()
-        await asyncio.gather(*collectors, return_exceptions=True)
+        await _stop_tasks(collectors, WORKER_TEARDOWN_S)
         set_runtime(None)

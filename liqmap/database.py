@@ -10,7 +10,9 @@ folder and kept there between runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,9 +221,38 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+# errno values of a socket that cannot reach the server (a missing Unix socket file is ENOENT)
+_NETWORK_ERRNOS = {
+    errno.ENOENT,
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ENOTCONN,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.EHOSTDOWN,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EADDRNOTAVAIL,
+}
+# what the drivers say when a connection they hold is gone
+_CLOSED_MARKERS = ("connection is closed", "connection was closed", "the connection is lost")
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, broken pipe, timeouts
         return True
+    if isinstance(exc, socket.gaierror):  # the server's name does not resolve (DNS is down)
+        return True
+    if isinstance(exc, OSError) and exc.filename is None:
+        # a socket error, not a file's: the Unix socket of a stopped server is missing
+        # (FileNotFoundError), no route, or every address of a host refused ("Multiple
+        # exceptions: …", no errno, from asyncio's create_connection)
+        if exc.errno in _NETWORK_ERRNOS:
+            return True
+        if exc.errno is None and str(exc).startswith("Multiple exceptions"):
+            return True
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str) and (
         sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
@@ -232,11 +263,15 @@ def _is_unavailable(exc: BaseException) -> bool:
     if module.startswith("sqlalchemy"):
         return bool(getattr(exc, "connection_invalidated", False)) or name == "TimeoutError"
     if module.startswith("asyncpg"):
-        return name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}
+        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}:
+            return True
+        return name == "InterfaceError" and any(m in str(exc) for m in _CLOSED_MARKERS)
     if module.startswith("psycopg_pool"):
         return name == "PoolTimeout"
     if module.startswith("psycopg"):
         # client-side failures (no SQLSTATE): connection failed, server closed the connection
+        if name == "InterfaceError":
+            return any(m in str(exc) for m in _CLOSED_MARKERS)
         return name == "OperationalError" and sqlstate is None
     return False
 
