@@ -108,7 +108,9 @@ def ingest_lock(exchange: str, symbol: str, dataset: str) -> str:
 
 
 def build_app(settings: Settings, database_url: str) -> procrastinate.App:
-    app = procrastinate.App(connector=PsycopgConnector(conninfo=database_url))
+    # a pool connection is waited for 10 s at most (psycopg_pool: 30): a worker whose database
+    # went away stops, and is restarted, sooner
+    app = procrastinate.App(connector=PsycopgConnector(conninfo=database_url, timeout=10.0))
 
     @app.task(name="liqmap.ingest", queue=QUEUE, pass_context=True)
     async def ingest(
