@@ -109,6 +109,8 @@ def lower_cpu_priority(nice: int) -> int:
 
 WORKER_RESTART_MIN_S = 1.0
 WORKER_RESTART_MAX_S = 30.0
+DATABASE_POLL_MIN_S = 0.5
+DATABASE_POLL_MAX_S = 5.0
 
 
 async def supervise_worker(
@@ -132,8 +134,8 @@ async def supervise_worker(
             if not is_connection_error(exc):
                 raise
             reason = f"database unavailable: {type(exc).__name__}"
-        if time.monotonic() - started > 2 * WORKER_RESTART_MAX_S:
-            delay = WORKER_RESTART_MIN_S  # it ran fine for a while: start over from short waits
+        if time.monotonic() - started > WORKER_RESTART_MAX_S:
+            delay = WORKER_RESTART_MIN_S  # it ran fine for a while: no crash loop, short waits
         log.warning("job worker stopped; restarting when the database answers", reason=reason)
         await wait_for_database(target, delay)
         delay = min(delay * 2, WORKER_RESTART_MAX_S)
@@ -281,8 +283,8 @@ async def supervise_worker_process(
             stop_child(process)
             raise
         ran_s = time.monotonic() - started
-        if ran_s > 2 * WORKER_RESTART_MAX_S:
-            delay = WORKER_RESTART_MIN_S  # it ran fine for a while: start over from short waits
+        if ran_s > WORKER_RESTART_MAX_S:
+            delay = WORKER_RESTART_MIN_S  # it ran fine for a while: no crash loop, short waits
         log.warning(
             "job worker process exited; restarting when the database answers",
             pid=process.pid,
@@ -306,16 +308,23 @@ def stop_child(process: Any) -> None:
 
 
 async def wait_for_database(target: DatabaseTarget, delay: float) -> None:
-    """Wait ``delay`` seconds, then until the database answers, doubling the wait (to
-    ``WORKER_RESTART_MAX_S``) between attempts."""
+    """Wait ``delay`` seconds (the restart backoff: it doubles while a worker keeps stopping
+    soon after its start), then until the database answers, asking every 0.5 s at first and
+    every ``DATABASE_POLL_MAX_S`` at most: a worker starts within seconds of its return,
+    however long the outage was."""
+    await asyncio.sleep(delay)
+    poll = DATABASE_POLL_MIN_S
+    attempts = 0
     while True:
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, WORKER_RESTART_MAX_S)
         try:
             await check_connection(target.url, timeout=5)
             return
         except Exception as exc:  # DatabaseConfigError: still down
-            log.info("database still unavailable", error=str(exc), retry_in=delay)
+            if attempts % 12 == 0:  # one line a minute or so during a long outage
+                log.info("database still unavailable", error=str(exc), attempts=attempts + 1)
+            attempts += 1
+        await asyncio.sleep(poll)
+        poll = min(poll * 2, DATABASE_POLL_MAX_S)
 
 
 async def mark_orphaned_runs(target: DatabaseTarget) -> None:
