@@ -212,22 +212,31 @@ async def recover_stalled_jobs(rt: Runtime, app: procrastinate.App) -> dict[int,
             continue
         who = f"procrastinate worker {job.worker_id}" if job.worker_id else "a pruned worker"
         reason = WORKER_DIED.format(worker=who, seconds=stalled_after)
-        try:
-            async with rt.engine.begin() as conn:
-                outcome = await jobs_store.recover_stalled_job(conn, job.id, stalled_after, reason)
-        except Exception as exc:  # e.g. a periodic defer raced us to the queueing lock
-            log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
+        outcome = None
+        for attempt in (1, 2):
+            try:
+                async with rt.engine.begin() as conn:
+                    outcome = await jobs_store.recover_stalled_job(
+                        conn, job.id, stalled_after, reason
+                    )
+                break
+            except Exception as exc:
+                # a periodic defer raced us to the queueing lock (it queued the next run while
+                # this one was being retried): asked again at once, the job is superseded by
+                # that run, instead of holding the task's lock until the next round
+                if attempt == 2:
+                    log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
+        if outcome is None:
             continue
-        if outcome is not None:
-            done[job.id] = outcome
-            log.warning(
-                "job of a dead worker handed on",
-                job=job.id,
-                task=job.task_name,
-                lock=job.lock,
-                outcome=outcome,
-                worker=job.worker_id,
-            )
+        done[job.id] = outcome
+        log.warning(
+            "job of a dead worker handed on",
+            job=job.id,
+            task=job.task_name,
+            lock=job.lock,
+            outcome=outcome,
+            worker=job.worker_id,
+        )
     return done
 
 
