@@ -3,6 +3,8 @@
     liqmap calibrate --shared-data ../shared/data --out engine/params.json
     liqmap calibrate --dataset dev=C.csv,OI.csv,L.csv [--dataset ...] --split 2026-06-01 \\
         --out P.json
+    liqmap calibrate --shared-data ../shared/data --start engine/params.json \\
+        --only leverage_far_share,leverage_far_min --out P.json   # a few parameters only
 
 ``--shared-data`` builds the development datasets the shipped defaults come from:
 
