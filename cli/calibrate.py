@@ -3,6 +3,8 @@
     liqmap calibrate --shared-data ../shared/data --out engine/params.json
     liqmap calibrate --dataset dev=C.csv,OI.csv,L.csv [--dataset ...] --split 2026-06-01 \\
         --out P.json
+    liqmap calibrate --shared-data ../shared/data --start engine/params.json \\
+        --only leverage_far_share,leverage_far_min --out P.json   # a few parameters only
 
 ``--shared-data`` builds the development datasets the shipped defaults come from:
 
@@ -186,6 +188,7 @@ def csv_dataset(name: str, spec: str, split_ms: int, warmup: int) -> Any:
 
 
 def hyperliquid_quantiles(data_dir: Path, quantiles: Sequence[float]) -> list[float]:
+    """USD-weighted distance quantiles of the real BTC levels (the model is fitted on BTC)."""
     from engine.calibration import hyperliquid_distances, weighted_quantiles
 
     path = data_dir / "hyperliquid" / "top_trader_liq_levels_dev.jsonl"
@@ -193,7 +196,7 @@ def hyperliquid_quantiles(data_dir: Path, quantiles: Sequence[float]) -> list[fl
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
         raise InputError(path, None, None, f"cannot read Hyperliquid snapshots: {exc}") from None
-    dist, usd = hyperliquid_distances(lines)
+    dist, usd = hyperliquid_distances(lines, coins=["BTC"])
     return weighted_quantiles(dist, usd, quantiles)
 
 
@@ -232,6 +235,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--passes", type=int, default=3, help="coordinate-descent passes")
     parser.add_argument(
+        "--only",
+        metavar="NAME,...",
+        help="search only these parameters (names of engine.calibration.SEARCH_SPACE); the "
+        "others keep their --start values",
+    )
+    parser.add_argument(
         "--distance-weight",
         type=float,
         default=0.05,
@@ -247,7 +256,7 @@ def _figures(ev: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from engine.calibration import DISTANCE_QUANTILES, DistanceTarget, calibrate
+    from engine.calibration import DISTANCE_QUANTILES, SEARCH_SPACE, DistanceTarget, calibrate
     from engine.model import MODEL_NAME, ModelParams
     from engine.tiers import load_shipped_binance_tiers
 
@@ -270,6 +279,18 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    space = SEARCH_SPACE
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(SEARCH_SPACE))
+        if unknown or not names:
+            print(
+                f"error: --only: unknown parameter(s) {', '.join(unknown) or '(none given)'}; "
+                f"known: {', '.join(SEARCH_SPACE)}",
+                file=sys.stderr,
+            )
+            return EXIT_INPUT
+        space = {n: SEARCH_SPACE[n] for n in names}
     tiers, _, _ = load_shipped_binance_tiers("BTC/USDT:USDT")
     target = None
     if args.shared_data is not None and args.distance_weight > 0:
@@ -282,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
         datasets,
         tiers,
         start,
+        search_space=space,
         passes=args.passes,
         distance_target=target,
         progress=lambda msg: print(msg, file=sys.stderr),

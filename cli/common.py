@@ -4,13 +4,13 @@ and reading an instant from the command line."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from liqmap.database import DatabaseTarget, check_connection, resolve_database
-from liqmap.logs import configure_logging
-from liqmap.settings import Settings, load_settings
+if TYPE_CHECKING:  # imported where used: `liqmap backtest` needs no database or settings
+    from liqmap.database import DatabaseTarget
+    from liqmap.settings import Settings
 
 EXIT_USAGE = 2
 
@@ -21,6 +21,9 @@ class UserError(Exception):
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
     """The settings object, with the flags that override it, and logging configured by it."""
+    from liqmap.logs import configure_logging
+    from liqmap.settings import load_settings
+
     overrides: dict[str, object] = dict(extra)
     if getattr(args, "database_url", None):
         overrides["database_url"] = args.database_url
@@ -54,6 +57,10 @@ def add_replay_arguments(parser: argparse.ArgumentParser, help_: str | None = No
 
 def database_for(settings: Settings, *, require_schema: bool = False) -> DatabaseTarget:
     """The database to use, reachable; with ``require_schema`` also migrated to head."""
+    import asyncio
+
+    from liqmap.database import check_connection, resolve_database
+
     target = resolve_database(settings)
     asyncio.run(check_connection(target.url))
     if require_schema:

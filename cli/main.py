@@ -1,4 +1,8 @@
-"""The `liqmap` command. Thin: parses arguments, builds settings, calls into jobs/api/engine."""
+"""The `liqmap` command. Thin: parses arguments, builds settings, calls into jobs/api/engine.
+
+Imports are lazy: ``liqmap backtest`` and ``liqmap calibrate`` work on CSV files only and load
+neither the database layer nor the API (tests/foundation/test_cli.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich_argparse import RawDescriptionRichHelpFormatter
+from cli.common import EXIT_USAGE, UserError, database_for, settings_from_args
+from liqmap import __version__
 
-from cli.common import (
-    EXIT_USAGE,
-    UserError,
-    add_replay_arguments,
-    database_for,
-    settings_from_args,
-)
-from liqmap import __version__, event_loop
-from liqmap.database import DatabaseConfigError
-from liqmap.logs import configure_logging
+# commands that read CSV files only: run straight from their own module (see main)
+ENGINE_TOOLS = ("backtest", "calibrate")
 
 DESCRIPTION = """\
 liqmap estimates where leveraged crypto-futures positions would be force-liquidated and serves
@@ -57,6 +54,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from cli.runner import run_up
     from jobs.runtime import ConfigurationError
+    from liqmap import event_loop
 
     settings = settings_from_args(args, api_host=args.host, api_port=args.port)
     target = database_for(settings)
@@ -69,6 +67,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from cli.runner import run_serve
+    from liqmap import event_loop
 
     settings = settings_from_args(args, api_host=args.host, api_port=args.port)
     target = database_for(settings, require_schema=True)
@@ -86,6 +85,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rich_argparse import RawDescriptionRichHelpFormatter
+
+    from cli.common import add_replay_arguments
+
     parser = argparse.ArgumentParser(
         prog="liqmap", description=DESCRIPTION, formatter_class=RawDescriptionRichHelpFormatter
     )
@@ -149,6 +152,8 @@ def _register_apikeys(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> 
 
 def _register_engine_tools(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     """backtest and calibrate work on CSV files only: no database, no settings."""
+    from rich_argparse import RawDescriptionRichHelpFormatter
+
     from cli import backtest, calibrate
 
     for name, module, help_ in (
@@ -181,9 +186,33 @@ _EXTENSIONS: list[Callable[..., None]] = [
 ]
 
 
+def _engine_tool(name: str, argv: list[str]) -> int:
+    """``liqmap backtest|calibrate ARGS`` without building the whole command tree."""
+    import importlib
+
+    module = importlib.import_module(f"cli.{name}")
+    parser = argparse.ArgumentParser(prog=f"liqmap {name}", description=module.__doc__)
+    module.add_arguments(parser)
+    try:
+        return int(module.run(parser.parse_args(argv)))
+    except UserError as exc:
+        print(f"liqmap: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in ENGINE_TOOLS and not {"-h", "--help"} & set(args_list):
+        # the same arguments and run() as the full parser's subcommand, minus its imports;
+        # help still goes through the full parser (rich formatting)
+        return _engine_tool(args_list[0], args_list[1:])
+    from liqmap.database import DatabaseConfigError
+    from liqmap.logs import configure_logging
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     configure_logging(args.log_level or "INFO")
     try:
         return int(args.func(args))

@@ -41,6 +41,10 @@ SEARCH_SPACE: dict[str, list[Any]] = {
     "seed_fraction": [0.0, 0.25, 0.5, 1.0],
     "side": [("even", 0.0), ("candle", 0.25), ("candle", 0.5), ("taker", 0.5)],
     "entry": [("close", 1), ("typical", 1), ("range", 3)],
+    # the low-leverage component (leverage_profile.leverage_levels): far levels are rarely
+    # reached in a few weeks, so the distance-from-price match is what sets these
+    "leverage_far_share": [0.0, 0.05, 0.1, 0.15, 0.2, 0.3],
+    "leverage_far_min": [3.0, 3.5, 4.0],  # Hyperliquid BTC levels reach 25–29 % (≈3.5x)
 }
 
 
@@ -162,7 +166,7 @@ class CalibrationResult:
     trials: int
 
 
-DISTANCE_QUANTILES = (0.25, 0.5, 0.75)
+DISTANCE_QUANTILES = (0.25, 0.5, 0.75, 0.9)
 
 
 @dataclass(frozen=True)
@@ -272,17 +276,21 @@ def weighted_quantiles(
     return [float(v[min(int(np.searchsorted(cdf, q, side="left")), len(v) - 1)]) for q in quantiles]
 
 
-def hyperliquid_distances(snapshots: Sequence[dict[str, Any]]) -> tuple[FloatArray, FloatArray]:
+def hyperliquid_distances(
+    snapshots: Sequence[dict[str, Any]], coins: Sequence[str] | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Relative distance |LP − price| / price and USD value of every binned real level.
 
     ``snapshots`` are the parsed lines of ``hyperliquid/top_trader_liq_levels_dev.jsonl``: per
     coin ``currentPrice`` and ``longLiquidations``/``shortLiquidations`` bins with ``price`` and
-    ``value`` (USD).
+    ``value`` (USD). ``coins`` keeps only those coins (default: all).
     """
     dist: list[float] = []
     usd: list[float] = []
     for snap in snapshots:
-        for coin in snap["data"].values():
+        for name, coin in snap["data"].items():
+            if coins is not None and name not in coins:
+                continue
             price = float(coin["currentPrice"])
             if price <= 0:
                 continue

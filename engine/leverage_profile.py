@@ -42,19 +42,45 @@ class LeverageProfile:
 
 
 def leverage_levels(
-    count: int, leverage_min: float, leverage_max: float, alpha: float
+    count: int,
+    leverage_min: float,
+    leverage_max: float,
+    alpha: float,
+    far_share: float = 0.0,
+    far_min: float = 1.0,
+    far_levels: int = 0,
 ) -> tuple[FloatArray, FloatArray]:
-    """Geometric leverage grid and weights ∝ leverage**-alpha, normalized to sum 1."""
+    """Geometric leverage grid and weights ∝ leverage**-alpha, normalized to sum 1.
+
+    With ``far_share > 0`` a second, low-leverage component takes that share of the weight:
+    ``far_levels`` levels on a geometric grid from ``far_min`` up to (not including)
+    ``leverage_min``, equal weights. They are the patient, low-leverage positions whose
+    liquidation prices sit 20–35 % from entry (Hyperliquid's top traders hold a tenth to a
+    fifth of their USD beyond ±20 %: docs/model.md, "Shape"); a single power law cannot put
+    mass there without also moving the near-price levels the accuracy fit depends on.
+    Levels come out in increasing leverage (the far component first). When ``far_min`` is not
+    below ``leverage_min`` the power law already reaches that far: the far component is empty
+    and the power law keeps all the weight.
+    """
     if count < 1:
         raise ValueError("at least one leverage level is needed")
     if not (1.0 <= leverage_min <= leverage_max):
         raise ValueError("need 1 <= leverage_min <= leverage_max")
+    if not 0.0 <= far_share < 1.0:
+        raise ValueError("far_share must be within [0, 1)")
     if count == 1:
         levels = np.array([leverage_min], dtype=np.float64)
     else:
         levels = np.geomspace(leverage_min, leverage_max, count)
     weights = levels ** (-alpha)
-    return levels, weights / weights.sum()
+    weights = weights / weights.sum()
+    if far_share == 0.0 or far_min >= leverage_min:
+        return levels, weights
+    if far_levels < 1 or far_min < 1.0:
+        raise ValueError("a far component needs far_levels >= 1 and far_min >= 1")
+    far = np.geomspace(far_min, leverage_min, far_levels + 1)[:-1]
+    far_weights = np.full(far_levels, far_share / far_levels)
+    return np.concatenate([far, levels]), np.concatenate([far_weights, (1.0 - far_share) * weights])
 
 
 def liquidation_profile(
@@ -67,6 +93,9 @@ def liquidation_profile(
     *,
     inverse: bool = False,
     reference_price: float = 1.0,
+    far_share: float = 0.0,
+    far_min: float = 1.0,
+    far_levels: int = 0,
 ) -> LeverageProfile:
     """Levels whose long and short liquidation prices both exist and lie on the losing side.
 
@@ -77,7 +106,9 @@ def liquidation_profile(
     """
     from engine.liquidation import isolated_liquidation_price
 
-    levels, weights = leverage_levels(count, leverage_min, leverage_max, alpha)
+    levels, weights = leverage_levels(
+        count, leverage_min, leverage_max, alpha, far_share, far_min, far_levels
+    )
     if inverse:
         if not reference_price > 0:
             raise ValueError("an inverse profile needs a positive reference price")

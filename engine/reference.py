@@ -68,6 +68,18 @@ def leverage_table(params: ModelParams, tiers: MarginTiers) -> list[tuple[float,
             levels.append(params.leverage_min * ratio ** (i / (n - 1)))
     weights = [lev ** (-params.leverage_alpha) for lev in levels]
     total = sum(weights)
+    far_share = params.leverage_far_share
+    if params.leverage_far_min >= params.leverage_min:
+        far_share = 0.0  # the power law already reaches that far: no far component
+    weights = [w / total * (1.0 - far_share) for w in weights]
+    total = 1.0
+    if far_share > 0:
+        # the far component: far_levels levels from far_min up to leverage_min, equal weights
+        k = params.leverage_far_levels
+        step = (params.leverage_min / params.leverage_far_min) ** (1.0 / k)
+        far = [params.leverage_far_min * step**i for i in range(k)]
+        levels = far + levels
+        weights = [far_share / k] * k + weights
     usable = []
     for lev, w in zip(levels, weights, strict=True):
         long_lp = _liquidation_price(1, 1.0, lev, params.position_usd, tiers)

@@ -53,7 +53,7 @@ from engine.model.arrays import BoolArray, FloatArray
 from engine.model.bars import Bars
 from engine.model.cohorts import concat_state, new_cohorts
 from engine.model.drivers import bar_drivers
-from engine.model.fates import cohort_fates, predicted_liquidations
+from engine.model.fates import cohort_fates, predict_only, predicted_liquidations
 from engine.model.heatmap import advance_book
 from engine.model.params import MODEL_NAME, ModelParams
 from engine.model.snapshots import Snapshot, SnapshotBlock, SnapshotSink
@@ -125,6 +125,10 @@ def simulate(
     if profile is None:
         profile = params.profile(tiers)
     drivers = bar_drivers(bars, params, state)
+    if not keep_state and snapshot_every is None and len(state.side) == 0:
+        # predictions only, from a fresh state: the same numbers without every cohort in memory
+        long_only, short_only = predict_only(drivers, profile, params)
+        return SimulationResult(None, long_only, short_only)
     new = new_cohorts(drivers, profile, params)
     cohorts = concat_state(state, new)
     fates = cohort_fates(cohorts, drivers, params)

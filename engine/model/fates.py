@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from engine.leverage_profile import LeverageProfile
 from engine.model.arrays import FloatArray
 from engine.model.cohorts import Cohorts
 from engine.model.drivers import BarDrivers
@@ -127,3 +128,81 @@ def predicted_liquidations(
     long_usd = np.bincount(idx[longs], weights=amount[longs], minlength=n)
     short_usd = np.bincount(idx[~longs], weights=amount[~longs], minlength=n)
     return long_usd.astype(np.float64), short_usd.astype(np.float64)
+
+
+def _range_min(
+    table: list[FloatArray], start: npt.NDArray[np.int64], stop: npt.NDArray[np.int64]
+) -> FloatArray:
+    """``min(values[start:stop])`` per query (``+inf`` where empty) from a sparse table."""
+    length = stop - start
+    out = np.full(len(start), np.inf)
+    ok = np.flatnonzero(length > 0)
+    if len(ok) == 0:
+        return out
+    k = np.zeros(len(ok), dtype=np.int64)
+    # floor(log2(length)) without float rounding: count the powers of two ≤ length
+    ln = length[ok]
+    for level in range(1, len(table)):
+        k += ln >= (1 << level)
+    s = start[ok]
+    e = stop[ok] - (np.int64(1) << k)
+    flat = np.stack(table)  # (levels, size)
+    out[ok] = np.minimum(flat[k, s], flat[k, e])
+    return out
+
+
+def predict_only(
+    drivers: BarDrivers, profile: LeverageProfile, params: ModelParams
+) -> tuple[FloatArray, FloatArray]:
+    """Per-bar predicted liquidations from a fresh state, without materializing every cohort.
+
+    The same numbers as ``predicted_liquidations(new_cohorts(...), cohort_fates(...))`` (the
+    same float operations in the same order, so bit for bit), found faster: all cohorts of a bar
+    share their birth and prune bars, so one range-minimum per bar and side tells which of its
+    levels are reached at all before the bar's cohorts are pruned; only those are searched for
+    the bar that reaches them, over a window of the longest lifetime instead of the whole run.
+    Used by backtests and calibration (``simulate(..., keep_state=False)``).
+    """
+    n = len(drivers.log_scale)
+    long_usd = np.zeros(n)
+    short_usd = np.zeros(n)
+    opening = np.flatnonzero(drivers.opened_contracts > 0)
+    if len(opening) == 0 or n < 2:
+        return long_usd, short_usd
+    m = drivers.entry.shape[1]
+    log_prune = math.log(params.prune_fraction)
+    pruned = _first_below(drivers.log_scale, drivers.log_scale[opening] + log_prune)
+    start = opening + 1
+    stop = np.minimum(pruned + 1, n)  # reachable bars: birth+1 .. pruned (inclusive), < n
+    life = int((stop - start).max(initial=0))
+    if life <= 0:
+        return long_usd, short_usd
+    levels = max(1, life.bit_length())
+    share = drivers.long_share[opening]
+    side_share = np.stack([2.0 * share, 2.0 * (1.0 - share)], axis=1)  # (nb, 2)
+    entry = drivers.entry[opening]  # (nb, m)
+    per_entry = drivers.opened_contracts[opening, None] * (1.0 / m) * entry  # (nb, m)
+    born_scale = drivers.log_scale[opening]
+    for s, (ratio, reach, out) in enumerate(
+        (
+            (profile.long_ratio, drivers.low_reach, long_usd),
+            (profile.short_ratio, -drivers.high_reach, short_usd),
+        )
+    ):
+        table = _sparse_table(reach, levels)
+        sign = 1.0 if s == 0 else -1.0
+        # threshold per (bar, entry point, level): sign·LP, reached when reach ≤ threshold
+        lp = entry[:, :, None] * (sign * ratio)[None, None, :]  # sign·(entry·ratio), exact
+        lowest = _range_min(table, start, stop)
+        hits = np.flatnonzero((lowest[:, None, None] <= lp).reshape(-1))
+        if len(hits) == 0:
+            continue
+        per_bar = m * len(ratio)
+        bar_of = hits // per_bar
+        rest = hits - bar_of * per_bar
+        point, level = rest // len(ratio), rest % len(ratio)
+        hit = _lift(table, levels, lp.reshape(-1)[hits], start[bar_of], n)
+        notional = (per_entry[bar_of, point] * side_share[bar_of, s]) * profile.weight[level]
+        amount = notional * np.exp(drivers.log_scale_before[hit] - born_scale[bar_of])
+        out += np.bincount(hit, weights=amount, minlength=n)
+    return long_usd, short_usd

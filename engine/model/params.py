@@ -25,6 +25,9 @@ class ModelParams:
     leverage_min: float = 2.0
     leverage_max: float = 200.0
     leverage_alpha: float = 0.0
+    leverage_far_share: float = 0.0
+    leverage_far_min: float = 3.0
+    leverage_far_levels: int = 8
     position_usd: float = 10_000.0
     side_split: SideSplit = "even"
     side_skew: float = 0.0
@@ -38,6 +41,11 @@ class ModelParams:
     version: str = f"{MODEL_NAME}/uncalibrated"
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.leverage_far_share < 1.0:
+            raise ValueError("leverage_far_share must be within [0, 1)")
+        if self.leverage_far_levels < 1 or self.leverage_far_min < 1.0:
+            # (leverage_far_min >= leverage_min is allowed: the far component is then empty)
+            raise ValueError("leverage_far_levels must be >= 1 and leverage_far_min >= 1")
         if self.side_split not in ("even", "taker", "candle"):
             raise ValueError(f"side_split must be even, taker or candle, not {self.side_split!r}")
         if self.entry_price not in ("close", "typical", "vwap", "range"):
@@ -91,4 +99,7 @@ class ModelParams:
             self.position_usd,
             inverse=inverse,
             reference_price=reference_price,
+            far_share=self.leverage_far_share,
+            far_min=self.leverage_far_min,
+            far_levels=self.leverage_far_levels,
         )

@@ -259,3 +259,59 @@ def test_score_from_scores_only_the_held_out_bars(
     assert json.loads(capsys.readouterr().out) == held_out
     assert main(args(files, "--score-from", "2999-01-01")) == 2
     assert "no bar" in capsys.readouterr().err
+
+
+def test_fast_reader_equals_the_row_by_row_reader(shared_data: Path) -> None:
+    """pyarrow + numpy (well-formed files) and the careful reader give the same table."""
+    from cli.backtest import _read_rows, read_table
+
+    path = shared_data / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+    want = ["price_open", "price_high", "price_low", "price_close", "open_interest_usd"]
+    opt = ["taker_net_vol_base"]  # empty on a few bars: NaN
+    fast = read_table(path, want, opt, positive=want[:4])
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        slow = _read_rows(path, handle, want, opt, want[:4], [])
+    assert np.array_equal(fast.timestamp, slow.timestamp)
+    assert np.array_equal(fast.file_row, slow.file_row)
+    for name in (*want, *opt):
+        np.testing.assert_array_equal(fast.columns[name], slow.columns[name])
+    assert np.isnan(fast.columns["taker_net_vol_base"]).sum() > 0
+
+
+def test_blank_lines_and_written_nan_keep_exact_rows(files: dict[str, Path], capsys) -> None:
+    """Blank lines count in row numbers; ``nan`` written in an optional cell is not 'unknown'."""
+    lines = files["OI"].read_text().splitlines()
+    bad = lines[30].split(",")[0] + ",-1"
+    files["OI"].write_text("\n".join([*lines[:5], "", *lines[5:30], bad, *lines[31:]]) + "\n")
+    assert main(args(files)) == 2
+    err = capsys.readouterr().err
+    assert "OI.csv, row 32, column 'open_interest_usd'" in err  # 30 + header + the blank line
+    lines = files["C"].read_text().splitlines()
+    rows = [lines[0] + ",volume"] + [
+        f"{r},{'nan' if i == 9 else ''}" for i, r in enumerate(lines[1:])
+    ]
+    files["C"].write_text("\n".join(rows) + "\n")
+    assert main(args(files)) == 2
+    assert "C.csv, row 11, column 'volume'" in capsys.readouterr().err
+
+
+@pytest.mark.integration  # a process of its own, as a user runs it
+def test_backtest_imports_no_database_or_api_code(files: dict[str, Path]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli", "backtest", *args(files, "--json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = {
+        line.split("|")[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "engine.model" in imported, sorted(imported)  # the probe works
+    top = {name.split(".")[0] for name in imported}
+    heavy = {"sqlalchemy", "strawberry", "api", "models", "jobs", "pandas", "scipy", "pydantic"}
+    assert not top & heavy, sorted(top & heavy)

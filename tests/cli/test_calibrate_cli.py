@@ -82,3 +82,37 @@ def test_calibrate_needs_data(tmp_path: Path, capsys) -> None:
     assert "--shared-data" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_only_searches_the_named_parameters(shared_data: Path, tmp_path: Path, capsys) -> None:
+    with (shared_data / "coinglass" / "BTC_regime_30m.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:300]
+    paths = []
+    for name, header, cols in (
+        (
+            "C",
+            ["open", "high", "low", "close"],
+            ["price_open", "price_high", "price_low", "price_close"],
+        ),
+        ("OI", ["open_interest_usd"], ["oi_close"]),
+        ("L", ["long_usd", "short_usd"], ["liquidation_long_usd", "liquidation_short_usd"]),
+    ):
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["timestamp", *header])
+            writer.writerows([[r["timestamp"], *(r[c] for c in cols)] for r in rows])
+        paths.append(str(path))
+    start = ModelParams(leverage_levels=6, turnover_per_day=0.5, leverage_alpha=1.0)
+    start_file = tmp_path / "start.json"
+    start_file.write_text(json.dumps({"params": start.to_dict()}))
+    common = ["--dataset", "dev=" + ",".join(paths), "--split", rows[200]["timestamp"]]
+    common += ["--start", str(start_file), "--passes", "1"]
+    out = tmp_path / "p.json"
+    assert main([*common, "--only", "turnover_per_day", "--out", str(out)]) == 0
+    fitted = ModelParams.from_dict(json.loads(out.read_text())["params"]).to_dict()
+    changed = {k for k, v in fitted.items() if v != start.to_dict()[k]} - {"version"}
+    assert changed <= {"turnover_per_day"}
+    capsys.readouterr()
+    assert main([*common, "--only", "turnover_per_day,bogus", "--out", str(out)]) == 2
+    assert "bogus" in capsys.readouterr().err
