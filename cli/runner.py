@@ -43,7 +43,10 @@ async def run_serve(settings: Settings, target: DatabaseTarget) -> None:
             on_send_timeout=app.state.metrics.http.labels("send_timeout").inc,
         ),
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-* only from the configured proxies: from anyone else (loopback included)
+        # they are the client's own claim, and would pick its rate-limit bucket
+        proxy_headers=bool(settings.api_trusted_proxies),
+        forwarded_allow_ips=list(settings.api_trusted_proxies),
         lifespan="on",
         ws_max_size=settings.api_max_body_bytes,  # websocket messages: the same bound as bodies
     )

@@ -46,7 +46,7 @@ async def _new_snapshots(
     """Each snapshot of the series committed after the subscription started, once per bar."""
     ctx = info.context
     sid = found.series_ids[0]
-    async with ctx.hub.subscribe() as queue:
+    async with ctx.subscription_slot(), ctx.hub.subscribe() as queue:
         async with ctx.session() as session:
             newest = await heatmap_store.last_snapshot_ts(session, found.series_ids, ctx.timeframe)
         delivered = newest or datetime(1970, 1, 1, tzinfo=UTC)
