@@ -40,6 +40,7 @@ import psycopg
 
 from jobs.replay.hyperliquid_wire import RECORDED_ACCOUNT as KNOWN_ACCOUNT
 from liqmap.database import DatabaseTarget
+from maps import compact
 from tests.api.settings import API_EXCHANGES, jobs_settings
 
 SYMBOL = "BTC/USDT:USDT"
@@ -91,7 +92,8 @@ async def produce(url: str, shared_data: Path) -> None:
 # --- reading back --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Snap:
-    """One stored snapshot row, its vectors as the float32 they are stored as."""
+    """One stored snapshot row, its vectors on the grid: the float32 they are stored as, or for
+    graded rows (model v2) each stored bucket spread evenly over its grid buckets (float64)."""
 
     ts: datetime  # bar open; the map describes the bar's close
     resolution: str
@@ -263,23 +265,23 @@ class Stored:
     def _read_snapshots(self, scope: str, resolution: str, symbol: str) -> tuple[Snap, ...]:
         rows = self.rows(
             "SELECT ts, resolution, price, bucket_origin, bucket_size, long_usd, short_usd, "
-            "model_version FROM heatmap_snapshots WHERE series_id = %s AND resolution = %s "
-            "ORDER BY ts",
+            "model_version, fine_buckets, center_index, compact_first FROM heatmap_snapshots "
+            "WHERE series_id = %s AND resolution = %s ORDER BY ts",
             (self.series_id(scope, symbol), resolution),
         )
-        return tuple(
-            Snap(
-                ts,
-                res,
-                price,
-                origin,
-                size,
-                np.asarray(lo, np.float32),
-                np.asarray(sh, np.float32),
-                version,
-            )
-            for ts, res, price, origin, size, lo, sh, version in rows
-        )
+        out = []
+        for ts, res, price, origin, size, lo, sh, version, fine, center, q0 in rows:
+            long_usd, short_usd = np.asarray(lo, np.float32), np.asarray(sh, np.float32)
+            if fine:  # graded buckets (model v2): on the grid, as the API reads them
+                grid = compact.decode(
+                    compact.CompactVector(
+                        center, fine, q0, long_usd.astype(np.float64), short_usd.astype(np.float64)
+                    )
+                )
+                assert grid.first == round(origin / size)
+                long_usd, short_usd = grid.long_usd, grid.short_usd
+            out.append(Snap(ts, res, price, origin, size, long_usd, short_usd, version))
+        return tuple(out)
 
     def snapshot(self, scope: str, resolution: str, ts: datetime) -> Snap:
         (found,) = [s for s in self.snapshots(scope, resolution) if s.ts == ts]
