@@ -201,10 +201,17 @@ class LiquidationMap:
     total_long_usd: float = field("Sum of longUsd over the levels.")
     total_short_usd: float = field("Sum of shortUsd over the levels.")
     max_usd: float = field("Largest (long + short) of one level; intensity 1 means this.")
+    model_version: str = field(
+        "The model version that wrote this map's stored snapshots (e.g. oi-delta-cohorts-v2; "
+        "several, comma-separated, if the summed exchanges' snapshots differ). v1 maps were cut "
+        "at ±10 % of the price; v2 maps span the whole book (at least ±30 %)."
+    )
     data: strawberry.Private[MapData]
 
     @classmethod
-    def of(cls, series: SeriesSet, at: datetime, view: MapView) -> LiquidationMap:
+    def of(
+        cls, series: SeriesSet, at: datetime, view: MapView, model_version: str
+    ) -> LiquidationMap:
         return cls(
             symbol=series.symbol,
             exchanges=series.exchanges,
@@ -216,6 +223,7 @@ class LiquidationMap:
             total_long_usd=view.total_long_usd,
             total_short_usd=view.total_short_usd,
             max_usd=view.max_usd,
+            model_version=model_version,
             data=MapData(series=series, view=view),
         )
 

@@ -243,6 +243,44 @@ async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, stored: 
     assert sum(lv["longUsd"] for lv in data["levels"]) > 0
 
 
+WITHIN = """
+query ($w: Float, $lo: Float) {
+  liquidationMap(symbol: "BTC/USDT:USDT", withinPct: $w, priceMin: $lo) {
+    price priceMin priceMax totalLongUsd totalShortUsd modelVersion
+    maxPainLong { price distancePct } maxPainShort { price distancePct }
+  }
+}
+"""
+
+
+async def test_the_default_map_is_the_full_v2_span_and_within_pct_narrows_it(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    snap = stored.latest("all")
+    full = (await gql.data(WITHIN))["liquidationMap"]
+    assert full["modelVersion"] == snap.model_version == "oi-delta-cohorts-v2"
+    price = full["price"]
+    # the stored span reaches at least 30 % each side (v1 stopped at 10 %)
+    assert full["priceMin"] <= price * 0.70 and full["priceMax"] >= price * 1.30
+    assert full["totalLongUsd"] == pytest.approx(float(snap.long_usd.sum(dtype=np.float64)))
+    # max pain sits inside the map, not on its edge
+    for pain in (full["maxPainLong"], full["maxPainShort"]):
+        assert 0 < pain["distancePct"] < 0.9 * 30
+    near = (await gql.data(WITHIN, w=5.0))["liquidationMap"]
+    lo, hi = price * 0.95, price * 1.05
+    assert near["priceMin"] == 50.0 * (lo // 50) and near["priceMax"] == 50.0 * -(-hi // 50)
+    inside = (snap.prices >= near["priceMin"]) & (snap.prices < near["priceMax"])
+    assert near["totalLongUsd"] == pytest.approx(float(snap.long_usd[inside].sum(np.float64)))
+    assert near["totalLongUsd"] < full["totalLongUsd"]
+    # an explicit bound wins on its side
+    lower = (await gql.data(WITHIN, w=5.0, lo=price * 0.9))["liquidationMap"]
+    assert lower["priceMin"] == 50.0 * (price * 0.9 // 50)
+    assert lower["priceMax"] == near["priceMax"]
+    bad = await gql(WITHIN, w=0.0)
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "withinPct" in bad["errors"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("variables", "code", "fragment"),
     [
