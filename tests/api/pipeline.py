@@ -90,6 +90,30 @@ async def produce(url: str, shared_data: Path) -> None:
 
 
 # --- reading back --------------------------------------------------------------------------------
+def on_grid(
+    bucket_origin: float,
+    bucket_size: float,
+    long_usd: Sequence[float],
+    short_usd: Sequence[float],
+    fine: int,
+    center: int,
+    q_first: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """A stored row's vectors on the grid: (grid index of element 0, long, short). Plain rows
+    (v1, fine 0) as the float32 they are stored as; graded rows (model v2) with each stored
+    bucket spread evenly over its grid buckets (float64), as the API reads them."""
+    long32, short32 = np.asarray(long_usd, np.float32), np.asarray(short_usd, np.float32)
+    if not fine:
+        return round(bucket_origin / bucket_size), long32, short32
+    grid = compact.decode(
+        compact.CompactVector(
+            center, fine, q_first, long32.astype(np.float64), short32.astype(np.float64)
+        )
+    )
+    assert grid.first == round(bucket_origin / bucket_size)
+    return grid.first, grid.long_usd, grid.short_usd
+
+
 @dataclass(frozen=True, slots=True)
 class Snap:
     """One stored snapshot row, its vectors on the grid: the float32 they are stored as, or for
@@ -271,15 +295,7 @@ class Stored:
         )
         out = []
         for ts, res, price, origin, size, lo, sh, version, fine, center, q0 in rows:
-            long_usd, short_usd = np.asarray(lo, np.float32), np.asarray(sh, np.float32)
-            if fine:  # graded buckets (model v2): on the grid, as the API reads them
-                grid = compact.decode(
-                    compact.CompactVector(
-                        center, fine, q0, long_usd.astype(np.float64), short_usd.astype(np.float64)
-                    )
-                )
-                assert grid.first == round(origin / size)
-                long_usd, short_usd = grid.long_usd, grid.short_usd
+            _, long_usd, short_usd = on_grid(origin, size, lo, sh, fine, center, q0)
             out.append(Snap(ts, res, price, origin, size, long_usd, short_usd, version))
         return tuple(out)
 

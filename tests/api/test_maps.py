@@ -270,7 +270,7 @@ async def test_the_default_map_is_the_full_v2_span_and_within_pct_narrows_it(
     lo, hi = price * 0.95, price * 1.05
     assert near["priceMin"] == 50.0 * (lo // 50) and near["priceMax"] == 50.0 * -(-hi // 50)
     inside = (snap.prices >= near["priceMin"]) & (snap.prices < near["priceMax"])
-    assert near["totalLongUsd"] == pytest.approx(float(snap.long_usd[inside].sum(np.float64)))
+    assert near["totalLongUsd"] == pytest.approx(float(snap.long_usd[inside].sum(dtype=np.float64)))
     assert near["totalLongUsd"] < full["totalLongUsd"]
     # an explicit bound wins on its side
     lower = (await gql.data(WITHIN, w=5.0, lo=price * 0.9))["liquidationMap"]
