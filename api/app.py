@@ -75,7 +75,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
         return JSONResponse({"status": "ok", "revision": current})
 
     async def prometheus(_: Request) -> Response:
-        return Response(await metrics.render(sessions), media_type=CONTENT_TYPE)
+        return Response(await metrics.render(sessions, graphql.clock), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

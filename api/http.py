@@ -12,8 +12,9 @@ import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -465,5 +466,15 @@ class AuthGate:
             await websocket.accept(subprotocol=protocol)
             await websocket.close(code=4000 + status, reason=message[:120])
             return
-        response = JSONResponse(error_body(code, message), status_code=status, headers=headers)
+        # the media type the client asked for, as for GraphQL's own errors (the GraphQL over
+        # HTTP spec: application/graphql-response+json when accepted, with no data entry)
+        accept = Headers(scope=scope).get("accept")
+        media_type = response_media_type(accept)
+        body = error_body(code, message)
+        if media_type == GRAPHQL_RESPONSE_JSON:
+            del body["data"]  # the request was not executed
+            media_type += "; charset=utf-8"
+        response = Response(
+            encode(body), status_code=status, headers=headers, media_type=media_type
+        )
         await response(scope, receive, send)

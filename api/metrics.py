@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from graphql import OperationDefinitionNode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
+from api.clock import ApiClock
 from api.gc_pauses import GcPauseCollector, install
 from liqmap.logs import get_logger
 from models import jobs_store
@@ -53,14 +53,15 @@ class Metrics:
         )
         self.ingest_lag = Gauge(
             "liqmap_ingest_lag_seconds",
-            "Seconds from each market dataset's watermark to now.",
+            "Seconds from each market dataset's watermark to now (the API's now: the newest "
+            "ingested bar in a replay, as coverage.staleness).",
             ["exchange", "symbol", "dataset"],
             registry=self.registry,
         )
         self.registry.register(GcPauseCollector(install()))
 
-    async def render(self, sessions: async_sessionmaker[AsyncSession]) -> bytes:
-        now = datetime.now(UTC)
+    async def render(self, sessions: async_sessionmaker[AsyncSession], clock: ApiClock) -> bytes:
+        now = await clock.now()
         async with sessions() as session:
             for lag in await jobs_store.ingest_lag(session):
                 self.ingest_lag.labels(lag.exchange, lag.symbol, lag.dataset).set(

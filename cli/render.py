@@ -57,6 +57,7 @@ CANDLE_UP = colour("candle_up")
 CANDLE_DOWN = colour("candle_down")
 CANDLE_BODY = float(style()["candles"]["body"])
 LONG_COLOR = colour("long")
+KNOWN_COLOR = colour("known")
 SHORT_COLOR = colour("short")
 LONG_CUM = colour("long_cumulative")
 SHORT_CUM = colour("short_cumulative")
@@ -237,6 +238,15 @@ async def fetch_overlays(
                     limit=spec["limit"],
                 )
                 layers[overlay] = data["liquidationMap"]
+            elif overlay == "known":
+                data = await api.query(
+                    document(spec["document"]),
+                    **common,
+                    at=at,
+                    knownSymbol=overlays.known_symbol(req.symbol),
+                    bucketSize=None,
+                )
+                layers[overlay] = overlays.known_bars(data)
             else:
                 data = await api.query(document(spec["document"]), **common, at=at)
                 layers[overlay] = data["liquidationMap"]
@@ -555,6 +565,7 @@ def _colour_bar(cax: Any, vmax: float, colour_scale: Scale) -> list[tuple[float,
 def draw_map(
     data: dict[str, Any], req: RenderRequest, path: Path, layers: Layers | None = None
 ) -> RenderResult:
+    from matplotlib.patches import Rectangle
     from matplotlib.ticker import FuncFormatter
 
     layers = layers or {}
@@ -715,6 +726,39 @@ def draw_map(
                 color=_side_colour(side),
             )
         drawn["maxpain"] = len(_pains(layers))
+    if "known" in layers:  # real positions outlined on their own scale, as on the page
+        known: overlays.KnownBars = layers["known"]
+        shown = known.in_view(p0, p1)
+        scale = (top or 1.0) / (known.max or 1.0)
+        key = "real positions (own scale)"
+        for bar in shown:
+            for value in (bar.long, bar.short):
+                if value > 0:
+                    ax.add_patch(
+                        Rectangle(
+                            (0, max(bar.lo, p0)),
+                            value * scale,
+                            min(bar.hi, p1) - max(bar.lo, p0),
+                            fill=False,
+                            edgecolor=KNOWN_COLOR,
+                            linewidth=0.8,
+                            label=key,
+                        )
+                    )
+                    key = "_nolegend_"
+        if shown and known.known:
+            ax.annotate(
+                f"real positions · {known.known['at'][:10]}",
+                xy=(1, 1),
+                xycoords="axes fraction",
+                xytext=(-4, -10),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=8,
+                color=KNOWN_COLOR,
+            )
+        drawn["known"] = len(shown)
     handles = ax.get_legend_handles_labels()[0] + cum.get_legend_handles_labels()[0]
     legend = fig.legend(
         handles=handles,

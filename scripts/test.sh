@@ -16,5 +16,6 @@ fi
 # installed from the committed lock file, never globally.
 npm ci --prefix tests/api/interop/node --no-audit --no-fund --loglevel=error
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,11 +39,12 @@ RowsEnd = Annotated[
     datetime | None,
     strawberry.argument(
         description="End of the range (exclusive); now if omitted. At most "
-        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS; RANGE_TOO_LARGE "
-        "above); at most the oldest {limit:max_series_points} rows are returned "
-        "(LIQMAP_API_MAX_SERIES_POINTS)."
+        "{limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS) and holding at "
+        "most {limit:max_series_points} rows (LIQMAP_API_MAX_SERIES_POINTS); RANGE_TOO_LARGE "
+        "above either, never a silently cut list."
     ),
 ]
+T = TypeVar("T")
 LABELS = {300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
 
 
@@ -58,6 +59,18 @@ async def _stored_through(
     """Whether the ingest watermark has passed ``end`` (the range cannot gain rows)."""
     mark = await jobs_store.watermark(session, market_id, dataset)
     return mark is not None and end <= mark
+
+
+def _check_rows(ctx: ApiContext, rows: list[T]) -> list[T]:
+    """Rows read with one more than the limit: more than the limit is refused, not cut."""
+    limit = ctx.limits.max_series_points
+    if len(rows) > limit:
+        raise RangeTooLarge(
+            f"the range holds more than the maximum of {limit} rows per series; use a shorter "
+            "range (or narrow exchanges or timeframe)",
+            max_points=limit,
+        )
+    return rows
 
 
 def _check_points(ctx: ApiContext, start: datetime, end: datetime, step_s: int) -> None:
@@ -130,8 +143,11 @@ async def funding_rates(
     start, end = await ctx.checked_range(start, end)
     async with ctx.session() as session:
         market = await selection.market(session, symbol, exchange)
-        points = await market_data_store.funding_rates(
-            session, market.id, start, end, ctx.limits.max_series_points
+        points = _check_rows(
+            ctx,
+            await market_data_store.funding_rates(
+                session, market.id, start, end, ctx.limits.max_series_points + 1
+            ),
         )
         ctx.cache.mark(await _stored_through(session, market.id, "funding", end))
     return [FundingRatePoint.of(p) for p in points]
@@ -157,14 +173,17 @@ async def realized_liquidations(
         known = await market_store.known_symbols(session)
         if symbol not in known:
             raise not_found("symbol", symbol, known)
-        bars = await liquidations_store.realized_bars(
-            session,
-            symbol.split("/", 1)[0],
-            exchanges or None,
-            timeframe,
-            start,
-            end,
-            ctx.limits.max_series_points,
+        bars = _check_rows(
+            ctx,
+            await liquidations_store.realized_bars(
+                session,
+                symbol.split("/", 1)[0],
+                exchanges or None,
+                timeframe,
+                start,
+                end,
+                ctx.limits.max_series_points + 1,
+            ),
         )
     ctx.cache.mark(await _closed(ctx, end))
     return [RealizedLiquidationBar.of(b) for b in bars]

@@ -116,3 +116,47 @@ def strip_height(plot_height_px: float) -> int:
     """The strip's height under a plot of this height (viewer.json, as overlays.js)."""
     rule = style()["overlays"]["strip"]
     return round(max(rule["min_px"], min(rule["max_px"], plot_height_px * rule["fraction"])))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBar:
+    lo: float  # price edges on the model map's axis
+    hi: float
+    long: float
+    short: float
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBars:
+    bars: list[KnownBar]
+    max: float
+    known: dict[str, Any] | None
+    anchor: float  # map price / the venue's price at the reading
+
+    def in_view(self, low: float, high: float) -> list[KnownBar]:
+        return [b for b in self.bars if b.hi > low and b.lo < high]
+
+
+def known_bars(data: dict[str, Any]) -> KnownBars:
+    """``knownLevels`` with its comparison → bars on the model map's price axis, as
+    overlays.js's ``knownBars``: each bucket keeps its distance from the venue's own price at the
+    reading (placed at price × map price / known price), so a reading of another time (another
+    recorded window in a replay) compares in shape; at the map's instant the factor is ~1."""
+    known = data.get("knownLevels")
+    comparison = data.get("knownLevelsComparison") or {}
+    map_price = (comparison.get("model") or {}).get("price")
+    if not known:
+        return KnownBars([], 0.0, None, 1.0)
+    anchor = map_price / known["price"] if map_price and known["price"] else 1.0
+    bars = [
+        KnownBar(lv["price"] * anchor, lv["priceHigh"] * anchor, lv["longUsd"], lv["shortUsd"])
+        for lv in known["levels"]
+        if lv["longUsd"] > 0 or lv["shortUsd"] > 0
+    ]
+    peak = max((max(b.long, b.short) for b in bars), default=0.0)
+    return KnownBars(bars, peak, known, anchor)
+
+
+def known_symbol(symbol: str) -> str:
+    """The venue's market beside a model symbol: ``BTC/USDT:USDT`` → ``BTC/USDC:USDC``."""
+    return f"{(symbol or 'BTC').split('/')[0]}/USDC:USDC"

@@ -42,6 +42,7 @@ WINDOWS: dict[str, ReplayWindow] = {
             "Binance USDⓈ-M BTCUSDT 5m klines, open interest and funding, 2026-05-25 → "
             "2026-06-22: the one recorded period with open interest, so the one with model maps",
             (("binanceusdm", "BTC/USDT:USDT"),),
+            without_series=("hyperliquid",),
         ),
         ReplayWindow(
             "venues-2026-01",

@@ -37,7 +37,17 @@ async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
     ) as client:
         anonymous = await client.post("/graphql", json=QUERY)
         assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/json"
         assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert anonymous.json()["data"] is None
+        # the GraphQL over HTTP media type when the client asks for it, as for other errors
+        modern = await client.post(
+            "/graphql", json=QUERY, headers={"Accept": "application/graphql-response+json"}
+        )
+        assert modern.status_code == 401
+        assert modern.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
+        assert "data" not in modern.json()
+        assert modern.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         bearer = await client.post(
             "/graphql", json=QUERY, headers={"Authorization": f"Bearer {key}"}
         )
@@ -108,8 +118,13 @@ async def test_per_key_rate_limit_answers_429(
             for _ in range(3)
         ]
         assert statuses == [200, 200, 200]
-        limited = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
+        limited = await client.post(
+            "/graphql",
+            json=QUERY,
+            headers={"X-API-Key": key, "Accept": "application/graphql-response+json"},
+        )
         assert limited.status_code == 429
+        assert limited.headers["content-type"].startswith("application/graphql-response+json")
         assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         # one token comes back every 60/3 = 20 s
         assert 1 <= int(limited.headers["retry-after"]) <= 20

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
-from tests.api.conftest import GraphQLClient
+from tests.api.conftest import GraphQLClient, build_app
 from tests.api.pipeline import BAR, MID_WINDOW, WITHOUT_OI, Snap, Stored, read_force_orders
 
 SNAPSHOTS = """
@@ -307,3 +309,41 @@ async def test_swept_levels_beside_realized(gql: GraphQLClient, stored: Stored) 
     assert stored.swept("bybit") == {}
     none = await gql.data(SWEPT, s=start.isoformat(), e=end.isoformat(), ex=["bybit"])
     assert none["sweptLevels"] == []
+
+
+async def test_row_series_over_the_limit_are_refused_not_cut(
+    api_engine: Any, api_database_url: str, stored: Stored
+) -> None:
+    """fundingRates and realizedLiquidations read rows, not bars: a range holding more rows than
+    LIQMAP_API_MAX_SERIES_POINTS is RANGE_TOO_LARGE (it was the oldest rows, silently cut); a
+    range holding exactly the limit answers all of them."""
+    bars = stored.bars
+    i = bars.index(coinglass_day(stored)) + 10
+    start, end = bars.ts[i], bars.ts[i] + timedelta(hours=20)  # 40 CoinGlass bars, 2 fundings
+    query = """query ($s: DateTime!, $e: DateTime!) {
+      realizedLiquidations(symbol: "BTC/USDT:USDT", start: $s, end: $e) { ts } }"""
+    funding = """query ($s: DateTime!, $e: DateTime!) {
+      fundingRates(symbol: "BTC/USDT:USDT", exchange: "binanceusdm", start: $s, end: $e) { at } }"""
+    for limit, rows in ((40, 40), (39, None)):
+        app = build_app(api_engine, api_database_url, api_max_series_points=limit)
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                gql = GraphQLClient(client)
+                body = await gql(query, s=start.isoformat(), e=end.isoformat())
+                if rows is not None:
+                    assert len(body["data"]["realizedLiquidations"]) == rows
+                else:
+                    (error,) = body["errors"]
+                    assert error["extensions"]["code"] == "RANGE_TOO_LARGE"
+                    assert "more than the maximum of 39 rows" in error["message"]
+        finally:
+            await app.state.hub.close()
+    app = build_app(api_engine, api_database_url, api_max_series_points=1)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            body = await GraphQLClient(client)(funding, s=start.isoformat(), e=end.isoformat())
+        assert body["errors"][0]["extensions"]["code"] == "RANGE_TOO_LARGE"
+    finally:
+        await app.state.hub.close()

@@ -433,3 +433,30 @@ async def test_the_response_cache_keys_on_extensions_and_media_type(
         "/graphql", json={"query": query, "extensions": {"persistedQuery": None}}
     )
     assert with_extension.status_code == 200
+
+
+async def test_ingest_lag_in_a_replay_is_measured_on_the_data_clock(
+    api_engine: Any, api_database_url: str, stored: Stored
+) -> None:
+    """In a replay "now" is the newest ingested bar (api/clock.py), for /metrics as for
+    coverage: the lag of each watermark is its distance to the newest candle watermark, not
+    the months to the wall clock."""
+    app = build_app(api_engine, api_database_url, replay_dir=stored.shared_data)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            text = (await client.get("/metrics")).text
+    finally:
+        await app.state.hub.close()
+    watermarks = stored.rows(
+        "SELECT m.exchange_id, m.symbol, w.dataset, w.watermark FROM ingest_watermarks w "
+        "JOIN markets m ON m.id = w.market_id"
+    )
+    clock = max(mark for _, _, dataset, mark in watermarks if dataset == "candles")
+    for exchange, symbol, dataset, mark in watermarks:
+        key = (
+            f'liqmap_ingest_lag_seconds{{dataset="{dataset}",exchange="{exchange}",'
+            f'symbol="{symbol}"}} '
+        )
+        (line,) = [line for line in text.splitlines() if line.startswith(key)]
+        assert float(line.rsplit(" ", 1)[1]) == (clock - mark).total_seconds()

@@ -72,7 +72,9 @@ def test_descriptions_state_the_configured_limits() -> None:
     for field in ("candles", "openInterest", "sweptLevels"):
         assert "4,321 bars of the interval" in arg(field, "end")
     for field in ("fundingRates", "realizedLiquidations"):
-        assert "oldest 4,321 rows" in arg(field, "end")
+        assert "at most 4,321 rows (LIQMAP_API_MAX_SERIES_POINTS); RANGE_TOO_LARGE" in arg(
+            field, "end"
+        )
     printed = create_schema(limits).as_str()
     assert "{limit:" not in printed
     assert "depth of at most 10" in (query.description or "")

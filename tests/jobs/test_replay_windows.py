@@ -41,10 +41,12 @@ def _defaults(shared_data: Path, **overrides: object) -> Settings:
     return replay_settings(Settings(_env_file=None, replay_dir=shared_data, **overrides))  # type: ignore[call-arg]
 
 
-def test_the_default_window_tracks_binance_btc_only(shared_data: Path) -> None:
+def test_the_default_window_tracks_binance_btc_and_known_positions(shared_data: Path) -> None:
     settings = _defaults(shared_data)
-    assert settings.exchanges == ["binanceusdm"]
+    # Hyperliquid for its recorded known levels only (the viewer's real-positions overlay)
+    assert settings.exchanges == ["binanceusdm", "hyperliquid"]
     assert settings.symbols_for("binanceusdm") == [BTC]
+    assert settings.symbols_for("hyperliquid") == []
     assert settings.backfill_days == 30  # the 27.8-day window fits the default
 
 

@@ -7,7 +7,8 @@ recorded open interest there, so it is the one market with maps: Bybit (whose ow
 January and has no open interest) and ETH (January candles only) are tracked with no map, and
 the cross-exchange total is Binance's. The newest hour is held back: :meth:`ViewerData.catch_up`
 ingests and materializes it later through the same job functions, which is how a test sees new
-snapshots arrive live.
+snapshots arrive live. Hyperliquid's recorded top-trader levels (January 2026) are stored
+through the known-positions job's parser, for the real-positions overlay.
 """
 
 from __future__ import annotations
@@ -211,12 +212,24 @@ async def viewer_data(viewer_database_url: str, shared_data: Path) -> AsyncItera
                     await ingest_dataset(rt, exchange, symbol, dataset, until_ms=cut)
         await import_replay_realized(rt, PipelineReport())  # CoinGlass bars, for the overlays
         await materialize_all(rt, PipelineReport())
+        await store_known_levels(rt.engine, shared_data)  # the real-positions overlay
     finally:
         await rt.close()
         await rt.engine.dispose()
     engine = create_engine(viewer_database_url, pool_size=5)
     yield ViewerData(viewer_database_url, settings, engine, cut)
     await engine.dispose()
+
+
+async def store_known_levels(engine: AsyncEngine, shared_data: Path) -> None:
+    """Hyperliquid's recorded top-trader snapshots, parsed and stored as the job does."""
+    from jobs.known_positions import parse_recorded_levels
+    from models import known_positions_store as kps
+    from tests.api.pipeline import read_known_levels
+
+    async with engine.begin() as conn:
+        for line in read_known_levels(shared_data):
+            await kps.upsert_level_snapshot(conn, parse_recorded_levels(line))
 
 
 @pytest.fixture(scope="session")

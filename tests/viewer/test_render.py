@@ -315,3 +315,32 @@ async def test_map_png_marks_the_walls_and_max_pain_the_api_reports(
     bad = tmp_path / "bad.png"
     assert await cli(*args, "--overlays", "walls", "-o", str(bad), url=viewer_data.url) == 2
     assert not bad.exists()
+
+
+async def test_map_png_outlines_the_real_positions_as_the_page_does(
+    viewer_data: ViewerData, viewer_app: Any, tmp_path: Path, shared_data: Path
+) -> None:
+    """--overlays known on a map: the recorded Hyperliquid bins the map's price range meets,
+    counted from the file itself (tests/viewer/test_views.py's expected_known_bins)."""
+    from tests.api.pipeline import read_known_levels
+    from tests.viewer.test_views import expected_known_bins
+
+    start, end = await window(viewer_data)
+    out = tmp_path / "known.png"
+    args = ["render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat()]
+    code = await cli(
+        *args, "--kind", "map", "--overlays", "known", "-o", str(out), url=viewer_data.url
+    )
+    assert code == 0
+    drawn = json.loads(Image.open(out).text["liqmap:overlays"])
+    query = """query ($at: DateTime) { liquidationLevels(symbol: "BTC/USDT:USDT", at: $at) {
+      price priceMin priceMax } }"""
+    transport = httpx.ASGITransport(app=viewer_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
+        payload = {"query": query, "variables": {"at": end.isoformat()}}
+        m = (await client.post("/graphql", json=payload)).json()["data"]["liquidationLevels"]
+    newest = read_known_levels(shared_data)[-1]
+    expected = expected_known_bins(newest, m["price"], m["priceMin"], m["priceMax"])
+    assert drawn == {"known": expected} and expected > 0
+    rgb = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert int((np.abs(rgb - (0xFA, 0xCC, 0x15)).sum(axis=2) <= 30).sum()) > 20

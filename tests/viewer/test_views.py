@@ -240,7 +240,7 @@ async def test_each_overlay_toggles_and_draws(
     states = await page.eval_on_selector_all(
         "#overlay-list label", "ls => ls.map(l => l.dataset.state)"
     )
-    assert states == ["drawn"] * 4
+    assert states == ["drawn"] * 4 + [None]  # the real-positions layer: off, never asked for
     start = datetime.fromisoformat(await page.get_attribute("#heatmap", "data-start"))
     end = datetime.fromisoformat(await page.get_attribute("#heatmap", "data-end"))
     a, b = round(start.timestamp() * 1000), round(end.timestamp() * 1000)
@@ -446,3 +446,67 @@ async def test_first_paint_of_a_cold_24h_view(
             f"{load:.2f} per core: {verdict}"
         )
     assert total <= (FIRST_PAINT_BUDGET_MS if quiet else BUSY_GUARD_MS), runs
+
+
+KNOWN_RGB = (0xFA, 0xCC, 0x15)
+
+
+def expected_known_bins(line: dict[str, Any], map_price: float, low: float, high: float) -> int:
+    """From the recorded file itself: the BTC bins with USD (long or short) whose price range,
+    moved to the map's price (each bin keeps its distance from the file's currentPrice), meets
+    [low, high]. The file's bins are 50 over currentPrice ± 30 %, price = the bin's centre."""
+    btc = line["data"]["BTC"]
+    price = float(btc["currentPrice"])
+    width = price * 0.6 / 50
+    centres = {
+        float(level["price"])
+        for key in ("longLiquidations", "shortLiquidations")
+        for level in btc[key]
+        if float(level["value"]) > 0
+    }
+    anchor = map_price / price
+    return sum(
+        1 for c in centres if (c + width / 2) * anchor > low and (c - width / 2) * anchor < high
+    )
+
+
+async def test_real_positions_overlay_draws_the_recorded_levels(
+    page: Any, viewer_server: LiveServer, viewer_data: ViewerData, shared_data: Any
+) -> None:
+    """#18: the known levels (Hyperliquid's recorded top traders, January) on the model map of
+    June: the newest reading before the map, each bin at its distance from that reading's
+    price, outlined in its own colour on the map panel, with who and when in the note."""
+    from tests.api.pipeline import read_known_levels
+
+    await page.goto(f"{viewer_server.url}/?range=24h&overlays=known")
+    await wait_drawn(page)
+    await page.wait_for_function(
+        "'known' in JSON.parse(document.querySelector('#map').dataset.overlays || '{}')"
+    )
+    drawn = await overlays_drawn(page, "#map")
+    assert set(drawn) == {"known"}
+    assert "known" not in await overlays_drawn(page)  # the map panel's layer only
+    low = float(await page.get_attribute("#heatmap", "data-price-min") or "nan")
+    high = float(await page.get_attribute("#heatmap", "data-price-max") or "nan")
+    at_ms = int(await page.get_attribute("#map-at", "data-at-ms") or "0")
+    query = """query ($at: DateTime) { liquidationLevels(symbol: "BTC/USDT:USDT", at: $at)
+      { price } }"""
+    async with httpx.AsyncClient(base_url=viewer_server.url) as client:
+        at = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat()
+        body = (
+            await client.post("/graphql", json={"query": query, "variables": {"at": at}})
+        ).json()
+    map_price = body["data"]["liquidationLevels"]["price"]
+    newest = read_known_levels(shared_data)[-1]  # all 34 readings are older than June's maps
+    assert drawn["known"] == expected_known_bins(newest, map_price, low, high) > 0
+    note = await page.text_content('#overlay-list label[data-overlay="known"]') or ""
+    assert "hyperliquid" in note and newest["lastUpdated"][:10] in note
+    assert "drawn at their distance from its price" in note and "not the market" in note
+    rgb = await canvas_rgb(page, "#map")
+    assert int((np.abs(rgb - KNOWN_RGB).sum(axis=2) <= 30).sum()) > 20  # outlines on screen
+    await page.click("#overlay-known")  # off
+    await page.wait_for_function(
+        "!('known' in JSON.parse(document.querySelector('#map').dataset.overlays || '{}'))"
+    )
+    rgb = await canvas_rgb(page, "#map")
+    assert int((np.abs(rgb - KNOWN_RGB).sum(axis=2) <= 30).sum()) == 0

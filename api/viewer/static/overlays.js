@@ -2,7 +2,7 @@
 // viewer.json's overlays.list (id, label, GraphQL document, scope) and, here, how to ask for it
 // and how to draw it. "range" overlays are read with the heatmap's range and drawn in a strip
 // under it; "map" overlays are read with the map shown beside it. More layers (the model's
-// leverage bands and max pain per band, Hyperliquid's real positions) slot in as more entries.
+// leverage bands and max pain per band) slot in as more entries.
 
 import { price as fmtPrice, usd } from "./format.js";
 import { DOCUMENTS, STYLE, colour } from "./shared.js";
@@ -12,6 +12,7 @@ const SHORT = colour("short");
 const LONG_LIGHT = colour("long_cumulative");
 const SHORT_LIGHT = colour("short_cumulative");
 const TEXT = colour("text");
+const KNOWN = colour("known");
 const PANEL = colour("panel");
 
 const iso = (ms) => new Date(ms).toISOString();
@@ -58,6 +59,25 @@ export function realizedBars(rows, { aggregate, stepMs }) {
   const bars = [...buckets.values()].sort((a, b) => a.t0 - b.t0);
   const max = bars.reduce((m, b) => Math.max(m, b.long, b.short), 0);
   return { bars, max, sources: [...sources].sort(), timeframe };
+}
+
+/**
+ * Known levels (real positions' liquidation prices on one venue) as bars on the model map's
+ * price axis. Each bucket keeps its distance from the venue's own price at the reading: it is
+ * placed at price × (map price / known price), so a reading from another time (in a replay,
+ * another recorded window) compares in shape; read at the map's instant the factor is ~1.
+ */
+export function knownBars(data) {
+  const known = data.knownLevels ?? null;
+  const comparison = data.knownLevelsComparison ?? null;
+  const mapPrice = comparison?.model?.price ?? null;
+  if (!known) return { bars: [], max: 0, known, comparison, anchor: 1 };
+  const anchor = mapPrice && known.price ? mapPrice / known.price : 1;
+  const bars = known.levels
+    .filter((l) => l.longUsd > 0 || l.shortUsd > 0)
+    .map((l) => ({ lo: l.price * anchor, hi: l.priceHigh * anchor, long: l.longUsd, short: l.shortUsd }));
+  const max = bars.reduce((m, b) => Math.max(m, b.long, b.short), 0);
+  return { bars, max, known, comparison, anchor };
 }
 
 /** Bars of the strip: shorts up from the middle line, longs down, filled or outlined, on
@@ -116,6 +136,9 @@ function label(ctx, text, x, y, { align = "left", color = TEXT, background = nul
 }
 
 const common = ({ state }) => ({ symbol: state.symbol, exchanges: state.exchanges.length ? state.exchanges : null });
+
+const knownSymbol = (symbol) => `${(symbol || "BTC").split("/")[0]}/USDC:USDC`;
+const day = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "");
 
 /** How to ask for and draw each overlay of viewer.json (by id). */
 const BEHAVIOUR = {
@@ -231,6 +254,41 @@ const BEHAVIOUR = {
         g.free?.(ly); // claimed, so that walls' labels keep clear of it
         label(ctx, `${arrow}max pain ${fmtPrice(q.price)}`, g.x0 + 4, ly, { color: c, background: "rgba(13,19,32,0.85)" });
         drawn++;
+      }
+      return drawn;
+    },
+  },
+  known: {
+    variables: (c) => ({ ...common(c), at: c.at, knownSymbol: knownSymbol(c.state.symbol), bucketSize: null }),
+    prepare: (data) => knownBars(data),
+    describe: (p) => {
+      if (!p.known) return "none read by the map's time";
+      const c = p.known.coverage;
+      const where = Math.abs(p.anchor - 1) > 1e-3 ? `, drawn at their distance from its price ${fmtPrice(p.known.price)}` : "";
+      return `${c.accountsPlanned} accounts on ${p.known.exchange} (${usd(p.known.totalLongUsd + p.known.totalShortUsd)}), read ${day(p.known.at)} UTC, outlined on their own USD scale${where}. A sample of accounts on one venue, not the market.`;
+    },
+    count: (p) => p.bars.length,
+    map(ctx, g, p) {
+      if (!p.max) return 0;
+      const reach = g.w * STYLE.map.bar_reach;
+      let drawn = 0;
+      ctx.strokeStyle = KNOWN;
+      ctx.lineWidth = 1;
+      for (const b of p.bars) {
+        if (b.hi <= g.pLo || b.lo >= g.pHi) continue;
+        const top = Math.round(g.yOfPrice(Math.min(g.pHi, b.hi)));
+        const bottom = Math.round(g.yOfPrice(Math.max(g.pLo, b.lo)));
+        const height = Math.max(1, bottom - top);
+        for (const v of [b.long, b.short]) {
+          if (v > 0) ctx.strokeRect(g.x0 + 0.5, top + 0.5, Math.max(1, (v / p.max) * reach - 1), Math.max(0, height - 1));
+        }
+        drawn++;
+      }
+      const y = g.y0 + 10;
+      if (drawn && (g.free?.(y) ?? true)) {
+        label(ctx, `real positions · ${p.known.at.slice(0, 10)}`, g.x0 + g.w - 4, y, {
+          align: "right", color: KNOWN, background: "rgba(13,19,32,0.85)",
+        });
       }
       return drawn;
     },
