@@ -17,6 +17,7 @@ numpy.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -104,6 +105,15 @@ def encode(vector: BucketVector, center: int, fine: int) -> CompactVector:
     return CompactVector(center, fine, q0, long_c, short_c)
 
 
+@functools.lru_cache(maxsize=4096)
+def _layout(fine: int, q_first: int, size: int) -> tuple[int, IntArray]:
+    """(first grid offset, widths) of stored buckets ``q_first .. q_first + size`` (a heatmap
+    reads hundreds of snapshots sharing a few layouts: computed once each)."""
+    first, width = compact_edges(q_first + np.arange(size, dtype=np.int64), fine)
+    width.setflags(write=False)
+    return int(first[0]), width
+
+
 def decode(compact: CompactVector) -> BucketVector:
     """The grid vector: each stored bucket's USD spread evenly over its grid buckets."""
     long_c = np.asarray(compact.long_usd, dtype=np.float64)
@@ -112,10 +122,6 @@ def decode(compact: CompactVector) -> BucketVector:
         return BucketVector(compact.q_first, long_c, short_c)
     if long_c.size == 0:
         return BucketVector(0, np.zeros(0), np.zeros(0))
-    q = compact.q_first + np.arange(long_c.size, dtype=np.int64)
-    first, width = compact_edges(q, compact.fine)
-    return BucketVector(
-        compact.center + int(first[0]),
-        np.repeat(long_c / width, width),
-        np.repeat(short_c / width, width),
-    )
+    first, width = _layout(compact.fine, compact.q_first, long_c.size)
+    both = np.repeat(np.stack([long_c, short_c]) / width, width, axis=1)
+    return BucketVector(compact.center + first, both[0], both[1])
