@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,12 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api import graphiql
-from api.auth import KeyStore, RateLimiter
+from api.auth import KeyStore, key_from_headers
 from api.body_limits import BodyLimits
 from api.compression import GzipMiddleware
+from api.errors import UNAUTHENTICATED, error_body
 from api.http import GZIP_MINIMUM_SIZE, AuthGate, LiqmapGraphQL
 from api.limits import ApiLimits
 from api.metrics import CONTENT_TYPE, Metrics
+from api.rate_limits import create_limiter
 from api.schema import create_schema
 from api.subscriptions import Hub
 from api.viewer import routes as viewer_routes
@@ -50,9 +53,10 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
     gate = AuthGate(
         graphql,
         keys,
-        RateLimiter(),
+        create_limiter(settings.api_rate_limit_store, engine),
         require_keys=settings.require_api_keys,
         anonymous_limit=limits.anonymous_rate_limit_per_minute,
+        failed_auth_limit=limits.failed_auth_per_minute,
         metrics=metrics,
     )
 
@@ -68,14 +72,30 @@ def create_app(settings: Settings, engine: AsyncEngine, *, database_url: str) ->
                     await conn.execute(text("SELECT version_num FROM alembic_version"))
                 ).scalar()
         except Exception as exc:  # the database is down or not migrated
-            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+            # the cause goes to the log, not to whoever asks (no class names, no driver text)
+            log.warning("readiness check failed", error=repr(exc))
+            return JSONResponse({"status": "unavailable", "reason": "database unavailable"}, 503)
         head = migrations.head_revision()
         if current != head:
             return JSONResponse({"status": "migrating", "revision": current, "head": head}, 503)
         return JSONResponse({"status": "ok", "revision": current})
 
-    async def prometheus(_: Request) -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not await metrics_allowed(request):
+            metrics.http.labels("unauthenticated").inc()
+            body = error_body(UNAUTHENTICATED, "/metrics needs the metrics token or an API key")
+            return JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})
         return Response(await metrics.render(sessions, graphql.clock), media_type=CONTENT_TYPE)
+
+    async def metrics_allowed(request: Request) -> bool:
+        """``LIQMAP_METRICS_TOKEN`` when set; else an API key when keys are required."""
+        sent = key_from_headers(request.headers, {})
+        if settings.metrics_token is not None:
+            token = settings.metrics_token.get_secret_value()
+            return sent is not None and hmac.compare_digest(sent.encode(), token.encode())
+        if not settings.require_api_keys:
+            return True
+        return sent is not None and await keys.lookup(sent) is not None
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -139,3 +139,12 @@ class RateLimiter:
             return True, 0.0
         self._buckets[client] = (tokens, now)
         return False, math.ceil((1.0 - tokens) / rate * 1000) / 1000
+
+    def wait(self, client: str, limit_per_minute: int) -> float:
+        """Seconds until ``client`` may make a request (0.0: now); takes nothing."""
+        if limit_per_minute <= 0 or client not in self._buckets:
+            return 0.0
+        rate = limit_per_minute / 60.0
+        tokens, last = self._buckets[client]
+        tokens = min(float(limit_per_minute), tokens + (time.monotonic() - last) * rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate

@@ -117,6 +117,31 @@ class ApiContext:
     def timeframe(self) -> str:
         return self.settings.timeframe
 
+    @asynccontextmanager
+    async def subscription_slot(self) -> AsyncIterator[None]:
+        """Hold one of the connection's ``max_subscriptions_per_connection`` subscriptions for
+        as long as a subscription runs; one more is ``RATE_LIMITED`` (its ``extensions`` name
+        the limit), so one connection cannot hold unbounded queues and tasks."""
+        from api.errors import RateLimited
+
+        scope = getattr(self.request, "scope", None)
+        if scope is None:
+            yield
+            return
+        limit = self.limits.max_subscriptions_per_connection
+        held = scope.get("liqmap_subscriptions", 0)
+        if held >= limit:
+            raise RateLimited(
+                f"at most {limit} subscriptions per connection; complete one or open another "
+                "connection",
+                max_subscriptions_per_connection=limit,
+            )
+        scope["liqmap_subscriptions"] = held + 1
+        try:
+            yield
+        finally:
+            scope["liqmap_subscriptions"] = scope.get("liqmap_subscriptions", 1) - 1
+
     async def snapshot_range(
         self, start: datetime, end: datetime | None
     ) -> tuple[datetime, datetime]:

@@ -42,6 +42,7 @@ from api.limits import ApiLimits
 from api.loaders import Loaders
 from api.media import GRAPHQL_RESPONSE_JSON, is_request_error, response_media_type
 from api.metrics import Metrics
+from api.rate_limits import Limiter, MemoryLimiter
 from api.response_cache import CachedResponse, Key, ResponseCache, request_key
 from api.subscriptions import Hub
 from api.timerange import timeframe_seconds
@@ -138,7 +139,10 @@ class LiqmapGraphQL(GraphQL):
         hub.on_event(self.columns.forget)
         hub.on_reset(self.columns.clear)
         self.responses = ResponseCache(
-            limits.cache_entries, limits.response_cache_seconds, CLOSED_RANGE_MAX_AGE_S
+            limits.cache_entries,
+            limits.response_cache_seconds,
+            CLOSED_RANGE_MAX_AGE_S,
+            max_bytes=limits.cache_bytes,
         )
         hub.on_event(self.responses.forget)
         hub.on_reset(self.responses.clear)
@@ -218,7 +222,7 @@ class LiqmapGraphQL(GraphQL):
                 self.metrics.requests.labels(hit.label, "ok").inc()
                 self.metrics.cache_hits.labels(hit.label).inc()
                 self.metrics.latency.labels(hit.label).observe(time.perf_counter() - started)
-                return self._cached_response(request, hit)
+                return self._cached_response(request, key, hit)
         if key is None or key in self._executing:  # not cacheable, or the leader's answer was not
             return await super().run(request, context, root_value)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -262,7 +266,7 @@ class LiqmapGraphQL(GraphQL):
             )
         return response
 
-    def _cached_response(self, request: Request, hit: CachedResponse) -> Response:
+    def _cached_response(self, request: Request, key: Key, hit: CachedResponse) -> Response:
         headers = dict(hit.headers)
         etag = headers.get("etag")
         if etag and etag in {
@@ -271,7 +275,7 @@ class LiqmapGraphQL(GraphQL):
             return Response(status_code=304, headers=headers)
         body = hit.body
         if len(body) >= GZIP_MINIMUM_SIZE and "gzip" in request.headers.get("accept-encoding", ""):
-            body = hit.gzipped(self.limits.gzip_level)
+            body = self.responses.gzipped(key, hit, self.limits.gzip_level)
             headers["content-encoding"] = "gzip"
             headers["vary"] = "Accept-Encoding"
         return Response(body, headers=headers)
@@ -372,25 +376,41 @@ class AuthGate:
     """Checks the API key and the rate limit before the GraphQL view runs.
 
     A key that is sent must be valid (401 otherwise); keys are required only when
-    ``require_api_keys`` is on. Over the limit: HTTP 429 with ``RATE_LIMITED`` and Retry-After.
+    ``require_api_keys`` is on — then for the GraphiQL page too. Over the limit: HTTP 429 with
+    ``RATE_LIMITED`` and Retry-After. Wrong or revoked keys count against their address
+    (``failed_auth_limit`` a minute): beyond it the address gets 429 without a lookup, so keys
+    cannot be guessed at the speed of the server, nor the key store flooded.
     """
 
     def __init__(
         self,
         app: GraphQL,
         keys: KeyStore,
-        limiter: RateLimiter,
+        limiter: Limiter | RateLimiter,
         *,
         require_keys: bool,
         anonymous_limit: int,
         metrics: Metrics,
+        failed_auth_limit: int = 0,
     ) -> None:
         self.app = app
         self.keys = keys
-        self.limiter = limiter
+        self.limiter: Limiter = (
+            MemoryLimiter(limiter) if isinstance(limiter, RateLimiter) else limiter
+        )
         self.require_keys = require_keys
         self.anonymous_limit = anonymous_limit
+        self.failed_auth_limit = failed_auth_limit
         self.metrics = metrics
+
+    async def _rate_limited(
+        self, scope: Scope, receive: Receive, send: Send, client: str, limit: int, wait: float
+    ) -> None:
+        headers = {"Retry-After": str(max(1, round(wait + 0.5)))}
+        message = f"rate limit of {limit} requests per minute exceeded"
+        await self._reject(scope, receive, send, 429, RATE_LIMITED, message, headers)
+        self.metrics.http.labels("rate_limited").inc()
+        log.info("request rejected", reason="rate_limited", client=client, limit=limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in {"http", "websocket"}:
@@ -406,8 +426,27 @@ class AuthGate:
         key = key_from_headers(
             connection.headers, connection.query_params, websocket=scope["type"] == "websocket"
         )
+        host = (scope.get("client") or ("unknown", 0))[0]
+        failures = f"authfail:{host}"
         try:
+            if key and self.failed_auth_limit > 0:
+                wait = await self.limiter.wait(failures, self.failed_auth_limit)
+                if wait > 0:
+                    await self._rate_limited(
+                        scope, receive, send, failures, self.failed_auth_limit, wait
+                    )
+                    return
             info = await self.keys.lookup(key) if key else None
+            if key and info is None and self.failed_auth_limit > 0:
+                await self.limiter.take(failures, self.failed_auth_limit)
+            if info is not None:
+                client, limit = f"key:{info.id}", info.rate_limit_per_minute
+            else:
+                client, limit = f"ip:{host}", self.anonymous_limit
+            refused = key and info is None
+            wait = 0.0
+            if not refused and limit > 0 and not (info is None and self.require_keys):
+                wait = await self.limiter.take(client, limit)
         except Exception as exc:  # the key store failed: never let the request through
             if is_connection_error(exc):
                 log.warning("api key lookup failed: database unavailable", error=repr(exc))
@@ -424,24 +463,14 @@ class AuthGate:
             log.error("api key lookup failed", error=repr(exc))
             await self._reject(scope, receive, send, 500, INTERNAL, INTERNAL_MESSAGE, {})
             return
-        if (key and info is None) or (info is None and self.require_keys and not is_ide):
+        if refused or (info is None and self.require_keys):
             message = "invalid or revoked API key" if key else "an API key is required"
             await self._reject(scope, receive, send, 401, UNAUTHENTICATED, message, {})
             self.metrics.http.labels("unauthenticated").inc()
-            log.info("request rejected", reason="unauthenticated", key_sent=bool(key))
+            log.info("request rejected", reason="unauthenticated", key_sent=bool(key), ide=is_ide)
             return
-        if info is not None:
-            client, limit = f"key:{info.id}", info.rate_limit_per_minute
-        else:
-            host = scope.get("client") or ("unknown", 0)
-            client, limit = f"ip:{host[0]}", self.anonymous_limit
-        allowed, retry_after = self.limiter.allow(client, limit)
-        if not allowed:
-            headers = {"Retry-After": str(max(1, round(retry_after + 0.5)))}
-            message = f"rate limit of {limit} requests per minute exceeded"
-            await self._reject(scope, receive, send, 429, RATE_LIMITED, message, headers)
-            self.metrics.http.labels("rate_limited").inc()
-            log.info("request rejected", reason="rate_limited", client=client, limit=limit)
+        if wait > 0:
+            await self._rate_limited(scope, receive, send, client, limit, wait)
             return
         scope["liqmap_api_key"] = info
         await self.app(scope, receive, send)

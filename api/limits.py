@@ -25,14 +25,17 @@ class ApiLimits:
     max_page_size: int
     max_series_points: int
     anonymous_rate_limit_per_minute: int
+    failed_auth_per_minute: int
     key_cache_seconds: float
     gzip_level: int
     cache_entries: int
+    cache_bytes: int
     column_cache_entries: int
     response_cache_seconds: float
     default_price_margin_pct: float
     max_body_bytes: int
     ws_init_timeout_seconds: float
+    max_subscriptions_per_connection: int
     request_body_timeout_seconds: float
 
     @classmethod

@@ -70,8 +70,27 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def operation_label(document: object) -> str:
-    """Root field names, sorted: bounded by the schema (operation names are client-chosen)."""
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+MAX_LABEL_FIELDS = 2  # more root fields than this in one document are labelled "multiple"
+
+
+def root_fields(schema: object) -> frozenset[str]:
+    """The names a root selection may have in ``schema`` (a graphql-core schema): its query and
+    subscription fields and the introspection fields."""
+    names = set(INTROSPECTION_FIELDS)
+    for root in (getattr(schema, "query_type", None), getattr(schema, "subscription_type", None)):
+        if root is not None:
+            names.update(root.fields)
+    return frozenset(names)
+
+
+def operation_label(document: object, known: frozenset[str] | None = None) -> str:
+    """Root field names, sorted and joined by ``+``: a bounded set, whatever clients send.
+
+    Names not in ``known`` (the schema's root fields, :func:`root_fields`) are ``other``, a
+    document of more than :data:`MAX_LABEL_FIELDS` distinct root fields is ``multiple`` and one
+    that did not parse is ``invalid``: unknown field names would otherwise each become a
+    Prometheus series (a few thousand of them made ``/metrics`` tens of megabytes)."""
     if document is None:
         return "invalid"
     names: set[str] = set()
@@ -79,8 +98,25 @@ def operation_label(document: object) -> str:
         if isinstance(definition, OperationDefinitionNode):
             for selection in definition.selection_set.selections:
                 name = getattr(selection, "name", None)
-                names.add(name.value if name is not None else "fragment")
+                value = name.value if name is not None else "fragment"
+                if known is not None and value != "fragment" and value not in known:
+                    value = "other"
+                names.add(value)
+    if len(names) > MAX_LABEL_FIELDS:
+        return "multiple"
     return "+".join(sorted(names)) or "invalid"
+
+
+_KNOWN: dict[int, frozenset[str]] = {}
+
+
+def known_root_fields(schema: object) -> frozenset[str]:
+    """:func:`root_fields` of a Strawberry schema, computed once per schema."""
+    core = getattr(schema, "_schema", schema)
+    found = _KNOWN.get(id(core))
+    if found is None:
+        found = _KNOWN[id(core)] = root_fields(core)
+    return found
 
 
 class OperationMetrics(SchemaExtension):
@@ -93,7 +129,10 @@ class OperationMetrics(SchemaExtension):
         metrics = getattr(context, "metrics", None)
         if metrics is None:
             return
-        label = operation_label(self.execution_context.graphql_document)
+        label = operation_label(
+            self.execution_context.graphql_document,
+            known_root_fields(self.execution_context.schema),
+        )
         context.operation_label = label
         result = self.execution_context.result
         outcome = "error" if result is not None and getattr(result, "errors", None) else "ok"

@@ -11,6 +11,12 @@ clock (``coverage.staleness``) are at most ``ttl`` seconds old. The gzip form of
 body is computed once, on the first hit that accepts it, so repeated large heatmaps cost neither
 execution, JSON encoding nor compression.
 
+The cache is bounded twice: at most ``entries`` answers and at most ``max_bytes`` bytes (bodies,
+their gzip forms once computed, and the keys, whose documents and variables a client chooses);
+the least recently used go first, and an answer larger than the whole budget is not kept.
+Expired entries are swept (at most once a second, on any get or put), so an answer nobody asks
+for again does not outlive its TTL in memory.
+
 Each entry lives its limit times a factor drawn from [1 − ``LIFETIME_SPREAD``, 1]: answers
 stored in the same second (a dashboard audience arriving at once, a restart, a deploy) would
 otherwise all expire in the same second, every few minutes, and be executed again at once, on
@@ -53,20 +59,78 @@ class CachedResponse:
             self._gzipped = compressor(level)(self.body)
         return self._gzipped
 
+    @property
+    def size(self) -> int:
+        """Bytes it holds (body and gzip form; headers and bookkeeping are small and fixed)."""
+        return len(self.body) + (len(self._gzipped) if self._gzipped is not None else 0)
+
+
+def key_size(key: Key) -> int:
+    query, variables, operation_name, extensions, _media_type = key
+    return len(query) + len(variables) + len(operation_name or "") + len(extensions) + 64
+
+
+SWEEP_EVERY_S = 1.0
+
 
 class ResponseCache:
     def __init__(
-        self, entries: int, ttl: float, closed_ttl: float, rng: random.Random | None = None
+        self,
+        entries: int,
+        ttl: float,
+        closed_ttl: float,
+        rng: random.Random | None = None,
+        *,
+        max_bytes: int = 128 * 2**20,
     ) -> None:
         self.entries = entries
+        self.max_bytes = max_bytes
         self.ttl = ttl
         self.closed_ttl = closed_ttl
         self._items: OrderedDict[Key, CachedResponse] = OrderedDict()
+        self._sizes: dict[Key, int] = {}
+        self._bytes = 0
+        self._swept = time.monotonic()
         self._rng = rng or random.Random()
 
     @property
     def enabled(self) -> bool:
-        return self.ttl > 0 and self.entries > 0
+        return self.ttl > 0 and self.entries > 0 and self.max_bytes > 0
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held now (bodies, gzip forms and keys)."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _limit(self, item: CachedResponse, listening: bool) -> float:
+        # while the listener runs, an answer whose every input change is announced is dropped
+        # by the NOTIFY that changes it: it may live as long as a closed one
+        kept = item.closed or item.announced
+        return (self.closed_ttl if (kept and listening) else self.ttl) * item.lifetime
+
+    def _drop(self, key: Key) -> None:
+        del self._items[key]
+        self._bytes -= self._sizes.pop(key)
+
+    def _sweep(self, now: float, listening: bool) -> None:
+        """Drop every expired entry (at most once per :data:`SWEEP_EVERY_S`)."""
+        if now - self._swept < SWEEP_EVERY_S:
+            return
+        self._swept = now
+        expired = [
+            key
+            for key, item in self._items.items()
+            if now - item.stored_at > self._limit(item, listening)
+        ]
+        for key in expired:
+            self._drop(key)
+
+    def _evict(self) -> None:
+        while self._items and (len(self._items) > self.entries or self._bytes > self.max_bytes):
+            self._drop(next(iter(self._items)))
 
     @staticmethod
     def key(
@@ -94,26 +158,41 @@ class ResponseCache:
         return (query, encoded, operation_name, extra, media_type)
 
     def get(self, key: Key, hub: Hub) -> CachedResponse | None:
+        now = time.monotonic()
+        self._sweep(now, hub.listening)
         item = self._items.get(key)
         if item is None:
             return None
-        age = time.monotonic() - item.stored_at
-        # while the listener runs, an answer whose every input change is announced is dropped
-        # by the NOTIFY that changes it: it may live as long as a closed one
-        kept = item.closed or item.announced
-        limit = self.closed_ttl if (kept and hub.listening) else self.ttl
-        if age > limit * item.lifetime:
-            del self._items[key]
+        if now - item.stored_at > self._limit(item, hub.listening):
+            self._drop(key)
             return None
         self._items.move_to_end(key)
         return item
 
     def put(self, key: Key, item: CachedResponse) -> None:
+        # swept as if the listener ran (the longer lifetimes); get applies the exact one
+        self._sweep(time.monotonic(), True)
+        size = item.size + key_size(key)
+        if key in self._items:
+            self._drop(key)
+        if size > self.max_bytes:
+            return  # larger than the whole budget: it would only evict everything else
         item.lifetime = 1.0 - LIFETIME_SPREAD * self._rng.random()
         self._items[key] = item
-        self._items.move_to_end(key)
-        while len(self._items) > self.entries:
-            self._items.popitem(last=False)
+        self._sizes[key] = size
+        self._bytes += size
+        self._evict()
+
+    def gzipped(self, key: Key, item: CachedResponse, level: int) -> bytes:
+        """The gzip form of a cached answer, computed once; its bytes count in the budget."""
+        fresh = item._gzipped is None
+        body = item.gzipped(level)
+        if fresh and self._items.get(key) is item:
+            self._sizes[key] += len(body)
+            self._bytes += len(body)
+            self._items.move_to_end(key)
+            self._evict()
+        return body
 
     def forget(self, event: SnapshotEvent) -> None:
         """Drop the entries a committed write of snapshots changes."""
@@ -124,10 +203,12 @@ class ResponseCache:
             or any(r.changed_by(event.series_id, event.first) for r in item.reads)
         ]
         for key in stale:
-            del self._items[key]
+            self._drop(key)
 
     def clear(self) -> None:
         self._items.clear()
+        self._sizes.clear()
+        self._bytes = 0
 
     def __contains__(self, key: object) -> bool:
         return key in self._items

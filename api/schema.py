@@ -71,7 +71,11 @@ class Query:
     known_liquidations = _root(known.known_liquidations)
 
 
-@strawberry.type(description="Live updates over graphql-transport-ws, fed by the materializer.")
+@strawberry.type(
+    description="Live updates over graphql-transport-ws, fed by the materializer. A connection "
+    "runs at most {limit:max_subscriptions_per_connection} subscriptions at once "
+    "(LIQMAP_API_MAX_SUBSCRIPTIONS_PER_CONNECTION; RATE_LIMITED above)."
+)
 class Subscription:
     heatmap_updated = _subscription(live.heatmap_updated)
     cluster_alert = _subscription(live.cluster_alert)

@@ -71,7 +71,20 @@ class KeyRevoked:
     prefix: str
 
 
-HubEvent = SnapshotEvent | KeyRevoked
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """The listener was lost and is listening again: notifications sent in between were missed.
+    A subscriber reads what was written since the last thing it delivered."""
+
+
+HubEvent = SnapshotEvent | KeyRevoked | Resync
+
+# The listener reconnects after a loss at once, then waits RETRY_MIN_S doubling to RETRY_MAX_S
+# between attempts; while connected it checks every KEEPALIVE_S that the server still answers
+# (a connection cut without a word — a failover, a dropped route — is seen within seconds).
+RETRY_MIN_S = 0.25
+RETRY_MAX_S = 5.0
+KEEPALIVE_S = 5.0
 
 
 class Hub:
@@ -86,6 +99,10 @@ class Hub:
         self._reset_callbacks: list[Callable[[], None]] = []
         self._revocation_callbacks: list[Callable[[str], None]] = []
         self._warned = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._was_lost = False  # a connection was lost since subscribers last heard everything
+        self.reconnects = 0
         self.generation = 0  # bumped on every event: cached responses older than this are stale
 
     @property
@@ -93,8 +110,15 @@ class Hub:
         return self._conn is not None and not self._conn.is_closed()
 
     async def start(self) -> None:
+        """Listen (raises when the server cannot be reached); from the first call on, a
+        background task keeps the listener connected, reconnecting after every loss."""
         if self._url is None:
             return
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._keep_listening(), name="snapshot-listener")
+        await self._connect()
+
+    async def _connect(self) -> None:
         async with self._lock:
             if self.listening:
                 return
@@ -102,12 +126,57 @@ class Hub:
 
             from liqmap.database import normalize_url
 
-            self._conn = await asyncpg.connect(normalize_url(self._url))
-            await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._conn.add_listener(KEYS_CHANNEL, self._on_key_revoked)
-            self._conn.add_termination_listener(self._on_lost)
+            assert self._url is not None
+            conn = await asyncpg.connect(normalize_url(self._url), timeout=10)
+            try:
+                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await conn.add_listener(KEYS_CHANNEL, self._on_key_revoked)
+            except BaseException:
+                conn.terminate()
+                raise
+            conn.add_termination_listener(self._on_lost)
+            self._conn = conn
+            self._warned = False
             self._reset()
-            log.info("listening for new snapshots", channel=NOTIFY_CHANNEL)
+            if self._was_lost:
+                self._was_lost = False
+                self.reconnects += 1
+                log.info(
+                    "snapshot listener reconnected; subscribers catch up", channel=NOTIFY_CHANNEL
+                )
+                self._publish(Resync())
+            else:
+                log.info("listening for new snapshots", channel=NOTIFY_CHANNEL)
+
+    async def _keep_listening(self) -> None:
+        """Reconnect after a loss (backoff RETRY_MIN_S → RETRY_MAX_S) and check the live
+        connection every KEEPALIVE_S; runs until :meth:`close`."""
+        delay = 0.0
+        while True:
+            if self.listening:
+                delay = 0.0
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(KEEPALIVE_S):
+                        await self._lost.wait()
+                self._lost.clear()
+                conn = self._conn
+                if conn is not None and not conn.is_closed():
+                    try:
+                        await conn.fetchval("SELECT 1", timeout=KEEPALIVE_S)
+                    except Exception as exc:  # the server stopped answering: start over
+                        log.warning(
+                            "snapshot listener not answering; reconnecting", error=repr(exc)
+                        )
+                        conn.terminate()  # calls _on_lost
+                continue
+            await asyncio.sleep(delay)
+            delay = min(max(delay * 2, RETRY_MIN_S), RETRY_MAX_S)
+            try:
+                await self._connect()
+            except Exception as exc:
+                if not self._warned:
+                    log.warning("snapshot listener unavailable; retrying", error=repr(exc))
+                    self._warned = True
 
     def on_event(self, callback: Callable[[SnapshotEvent], None]) -> None:
         """Call ``callback`` synchronously for every notification (before subscribers)."""
@@ -138,9 +207,13 @@ class Hub:
                 return False
         return self.listening
 
-    def _on_lost(self, _conn: Any) -> None:
-        log.warning("snapshot listener connection lost; it reconnects on the next subscription")
+    def _on_lost(self, conn: Any) -> None:
+        if conn is not self._conn:
+            return
+        log.warning("snapshot listener connection lost; reconnecting")
         self._conn = None
+        self._was_lost = True
+        self._lost.set()
         self._reset()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -179,6 +252,11 @@ class Hub:
             self._queues.discard(queue)
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await self._watcher
+            self._watcher = None
         async with self._lock:
             if self._conn is not None:
                 conn, self._conn = self._conn, None

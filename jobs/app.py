@@ -108,7 +108,9 @@ def ingest_lock(exchange: str, symbol: str, dataset: str) -> str:
 
 
 def build_app(settings: Settings, database_url: str) -> procrastinate.App:
-    app = procrastinate.App(connector=PsycopgConnector(conninfo=database_url))
+    # a pool connection is waited for 10 s at most (psycopg_pool: 30): a worker whose database
+    # went away stops, and is restarted, sooner
+    app = procrastinate.App(connector=PsycopgConnector(conninfo=database_url, timeout=10.0))
 
     @app.task(name="liqmap.ingest", queue=QUEUE, pass_context=True)
     async def ingest(
@@ -210,22 +212,31 @@ async def recover_stalled_jobs(rt: Runtime, app: procrastinate.App) -> dict[int,
             continue
         who = f"procrastinate worker {job.worker_id}" if job.worker_id else "a pruned worker"
         reason = WORKER_DIED.format(worker=who, seconds=stalled_after)
-        try:
-            async with rt.engine.begin() as conn:
-                outcome = await jobs_store.recover_stalled_job(conn, job.id, stalled_after, reason)
-        except Exception as exc:  # e.g. a periodic defer raced us to the queueing lock
-            log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
+        outcome = None
+        for attempt in (1, 2):
+            try:
+                async with rt.engine.begin() as conn:
+                    outcome = await jobs_store.recover_stalled_job(
+                        conn, job.id, stalled_after, reason
+                    )
+                break
+            except Exception as exc:
+                # a periodic defer raced us to the queueing lock (it queued the next run while
+                # this one was being retried): asked again at once, the job is superseded by
+                # that run, instead of holding the task's lock until the next round
+                if attempt == 2:
+                    log.warning("stalled job not recovered this time", job=job.id, error=repr(exc))
+        if outcome is None:
             continue
-        if outcome is not None:
-            done[job.id] = outcome
-            log.warning(
-                "job of a dead worker handed on",
-                job=job.id,
-                task=job.task_name,
-                lock=job.lock,
-                outcome=outcome,
-                worker=job.worker_id,
-            )
+        done[job.id] = outcome
+        log.warning(
+            "job of a dead worker handed on",
+            job=job.id,
+            task=job.task_name,
+            lock=job.lock,
+            outcome=outcome,
+            worker=job.worker_id,
+        )
     return done
 
 
@@ -235,8 +246,34 @@ async def _recover_forever(rt: Runtime, app: procrastinate.App) -> None:
             await recover_stalled_jobs(rt, app)
             await fail_runs_of_dead_processes(rt.engine)
         except Exception as exc:  # never let recovery take the worker down
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a cancellation that a driver turned into its own error (procrastinate wraps
+                # what psycopg raises while its pool closes): stop, or the worker's teardown
+                # waits for this loop for ever (issue 17: "AppNotOpen" every second)
+                raise asyncio.CancelledError from exc
             log.error("stalled-job recovery failed", error=repr(exc))
         await asyncio.sleep(rt.settings.worker_heartbeat_s)
+
+
+# How long a stopping worker waits for its running jobs (then aborts them) and for its side tasks
+# (then leaves them): a job or task stuck on a database that went away never holds a restart.
+WORKER_SHUTDOWN_GRACE_S = 20.0
+WORKER_TEARDOWN_S = 10.0
+
+
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float) -> None:
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=timeout)
+    if stuck:
+        log.error(
+            "worker side tasks did not stop; left behind",
+            tasks=sorted(t.get_name() for t in stuck),
+            waited_s=timeout,
+        )
 
 
 async def run_queue_worker(rt: Runtime, database_url: str, *, concurrency: int = 2) -> None:
@@ -253,21 +290,22 @@ async def run_queue_worker(rt: Runtime, database_url: str, *, concurrency: int =
     try:
         async with app.open_async():
             recovery = asyncio.create_task(_recover_forever(rt, app), name="stalled-recovery")
-            collectors.append(recovery)
-            log.info("worker started", concurrency=concurrency, worker=worker_name())
-            await app.run_worker_async(
-                queues=[QUEUE],
-                concurrency=concurrency,
-                name=worker_name(),
-                install_signal_handlers=False,
-                update_heartbeat_interval=rt.settings.worker_heartbeat_s,
-                stalled_worker_timeout=rt.settings.worker_stalled_after_s,
-            )
+            try:
+                log.info("worker started", concurrency=concurrency, worker=worker_name())
+                await app.run_worker_async(
+                    queues=[QUEUE],
+                    concurrency=concurrency,
+                    name=worker_name(),
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=rt.settings.worker_heartbeat_s,
+                    stalled_worker_timeout=rt.settings.worker_stalled_after_s,
+                    shutdown_graceful_timeout=WORKER_SHUTDOWN_GRACE_S,
+                )
+            finally:  # before the app closes: the recovery loop uses its connections
+                await _stop_tasks([recovery], WORKER_TEARDOWN_S)
     except asyncio.CancelledError:
         log.info("worker stopped")
         raise
     finally:
-        for task in collectors:
-            task.cancel()
-        await asyncio.gather(*collectors, return_exceptions=True)
+        await _stop_tasks(collectors, WORKER_TEARDOWN_S)
         set_runtime(None)

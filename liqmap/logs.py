@@ -38,6 +38,39 @@ def redact_secrets(
     return event_dict
 
 
+class OneLineConnectionErrors(logging.Filter):
+    """A lost database connection is logged in one line, not with its traceback.
+
+    During an outage every part of a process reports it — procrastinate's worker (its listener,
+    its job fetcher), the pools — and each traceback runs to dozens of lines (a 45-s outage
+    wrote hundreds). The line keeps the message and the root cause (``… [OperationalError:
+    connection refused]``); any other exception keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from liqmap.database import is_connection_error
+
+        if not is_connection_error(exc):
+            return True
+        root: BaseException = exc
+        seen = {id(exc)}
+        while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+            seen.add(id(nxt))
+            root = nxt
+        reason = " ".join(str(root).split()) or type(root).__name__
+        if isinstance(record.msg, str):
+            record.msg = (
+                " ".join(record.getMessage().split()) + f" [{type(root).__name__}: {reason}]"
+            )
+            record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -72,6 +105,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(OneLineConnectionErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from liqmap.schedules import check_schedule_interval
@@ -196,11 +196,44 @@ class Settings(BaseSettings):
     api_anonymous_rate_limit_per_minute: int = Field(
         default=0, ge=0, description="requests per minute without a key per client IP (0: off)"
     )
+    api_failed_auth_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="requests with a wrong or revoked key per client address and minute; "
+        "beyond it RATE_LIMITED (429) without looking the key up (0: off)",
+    )
+    api_rate_limit_store: Literal["postgres", "memory"] = Field(
+        default="postgres",
+        description="where rate-limit buckets live: postgres (shared by every API process on "
+        "the database, so N processes still allow the limit once) or memory (per process)",
+    )
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses (or networks, or *) of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed, comma-separated; empty (the "
+        "default): none, the client is the connection's peer",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token /metrics requires (Authorization: Bearer <token>); unset: "
+        "/metrics needs an API key when keys are required, and is open otherwise",
+    )
     api_key_cache_seconds: float = Field(
         default=10.0, ge=0, description="how long a looked-up API key is trusted"
     )
     api_gzip_level: int = Field(default=1, ge=1, le=9)
     api_cache_entries: int = Field(default=256, ge=0, description="responses kept in memory")
+    api_max_subscriptions_per_connection: int = Field(
+        default=20,
+        ge=1,
+        description="subscriptions one websocket may run at once (RATE_LIMITED above)",
+    )
+    api_cache_bytes: int = Field(
+        default=128 * 2**20,
+        ge=0,
+        description="bytes of responses kept in memory (bodies, their gzip forms and keys; "
+        "least recently used dropped first; 0 turns the response cache off)",
+    )
     api_column_cache_entries: int = Field(
         default=20_000, ge=0, description="decoded snapshot vectors kept in memory"
     )
@@ -239,7 +272,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("exchanges", "cors_origins", "known_positions_accounts", mode="before")
+    @field_validator(
+        "exchanges",
+        "cors_origins",
+        "known_positions_accounts",
+        "api_trusted_proxies",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

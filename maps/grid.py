@@ -111,16 +111,23 @@ def add_vectors(
 
 def rebucket(vector: BucketVector, factor: int) -> BucketVector:
     """Merge every ``factor`` grid buckets into one, aligned so new bucket ``k`` = old
-    ``[k·factor, (k+1)·factor)``. Sums are preserved."""
+    ``[k·factor, (k+1)·factor)``. Sums are preserved.
+
+    Memory is proportional to the vector, whatever ``factor`` is: each bucket is added into its
+    merged bucket directly (no padding to a multiple of ``factor``, which for a huge bucket size
+    meant allocating ``factor`` zeros)."""
     if factor == 1:
         return vector
-    first = (vector.first // factor) * factor
-    end = -((-vector.end) // factor) * factor
-    padded = window(vector, first, end)
+    first = vector.first // factor
+    count = -((-vector.end) // factor) - first
+    n = int(vector.long_usd.size)
+    if n == 0:
+        return BucketVector(first, np.zeros(count, np.float64), np.zeros(count, np.float64))
+    merged = (vector.first + np.arange(n, dtype=np.int64)) // factor - first
     return BucketVector(
-        first // factor,
-        padded.long_usd.reshape(-1, factor).sum(axis=1),
-        padded.short_usd.reshape(-1, factor).sum(axis=1),
+        first,
+        np.bincount(merged, weights=vector.long_usd, minlength=count),
+        np.bincount(merged, weights=vector.short_usd, minlength=count),
     )
 
 
@@ -144,13 +151,16 @@ def place_columns(
 
 
 def rebucket_rows(matrix: np.ndarray, first_row: int, factor: int) -> tuple[np.ndarray, int]:
-    """Merge every ``factor`` rows (grid-aligned) of a matrix; returns it and its first row."""
+    """Merge every ``factor`` rows (grid-aligned) of a matrix; returns it and its first row.
+    Memory is proportional to the matrix, whatever ``factor`` is."""
     if factor == 1:
         return matrix, first_row
-    first = (first_row // factor) * factor
+    first = first_row // factor
     rows = matrix.shape[0]
-    end = -((-(first_row + rows)) // factor) * factor
-    padded = np.zeros((end - first, matrix.shape[1]), np.float32)
-    padded[first_row - first : first_row - first + rows] = matrix
-    merged = padded.reshape(-1, factor, matrix.shape[1]).sum(axis=1, dtype=np.float32)
-    return merged, first // factor
+    count = -((-(first_row + rows)) // factor) - first
+    merged = np.zeros((count, matrix.shape[1]), np.float32)
+    if rows:
+        group = (first_row + np.arange(rows, dtype=np.int64)) // factor - first
+        starts = np.flatnonzero(np.diff(group, prepend=-1))  # rows are grouped contiguously
+        merged[group[starts]] = np.add.reduceat(matrix, starts, axis=0, dtype=np.float32)
+    return merged, first

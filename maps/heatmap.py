@@ -92,21 +92,38 @@ def matrices(
     rows: RowWindow, columns: int, factor: int, series: Sequence[Sequence[Placement]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The long and short ``rows.count × columns`` float32 matrices: each series' stored
-    vectors placed at the grid step, summed over series, then merged ``factor`` grid rows into
-    one row of the requested bucket size."""
-    grid_rows, grid_first = rows.count * factor, rows.first * factor
-    long_m = np.zeros((grid_rows, columns), np.float32)
-    short_m = np.zeros((grid_rows, columns), np.float32)
+    vectors summed over series and merged ``factor`` grid rows into one row of the requested
+    bucket size.
+
+    Memory is ``rows.count × columns`` (the size the limits check) whatever ``factor`` is:
+    with a merge, each stored value is added into its output row directly; the matrix at the
+    grid step (``factor`` times as many rows) is never built."""
+    if factor == 1:
+        long_m = np.zeros((rows.count, columns), np.float32)
+        short_m = np.zeros((rows.count, columns), np.float32)
+        for placements in series:
+            long_m += grid.place_columns(
+                rows.count, columns, rows.first, [(j, first, lo) for j, first, lo, _ in placements]
+            )
+            short_m += grid.place_columns(
+                rows.count, columns, rows.first, [(j, first, sh) for j, first, _, sh in placements]
+            )
+        return long_m, short_m
+    grid_first, grid_end = rows.first * factor, (rows.first + rows.count) * factor
+    long_m64 = np.zeros((rows.count, columns), np.float64)
+    short_m64 = np.zeros((rows.count, columns), np.float64)
     for placements in series:
-        long_m += grid.place_columns(
-            grid_rows, columns, grid_first, [(j, first, lo) for j, first, lo, _ in placements]
-        )
-        short_m += grid.place_columns(
-            grid_rows, columns, grid_first, [(j, first, sh) for j, first, _, sh in placements]
-        )
-    long_m, _ = grid.rebucket_rows(long_m, grid_first, factor)
-    short_m, _ = grid.rebucket_rows(short_m, grid_first, factor)
-    return long_m, short_m
+        for column, first, long_usd, short_usd in placements:
+            lo, hi = max(first, grid_first), min(first + long_usd.size, grid_end)
+            if hi <= lo:
+                continue
+            merged = np.arange(lo, hi, dtype=np.int64) // factor - rows.first
+            cut = slice(lo - first, hi - first)
+            long_m64[:, column] += np.bincount(merged, weights=long_usd[cut], minlength=rows.count)
+            short_m64[:, column] += np.bincount(
+                merged, weights=short_usd[cut], minlength=rows.count
+            )
+    return long_m64.astype(np.float32), short_m64.astype(np.float32)
 
 
 def peak(long_usd: np.ndarray, short_usd: np.ndarray) -> float:

@@ -9,13 +9,22 @@ import math
 
 from maps.errors import MapRequestError
 
+MAX_REBUCKET_FACTOR = 10**12  # a bucket of a trillion grid steps already holds any price
+
 
 def rebucket_factor(requested: float | None, grid_size: float) -> int:
-    """How many grid buckets make one requested bucket (must be a whole multiple)."""
+    """How many grid buckets make one requested bucket (must be a whole multiple, at most
+    :data:`MAX_REBUCKET_FACTOR`). Checked before anything is read or allocated; the merge itself
+    costs memory in proportion to the stored vectors, not to the factor."""
     if requested is None:
         return 1
     if not math.isfinite(requested) or requested <= 0:
         raise MapRequestError("bucketSize must be a positive number")
+    if requested / grid_size > MAX_REBUCKET_FACTOR:
+        raise MapRequestError(
+            f"bucketSize must be at most {grid_size * MAX_REBUCKET_FACTOR:g} "
+            f"({MAX_REBUCKET_FACTOR:g} grid steps of {grid_size:g})"
+        )
     factor = requested / grid_size
     whole = round(factor)
     if whole < 1 or abs(factor - whole) > 1e-9 * max(1.0, factor):

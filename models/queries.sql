@@ -593,6 +593,28 @@ SELECT 1 FROM api_keys WHERE id = :id AND revoked_at IS NULL;
 -- Revoke the active key with this prefix.
 UPDATE api_keys SET revoked_at = now() WHERE prefix = :prefix AND revoked_at IS NULL;
 
+-- rate_limit_take --
+-- Take one request from a client's shared bucket (GCRA, epoch seconds by the database's clock:
+-- ``tat`` is when the bucket is full again; a request is allowed while tat + interval stays
+-- within ``window`` of now). A row comes back when the request is allowed, none when not.
+INSERT INTO rate_limit_buckets AS b (client, tat)
+VALUES (:client, extract(epoch FROM clock_timestamp()) + :interval)
+ON CONFLICT (client) DO UPDATE
+SET tat = greatest(b.tat, extract(epoch FROM clock_timestamp())) + :interval
+WHERE greatest(b.tat, extract(epoch FROM clock_timestamp())) + :interval
+      - extract(epoch FROM clock_timestamp()) <= :window
+RETURNING b.tat;
+
+-- rate_limit_wait --
+-- Seconds until a client's bucket allows its next request (0 or less: it allows one now).
+SELECT greatest(tat, extract(epoch FROM clock_timestamp())) + :interval
+       - extract(epoch FROM clock_timestamp()) - :window
+FROM rate_limit_buckets WHERE client = :client;
+
+-- rate_limit_prune --
+-- Forget full buckets (their time has passed: they carry no information).
+DELETE FROM rate_limit_buckets WHERE tat < extract(epoch FROM clock_timestamp());
+
 
 -- ================================ partitions ===================================================
 

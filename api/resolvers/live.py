@@ -14,7 +14,7 @@ from api.context import ApiContext
 from api.errors import BadUserInput, Unauthenticated
 from api.resolvers.maps import Exchanges, Symbol
 from api.selection import SeriesSet
-from api.subscriptions import KeyRevoked
+from api.subscriptions import KeyRevoked, Resync
 from api.timerange import timeframe_seconds
 from api.types.alerts import ClusterAlert
 from api.types.heatmap import HeatmapColumn, encode_matrix
@@ -26,6 +26,8 @@ from models import heatmap_store
 from models.heatmap_store import Snapshot
 
 REVOKED = "the API key of this subscription has been revoked"
+RESYNC_PAGE = 500  # snapshots read at a time when catching up after a listener outage
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 async def _single_series(
@@ -44,7 +46,7 @@ async def _new_snapshots(
     """Each snapshot of the series committed after the subscription started, once per bar."""
     ctx = info.context
     sid = found.series_ids[0]
-    async with ctx.hub.subscribe() as queue:
+    async with ctx.subscription_slot(), ctx.hub.subscribe() as queue:
         async with ctx.session() as session:
             newest = await heatmap_store.last_snapshot_ts(session, found.series_ids, ctx.timeframe)
         delivered = newest or datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,6 +58,29 @@ async def _new_snapshots(
                 # ends with UNAUTHENTICATED as the revocation is announced
                 if key is not None and event.prefix == key.prefix:
                     raise Unauthenticated(REVOKED)
+                continue
+            if isinstance(event, Resync):
+                # the listener was lost and is back: what was written meanwhile was never
+                # announced, so read it (every bar after the last one delivered, base resolution)
+                async with ctx.session() as session:
+                    if key is not None and not await auth.key_is_active(session, key.id):
+                        raise Unauthenticated(REVOKED)
+                while True:
+                    async with ctx.session() as session:
+                        snaps = await heatmap_store.snapshot_page(
+                            session,
+                            sid,
+                            ctx.timeframe,
+                            delivered,
+                            FAR_FUTURE,
+                            delivered,
+                            RESYNC_PAGE,
+                        )
+                    for snap in snaps:
+                        delivered = snap.ts
+                        yield snap
+                    if len(snaps) < RESYNC_PAGE:
+                        break
                 continue
             if event.series_id != sid or event.ts <= delivered:
                 continue

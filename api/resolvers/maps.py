@@ -20,7 +20,7 @@ from api.selection import SeriesSet
 from api.timerange import timeframe_seconds, utc
 from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
 from api.types.maps import LiquidationMap
-from api.types.scalars import SnapshotResolution
+from api.types.scalars import EARLIEST, LATEST, SnapshotResolution
 from maps.request import check_price_window, check_within_pct, rebucket_factor
 from maps.view import map_view
 from models import heatmap_store
@@ -150,14 +150,21 @@ def encode_cursor(ts: datetime) -> str:
 
 
 def decode_cursor(cursor: str) -> datetime:
+    """The instant an ``endCursor`` names; anything else (garbage, a number out of range, an
+    instant outside the DateTime range) is ``BAD_USER_INPUT``."""
     try:
+        if len(cursor) > 64:  # a cursor this API made is ~24 characters
+            raise ValueError("too long")
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
         kind, ms = text.split(":", 1)
         if kind != "ts":
             raise ValueError(kind)
-        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-    except (ValueError, UnicodeDecodeError):
-        raise BadUserInput(f"invalid cursor {cursor!r}") from None
+        moment = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+        if not EARLIEST <= moment < LATEST:
+            raise ValueError(ms)
+        return moment
+    except (ValueError, UnicodeError, OverflowError, OSError):
+        raise BadUserInput(f"invalid cursor {cursor[:64]!r}") from None
 
 
 async def snapshots(

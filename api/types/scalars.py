@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import NewType
 
@@ -77,6 +77,14 @@ NAIVE_TIME = (
 )
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = (
+    "{value!r} is outside the instants this API accepts, 1970-01-01T00:00:00Z (inclusive) to "
+    "2200-01-01T00:00:00Z (exclusive)"
+)
+
+
 def parse_datetime(value: object) -> datetime:
     """An ISO-8601 timestamp with its zone. One without would be read in some zone the client
     did not say, silently: refused instead (``BAD_USER_INPUT``)."""
@@ -90,6 +98,10 @@ def parse_datetime(value: object) -> datetime:
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(NAIVE_TIME.format(value=value))
+    if not EARLIEST <= parsed < LATEST:
+        # checked here, once for every argument: resolvers step bars back and forth from these
+        # instants, which near year 1 or 9999 leaves the range of datetime (OverflowError)
+        raise ValueError(OUT_OF_RANGE.format(value=value))
     return parsed
 
 
@@ -97,8 +109,8 @@ DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
     description=(
         "An instant as an ISO-8601 string with its time zone, e.g. 2026-06-22T11:45:00Z or "
-        "2026-06-22T13:45:00+02:00. Answers are in UTC (+00:00). A timestamp without a zone is "
-        "refused with BAD_USER_INPUT."
+        "2026-06-22T13:45:00+02:00. Answers are in UTC (+00:00). A timestamp without a zone, or "
+        "outside 1970-01-01T00:00:00Z to 2200-01-01T00:00:00Z, is refused with BAD_USER_INPUT."
     ),
     serialize=lambda value: value.isoformat(),
     parse_value=parse_datetime,

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.errors import RecordingError
+
 RECORDING_SUFFIX = ".recording.json"
 
 
@@ -38,7 +40,13 @@ class Recording:
     @classmethod
     def load(cls, path: Path) -> Recording:
         with path.open() as handle:
-            data = json.load(handle)
+            try:
+                data = json.load(handle)
+            except json.JSONDecodeError as exc:  # one line naming the place, not a traceback
+                raise RecordingError(
+                    f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg} (the recording is "
+                    "truncated or damaged; write it again with scripts/build_recordings.py)"
+                ) from None
         return cls(**data)
 
     def window(self, name: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from jobs.errors import RecordingError
+
 BINANCE_BTC = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
 BINANCE_ETH = Path("binance") / "ETHUSDT_perp_5m_klines_funding.csv"
 BINANCE_ETH_FUNDING = Path("binance") / "ETHUSDT_perp_funding_8h.csv"
@@ -122,9 +124,60 @@ class SharedData:
         return self.series.get((exchange_id, symbol, bar))
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
+BAR_FIELDS = ("timestamp", "price_open", "price_high", "price_low", "price_close")
+SETTLEMENT_FIELDS = ("funding_time", "funding_rate")
+
+
+def _read_csv(
+    path: Path, required: tuple[str, ...] = (), time_field: str | None = None
+) -> list[dict[str, str]]:
+    """The rows of a recorded CSV file, checked as they are read.
+
+    A row with fewer or more fields than the header (a file cut off mid-row), an empty or
+    non-numeric ``required`` field, and with ``time_field`` a timestamp not after the previous
+    row's (a repeated or out-of-order row) raise :class:`RecordingError` naming the file and the
+    line: a damaged recording is refused, never quietly repaired (keeping the first of two rows
+    with one timestamp, say), and the error is one line, not a traceback.
+    """
+    rows: list[dict[str, str]] = []
     with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [name for name in required if name not in header]
+        if missing:
+            raise RecordingError(f"{path}: line 1: the header lacks {', '.join(missing)}")
+        previous: tuple[int, int] | None = None  # (timestamp, line)
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(value is None for value in row.values()):
+                raise RecordingError(
+                    f"{path}: line {line}: {len(header)} fields expected, the row has "
+                    f"{sum(v is not None for v in row.values()) + len(row.get(None) or [])} "
+                    "(the file is truncated or the row is malformed)"
+                )
+            for name in required:
+                try:
+                    float(row[name])
+                except ValueError:
+                    raise RecordingError(
+                        f"{path}: line {line}: {name} is {row[name]!r}, not a number "
+                        "(the file is truncated or the row is malformed)"
+                    ) from None
+            if time_field is not None:
+                stamp = int(float(row[time_field]))
+                if previous is not None and stamp <= previous[0]:
+                    how = "repeats" if stamp == previous[0] else "is before"
+                    raise RecordingError(
+                        f"{path}: line {line}: {time_field} {stamp} {how} the one on line "
+                        f"{previous[1]} ({previous[0]}); every row must be after the one before"
+                    )
+                previous = (stamp, line)
+            rows.append(row)
+    return rows
+
+
+def _bar_rows(path: Path) -> list[dict[str, str]]:
+    return _read_csv(path, BAR_FIELDS, "timestamp")
 
 
 def _bars(rows: Iterable[dict[str, str]]) -> tuple[Bar, ...]:
@@ -144,7 +197,8 @@ def _bars(rows: Iterable[dict[str, str]]) -> tuple[Bar, ...]:
 
 
 def _settlements(path: Path) -> tuple[FundingEvent, ...]:
-    return tuple(FundingEvent(int(r["funding_time"]), r["funding_rate"]) for r in _read_csv(path))
+    rows = _read_csv(path, SETTLEMENT_FIELDS, "funding_time")
+    return tuple(FundingEvent(int(r["funding_time"]), r["funding_rate"]) for r in rows)
 
 
 def aggregate_bars(bars: tuple[Bar, ...], bar_ms: int, into_ms: int) -> tuple[Bar, ...]:
@@ -183,7 +237,7 @@ def aggregate_bars(bars: tuple[Bar, ...], bar_ms: int, into_ms: int) -> tuple[Ba
 
 
 def _binance_btc(root: Path) -> MarketSeries:
-    bars = _bars(_read_csv(root / BINANCE_BTC))
+    bars = _bars(_bar_rows(root / BINANCE_BTC))
     return MarketSeries(
         "binanceusdm",
         "BTC/USDT:USDT",
@@ -210,7 +264,7 @@ def _binance_eth(root: Path) -> MarketSeries | None:
         "ETH/USDT:USDT",
         "ETHUSDT",
         BAR_MS,
-        _bars(_read_csv(root / BINANCE_ETH)),
+        _bars(_bar_rows(root / BINANCE_ETH)),
         _settlements(root / BINANCE_ETH_FUNDING),
         sources={"klines": str(BINANCE_ETH), "fundingRate": str(BINANCE_ETH_FUNDING)},
         derived={"kline quote volume/trades/taker volumes": "null: not in the file"},
@@ -225,7 +279,7 @@ def _bybit_btc(root: Path) -> MarketSeries | None:
         "BTC/USDT:USDT",
         "BTCUSDT",
         BAR_MS,
-        _bars(_read_csv(root / BYBIT_BTC)),
+        _bars(_bar_rows(root / BYBIT_BTC)),
         _settlements(root / BYBIT_BTC_FUNDING),
         sources={"kline": str(BYBIT_BTC), "funding/history": str(BYBIT_BTC_FUNDING)},
         derived={"kline turnover": "null: not in the file"},
@@ -235,7 +289,7 @@ def _bybit_btc(root: Path) -> MarketSeries | None:
 def _okx_btc(root: Path) -> list[MarketSeries]:
     if not (root / OKX_BTC_1M).is_file():
         return []
-    minutes = _bars(_read_csv(root / OKX_BTC_1M))
+    minutes = _bars(_bar_rows(root / OKX_BTC_1M))
     funding = _settlements(root / OKX_BTC_FUNDING)
     sources = {"candles 1m": str(OKX_BTC_1M), "funding-rate-history": str(OKX_BTC_FUNDING)}
     one = MarketSeries(
@@ -287,17 +341,34 @@ def load_shared_data(root: Path) -> SharedData:
                 filled_accum_qty=row["filled_accum_qty"],
                 trade_time=int(row["trade_time_ms"]),
             )
-            for row in _read_csv(root / FORCE_ORDERS)
+            for row in _read_csv(root / FORCE_ORDERS, ("trade_time_ms",))
         )
     levels: tuple[dict[str, Any], ...] = ()
     if (root / HYPERLIQUID_LEVELS).is_file():
-        with (root / HYPERLIQUID_LEVELS).open() as handle:
-            levels = tuple(json.loads(line) for line in handle if line.strip())
+        levels = tuple(_json_lines(root / HYPERLIQUID_LEVELS))
     fixture = None
     if (root / HYPERLIQUID_FIXTURE).is_file():
         with (root / HYPERLIQUID_FIXTURE).open() as handle:
             fixture = json.load(handle)
     return SharedData(root, series, specs, tiers, orders, levels, fixture)
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per line; a line that does not parse (a file cut off mid-line) raises
+    :class:`RecordingError` naming the file and the line."""
+    out: list[dict[str, Any]] = []
+    with path.open() as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise RecordingError(
+                    f"{path}: line {number}: {exc.msg} at column {exc.colno} (the file is "
+                    "truncated or the line is damaged)"
+                ) from None
+    return out
 
 
 def _bar_name(bar_ms: int) -> str:

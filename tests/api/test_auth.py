@@ -59,9 +59,13 @@ async def test_keys_are_stored_hashed_and_accepted_in_both_headers(
         assert await auth.revoke_key(api_engine, info.prefix)
         revoked = await client.post("/graphql", json=QUERY, headers={"X-API-Key": key})
         assert revoked.status_code == 401
-        # the IDE page itself stays reachable so people can paste a key into it
+        # with keys required the IDE is behind a key too (issue #17): without one, 401
         ide = await client.get("/graphql", headers={"Accept": "text/html"})
-        assert ide.status_code == 200
+        assert ide.status_code == 401
+        assert ide.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        other, _ = await auth.create_key(api_engine, "ide", 100)
+        ide = await client.get("/graphql", headers={"Accept": "text/html", "X-API-Key": other})
+        assert ide.status_code == 200 and "graphiql" in ide.text.lower()
 
 
 async def test_a_revoked_key_is_refused_at_once_though_its_lookup_is_cached(
@@ -237,3 +241,50 @@ async def test_key_store_failure_is_a_masked_internal_error(
     assert response.status_code == 500
     assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
     assert "secret" not in response.text and "postgresql" not in response.text
+
+
+async def test_metrics_are_gated_when_keys_are_required(
+    api_engine: AsyncEngine, api_database_url: str, stored: Stored
+) -> None:
+    key, _ = await auth.create_key(api_engine, "scraper", 100)
+    async with client_for(api_engine, api_database_url) as client:  # keys optional: open
+        assert (await client.get("/metrics")).status_code == 200
+    async with client_for(api_engine, api_database_url, require_api_keys=True) as client:
+        refused = await client.get("/metrics")
+        assert refused.status_code == 401 and "liqmap_" not in refused.text
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer lqm_x_y"})
+        assert wrong.status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and "liqmap_graphql_requests_total" in ok.text
+    token = "metrics-" + "s" * 24
+    async with client_for(
+        api_engine, api_database_url, require_api_keys=True, metrics_token=token
+    ) as client:
+        # with a metrics token, only the token opens /metrics (an API key is not a scraper's)
+        assert (await client.get("/metrics", headers={"X-API-Key": key})).status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and "liqmap_" in ok.text
+        # and the token is no API key
+        graphql = await client.post("/graphql", json=QUERY, headers={"X-API-Key": token})
+        assert graphql.status_code == 401
+
+
+async def test_readiness_names_no_exception_when_the_database_is_down(
+    api_database_url: str, stored: Stored
+) -> None:
+    from liqmap.database import create_engine
+    from tests.api.conftest import free_port
+
+    port = free_port()  # nothing listens there
+    url = f"postgresql://postgres@127.0.0.1:{port}/nowhere"
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with client_for(engine, url) as client:
+            ready = await client.get("/health/ready")
+    finally:
+        await engine.dispose()
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "reason": "database unavailable"}
+    for leak in ("Error", "Exception", "refused", "asyncpg", "psycopg", str(port)):
+        assert leak not in ready.text, ready.text

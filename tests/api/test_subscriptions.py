@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.subscriptions import SnapshotEvent
 from liqmap.database import DatabaseTarget, create_engine, database_name, with_database
+from models.auth_store import KEYS_CHANNEL
 from tests.api.brute import brute_force_walls
 from tests.api.conftest import LiveServer, build_app
 from tests.api.pipeline import SYMBOL, Snap, Stored
@@ -80,14 +83,34 @@ async def connect(server: LiveServer, **kwargs: Any) -> Any:
 
 
 async def subscribed(app: Starlette, count: int) -> None:
-    """Wait until ``count`` subscriptions listen, and a moment for them to read their start."""
+    """Wait until ``count`` subscriptions listen and have read where they start. Each
+    registers its queue with the hub and then, with no pause between, reads the newest stored
+    bar on a pooled connection of the app's engine, which it gives back: once ``count`` queues
+    exist and the pool has nothing checked out, every one of them has its start."""
+    hub, pool = app.state.hub, app.state.engine.pool
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (len(hub._queues) >= count and pool.checkedout() == 0):
+        assert asyncio.get_running_loop().time() < deadline, (len(hub._queues), pool.status())
+        await asyncio.sleep(0.01)
+
+
+async def notifications_delivered(app: Starlette, engine: AsyncEngine) -> None:
+    """Wait until every NOTIFY committed so far has reached the app's hub. PostgreSQL delivers
+    notifications in the order their transactions committed, so a sentinel sent now (on the
+    key-revocation channel, under a prefix no key has) arrives after all of them."""
     hub = app.state.hub
-    for _ in range(250):
-        if len(hub._queues) >= count:
-            break
-        await asyncio.sleep(0.02)
-    assert len(hub._queues) >= count
-    await asyncio.sleep(0.5)
+    sentinel = f"barrier-{uuid.uuid4().hex}"
+    arrived = asyncio.Event()
+    hub.on_key_revoked(lambda prefix: arrived.set() if prefix == sentinel else None)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :sentinel)"),
+            {
+                "channel": KEYS_CHANNEL,
+                "sentinel": sentinel,
+            },
+        )
+    await asyncio.wait_for(arrived.wait(), 10)
 
 
 @dataclass
@@ -379,13 +402,12 @@ async def test_a_recompute_refreshes_caches_and_delivers_only_the_new_bars(
                 assert report.series[0].full_recompute
                 assert all(s.snapshots_written > QUEUE_SIZE for s in report.series)
                 announced = 2 * len(report.series)  # per series written: 5m and 1h
-                for _ in range(500):  # every write has been announced
-                    if hub.generation >= generation + announced:
-                        break
-                    await asyncio.sleep(0.02)
-                await asyncio.sleep(0.2)  # and nothing more comes
+                # every write of the run has reached the hub, and nothing more comes
+                await notifications_delivered(live_app, live.engine)
                 assert hub.generation == generation + announced
-                events = [stalled.get_nowait() for _ in range(stalled.qsize())]
+                queued = [stalled.get_nowait() for _ in range(stalled.qsize())]
+                events = [e for e in queued if isinstance(e, SnapshotEvent)]
+                assert len(queued) == len(events) + 1  # and the barrier's sentinel
             # each names the whole range it rewrote: every snapshot now stored, oldest to newest
             assert len(events) == announced
             for scope in ("binanceusdm", "all"):
@@ -474,11 +496,7 @@ async def test_new_bars_drop_only_the_cached_answers_they_change(
         generation = hub.generation
         report = await ingest_the_rest_and_materialize(live)
         assert report.snapshots_written > 0
-        for _ in range(250):
-            if hub.generation > generation:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # every write of the run has been announced
+        await notifications_delivered(live_app, live.engine)  # every write of the run
         assert hub.generation > generation
         assert past_key in graphql.responses  # closed history: unchanged, still cached
         assert latest_key not in graphql.responses  # the newest instant moved
@@ -531,11 +549,14 @@ async def test_answers_only_a_notify_can_change_outlive_the_open_range_ttl(
                 body = (await c.post("/graphql", json={"query": query})).json()
                 assert "errors" not in body, body
             assert hub.listening
-            await asyncio.sleep(0.3)
-            kept = [
-                graphql.responses.get(ResponseCache.key(q, None, None), hub) is not None
-                for q in queries
-            ]
+            # 0.3 s later by the cache's clock (patched only while nothing else runs: no await)
+            later = time.monotonic() + 0.3
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(time, "monotonic", lambda: later)
+                kept = [
+                    graphql.responses.get(ResponseCache.key(q, None, None), hub) is not None
+                    for q in queries
+                ]
         finally:
             graphql.response_cache_seconds = ttl
     assert kept == [True, False, False, True, False]

@@ -91,7 +91,15 @@ def test_hand_calculated_liquidations(tiers: MarginTiers) -> None:
     # the short lost 10 % to the proportional close in bar 2: 90 USD left when reached
     np.testing.assert_allclose(result.predicted_short_usd, [0, 0, 0, 0, 90.0], rtol=1e-12)
     assert result.state is not None and result.state.open_cohorts == 0
-    assert (90 / 0.996) > 90.3 and (11000 / 100.4) > 109.5  # the wicks above straddle the LPs
+    # the bars were built around these LPs: the engine's own liquidation prices, against the
+    # hand calculation above, and the wicks that reach (or just miss) them
+    long_lp, short_lp = (
+        isolated_liquidation_price(side, 100.0, 10.0, 100.0, tiers).item() for side in (1, -1)
+    )
+    assert long_lp == pytest.approx(9000 / 99.6, rel=1e-12)  # 90.3614…
+    assert short_lp == pytest.approx(11000 / 100.4, rel=1e-12)  # 109.5617…
+    assert 90.3 <= long_lp < 99.8  # bar 2's low reaches it, bar 1's does not
+    assert 109.5 < short_lp <= 109.6  # bar 3's high stops short, bar 4's reaches it
 
 
 def test_decay_counts_elapsed_time_across_a_gap(tiers: MarginTiers) -> None:

@@ -57,8 +57,24 @@ def test_one_timeframe_implementation() -> None:
     assert jobs.exchanges.timeframe_ms is timeframe_ms
 
 
-def test_good_candles_pass() -> None:
-    validate_candles([candle(NOW - 2 * STEP), candle(NOW - STEP)], STEP, NOW)
+def test_candles_on_every_boundary_pass_and_one_step_past_it_fail() -> None:
+    """Each rule's edge is accepted (a flat bar, zero volume, open at the low and close at the
+    high, a bar stamped now) and the smallest step past it is refused: the rules are exactly
+    these, not stricter and not looser."""
+    flat = CandleRow(NOW - 2 * STEP, 100, 100, 100, 100, 0.0, 0.0)
+    edges = [candle(NOW - 3 * STEP), flat, candle(NOW - STEP, o=90, c=110), candle(NOW)]
+    validate_candles(edges, STEP, NOW)  # raises BatchRejected on any refusal
+    past = {
+        "high 99.99 < low 100": CandleRow(NOW - 2 * STEP, 100, 99.99, 100, 100, 0.0, 0.0),
+        "outside": CandleRow(NOW - 2 * STEP, 100, 100, 100, 100.01, 0.0, 0.0),
+        "volume = -1": CandleRow(NOW - 2 * STEP, 100, 100, 100, 100, -1.0, 0.0),
+        "open = 0": CandleRow(NOW - 2 * STEP, 0, 0, 0, 0, 0.0, 0.0),
+    }
+    for reason, row in past.items():
+        with pytest.raises(BatchRejected, match=reason):
+            validate_candles([edges[0], row, edges[2], edges[3]], STEP, NOW)
+    with pytest.raises(BatchRejected, match="in the future"):
+        validate_candles(edges, STEP, NOW - STEP)  # the last bar one period ahead of the clock
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -61,20 +62,26 @@ async def test_copy_upsert_is_idempotent_and_last_write_wins(db: AsyncEngine) ->
     assert first == 9.0
 
 
+class CrashBeforeCommit(Exception):
+    """Raised by the test itself after its write: nothing else may raise it."""
+
+
 async def test_rollback_leaves_nothing(db: AsyncEngine) -> None:
     cols = ("market_id", "timeframe", "ts", "open", "high", "low", "close")
-    try:
+    with pytest.raises(CrashBeforeCommit):
         async with db.begin() as conn:
             market = await _market(conn)
-            await copy_upsert(
+            written = await copy_upsert(
                 conn,
                 "candles",
                 cols,
                 [(market, "5m", datetime(2026, 5, 1, tzinfo=UTC), 1, 1, 1, 1)],
             )
-            raise RuntimeError("crash after the write, before commit")
-    except RuntimeError:
-        pass
+            # the write happened inside the transaction (so the rollback has something to undo)
+            assert written == 1
+            inside = (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one()
+            assert inside == 1
+            raise CrashBeforeCommit("crash after the write, before commit")
     async with db.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM candles"))).scalar_one() == 0
         assert (await conn.execute(text("SELECT count(*) FROM markets"))).scalar_one() == 0

@@ -287,3 +287,71 @@ def replay_pipeline(database_url: str, shared_data: Path, log: Path, **settings:
             check=True,
             timeout=300,
         )
+
+
+# --- a network path the test can cut --------------------------------------------------------
+class TcpProxy:
+    """A loopback TCP proxy to ``target_port`` that the test cuts and restores: :meth:`cut`
+    closes every connection through it and refuses new ones (what clients see of a database
+    that went away), :meth:`restore` accepts again on the same port. Runs on the caller's
+    event loop."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: Any = None
+        self._writers: set[Any] = set()
+        self.connections = 0  # accepted since the start
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (same server as the target) with its port replaced by the proxy's."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(database_url)
+        netloc = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+        return urlunsplit(parts._replace(netloc=f"{netloc}:{self.port}"))
+
+    async def start(self) -> TcpProxy:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def _serve(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pump(src: Any, dst: Any) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(Exception):
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        """Refuse new connections and reset every open one."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            transport = writer.transport
+            with contextlib.suppress(Exception):
+                transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        await self.cut()

@@ -1,4 +1,4 @@
-"""Migration 0008: a v1 snapshot (a plain grid vector) reads as before; a v2 one (graded
+"""Migration 0009: a v1 snapshot (a plain grid vector) reads as before; a v2 one (graded
 buckets) reads back onto the grid with every USD kept."""
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ V1_SHORT = [4.0, 0.0, 0.0, 8.0]
 
 @pytest.fixture
 async def upgraded(server_url: str) -> AsyncIterator[str]:
-    """A database with one v1 snapshot written at 0007, then upgraded to the head."""
-    url = create_database(server_url, "liqmap_test_m8")
+    """A database with one v1 snapshot written at 0008, then upgraded to the head."""
+    url = create_database(server_url, "liqmap_test_m9")
     try:
-        migrations.upgrade(url, "0007")
+        migrations.upgrade(url, "0008")
         with psycopg.connect(url, autocommit=True) as conn:
             sid = conn.execute(
                 "INSERT INTO heatmap_series (symbol, scope, bucket_size) "
