@@ -701,3 +701,21 @@ def test_no_liquidation_and_bad_input() -> None:
             TABLE_B,
             version="old",  # type: ignore[arg-type]
         )
+
+
+def test_one_way_and_hedge_positions_become_a_long_and_a_short_leg() -> None:
+    """Binance's BOTH / LONG / SHORT terms (engine.liquidation._legs), each case by hand."""
+    from engine.liquidation import _legs
+
+    def legs(side: int, both: float, long_: float = 0.0, short: float = 0.0) -> list[float]:
+        return [float(x) for x in _legs(side, both, 100.0, long_, 90.0, short, 110.0)]
+
+    assert legs(1, 2.0) == [2.0, 100.0, 0.0, 100.0]  # one-way long: the short leg empty
+    assert legs(-1, 3.0) == [0.0, 100.0, 3.0, 100.0]  # one-way short: the long leg empty
+    assert legs(1, 0.0, long_=1.0, short=2.0) == [1.0, 90.0, 2.0, 110.0]  # hedge: both legs
+    assert legs(-1, 0.0, short=2.0) == [0.0, 100.0, 2.0, 110.0]  # hedge, short leg only
+    for mixed in ({"long_": 1.0}, {"short": 1.0}):
+        with pytest.raises(ValueError, match="either one-way"):
+            legs(1, 2.0, **mixed)
+    long_q, _, short_q, _ = _legs([1, -1, 1], [2.0, 3.0, 0.0], 100.0, [0, 0, 4], 90.0, 0.0, 0)
+    assert long_q.tolist() == [2.0, 0.0, 4.0] and short_q.tolist() == [0.0, 3.0, 0.0]

@@ -247,3 +247,40 @@ def test_place_columns_clips_to_the_rows() -> None:
     assert m.tolist() == [[2, 0], [3, 0], [0, 4]]
     assert m.dtype == np.float32
     assert grid.place_columns(2, 1, 0, [(0, 5, np.array([1.0]))]).tolist() == [[0], [0]]
+
+
+def test_small_values_and_exact_thresholds() -> None:
+    """Values under 1 USD and thresholds met exactly (mutants compared against 1 or used > for
+    >= and survived the tests above)."""
+    assert lv.max_pain(np.array([0.25, 0.5]), downward=False) == lv.MaxPain(1, 0.5)
+    assert lv.intensity(vector(0, [0.25, 0.0], [0.25, 0.5])).tolist() == [1.0, 1.0]
+    assert lv.intensity(vector(0, [0.1, 0.0], [0.0, 0.4])).tolist() == [0.25, 1.0]
+    assert lv.ratio(1.0, 0.5) == 2.0
+    v = vector(100, [4, 4, 0, 1, 9, 0], [0, 0, 0, 0, 0, 6])
+    # a wall of exactly min_usd is kept; one exactly within_pct away is near
+    assert [w.notional_usd for w in lv.clusters(v, min_usd=9.0, limit=10)] == [9.0]
+    near = lv.walls_near(v, 1025.0, 10.0, within_pct=100 * 15 / 1025, min_usd=0.0)
+    assert [w.side for w in near] == ["LONG"]
+
+
+def test_rebucket_keeps_a_single_bucket_and_exact_shapes() -> None:
+    single = grid.rebucket(vector(7, [3.0], [4.0]), 5)  # bucket 7 → merged bucket 1
+    assert (single.first, single.long_usd.tolist(), single.short_usd.tolist()) == (1, [3.0], [4.0])
+    for first_row, rows, factor in ((1195, 40, 7), (0, 1, 3), (-9, 20, 4), (5, 10, 10**10)):
+        matrix = np.arange(rows * 2, dtype=np.float32).reshape(rows, 2)
+        merged, first = grid.rebucket_rows(matrix, first_row, factor)
+        groups = [(first_row + i) // factor for i in range(rows)]
+        assert first == min(groups)
+        assert merged.shape == (max(groups) - min(groups) + 1, 2)
+        for g in set(groups):
+            members = [i for i in range(rows) if groups[i] == g]
+            np.testing.assert_allclose(merged[g - first], matrix[members].sum(axis=0), rtol=1e-6)
+
+
+def test_sums_of_vectors_convert_both_sides_and_start_empty() -> None:
+    a = vector(3, [1, 2, 3], [4, 5, 6])
+    b = vector(5, [10, 20], [30, 40])
+    converted = grid.add_vectors([a, b], [2.0, 0.5])
+    assert converted.short_usd.tolist() == [8, 10, 27, 20]
+    empty = grid.add_vectors([])
+    assert empty.first == 0 and empty.long_usd.size == 0 and empty.short_usd.size == 0
