@@ -12,7 +12,8 @@ uvicorn on loopback and measures, in the same run:
 2. the same cells served as a list of per-cell objects (a bench-only endpoint on the same server,
    reading the same rows): p50, and the speed-up of (1) over it;
 3. ``liquidationLevels`` (latest, 400 buckets): p50 / p99 one client at a time, then requests/s,
-   latency and errors with 32 concurrent clients.
+   latency and errors with 32 concurrent clients; and the default answer, the full map (model
+   v2: its whole span), p50 / p99.
 
 Each measurement runs twice, against a server with its caches off (every request reads
 PostgreSQL, assembles and encodes) and against one with them on (decoded snapshot columns and
@@ -74,6 +75,12 @@ CELLS = """query ($start: DateTime!, $end: DateTime!, $lo: Float!, $hi: Float!) 
 
 LEVELS = """query ($lo: Float!, $hi: Float!) {
   liquidationLevels(symbol: "BTC/USDT:USDT", priceMin: $lo, priceMax: $hi) {
+    at price totalLongUsd totalShortUsd
+    levels { price longUsd shortUsd cumulativeLongUsd cumulativeShortUsd intensity }
+    maxPainLong { price cumulativeUsd } maxPainShort { price cumulativeUsd } } }"""
+
+LEVELS_FULL = """{
+  liquidationLevels(symbol: "BTC/USDT:USDT") {
     at price totalLongUsd totalShortUsd
     levels { price longUsd shortUsd cumulativeLongUsd cumulativeShortUsd intensity }
     maxPainLong { price cumulativeUsd } maxPainShort { price cumulativeUsd } } }"""
@@ -335,6 +342,11 @@ async def measure(
         results["levels"] = await sequential(
             client, "/graphql", LEVELS, [levels_vars] * args.requests
         )
+        full = await client.post("/graphql", json={"query": LEVELS_FULL})
+        results["levels_full_buckets"] = len(full.json()["data"]["liquidationLevels"]["levels"])
+        results["levels_full"] = await sequential(
+            client, "/graphql", LEVELS_FULL, [{}] * args.requests
+        )
     results["levels_load"] = await load(
         make_client, LEVELS, levels_vars, args.concurrency, args.duration
     )
@@ -574,6 +586,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(line("  same, each request a different 24 h window", r["heatmap_sliding"]))
         print(line("  same, with the 288 candles", r["heatmap_with_candles"]))
         print(line("liquidationLevels latest, 400 buckets", r["levels"]))
+        full = f"liquidationLevels latest, the full map ({r['levels_full_buckets']} buckets)"
+        print(line(full, r["levels_full"]))
         ld = r["levels_load"]
         print(
             f"  {args.concurrency} concurrent clients for {args.duration:.0f} s: "

@@ -100,14 +100,15 @@ def main() -> int:
     params = ModelParams.default()
     params = ModelParams.from_dict({**params.to_dict(), "leverage_levels": 40})
     median_price = float(np.median(bars.close))
-    # a 2,000-bucket window at the median price
-    bucket = 2 * params.window_fraction * median_price / 2000
+    # a 2,000-bucket snapshot at the median price (the model's full span, ModelParams.span)
+    below, above = params.span(params.profile(tiers))
+    bucket = (below + above) * median_price / 2000
     grid = PriceGrid(bucket_size=bucket)
     every = np.ones(len(bars), dtype=bool)
     print(f"tiers: {source} (valid from {valid_from}); params {params.version}")
     print(
         f"bars: {len(bars):,} (5m, tiled real data), leverage levels: {params.leverage_levels}, "
-        f"bucket {bucket:.2f} USD, window ±{params.window_fraction:.0%}"
+        f"bucket {bucket:.2f} USD, span −{below:.0%}/+{above:.0%}"
     )
 
     times = []

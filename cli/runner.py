@@ -177,24 +177,29 @@ def worker_process_main(
     ended: whatever a driver left running in the background cannot hold the process, and the
     supervisor starts a fresh one.
     """
-    import logging
-    import signal
-    import sys
-
     from liqmap.logs import configure_logging
 
     configure_logging(log_level, settings.log_json)
     log.info("job worker process", pid=os.getpid(), nice=lower_cpu_priority(settings.worker_nice))
-    code = 1
+
+    async def main() -> None:
+        # exit from inside the loop: asyncio.run's teardown would wait for every task left
+        _exit_now(await _worker_process(settings, target, concurrency, parent_pid))
+
     try:
-        code = asyncio.run(_worker_process(settings, target, concurrency, parent_pid))
+        asyncio.run(main())
     except BaseException as exc:
         log.error("job worker process failed", error=repr(exc))
-    finally:
-        logging.shutdown()
-        sys.stderr.flush()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os._exit(code)
+    _exit_now(1)
+
+
+def _exit_now(code: int) -> None:
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _worker_process(
@@ -247,7 +252,7 @@ async def _worker_process(
 def _abandon(task: asyncio.Task[None]) -> None:
     if not task.done():
         log.error("job worker did not stop in time; exiting without it")
-        os._exit(0)
+        _exit_now(0)
 
 
 async def supervise_worker_process(

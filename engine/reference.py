@@ -90,6 +90,27 @@ def leverage_table(params: ModelParams, tiers: MarginTiers) -> list[tuple[float,
     return [(lev, w / kept) for lev, w in usable]
 
 
+def reference_span(params: ModelParams, tiers: MarginTiers) -> tuple[float, float]:
+    """(below, above) as ``ModelParams.span`` defines it, level by level: walk the levels from
+    the nearest liquidation outward until ``span_mass`` of the weight is passed."""
+    levels = leverage_table(params, tiers)
+    out = []
+    for side in (1, -1):
+        dist = sorted(
+            (abs(_liquidation_price(side, 1.0, lev, params.position_usd, tiers) - 1.0), w)
+            for lev, w in levels
+        )
+        total = sum(w for _, w in dist)
+        acc, reach = 0.0, dist[-1][0]
+        for d, w in dist:
+            acc += w
+            if acc >= params.span_mass * total * (1 - 1e-12):
+                reach = d
+                break
+        out.append(max(params.span_min_fraction, reach / (1.0 - params.span_room)))
+    return min(out[0], 0.95), out[1]
+
+
 def _long_share(params: ModelParams, bars: Bars, u: int) -> float:
     if params.side_split == "even" or params.side_skew == 0.0:
         return 0.5
@@ -130,6 +151,7 @@ def simulate_reference(
     snapshot_every: list[bool] | None = None,
 ) -> ReferenceResult:
     levels = leverage_table(params, tiers)
+    below, above = reference_span(params, tiers)
     log_prune = math.log(params.prune_fraction)
     positions: list[Position] = []
     result = ReferenceResult([], [])
@@ -191,8 +213,8 @@ def simulate_reference(
                         positions.append(Position(side, lp, notional, log_scale))
         if snapshot_every is not None and snapshot_every[u]:
             size, origin = grid.bucket_size, grid.origin
-            lo = math.floor((close * (1.0 - params.window_fraction) - origin) / size)
-            hi = math.floor((close * (1.0 + params.window_fraction) - origin) / size) + 1
+            lo = math.floor((close * (1.0 - below) - origin) / size)
+            hi = math.floor((close * (1.0 + above) - origin) / size) + 1
             long_levels = [0.0] * (hi - lo)
             short_levels = [0.0] * (hi - lo)
             for p in positions:

@@ -19,6 +19,7 @@ cross-exchange aggregate sums only the venues that have open interest
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,8 @@ from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
-from maps.grid import PriceGrid, add_vectors
+from maps.compact import CompactVector, encode, fine_buckets
+from maps.grid import BucketVector, PriceGrid, add_vectors
 from models import heatmap_store as hs
 from models import market_data_store, market_store
 from models.heatmap_store import SavedState
@@ -223,22 +225,17 @@ async def materialize_market(
     index_of = {int(t): i for i, t in enumerate(bars.timestamp)}
     for snap in result.snapshots:
         i = index_of[int(snap.timestamp)]
-        origin = float(snap.bucket_origin_index) * grid.bucket_size
         ts = to_datetime(int(snap.timestamp))
-        long_usd = np.asarray(snap.long, dtype=np.float32)
-        short_usd = np.asarray(snap.short, dtype=np.float32)
+        packed = graded(
+            BucketVector(snap.bucket_origin_index, snap.long, snap.short),
+            float(snap.price),
+            grid.bucket_size,
+        )
         for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
             if mask[i]:
                 snapshots.append(
-                    hs.SnapshotRow(
-                        ts,
-                        resolution,
-                        float(snap.price),
-                        origin,
-                        grid.bucket_size,
-                        long_usd,
-                        short_usd,
-                        params.version,
+                    hs.SnapshotRow.of(
+                        ts, resolution, float(snap.price), grid.bucket_size, packed, params.version
                     )
                 )
     stamps = [to_datetime(int(t)) for t in bars.timestamp]
@@ -272,6 +269,12 @@ async def materialize_market(
     return report, previous_last
 
 
+def graded(vector: BucketVector, price: float, bucket_size: float) -> CompactVector:
+    """A snapshot's vectors in graded buckets around the price (``maps.compact``)."""
+    center = math.floor(price / bucket_size)
+    return encode(vector, center, fine_buckets(price, bucket_size))
+
+
 def _bucket(rt: Runtime, symbol: str) -> float:
     return rt.settings.bucket_size_for(symbol)
 
@@ -302,15 +305,8 @@ async def materialize_aggregate(
                 total = add_vectors([p.vector for p in parts])
                 price = float(np.mean([p.price for p in parts]))
                 snapshots.append(
-                    hs.SnapshotRow(
-                        ts,
-                        resolution,
-                        price,
-                        total.first * bucket,
-                        bucket,
-                        total.long_usd.astype(np.float32),
-                        total.short_usd.astype(np.float32),
-                        version,
+                    hs.SnapshotRow.of(
+                        ts, resolution, price, bucket, graded(total, price, bucket), version
                     )
                 )
         for member in member_ids:

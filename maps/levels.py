@@ -41,22 +41,66 @@ def cumulative_outward(
 
 @dataclass(frozen=True, slots=True)
 class MaxPain:
-    """The bucket where a side's cumulative liquidations within the window first reach their
-    maximum, moving away from the price."""
+    """A side's max pain: the reach that liquidates the most of the side per percent of move.
 
-    index: int  # position in the window
+    For every bucket on the adverse side (below the price for longs, above for shorts) at least
+    one bucket width away, the price must trade to the bucket's *far* edge to liquidate all of
+    it: the move is ``distance`` (a fraction of the price) and the side's USD liquidated on the
+    way (the cumulative curve, the price's own bucket included) is ``cumulative_usd``. Max pain
+    is the bucket with the largest ``cumulative_usd / (100·distance)`` (USD per percent of
+    adverse move); ties (within a relative 1e-9) go to the nearest. A single wall is its own far
+    edge; of two walls the farther wins only if reaching it pays more per percent; on a flat map
+    every reach pays the same and the nearest is reported. Unlike the largest cumulative value,
+    which is always the window's far end, this ratio peaks inside the map wherever a wall pays
+    off the move to reach it.
+    """
+
+    index: int  # position in the window of the bucket whose far edge is reached
     cumulative_usd: float
+    distance: float  # from the price to the far edge, fraction of the price
+    usd_per_pct: float
 
 
-def max_pain(cumulative: np.ndarray, *, downward: bool) -> MaxPain | None:
-    if cumulative.size == 0:
+TIE_TOLERANCE = 1e-9
+
+
+def max_pain(
+    values: np.ndarray, first: int, price: float, bucket_size: float, *, downward: bool
+) -> MaxPain | None:
+    """The max pain of one side's per-bucket USD ``values`` (window starting at grid bucket
+    ``first``), for longs with ``downward`` (see :class:`MaxPain`); None when the side holds
+    nothing within reach."""
+    n = values.size
+    if n == 0 or price <= 0:
         return None
-    peak = float(cumulative.max())
-    if peak <= 0:
+    k = price_bucket(price, bucket_size) - first  # the price's bucket, may be outside
+    positions = np.arange(n)
+    lower = (first + positions) * bucket_size
+    if downward:
+        adverse = positions <= k
+        far_edge = lower
+        # cumulative from the price's bucket down to each bucket
+        order = slice(None, None, -1)
+    else:
+        adverse = positions >= k
+        far_edge = lower + bucket_size
+        order = slice(None)
+    side = np.where(adverse, values, 0.0)
+    cumulative = np.cumsum(side[order])[order]
+    distance = np.abs(far_edge - price) / price
+    candidate = adverse & (distance * price >= bucket_size * (1 - 1e-9)) & (cumulative > 0)
+    if not candidate.any():
         return None
-    hits = np.flatnonzero(cumulative == peak)
-    index = int(hits[-1] if downward else hits[0])  # the first reached going outward
-    return MaxPain(index, peak)
+    ratio = np.where(candidate, cumulative / np.where(candidate, distance, 1.0), -np.inf)
+    best = float(ratio.max())
+    near = np.flatnonzero(candidate & (ratio >= best * (1 - TIE_TOLERANCE)))
+    index = int(near[-1] if downward else near[0])  # the nearest to the price
+    return MaxPain(
+        index,
+        float(cumulative[index]),
+        float(distance[index]),
+        float(cumulative[index] / (100.0 * distance[index])),
+    )
 
 
 def intensity(vector: BucketVector) -> np.ndarray:

@@ -34,8 +34,12 @@ class LevelTable:
 
 @dataclass(frozen=True, slots=True)
 class PricedMaxPain:
-    price: float  # lower edge of the bucket where the cumulative curve first peaks
-    cumulative_usd: float
+    """See :class:`maps.levels.MaxPain`."""
+
+    price: float  # the far edge of the max pain bucket: the price to reach
+    cumulative_usd: float  # the side's USD liquidated on the way
+    distance_pct: float  # from the price to ``price``, % of the price
+    usd_per_pct: float  # cumulative_usd / distance_pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +96,23 @@ class MapView:
         )
 
     def max_pain_long(self) -> PricedMaxPain | None:
-        """Where the cumulative long liquidations below the price peak."""
-        cum_long, _ = lv.cumulative_outward(self.vector, self.price, self.bucket_size)
-        return self._priced(lv.max_pain(cum_long, downward=True))
+        """The reach below the price that liquidates the most long USD per percent of move."""
+        v = self.vector
+        found = lv.max_pain(v.long_usd, v.first, self.price, self.bucket_size, downward=True)
+        return self._priced(found, downward=True)
 
     def max_pain_short(self) -> PricedMaxPain | None:
-        """Where the cumulative short liquidations above the price peak."""
-        _, cum_short = lv.cumulative_outward(self.vector, self.price, self.bucket_size)
-        return self._priced(lv.max_pain(cum_short, downward=False))
+        """The reach above the price that liquidates the most short USD per percent of move."""
+        v = self.vector
+        found = lv.max_pain(v.short_usd, v.first, self.price, self.bucket_size, downward=False)
+        return self._priced(found, downward=False)
 
-    def _priced(self, found: lv.MaxPain | None) -> PricedMaxPain | None:
+    def _priced(self, found: lv.MaxPain | None, *, downward: bool) -> PricedMaxPain | None:
         if found is None:
             return None
-        price = (self.vector.first + found.index) * self.bucket_size
-        return PricedMaxPain(price, found.cumulative_usd)
+        lower = (self.vector.first + found.index) * self.bucket_size
+        price = lower if downward else lower + self.bucket_size
+        return PricedMaxPain(price, found.cumulative_usd, 100.0 * found.distance, found.usd_per_pct)
 
 
 def level_window(

@@ -1,15 +1,25 @@
 """Materialized model output: heatmap snapshots, per-bar swept levels, and engine state.
 
 A *series* is one symbol either on one exchange or aggregated over exchanges (``scope`` =
-exchange id or ``all``). Snapshots hold a bucket window as two ``real[]`` vectors with the grid
-origin and step, not one row per cell.
+exchange id or ``all``). Snapshots hold the map's span as two ``real[]`` vectors with the grid
+origin and step, not one row per cell; model v2 rows hold them in graded buckets
+(``maps.compact``: every grid bucket near the price, wider ones farther out).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Double, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, func
+from sqlalchemy import (
+    Double,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,6 +51,10 @@ class HeatmapSnapshot(Base):
     price: Mapped[float] = mapped_column(Double)  # close of the bar
     bucket_origin: Mapped[float] = mapped_column(Double)  # price of the first bucket's lower edge
     bucket_size: Mapped[float] = mapped_column(Double)
+    # graded buckets (maps.compact): 0 = a plain grid vector (every model v1 row)
+    fine_buckets: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    center_index: Mapped[int] = mapped_column(Integer, server_default="0")
+    compact_first: Mapped[int] = mapped_column(Integer, server_default="0")
     long_usd: Mapped[list[float]] = mapped_column(ARRAY(REAL))
     short_usd: Mapped[list[float]] = mapped_column(ARRAY(REAL))
     long_total_usd: Mapped[float] = mapped_column(Double)

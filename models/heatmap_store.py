@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from liqmap.timeframes import timeframe_ms
+from maps.compact import CompactVector, decode
 from maps.grid import BucketVector, origin_index
 from models.arrays import decode_float4_array
 from models.bulk import copy_upsert
@@ -70,16 +71,44 @@ class ModelState:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
-    """A snapshot to write."""
+    """A snapshot to write: its vectors in graded buckets (``maps.compact``; fine 0: plain
+    grid buckets from ``bucket_origin``)."""
 
     ts: datetime
     resolution: str
     price: float
-    bucket_origin: float
+    bucket_origin: float  # lower edge of the first grid bucket the vectors cover
     bucket_size: float
     long_usd: np.ndarray  # float32
     short_usd: np.ndarray  # float32
     model_version: str
+    fine_buckets: int = 0
+    center_index: int = 0
+    compact_first: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        ts: datetime,
+        resolution: str,
+        price: float,
+        bucket_size: float,
+        vector: CompactVector,
+        model_version: str,
+    ) -> SnapshotRow:
+        return cls(
+            ts,
+            resolution,
+            price,
+            vector.first_grid * bucket_size,
+            bucket_size,
+            np.asarray(vector.long_usd, dtype=np.float32),
+            np.asarray(vector.short_usd, dtype=np.float32),
+            model_version,
+            vector.fine,
+            vector.center,
+            vector.q_first,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +237,9 @@ SNAPSHOT_COLUMNS = (
     "long_total_usd",
     "short_total_usd",
     "model_version",
+    "fine_buckets",
+    "center_index",
+    "compact_first",
 )
 
 
@@ -231,6 +263,9 @@ async def write_snapshots(
             float(s.long_usd.sum(dtype=np.float64)),
             float(s.short_usd.sum(dtype=np.float64)),
             s.model_version,
+            s.fine_buckets,
+            s.center_index,
+            s.compact_first,
         )
         for s in snapshots
     ]
@@ -276,6 +311,17 @@ async def notify_snapshots(
 
 
 # --- snapshot reads -----------------------------------------------------------------------------
+def _grid_vector(
+    first: int, fine: int, center: int, q_first: int, long_bin: bytes, short_bin: bytes
+) -> BucketVector:
+    """A stored row's vectors on the grid (float64): graded buckets spread back evenly."""
+    long_usd = decode_float4_array(long_bin).astype(np.float64)
+    short_usd = decode_float4_array(short_bin).astype(np.float64)
+    if fine == 0:
+        return BucketVector(first, long_usd, short_usd)
+    return decode(CompactVector(center, fine, q_first, long_usd, short_usd))
+
+
 def _snapshot(row: Any) -> Snapshot:
     return Snapshot(
         row.series_id,
@@ -284,12 +330,24 @@ def _snapshot(row: Any) -> Snapshot:
         row.price,
         row.bucket_size,
         row.model_version,
-        BucketVector(
+        _grid_vector(
             origin_index(row.bucket_origin, row.bucket_size),
-            decode_float4_array(row.long_bin).astype(np.float64),
-            decode_float4_array(row.short_bin).astype(np.float64),
+            row.fine_buckets,
+            row.center_index,
+            row.compact_first,
+            row.long_bin,
+            row.short_bin,
         ),
     )
+
+
+def _column(
+    first: int, fine: int, center: int, q_first: int, long_bin: bytes, short_bin: bytes
+) -> Column:
+    if fine == 0:
+        return Column(first, decode_float4_array(long_bin), decode_float4_array(short_bin))
+    v = _grid_vector(first, fine, center, q_first, long_bin, short_bin)
+    return Column(v.first, v.long_usd.astype(np.float32), v.short_usd.astype(np.float32))
 
 
 async def snapshots_at(
@@ -400,8 +458,10 @@ async def snapshot_columns(
     """The vectors of one series' snapshots at the given bar openings."""
     params = {"series": series_id, "res": resolution, "stamps": list(stamps)}
     return {
-        ts: Column(first, decode_float4_array(lo), decode_float4_array(sh))
-        for ts, first, lo, sh in await conn.execute(query("snapshot_vectors"), params)
+        ts: _column(first, fine, center, q0, lo, sh)
+        for ts, first, fine, center, q0, lo, sh in await conn.execute(
+            query("snapshot_vectors"), params
+        )
     }
 
 
@@ -462,18 +522,17 @@ async def snapshot_batches(
     statement = query("export_snapshots").execution_options(yield_per=batch)
     result = await conn.stream(statement, params)
     async for partition in result.partitions(batch):
-        yield [
-            SnapshotVectors(
-                r.series_id,
-                r.ts,
-                r.first,
-                r.bucket_size,
-                r.price,
-                decode_float4_array(r.long_bin),
-                decode_float4_array(r.short_bin),
+        out = []
+        for r in partition:
+            c = _column(
+                r.first, r.fine_buckets, r.center_index, r.compact_first, r.long_bin, r.short_bin
             )
-            for r in partition
-        ]
+            out.append(
+                SnapshotVectors(
+                    r.series_id, r.ts, c.first, r.bucket_size, r.price, c.long_usd, c.short_usd
+                )
+            )
+        yield out
 
 
 # --- swept levels -------------------------------------------------------------------------------

@@ -447,8 +447,8 @@ SELECT l.* FROM unnest(CAST(:ids AS int[])) AS q(id),
                 unnest(CAST(:res AS text[])) AS r(res)
 CROSS JOIN LATERAL (
     SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
-           h.model_version, array_send(h.long_usd) AS long_bin,
-           array_send(h.short_usd) AS short_bin
+           h.model_version, h.fine_buckets, h.center_index, h.compact_first,
+           array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
     FROM heatmap_snapshots h
     WHERE h.series_id = q.id AND h.resolution = r.res AND h.ts <= :at
     ORDER BY h.ts DESC LIMIT 1
@@ -458,7 +458,8 @@ CROSS JOIN LATERAL (
 -- One series' snapshots of a resolution with bars opening in [start, end) after :after, oldest
 -- first, at most :limit.
 SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
-       h.model_version, array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       h.model_version, h.fine_buckets, h.center_index, h.compact_first,
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
 FROM heatmap_snapshots h
 WHERE h.series_id = :series AND h.resolution = :res AND h.ts >= :start AND h.ts < :end
   AND h.ts > :after
@@ -467,7 +468,8 @@ ORDER BY h.ts LIMIT :limit;
 -- snapshots_after --
 -- Every snapshot of one series and resolution with a bar opening after :after, oldest first.
 SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
-       h.model_version, array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       h.model_version, h.fine_buckets, h.center_index, h.compact_first,
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
 FROM heatmap_snapshots h
 WHERE h.series_id = :series AND h.resolution = :res AND h.ts > :after
 ORDER BY h.ts;
@@ -502,9 +504,9 @@ ORDER BY series_id, col, ts DESC;
 
 -- snapshot_vectors --
 -- The vectors of one series' snapshots at the given bar openings, with the grid index of their
--- first bucket.
-SELECT ts, round(bucket_origin / bucket_size)::int AS first,
-       array_send(long_usd) AS long_bin, array_send(short_usd) AS short_bin
+-- first bucket and their layout (graded buckets: maps.compact).
+SELECT ts, round(bucket_origin / bucket_size)::int AS first, fine_buckets, center_index,
+       compact_first, array_send(long_usd) AS long_bin, array_send(short_usd) AS short_bin
 FROM heatmap_snapshots WHERE series_id = :series AND resolution = :res AND ts = ANY(:stamps);
 
 -- snapshot_price_range --
@@ -525,8 +527,8 @@ GROUP BY series_id;
 -- The series' snapshots with bars opening in [start, end), by time then series (an export's
 -- rows, read through a server-side cursor).
 SELECT h.series_id, h.ts, round(h.bucket_origin / h.bucket_size)::int AS first,
-       h.bucket_size, h.price, array_send(h.long_usd) AS long_bin,
-       array_send(h.short_usd) AS short_bin
+       h.bucket_size, h.price, h.fine_buckets, h.center_index, h.compact_first,
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
 FROM heatmap_snapshots h
 WHERE h.series_id = ANY(CAST(:ids AS int[])) AND h.resolution = :res
   AND h.ts >= :start AND h.ts < :end

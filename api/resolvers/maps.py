@@ -21,7 +21,7 @@ from api.timerange import timeframe_seconds, utc
 from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
 from api.types.maps import LiquidationMap
 from api.types.scalars import EARLIEST, LATEST, SnapshotResolution
-from maps.request import check_price_window, rebucket_factor
+from maps.request import check_price_window, check_within_pct, rebucket_factor
 from maps.view import map_view
 from models import heatmap_store
 from models.heatmap_store import Snapshot
@@ -43,6 +43,14 @@ PriceMax = Annotated[
     strawberry.argument(
         description="Highest price to include (USD). A map has at most {limit:max_levels} "
         "price levels (LIQMAP_API_MAX_LEVELS; RANGE_TOO_LARGE above)."
+    ),
+]
+WithinPct = Annotated[
+    float | None,
+    strawberry.argument(
+        description="Only levels within ±withinPct % of the map's price (0 < withinPct ≤ 100); "
+        "priceMin/priceMax, when given, win on their side. Omitted: the full map (model v2 "
+        "maps span at least ±30 %)."
     ),
 ]
 BucketSize = Annotated[
@@ -76,7 +84,8 @@ def build_map(
         max_levels=max_levels,
     )
     at = min(p.ts for p in parts) + timedelta(seconds=timeframe_s)  # the bar's close
-    return LiquidationMap.of(series, at, view)
+    versions = ", ".join(sorted({p.model_version for p in parts}))
+    return LiquidationMap.of(series, at, view, versions)
 
 
 async def liquidation_map(
@@ -89,11 +98,15 @@ async def liquidation_map(
     price_min: PriceMin = None,
     price_max: PriceMax = None,
     bucket_size: BucketSize = None,
+    within_pct: WithinPct = None,
 ) -> LiquidationMap | None:
     """The liquidation map at an instant: USD at risk per price bucket, walls and max pain.
-    Null when nothing was materialized at or before that instant."""
+    The full map by default; priceMin/priceMax or withinPct narrow it. Null when nothing was
+    materialized at or before that instant."""
     ctx = info.context
     check_price_window(price_min, price_max)
+    if within_pct is not None:
+        check_within_pct(within_pct)
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
@@ -115,6 +128,12 @@ async def liquidation_map(
     )
     if not parts:
         return None
+    if within_pct is not None:
+        price = sum(p.price for p in parts) / len(parts)  # the map's price (map_view's mean)
+        if price_min is None:
+            price_min = price * (1 - within_pct / 100)
+        if price_max is None:
+            price_max = price * (1 + within_pct / 100)
     return build_map(
         found,
         parts,

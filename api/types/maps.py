@@ -70,14 +70,25 @@ class Cluster:
 
 @described
 class MaxPain:
-    """Where one side's cumulative liquidations within the window reach their maximum."""
+    """A side's max pain: the price whose reach liquidates the most of that side's notional
+    per percent of adverse move. For every level on the adverse side (below the price for
+    longs, above for shorts) at least one bucket away, the move is the distance from the price
+    to the level's far edge and the pay-off is the side's USD liquidated on the way (the
+    cumulative curve); max pain is the level with the largest pay-off per percent (ties: the
+    nearest). A lone wall is its own max pain, a farther wall wins only if it pays more per
+    percent of the longer move, and a flat map gives the nearest level. Computed over the
+    levels of the response (priceMin/priceMax/withinPct narrow it)."""
 
     side: Side = field("LONG (below price) or SHORT (above price).")
     price: float = field(
-        "Lower edge of the bucket where the cumulative curve first reaches its maximum, "
-        "moving away from the price."
+        "The price to reach: the far edge of the max pain level (its lower edge for longs, "
+        "its upper edge for shorts)."
     )
-    cumulative_usd: float = field("The cumulative USD reached there.")
+    cumulative_usd: float = field("The side's USD liquidated on the way from the price to there.")
+    distance_pct: float = field("Distance from the map's price to price, % of the map's price.")
+    usd_per_pct: float = field(
+        "cumulativeUsd / distancePct: USD liquidated per percent of adverse move (the maximum)."
+    )
 
 
 @described
@@ -167,7 +178,13 @@ class MapData:
 def _max_pain(side: Side, found: PricedMaxPain | None) -> MaxPain | None:
     if found is None:
         return None
-    return MaxPain(side=side, price=found.price, cumulative_usd=found.cumulative_usd)
+    return MaxPain(
+        side=side,
+        price=found.price,
+        cumulative_usd=found.cumulative_usd,
+        distance_pct=found.distance_pct,
+        usd_per_pct=found.usd_per_pct,
+    )
 
 
 @described
@@ -184,10 +201,17 @@ class LiquidationMap:
     total_long_usd: float = field("Sum of longUsd over the levels.")
     total_short_usd: float = field("Sum of shortUsd over the levels.")
     max_usd: float = field("Largest (long + short) of one level; intensity 1 means this.")
+    model_version: str = field(
+        "The model version that wrote this map's stored snapshots (e.g. oi-delta-cohorts-v2; "
+        "several, comma-separated, if the summed exchanges' snapshots differ). v1 maps were cut "
+        "at ±10 % of the price; v2 maps span the whole book (at least ±30 %)."
+    )
     data: strawberry.Private[MapData]
 
     @classmethod
-    def of(cls, series: SeriesSet, at: datetime, view: MapView) -> LiquidationMap:
+    def of(
+        cls, series: SeriesSet, at: datetime, view: MapView, model_version: str
+    ) -> LiquidationMap:
         return cls(
             symbol=series.symbol,
             exchanges=series.exchanges,
@@ -199,6 +223,7 @@ class LiquidationMap:
             total_long_usd=view.total_long_usd,
             total_short_usd=view.total_short_usd,
             max_usd=view.max_usd,
+            model_version=model_version,
             data=MapData(series=series, view=view),
         )
 
@@ -242,12 +267,14 @@ class LiquidationMap:
 
     @resolver
     def max_pain_long(self) -> MaxPain | None:
-        """Long max pain: the price below which the most long notional is liquidated."""
+        """Long max pain: the price below the map's price whose reach liquidates the most long
+        USD per percent of move (see MaxPain)."""
         return _max_pain(Side.LONG, self.data.view.max_pain_long())
 
     @resolver
     def max_pain_short(self) -> MaxPain | None:
-        """Short max pain: the price above which the most short notional is liquidated."""
+        """Short max pain: the price above the map's price whose reach liquidates the most short
+        USD per percent of move (see MaxPain)."""
         return _max_pain(Side.SHORT, self.data.view.max_pain_short())
 
     @resolver

@@ -33,7 +33,9 @@ The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar
    market's tier table. On a fresh state, the first bar opens ``seed_fraction`` of its open
    interest. Positions whose remaining fraction falls below ``prune_fraction`` are dropped.
 
-Snapshots (heatmaps) are the open notional per grid bucket after the bar, over the window.
+Snapshots (heatmaps) are the open notional per grid bucket after the bar, over the full span
+the leverage profile reaches (``ModelParams.span``: at least ±30 % of the price, wide enough
+that 99.5 % of each side's profile weight lies in its inner three quarters).
 
 Why it is fast and exact: positions are cohorts with exact liquidation prices (``cohorts``);
 closes and decay are one global log-scale (``drivers``); deaths are found for all cohorts at
@@ -144,7 +146,8 @@ def simulate(
         )
 
     emit = snapshot_sink or collect
-    final = advance_book(bars, grid, params, state, cohorts, fates, drivers, snapshot_every, emit)
+    span = params.span(profile)
+    final = advance_book(bars, grid, span, state, cohorts, fates, drivers, snapshot_every, emit)
     return SimulationResult(final if keep_state else None, long_usd, short_usd, collected)
 
 

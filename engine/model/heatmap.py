@@ -11,7 +11,6 @@ from engine.model.blocks import Scratch, run_snapshots
 from engine.model.cohorts import Cohorts
 from engine.model.drivers import BarDrivers
 from engine.model.fates import Fates
-from engine.model.params import ModelParams
 from engine.model.snapshots import SnapshotSink
 from engine.model.state import EngineState
 from engine.model.units import Epoch, UnitBook, cohort_units, epochs
@@ -55,7 +54,7 @@ def _run_epoch(
 def advance_book(
     bars: Bars,
     grid: PriceGrid,
-    params: ModelParams,
+    span: tuple[float, float],
     state: EngineState,
     cohorts: Cohorts,
     fates: Fates,
@@ -65,6 +64,7 @@ def advance_book(
 ) -> EngineState:
     """Integer heatmap through the run (snapshots on the way) and the state after the last bar.
 
+    ``span`` = (below, above): the snapshot window, fractions of each bar's close.
     Cohorts are in birth order, so each epoch's births are a slice; the cohorts that matter in
     an epoch are those open at its start plus its births, so the work per epoch is proportional
     to the open book, not to all cohorts ever created.
@@ -76,8 +76,8 @@ def advance_book(
     bucket[n_state:] = grid.index_of(cohorts.liquidation_price[n_state:])
     death = fates.death
     if snapshot_every is not None:
-        lo = grid.index_of(bars.close * (1.0 - params.window_fraction))
-        hi = grid.index_of(bars.close * (1.0 + params.window_fraction)) + 1
+        lo = grid.index_of(bars.close * (1.0 - span[0]))
+        hi = grid.index_of(bars.close * (1.0 + span[1])) + 1
         mask = snapshot_every
     else:
         lo = hi = np.zeros(n, dtype=np.int64)

@@ -7,11 +7,15 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.leverage_profile import LeverageProfile, liquidation_profile
+import numpy as np
+
+from engine.leverage_profile import FloatArray, LeverageProfile, liquidation_profile
 from engine.tiers import MarginTiers
 
 MODEL_NAME = "oi-delta-cohorts"
 PARAMS_FILE = Path(__file__).parent.with_name("params.json")
+
+MAX_SPAN_BELOW = 0.95
 
 SideSplit = Literal["even", "taker", "candle"]
 EntryPrice = Literal["close", "typical", "vwap", "range"]
@@ -37,7 +41,9 @@ class ModelParams:
     turnover_per_day: float = 0.5
     seed_fraction: float = 0.0
     prune_fraction: float = 1e-9
-    window_fraction: float = 0.1
+    span_mass: float = 0.995
+    span_min_fraction: float = 0.30
+    span_room: float = 0.25
     version: str = f"{MODEL_NAME}/uncalibrated"
 
     def __post_init__(self) -> None:
@@ -62,10 +68,31 @@ class ModelParams:
             raise ValueError("seed_fraction must be within [0, 1]")
         if not 0.0 < self.prune_fraction < 1.0:
             raise ValueError("prune_fraction must be within (0, 1)")
-        if not 0.0 < self.window_fraction < 1.0:
-            raise ValueError("window_fraction must be within (0, 1)")
+        if not 0.5 <= self.span_mass <= 1.0:
+            raise ValueError("span_mass must be within [0.5, 1]")
+        if not 0.0 < self.span_min_fraction < 1.0:
+            raise ValueError("span_min_fraction must be within (0, 1)")
+        if not 0.0 <= self.span_room < 1.0:
+            raise ValueError("span_room must be within [0, 1)")
         if self.position_usd <= 0:
             raise ValueError("position_usd must be positive")
+
+    def span(self, profile: LeverageProfile) -> tuple[float, float]:
+        """How far a snapshot reaches below and above the price, as fractions of the price.
+
+        Per side, ``d`` is the distance from entry to liquidation within which ``span_mass`` of
+        the leverage profile's weight lies (the lowest leverages reach farthest). The span is
+        ``d / (1 − span_room)``, so the outer ``span_room`` of it holds only positions opened at
+        other prices that drifted there, and never less than ``span_min_fraction``. Below the
+        price it stays under 100 % (at most 0.95).
+        """
+        below = _mass_distance(1.0 - profile.long_ratio, profile.weight, self.span_mass)
+        above = _mass_distance(profile.short_ratio - 1.0, profile.weight, self.span_mass)
+        grow = 1.0 / (1.0 - self.span_room)
+        return (
+            min(max(self.span_min_fraction, below * grow), MAX_SPAN_BELOW),
+            max(self.span_min_fraction, above * grow),
+        )
 
     @classmethod
     def default(cls) -> ModelParams:
@@ -103,3 +130,11 @@ class ModelParams:
             far_min=self.leverage_far_min,
             far_levels=self.leverage_far_levels,
         )
+
+
+def _mass_distance(distance: FloatArray, weight: FloatArray, mass: float) -> float:
+    """The smallest distance within which ``mass`` of the weight lies."""
+    order = np.argsort(distance, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    at = int(np.searchsorted(cumulative, mass * cumulative[-1] * (1 - 1e-12)))
+    return float(distance[order][min(at, len(order) - 1)])

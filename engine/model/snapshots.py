@@ -1,4 +1,4 @@
-"""Heatmap snapshots: the open notional per grid bucket around the price after a bar.
+"""Heatmap snapshots: the open notional per grid bucket over the model's span after a bar.
 
 ``SnapshotBlock`` holds consecutive snapshots as dense rows, so a long run hands them to a sink
 without building one object per bar.
@@ -21,7 +21,8 @@ class Snapshot:
 
     ``price`` is the bar's close; ``bucket_origin_index`` is the absolute grid index of
     ``long[0]``/``short[0]`` (lower price edge ``grid.origin + index·bucket_size``); ``long`` and
-    ``short`` are USD notional per bucket over ``close·(1 ± params.window_fraction)``.
+    ``short`` are USD notional per bucket over the model's span around the close,
+    ``close·(1 − below) .. close·(1 + above)`` (``ModelParams.span``).
     """
 
     timestamp: int

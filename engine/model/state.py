@@ -108,9 +108,11 @@ class EngineState:
     def open_cohorts(self) -> int:
         return len(self.side)
 
-    def levels(self, grid: PriceGrid, price: float, window_fraction: float) -> Snapshot:
-        """The heatmap window around ``price`` as of the last processed bar."""
-        lo, hi = grid.window(price, window_fraction)
+    def levels(self, grid: PriceGrid, price: float, span: tuple[float, float]) -> Snapshot:
+        """The heatmap over ``price·(1 − span[0]) .. price·(1 + span[1])`` (see
+        ``ModelParams.span``) as of the last processed bar."""
+        lo = grid.index_of_scalar(price * (1.0 - span[0]))
+        hi = grid.index_of_scalar(price * (1.0 + span[1])) + 1
         scale = self.quantum * math.exp(self.log_scale - self.ref_log_scale)
         return Snapshot(
             timestamp=self.last_timestamp,

@@ -40,6 +40,7 @@ import psycopg
 
 from jobs.replay.hyperliquid_wire import RECORDED_ACCOUNT as KNOWN_ACCOUNT
 from liqmap.database import DatabaseTarget
+from maps import compact
 from tests.api.settings import API_EXCHANGES, jobs_settings
 
 SYMBOL = "BTC/USDT:USDT"
@@ -89,9 +90,34 @@ async def produce(url: str, shared_data: Path) -> None:
 
 
 # --- reading back --------------------------------------------------------------------------------
+def on_grid(
+    bucket_origin: float,
+    bucket_size: float,
+    long_usd: Sequence[float],
+    short_usd: Sequence[float],
+    fine: int,
+    center: int,
+    q_first: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """A stored row's vectors on the grid: (grid index of element 0, long, short). Plain rows
+    (v1, fine 0) as the float32 they are stored as; graded rows (model v2) with each stored
+    bucket spread evenly over its grid buckets (float64), as the API reads them."""
+    long32, short32 = np.asarray(long_usd, np.float32), np.asarray(short_usd, np.float32)
+    if not fine:
+        return round(bucket_origin / bucket_size), long32, short32
+    grid = compact.decode(
+        compact.CompactVector(
+            center, fine, q_first, long32.astype(np.float64), short32.astype(np.float64)
+        )
+    )
+    assert grid.first == round(bucket_origin / bucket_size)
+    return grid.first, grid.long_usd, grid.short_usd
+
+
 @dataclass(frozen=True, slots=True)
 class Snap:
-    """One stored snapshot row, its vectors as the float32 they are stored as."""
+    """One stored snapshot row, its vectors on the grid: the float32 they are stored as, or for
+    graded rows (model v2) each stored bucket spread evenly over its grid buckets (float64)."""
 
     ts: datetime  # bar open; the map describes the bar's close
     resolution: str
@@ -263,23 +289,15 @@ class Stored:
     def _read_snapshots(self, scope: str, resolution: str, symbol: str) -> tuple[Snap, ...]:
         rows = self.rows(
             "SELECT ts, resolution, price, bucket_origin, bucket_size, long_usd, short_usd, "
-            "model_version FROM heatmap_snapshots WHERE series_id = %s AND resolution = %s "
-            "ORDER BY ts",
+            "model_version, fine_buckets, center_index, compact_first FROM heatmap_snapshots "
+            "WHERE series_id = %s AND resolution = %s ORDER BY ts",
             (self.series_id(scope, symbol), resolution),
         )
-        return tuple(
-            Snap(
-                ts,
-                res,
-                price,
-                origin,
-                size,
-                np.asarray(lo, np.float32),
-                np.asarray(sh, np.float32),
-                version,
-            )
-            for ts, res, price, origin, size, lo, sh, version in rows
-        )
+        out = []
+        for ts, res, price, origin, size, lo, sh, version, fine, center, q0 in rows:
+            _, long_usd, short_usd = on_grid(origin, size, lo, sh, fine, center, q0)
+            out.append(Snap(ts, res, price, origin, size, long_usd, short_usd, version))
+        return tuple(out)
 
     def snapshot(self, scope: str, resolution: str, ts: datetime) -> Snap:
         (found,) = [s for s in self.snapshots(scope, resolution) if s.ts == ts]

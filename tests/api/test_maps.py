@@ -20,8 +20,8 @@ query ($symbol: String!, $exchanges: [String!], $at: DateTime, $priceMin: Float,
                     priceMax: $priceMax, bucketSize: $bucketSize) {
     symbol exchanges at price bucketSize priceMin priceMax totalLongUsd totalShortUsd maxUsd
     levels { price priceHigh longUsd shortUsd cumulativeLongUsd cumulativeShortUsd intensity }
-    maxPainLong { side price cumulativeUsd }
-    maxPainShort { side price cumulativeUsd }
+    maxPainLong { side price cumulativeUsd distancePct usdPerPct }
+    maxPainShort { side price cumulativeUsd distancePct usdPerPct }
     clusters(minUsd: 0, limit: 50) { side priceLow priceHigh peakPrice notionalUsd distancePct }
     model { version assumptions }
     coverage {
@@ -94,16 +94,38 @@ async def test_latest_aggregate_map_matches_stored_snapshot(
     assert max(lv["intensity"] for lv in levels) == 1.0
     assert data["maxUsd"] == pytest.approx(totals.max())
 
-    # max pain: the farthest-reaching cumulative maximum; the lowest long level with notional
-    long_below = [i for i in range(len(levels)) if prices[i] <= price and snap.long_usd[i] > 0]
-    assert data["maxPainLong"]["price"] == pytest.approx(prices[min(long_below)])
-    assert data["maxPainLong"]["cumulativeUsd"] == pytest.approx(
-        sum(float(snap.long_usd[i]) for i in long_below), rel=1e-9
-    )
-    short_above = [
-        i for i in range(len(levels)) if prices[i] + bucket > price and snap.short_usd[i] > 0
-    ]
-    assert data["maxPainShort"]["price"] == pytest.approx(prices[max(short_above)])
+    # max pain: of the levels at least a bucket away on the adverse side, the one whose far
+    # edge liquidates the most USD per percent of move (ties: the nearest), walked one by one
+    def best(candidates: list[tuple[float, float]]) -> tuple[float, float]:
+        top = max(
+            cum / dist for _, cum, dist in ((e, c, abs(e - price) / price) for e, c in candidates)
+        )
+        for edge, cum in candidates:  # ordered nearest first
+            if cum / (abs(edge - price) / price) >= top * (1 - 1e-9):
+                return edge, cum
+        raise AssertionError
+
+    long_cands = []
+    for i in sorted(range(len(levels)), key=lambda i: -prices[i]):
+        if prices[i] <= price - bucket * (1 - 1e-9):
+            cum = sum(float(snap.long_usd[j]) for j in range(i, len(levels)) if prices[j] <= price)
+            if cum > 0:
+                long_cands.append((prices[i], cum))
+    edge, cum = best(long_cands)
+    assert data["maxPainLong"]["price"] == pytest.approx(edge)
+    assert data["maxPainLong"]["cumulativeUsd"] == pytest.approx(cum, rel=1e-9)
+    assert data["maxPainLong"]["distancePct"] == pytest.approx(100 * (price - edge) / price)
+    short_cands = []
+    for i in range(len(levels)):
+        if prices[i] + bucket >= price + bucket * (1 - 1e-9):
+            cum = sum(
+                float(snap.short_usd[j]) for j in range(0, i + 1) if prices[j] + bucket > price
+            )
+            if cum > 0:
+                short_cands.append((prices[i] + bucket, cum))
+    edge, cum = best(short_cands)
+    assert data["maxPainShort"]["price"] == pytest.approx(edge)
+    assert data["maxPainShort"]["cumulativeUsd"] == pytest.approx(cum, rel=1e-9)
 
     # walls, found by walking the vectors
     expected = [("LONG", *w) for w in brute_force_walls(snap.long_usd.astype(np.float64))] + [
@@ -219,6 +241,44 @@ async def test_window_and_rebucketing_keep_the_sums(gql: GraphQLClient, stored: 
         assert lv["longUsd"] == pytest.approx(float(snap.long_usd[inside].sum(dtype=np.float64)))
         assert lv["shortUsd"] == pytest.approx(float(snap.short_usd[inside].sum(dtype=np.float64)))
     assert sum(lv["longUsd"] for lv in data["levels"]) > 0
+
+
+WITHIN = """
+query ($w: Float, $lo: Float) {
+  liquidationMap(symbol: "BTC/USDT:USDT", withinPct: $w, priceMin: $lo) {
+    price priceMin priceMax totalLongUsd totalShortUsd modelVersion
+    maxPainLong { price distancePct } maxPainShort { price distancePct }
+  }
+}
+"""
+
+
+async def test_the_default_map_is_the_full_v2_span_and_within_pct_narrows_it(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    snap = stored.latest("all")
+    full = (await gql.data(WITHIN))["liquidationMap"]
+    assert full["modelVersion"] == snap.model_version == "oi-delta-cohorts-v2"
+    price = full["price"]
+    # the stored span reaches at least 30 % each side (v1 stopped at 10 %)
+    assert full["priceMin"] <= price * 0.70 and full["priceMax"] >= price * 1.30
+    assert full["totalLongUsd"] == pytest.approx(float(snap.long_usd.sum(dtype=np.float64)))
+    # max pain sits inside the map, not on its edge
+    for pain in (full["maxPainLong"], full["maxPainShort"]):
+        assert 0 < pain["distancePct"] < 0.9 * 30
+    near = (await gql.data(WITHIN, w=5.0))["liquidationMap"]
+    lo, hi = price * 0.95, price * 1.05
+    assert near["priceMin"] == 50.0 * (lo // 50) and near["priceMax"] == 50.0 * -(-hi // 50)
+    inside = (snap.prices >= near["priceMin"]) & (snap.prices < near["priceMax"])
+    assert near["totalLongUsd"] == pytest.approx(float(snap.long_usd[inside].sum(dtype=np.float64)))
+    assert near["totalLongUsd"] < full["totalLongUsd"]
+    # an explicit bound wins on its side
+    lower = (await gql.data(WITHIN, w=5.0, lo=price * 0.9))["liquidationMap"]
+    assert lower["priceMin"] == 50.0 * (price * 0.9 // 50)
+    assert lower["priceMax"] == near["priceMax"]
+    bad = await gql(WITHIN, w=0.0)
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "withinPct" in bad["errors"][0]["message"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from datetime import timedelta
 import numpy as np
 
 from tests.api.conftest import GraphQLClient
-from tests.api.pipeline import SYMBOL, Stored
+from tests.api.pipeline import SYMBOL, Stored, on_grid
 
 QUERY = """query ($s: DateTime!, $e: DateTime!, $lo: Float!, $hi: Float!) {
   heatmap(symbol: "BTC/USDT:USDT", start: $s, end: $e, interval: ONE_HOUR,
@@ -29,11 +29,17 @@ async def test_heatmap_from_the_real_pipeline_equals_stored_snapshots(
     sid, bucket = stored.one(
         "SELECT id, bucket_size FROM heatmap_series WHERE symbol = %s AND scope = 'all'", (SYMBOL,)
     )
-    rows = stored.rows(
-        "SELECT ts, bucket_origin, long_usd, short_usd FROM heatmap_snapshots "
+    raw_rows = stored.rows(
+        "SELECT ts, bucket_origin, long_usd, short_usd, fine_buckets, center_index, "
+        "compact_first FROM heatmap_snapshots "
         "WHERE series_id = %s AND resolution = '1h' ORDER BY ts DESC LIMIT 24",
         (sid,),
     )[::-1]
+    # on the grid (graded v2 rows spread back as the API reads them), as the float32 it serves
+    rows = []
+    for ts, origin, lo, sh, fine, center, q0 in raw_rows:
+        first, long_usd, short_usd = on_grid(origin, bucket, lo, sh, fine, center, q0)
+        rows.append((ts, first * bucket, long_usd.astype(np.float32), short_usd.astype(np.float32)))
     assert len(rows) == 24
     start = rows[0][0] + timedelta(minutes=5) - timedelta(hours=1)
     end = rows[-1][0] + timedelta(minutes=5)

@@ -274,7 +274,9 @@ def random_market(draw: st.DrawFn) -> tuple[Bars, ModelParams, PriceGrid, np.nda
         turnover_per_day=draw(st.sampled_from([0.0, 0.3, 5.0])),
         seed_fraction=draw(st.floats(0.0, 1.0)),
         prune_fraction=draw(st.sampled_from([1e-9, 1e-2, 0.3])),
-        window_fraction=draw(st.floats(0.01, 0.5)),
+        span_mass=draw(st.floats(0.5, 1.0)),
+        span_min_fraction=draw(st.floats(0.01, 0.5)),
+        span_room=draw(st.floats(0.0, 0.5)),
     )
     grid = PriceGrid(
         bucket_size=float(np.median(closes)) * draw(st.floats(1e-4, 0.05)),
@@ -398,7 +400,7 @@ def test_state_levels_equal_the_last_snapshot(binance_5m: Bars, tiers: MarginTie
     mask[-1] = True
     result = simulate(bars, params, grid, tiers, snapshot_every=mask)
     assert result.state is not None
-    levels = result.state.levels(grid, float(bars.close[-1]), params.window_fraction)
+    levels = result.state.levels(grid, float(bars.close[-1]), params.span(params.profile(tiers)))
     snap = result.snapshots[-1]
     assert levels.bucket_origin_index == snap.bucket_origin_index
     assert np.array_equal(levels.long, snap.long) and np.array_equal(levels.short, snap.short)

@@ -90,14 +90,24 @@ def test_cumulative_outward_by_hand() -> None:
     assert above[0].tolist() == [15, 14, 12, 9, 5] and above[1].tolist() == [0] * 5
 
 
-def test_max_pain_is_the_first_peak_going_outward() -> None:
-    curve = np.array([5.0, 7.0, 7.0, 3.0])
-    # downward (longs, walking from the price at the top towards index 0): index 2 first
-    assert lv.max_pain(curve, downward=True) == lv.MaxPain(2, 7.0)
-    assert lv.max_pain(curve, downward=False) == lv.MaxPain(1, 7.0)
-    assert lv.max_pain(np.zeros(3), downward=True) is None
-    assert lv.max_pain(np.zeros(0), downward=False) is None
-    assert lv.max_pain(np.array([-1.0, 0.0]), downward=False) is None
+def test_max_pain_pays_the_most_per_percent_of_move() -> None:
+    # grid step 10, price 55 (bucket 5); longs below: far edges 40, 30, 20 at moves 15, 25, 35
+    # (bucket 5's edge 50 is 5 away, under a bucket: no candidate); cumulative 6, 7, 10
+    # → per unit of move 6/15 = 0.4, 7/25 = 0.28, 10/35 = 0.29 → index 4
+    longs = np.array([0.0, 0.0, 3.0, 1.0, 2.0, 4.0, 0.0, 0.0])
+    got = lv.max_pain(longs, 0, 55.0, 10.0, downward=True)
+    assert got is not None and (got.index, got.cumulative_usd) == (4, 6.0)
+    assert got.distance == pytest.approx(15 / 55)
+    assert got.usd_per_pct == pytest.approx(6.0 / (100 * 15 / 55))
+    # shorts above: far edges 70 (move 15, cumulative 1 + 6) and 80 (25, still 7) → index 6
+    shorts = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 6.0, 0.0])
+    got = lv.max_pain(shorts, 0, 55.0, 10.0, downward=False)
+    assert got is not None and (got.index, got.cumulative_usd) == (6, 7.0)
+    # nothing to liquidate, or nothing at least a bucket away: no max pain
+    assert lv.max_pain(np.zeros(3), 0, 15.0, 10.0, downward=True) is None
+    assert lv.max_pain(np.zeros(0), 0, 15.0, 10.0, downward=False) is None
+    # the window holds only the price's own bucket [10, 20), whose far edge is 5 away
+    assert lv.max_pain(np.array([5.0]), 1, 15.0, 10.0, downward=True) is None
 
 
 def test_intensity_scales_by_the_largest_bucket() -> None:

@@ -133,15 +133,84 @@ def test_levels_in_prices_with_cumulative_curves_and_intensity() -> None:
     assert t.intensity.tolist() == pytest.approx([0, 0, 0.5, 1 / 6, 1 / 3, 5 / 6, 1, 0])
 
 
-def test_max_pain_is_where_the_cumulative_curve_first_peaks_moving_away() -> None:
-    # long: 10 is reached at bucket 2 going down (and stays 10 at 1 and 0)
+def test_max_pain_on_the_hand_map_is_the_best_pay_off_per_percent() -> None:
+    # price 55; longs: buckets 4 (2), 3 (1), 2 (3) below, 5 (4) holds the price.
+    # far edges and moves: bucket 4 → 40, 15/55; 3 → 30, 25/55; 2 → 20, 35/55 (bucket 5's
+    # far edge 50 is only 5 away, less than a bucket: not a candidate).
+    # cumulative: 4+2 = 6, +1 = 7, +3 = 10 → per % of move: 6/(1500/55) = 0.22,
+    # 7/(2500/55) = 0.154, 10/(3500/55) = 0.157 → bucket 4, price 40
     long = HAND.max_pain_long()
-    assert long is not None and (long.price, long.cumulative_usd) == (20.0, 10.0)
-    # short: 7 is reached at bucket 6 going up (and stays 7 at 7)
+    assert long is not None
+    assert (long.price, long.cumulative_usd) == (40.0, 6.0)
+    assert long.distance_pct == pytest.approx(100 * 15 / 55)
+    assert long.usd_per_pct == pytest.approx(6.0 / (100 * 15 / 55))
+    # shorts: bucket 5 (1) holds the price (far edge 60, 5 away: not a candidate), bucket 6
+    # (6) far edge 70: 7 over 15/55; bucket 7 (0) far edge 80: 7 over 25/55 → bucket 6
     short = HAND.max_pain_short()
-    assert short is not None and (short.price, short.cumulative_usd) == (60.0, 7.0)
+    assert short is not None and (short.price, short.cumulative_usd) == (70.0, 7.0)
     empty = MapView(vec(0, [0.0, 0.0]), 10.0, 5.0)
     assert empty.max_pain_long() is None and empty.max_pain_short() is None
+
+
+def _side_map(long_by_distance: dict[int, float]) -> MapView:
+    """Longs only, price 1000 on grid step 10 (bucket 100 starts at the price): bucket
+    ``100 - d`` (d buckets below the price, far edge ``1000 - 10·d``) holds the given USD."""
+    values = np.zeros(200)
+    for d, usd in long_by_distance.items():
+        values[100 - d] = usd
+    shorts = values[::-1].copy()  # the mirror image above: bucket 99 + d
+    return MapView(BucketVector(0, values, shorts), 10.0, 1000.0)
+
+
+def test_max_pain_of_a_single_wall_is_the_wall() -> None:
+    view = _side_map({30: 5e6})  # one wall 3 % below (far edge 700 → 1000 - 300)
+    long = view.max_pain_long()
+    assert long is not None
+    assert (long.price, long.cumulative_usd, long.distance_pct) == (700.0, 5e6, 30.0)
+    assert long.usd_per_pct == pytest.approx(5e6 / 30.0)
+    # the mirrored wall above: bucket 129 = [1290, 1300), far edge 1300, 30 % away
+    short = view.max_pain_short()
+    assert short is not None and (short.price, short.cumulative_usd) == (1300.0, 5e6)
+
+
+@pytest.mark.parametrize(
+    ("near_usd", "far_usd", "expected_d"),
+    [
+        # near wall 2 buckets (2 %) away, far wall 10 buckets (10 %) away
+        (1e6, 3e6, 2),  # near: 1e6/2 = 5e5 per %; far: 4e6/10 = 4e5 per % → near
+        (1e6, 5e6, 10),  # far: 6e6/10 = 6e5 per % beats 5e5 → far
+        (1e6, 4e6, 2),  # 5e6/10 = 5e5 per %: a tie, the nearest
+    ],
+)
+def test_max_pain_of_two_walls_pays_the_most_per_percent(
+    near_usd: float, far_usd: float, expected_d: int
+) -> None:
+    view = _side_map({2: near_usd, 10: far_usd})
+    long = view.max_pain_long()
+    assert long is not None
+    assert long.price == 1000.0 - 10 * expected_d
+    assert long.cumulative_usd == (near_usd if expected_d == 2 else near_usd + far_usd)
+
+
+def test_max_pain_of_a_flat_map_is_the_nearest_level() -> None:
+    # every bucket below the price holds the same: reaching d buckets liquidates d × 1e5 over
+    # a d % move, the same per percent everywhere → the nearest, one bucket below
+    view = _side_map(dict.fromkeys(range(1, 100), 1e5))
+    long = view.max_pain_long()
+    assert long is not None and (long.price, long.cumulative_usd) == (990.0, 1e5)
+    # a flat map that only starts 5 buckets away: the pay-off per percent grows with the reach
+    # (d − 4)/d, so the far end wins, and nothing nearer than the first level counts
+    view = _side_map(dict.fromkeys(range(5, 100), 1e5))
+    long = view.max_pain_long()
+    assert long is not None and long.price == 10.0 and long.cumulative_usd == 95 * 1e5
+
+
+def test_max_pain_is_not_the_window_edge_when_a_near_wall_pays_off() -> None:
+    # the v1 definition (the largest cumulative value) was always the far end of the window
+    # (bucket 1, far edge 10); a 1 % wall of 2e6 over a sparse tail pays more per percent
+    view = _side_map({1: 2e6, **dict.fromkeys(range(2, 100), 1e4)})
+    long = view.max_pain_long()
+    assert long is not None and long.price == 990.0
 
 
 def test_walls_in_prices_biggest_first() -> None:

@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 from liqmap.database import DatabaseTarget, create_engine
 from liqmap.settings import Settings
 from tests.api.conftest import LiveServer, build_app
+from tests.api.pipeline import on_grid
 from tests.conftest import create_database, drop_database
 
 SYMBOL = "BTC/USDT:USDT"
@@ -91,18 +92,36 @@ class ViewerData:
     async def snapshots(
         self, scope: str, resolution: str, start_bar: Any, end_bar: Any
     ) -> list[Any]:
-        """Stored snapshots (plain SQL) whose bar opened in [start_bar, end_bar)."""
+        """Stored snapshots (plain SQL) whose bar opened in [start_bar, end_bar), their vectors on
+        the grid (graded model v2 rows spread back as the API reads them: ``on_grid``)."""
         sid = await self.series_id(scope)
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT ts, price, bucket_origin, bucket_size, long_usd, short_usd "
+                    "SELECT ts, price, bucket_origin, bucket_size, long_usd, short_usd, "
+                    "fine_buckets, center_index, compact_first "
                     "FROM heatmap_snapshots WHERE series_id = :s AND resolution = :r "
                     "AND ts >= :a AND ts < :b ORDER BY ts"
                 ),
                 {"s": sid, "r": resolution, "a": start_bar, "b": end_bar},
             )
-            return list(rows)
+            out = []
+            for r in rows:
+                first, long_usd, short_usd = on_grid(
+                    r.bucket_origin,
+                    r.bucket_size,
+                    r.long_usd,
+                    r.short_usd,
+                    r.fine_buckets,
+                    r.center_index,
+                    r.compact_first,
+                )
+                out.append(
+                    GridRow(
+                        r.ts, r.price, first * r.bucket_size, r.bucket_size, long_usd, short_usd
+                    )
+                )
+            return out
 
     async def newest_bar_close_ms(self, scope: str = "all") -> int:
         sid = await self.series_id(scope)
@@ -113,6 +132,18 @@ class ViewerData:
                 )
             ).scalar_one()
         return round(newest.timestamp() * 1000) + 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class GridRow:
+    """A stored snapshot with its vectors on the grid from ``bucket_origin``."""
+
+    ts: Any
+    price: float
+    bucket_origin: float
+    bucket_size: float
+    long_usd: np.ndarray
+    short_usd: np.ndarray
 
 
 def grid_matrix(rows: list[Any], first_row: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -683,8 +683,10 @@ function describeDetails() {
   $("view-span").textContent = map ? `${fmtPrice(map.priceMin)} – ${fmtPrice(map.priceMax)}` : "–";
   $("mapinfo").dataset.wholeLong = whole ? String(whole.totalLongUsd) : "";
   $("mapinfo").dataset.viewLong = map ? String(map.totalLongUsd) : "";
-  $("map-pain-long").textContent = whole?.maxPainLong ? `${fmtPrice(whole.maxPainLong.price)} (${usd(whole.maxPainLong.cumulativeUsd)})` : "–";
-  $("map-pain-short").textContent = whole?.maxPainShort ? `${fmtPrice(whole.maxPainShort.price)} (${usd(whole.maxPainShort.cumulativeUsd)})` : "–";
+  // max pain: the reach that liquidates the most of the side per percent of move (model v2)
+  const pain = (p, sign) => `${fmtPrice(p.price)} (${sign}${p.distancePct.toFixed(1)} %, ${usd(p.cumulativeUsd)})`;
+  $("map-pain-long").textContent = whole?.maxPainLong ? pain(whole.maxPainLong, "−") : "–";
+  $("map-pain-short").textContent = whole?.maxPainShort ? pain(whole.maxPainShort, "+") : "–";
   const total = split ? split.longUsd + split.shortUsd : 0;
   const longPct = total > 0 ? (100 * split.longUsd) / total : 50;
   $("split-long").style.width = total > 0 ? `${longPct}%` : "0";
