@@ -252,7 +252,6 @@ def test_place_columns_clips_to_the_rows() -> None:
 def test_small_values_and_exact_thresholds() -> None:
     """Values under 1 USD and thresholds met exactly (mutants compared against 1 or used > for
     >= and survived the tests above)."""
-    assert lv.max_pain(np.array([0.25, 0.5]), downward=False) == lv.MaxPain(1, 0.5)
     assert lv.intensity(vector(0, [0.25, 0.0], [0.25, 0.5])).tolist() == [1.0, 1.0]
     assert lv.intensity(vector(0, [0.1, 0.0], [0.0, 0.4])).tolist() == [0.25, 1.0]
     assert lv.ratio(1.0, 0.5) == 2.0
