@@ -747,11 +747,11 @@ def draw_map(
                     )
                     key = "_nolegend_"
         if shown and known.known:
-            ax.annotate(
+            ax.annotate(  # under the price line, as on the page
                 f"real positions · {known.known['at'][:10]}",
-                xy=(1, 1),
-                xycoords="axes fraction",
-                xytext=(-4, -10),
+                xy=(1, price),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, -12),
                 textcoords="offset points",
                 ha="right",
                 va="center",

@@ -284,7 +284,9 @@ const BEHAVIOUR = {
         }
         drawn++;
       }
-      const y = g.y0 + 10;
+      // under the price line, where the walls' and max pain's labels rarely are
+      const mapPrice = p.comparison?.model?.price;
+      const y = mapPrice > g.pLo && mapPrice < g.pHi ? g.yOfPrice(mapPrice) + 12 : g.y0 + g.h / 2;
       if (drawn && (g.free?.(y) ?? true)) {
         label(ctx, `real positions · ${p.known.at.slice(0, 10)}`, g.x0 + g.w - 4, y, {
           align: "right", color: KNOWN, background: "rgba(13,19,32,0.85)",
