@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -73,9 +72,7 @@ async def subscribe_both(sub: Subscriber) -> None:
 async def test_subscribers_get_the_columns_written_while_the_listener_was_cut_off(
     live: Live,  # noqa: F811
 ) -> None:
-    port = urlsplit(live.url).port
-    assert port is not None
-    proxy = await TcpProxy(port).start()
+    proxy = await TcpProxy.for_database(live.url).start()  # TCP, or the embedded socket
     app: Starlette = build_app(live.engine, proxy.url(live.url))
     hub: Hub = app.state.hub
     newest = {scope: snapshots(live.stored, scope)[-1].ts for scope in ("binanceusdm", "all")}

@@ -296,20 +296,38 @@ class TcpProxy:
     that went away), :meth:`restore` accepts again on the same port. Runs on the caller's
     event loop."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_port: int, target_host: str = "127.0.0.1", *, unix_path: str | None = None
+    ) -> None:
         self.target = (target_host, target_port)
+        self.unix_path = unix_path  # a server on a Unix socket only (the embedded one)
         self.port = free_port()
         self._server: Any = None
         self._writers: set[Any] = set()
         self.connections = 0  # accepted since the start
 
+    @classmethod
+    def for_database(cls, database_url: str) -> TcpProxy:
+        """A proxy to the server ``database_url`` names, over TCP or its Unix socket
+        (``?host=/dir``: the socket ``/dir/.s.PGSQL.<port>``)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(database_url)
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]
+        port = parts.port or 5432
+        if socket_dir.startswith("/"):
+            return cls(port, unix_path=f"{socket_dir}/.s.PGSQL.{port}")
+        return cls(port, parts.hostname or "127.0.0.1")
+
     def url(self, database_url: str) -> str:
-        """``database_url`` (same server as the target) with its port replaced by the proxy's."""
+        """``database_url`` (same server as the target) reached through the proxy: host and
+        port replaced by the proxy's loopback address (a Unix socket ``host=`` dropped)."""
         from urllib.parse import urlsplit, urlunsplit
 
         parts = urlsplit(database_url)
-        netloc = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
-        return urlunsplit(parts._replace(netloc=f"{netloc}:{self.port}"))
+        userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("host="))
+        return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{self.port}", query=query))
 
     async def start(self) -> TcpProxy:
         import asyncio
@@ -322,7 +340,10 @@ class TcpProxy:
 
         self.connections += 1
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            if self.unix_path is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
