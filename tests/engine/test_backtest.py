@@ -31,12 +31,7 @@ from engine.calibration import (
     weighted_quantiles,
 )
 from engine.model import Bars, ModelParams
-from engine.tiers import MarginTiers, load_shipped_binance_tiers
-
-
-@pytest.fixture(scope="module")
-def tiers() -> MarginTiers:
-    return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
+from engine.tiers import MarginTiers
 
 
 @pytest.fixture(scope="module")

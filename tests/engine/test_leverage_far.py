@@ -9,14 +9,9 @@ import pytest
 from engine.leverage_profile import leverage_levels
 from engine.model import Bars, ModelParams, simulate
 from engine.reference import leverage_table
-from engine.tiers import MarginTiers, load_shipped_binance_tiers
+from engine.tiers import MarginTiers
 from maps.grid import PriceGrid
-from tests.engine.test_model import assert_matches_reference, binance_5m  # noqa: F401
-
-
-@pytest.fixture(scope="module")
-def tiers() -> MarginTiers:
-    return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
+from tests.engine.test_model import assert_matches_reference
 
 
 def test_far_component_by_hand() -> None:
@@ -66,7 +61,7 @@ def test_reference_table_matches_the_profile(tiers: MarginTiers) -> None:
 
 
 def test_engine_matches_reference_with_a_far_component(
-    binance_5m: Bars,  # noqa: F811
+    binance_5m: Bars,
     tiers: MarginTiers,
 ) -> None:
     params = ModelParams(
@@ -84,7 +79,7 @@ def test_engine_matches_reference_with_a_far_component(
 
 
 def test_far_component_moves_book_out_without_changing_predictions(
-    binance_5m: Bars,  # noqa: F811
+    binance_5m: Bars,
     tiers: MarginTiers,
 ) -> None:
     """Far levels (≈21–33 % from entry) are hardly reached in this 4-week window, so the

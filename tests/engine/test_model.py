@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,35 +19,11 @@ from engine.model.params import PARAMS_FILE
 from engine.model.state import empty_state
 from engine.model.units import epochs
 from engine.reference import simulate_reference
-from engine.tiers import MarginTiers, load_shipped_binance_tiers
+from engine.tiers import MarginTiers
 from maps.grid import BucketVector, PriceGrid, add_vectors
 
 FIVE_MIN = 300_000
 HOUR = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def tiers() -> MarginTiers:
-    return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
-
-
-@pytest.fixture(scope="module")
-def binance_5m(shared_data: Path) -> Bars:
-    path = shared_data / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv"
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-
-    def col(name: str) -> np.ndarray:
-        return np.array([float(r[name]) for r in rows])
-
-    return Bars(
-        np.array([int(r["timestamp"]) for r in rows], dtype=np.int64),
-        col("price_open"),
-        col("price_high"),
-        col("price_low"),
-        col("price_close"),
-        col("open_interest_usd"),
-    )
 
 
 def one_level(**changes: object) -> ModelParams:

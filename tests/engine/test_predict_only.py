@@ -11,16 +11,11 @@ from scipy import stats
 from engine.backtest import average_ranks, spearman
 from engine.model import Bars, ModelParams, simulate
 from engine.reference import simulate_reference
-from engine.tiers import MarginTiers, load_shipped_binance_tiers
+from engine.tiers import MarginTiers
 from maps.grid import PriceGrid
-from tests.engine.test_model import binance_5m, random_market  # noqa: F401 (fixture)
+from tests.engine.test_model import random_market
 
 GRID = PriceGrid(bucket_size=10.0)
-
-
-@pytest.fixture(scope="module")
-def tiers() -> MarginTiers:
-    return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
 
 
 def both(bars: Bars, params: ModelParams, tiers: MarginTiers) -> tuple[tuple, tuple]:
@@ -45,7 +40,7 @@ def both(bars: Bars, params: ModelParams, tiers: MarginTiers) -> tuple[tuple, tu
     ],
 )
 def test_fast_predictions_equal_the_cohort_path_bit_for_bit(
-    binance_5m: Bars,  # noqa: F811
+    binance_5m: Bars,
     tiers: MarginTiers,
     params: ModelParams,
 ) -> None:
@@ -55,7 +50,7 @@ def test_fast_predictions_equal_the_cohort_path_bit_for_bit(
 
 
 def test_fast_predictions_match_the_reference(
-    binance_5m: Bars,  # noqa: F811
+    binance_5m: Bars,
     tiers: MarginTiers,
 ) -> None:
     bars = binance_5m.slice(3000, 3400)

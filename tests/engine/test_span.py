@@ -7,44 +7,17 @@ max pain lands.
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from engine.leverage_profile import LeverageProfile
 from engine.model import Bars, EngineState, ModelParams, simulate
 from engine.reference import reference_span
-from engine.tiers import MarginTiers, load_shipped_binance_tiers
+from engine.tiers import MarginTiers
 from maps.grid import BucketVector, PriceGrid
 from maps.view import MapView
 
 HOUR = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def tiers() -> MarginTiers:
-    return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
-
-
-@pytest.fixture(scope="module")
-def binance_5m(shared_data: Path) -> Bars:
-    path = shared_data / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv"
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-
-    def col(name: str) -> np.ndarray:
-        return np.array([float(r[name]) for r in rows])
-
-    return Bars(
-        np.array([int(r["timestamp"]) for r in rows], dtype=np.int64),
-        col("price_open"),
-        col("price_high"),
-        col("price_low"),
-        col("price_close"),
-        col("open_interest_usd"),
-    )
 
 
 def hand_profile() -> LeverageProfile:
