@@ -32,7 +32,6 @@ class ApiLimits:
     cache_bytes: int
     column_cache_entries: int
     response_cache_seconds: float
-    default_price_margin_pct: float
     max_body_bytes: int
     ws_init_timeout_seconds: float
     max_subscriptions_per_connection: int

@@ -240,9 +240,6 @@ class Settings(BaseSettings):
     api_response_cache_seconds: float = Field(
         default=5.0, ge=0, description="how long an identical open-range query is served again"
     )
-    api_default_price_margin_pct: float = Field(
-        default=10.0, gt=0, description="heatmap price axis: traded range ± this when not given"
-    )
     api_max_body_bytes: int = Field(
         default=131_072, ge=1024, description="largest request body (HTTP 413 above)"
     )

@@ -70,6 +70,18 @@ def compact_edges(q: npt.ArrayLike, fine: int) -> tuple[IntArray, IntArray]:
     return first, width
 
 
+def covered_grid(fine: int, center: int, q_first: int, size: int) -> tuple[int, int]:
+    """Grid buckets ``[first, end)`` that ``size`` stored buckets from ``q_first`` cover (fine 0:
+    a plain grid vector from grid bucket ``q_first``)."""
+    if fine == 0:
+        return q_first, q_first + size
+    if size == 0:
+        return center, center
+    first, _ = compact_edges(np.array([q_first]), fine)
+    last, width = compact_edges(np.array([q_first + size - 1]), fine)
+    return center + int(first[0]), center + int(last[0]) + int(width[0])
+
+
 @dataclass(frozen=True, slots=True)
 class CompactVector:
     """Long and short USD per stored bucket ``q_first ..``, graded around grid bucket

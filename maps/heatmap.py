@@ -55,22 +55,38 @@ def check_columns(columns: int, max_columns: int) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRange:
+    """What a heatmap's stored maps cover: the traded range (lowest and highest price) and the
+    maps' full span (lowest and highest price any stored bucket reaches). None: nothing stored."""
+
+    price_low: float | None = None
+    price_high: float | None = None
+    map_low: float | None = None
+    map_high: float | None = None
+
+
 def price_rows(
     price_min: float | None,
     price_max: float | None,
-    traded: tuple[float | None, float | None],
-    margin_pct: float,
+    stored: StoredRange,
+    within_pct: float | None,
     bucket_size: float,
 ) -> RowWindow:
-    """The rows of ``[price_min, price_max]``; an omitted bound is the traded range's (the
-    lowest and highest price in the range) widened by ``margin_pct`` %. No rows when neither
-    gives a non-empty range."""
+    """The rows of ``[price_min, price_max]``. An omitted bound is the maps' full span (every
+    stored level), or with ``within_pct`` the traded range widened by that many percent. No
+    rows when neither gives a non-empty range."""
     low, high = price_min, price_max
-    traded_low, traded_high = traded
-    if (low is None or high is None) and traded_low is not None and traded_high is not None:
-        margin = margin_pct / 100
-        low = traded_low * (1 - margin) if low is None else low
-        high = traded_high * (1 + margin) if high is None else high
+    if within_pct is None:
+        default_low, default_high = stored.map_low, stored.map_high
+    elif stored.price_low is not None and stored.price_high is not None:
+        default_low = stored.price_low * (1 - within_pct / 100)
+        default_high = stored.price_high * (1 + within_pct / 100)
+    else:
+        default_low = default_high = None
+    if (low is None or high is None) and default_low is not None and default_high is not None:
+        low = default_low if low is None else low
+        high = default_high if high is None else high
     if low is None or high is None or high <= low:
         low, high = 0.0, 0.0
     first = math.floor(low / bucket_size + 1e-9)

@@ -18,8 +18,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from liqmap.timeframes import timeframe_ms
-from maps.compact import CompactVector, decode
+from maps.compact import CompactVector, covered_grid, decode
 from maps.grid import BucketVector, origin_index
+from maps.heatmap import StoredRange
 from models.arrays import decode_float4_array
 from models.bulk import copy_upsert
 from models.partitions import ensure_month_partitions
@@ -471,11 +472,27 @@ async def price_range(
     resolution: str,
     start: datetime,
     end: datetime,
-) -> tuple[float | None, float | None]:
-    """Lowest and highest price of the series' snapshots with bars opening in the range."""
+) -> StoredRange:
+    """The traded range and the maps' full span of the series' snapshots with bars opening in
+    the range (``maps.heatmap.StoredRange``; all None when none is stored)."""
     params = {"ids": list(series_ids), "res": resolution, "start": start, "end": end}
-    row = (await conn.execute(query("snapshot_price_range"), params)).one()
-    return row[0], row[1]
+    rows = (await conn.execute(query("snapshot_price_range"), params)).all()
+    if not rows:
+        return StoredRange()
+    tops = []
+    for r in rows:
+        # a plain (v1) vector starts at its own grid index; a graded one at q = compact_first
+        q_first = (
+            origin_index(r.bucket_origin, r.bucket_size) if r.fine_buckets == 0 else r.compact_first
+        )
+        _, end_grid = covered_grid(r.fine_buckets, r.center_index, q_first, r.size or 0)
+        tops.append(end_grid * r.bucket_size)
+    return StoredRange(
+        min(r.low for r in rows),
+        max(r.high for r in rows),
+        min(r.first_edge for r in rows),
+        max(tops),
+    )
 
 
 @dataclass(frozen=True, slots=True)

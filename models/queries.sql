@@ -510,9 +510,20 @@ SELECT ts, round(bucket_origin / bucket_size)::int AS first, fine_buckets, cente
 FROM heatmap_snapshots WHERE series_id = :series AND resolution = :res AND ts = ANY(:stamps);
 
 -- snapshot_price_range --
--- Lowest and highest price of the series' snapshots with bars opening in [start, end).
-SELECT min(price), max(price) FROM heatmap_snapshots WHERE series_id = ANY(:ids)
-AND resolution = :res AND ts >= :start AND ts < :end;
+-- Per series, over its snapshots with bars opening in [start, end): the lowest and highest
+-- price, the lowest stored bucket edge, and the stored layout of the snapshot at the highest
+-- price (a map's span is a fraction of its price, so that one reaches highest).
+SELECT s.low, s.high, s.first_edge, t.bucket_size, t.fine_buckets, t.center_index,
+       t.compact_first, t.bucket_origin, cardinality(t.long_usd) AS size
+FROM (SELECT series_id, min(price) AS low, max(price) AS high, min(bucket_origin) AS first_edge
+      FROM heatmap_snapshots WHERE series_id = ANY(:ids)
+      AND resolution = :res AND ts >= :start AND ts < :end GROUP BY series_id) s
+CROSS JOIN LATERAL (
+    SELECT h.bucket_size, h.fine_buckets, h.center_index, h.compact_first, h.long_usd,
+           h.bucket_origin
+    FROM heatmap_snapshots h WHERE h.series_id = s.series_id
+    AND h.resolution = :res AND h.ts >= :start AND h.ts < :end
+    ORDER BY h.price DESC LIMIT 1) t;
 
 -- snapshot_summary --
 -- Per series, its snapshots with bars opening in [start, end): how many, the first and last

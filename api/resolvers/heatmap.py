@@ -16,7 +16,7 @@ from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, MatrixEncoding
 from maps import heatmap as layout
-from maps.request import check_price_window, rebucket_factor
+from maps.request import check_price_window, check_within_pct, rebucket_factor
 from models import heatmap_store
 from models.heatmap_store import HOURLY, Column, ColumnRef
 from models.market_store import MarketRow
@@ -114,6 +114,15 @@ async def heatmap(
         float | None,
         strawberry.argument(description="Highest price to include (USD). " + HEATMAP_CELLS),
     ] = None,
+    within_pct: Annotated[
+        float | None,
+        strawberry.argument(
+            description="Price axis: the traded range (lowest to highest price of the range's "
+            "maps) widened by withinPct % each way (0 < withinPct ≤ 100); priceMin/priceMax, "
+            "when given, win on their side. Omitted: the maps' full span, every stored level "
+            "(model v2 maps reach at least ±30 % of their price). " + HEATMAP_CELLS
+        ),
+    ] = None,
     bucket_size: Annotated[
         float | None,
         strawberry.argument(
@@ -125,11 +134,13 @@ async def heatmap(
     ] = MatrixEncoding.FLOAT32_BASE64,
 ) -> Heatmap:
     """The heatmap over time: long and short USD at risk per price row and time column, with
-    the candles of the same columns. Without priceMin/priceMax the price axis spans the traded
-    range widened by a margin."""
+    the candles of the same columns. Without priceMin/priceMax the price axis spans the maps'
+    full span, or the traded range ± withinPct %."""
     ctx = info.context
     limits = ctx.limits
     check_price_window(price_min, price_max)
+    if within_pct is not None:
+        check_within_pct(within_pct)
     start, end = await ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
@@ -157,12 +168,10 @@ async def heatmap(
         columns = int((t1 - t0).total_seconds()) // step
         layout.check_columns(columns, limits.max_heatmap_columns)
         size = found.bucket_size * factor
-        traded: tuple[float | None, float | None] = (None, None)
+        stored = layout.StoredRange()
         if price_min is None or price_max is None:
-            traded = await heatmap_store.price_range(session, found.series_ids, resolution, t0, t1)
-        rows = layout.price_rows(
-            price_min, price_max, traded, limits.default_price_margin_pct, size
-        )
+            stored = await heatmap_store.price_range(session, found.series_ids, resolution, t0, t1)
+        rows = layout.price_rows(price_min, price_max, stored, within_pct, size)
         layout.check_cells(rows.count, columns, limits.max_matrix_cells)
         index = await heatmap_store.heatmap_column_index(
             session, found.series_ids, resolution, t0, t1, step

@@ -14,9 +14,10 @@ from tests.api.pipeline import BAR, SYMBOL, WITHOUT_OI, Snap, Stored
 HEATMAP = """
 query ($symbol: String!, $exchanges: [String!], $start: DateTime!, $end: DateTime,
        $interval: Interval, $priceMin: Float, $priceMax: Float, $encoding: MatrixEncoding,
-       $bucketSize: Float) {
+       $bucketSize: Float, $withinPct: Float) {
   heatmap(symbol: $symbol, exchanges: $exchanges, start: $start, end: $end, interval: $interval,
-          priceMin: $priceMin, priceMax: $priceMax, encoding: $encoding, bucketSize: $bucketSize) {
+          priceMin: $priceMin, priceMax: $priceMax, encoding: $encoding, bucketSize: $bucketSize,
+          withinPct: $withinPct) {
     symbol exchanges start end stepSeconds columns resolution priceMin priceStep rows encoding
     maxUsd filledColumns long short
     candles { ts open high low close }
@@ -207,21 +208,43 @@ async def test_model_and_coverage_of_a_heatmap(gql: GraphQLClient, stored: Store
     assert stored.unavailable("bybit")["open_interest"] in excluded["reason"]
 
 
-async def test_default_price_axis_spans_the_traded_range(
-    gql: GraphQLClient, stored: Stored
-) -> None:
+async def test_default_price_axis_is_the_maps_full_span(gql: GraphQLClient, stored: Stored) -> None:
     _, end = last_full_day(stored)
     start = end - timedelta(hours=12)
-    data = (await gql.data(HEATMAP, symbol=SYMBOL, start=start.isoformat(), end=end.isoformat()))[
-        "heatmap"
-    ]
-    prices = [s.price for s in stored.snapshots("all", "5m") if start < s.at <= end]
-    assert len(prices) == 144
+    window = {"symbol": SYMBOL, "start": start.isoformat(), "end": end.isoformat()}
+    data = (await gql.data(HEATMAP, **window))["heatmap"]
+    snaps = [s for s in stored.snapshots("all", "5m") if start < s.at <= end]
+    assert len(snaps) == 144
     assert data["stepSeconds"] == 300  # the finest interval that fits
     bucket = data["priceStep"]
-    assert data["priceMin"] <= min(prices) * 0.9 < data["priceMin"] + bucket
-    top = data["priceMin"] + data["rows"] * bucket
+    assert bucket == snaps[0].bucket_size
+    # rows from the lowest stored bucket edge to the highest, read off the stored rows
+    low = min(s.bucket_origin for s in snaps)
+    high = max(s.bucket_origin + len(s.long_usd) * s.bucket_size for s in snaps)
+    assert data["priceMin"] == pytest.approx(low)
+    assert data["priceMin"] + data["rows"] * bucket == pytest.approx(high)
+    assert low <= min(s.price for s in snaps) * 0.7  # model v2 maps reach at least ±30 %
+    assert high >= max(s.price for s in snaps) * 1.3
+    # nothing is cut: every column holds its whole map
+    long_m = decode(data["long"], data["rows"], data["columns"])
+    short_m = decode(data["short"], data["rows"], data["columns"])
+    for j, snap in enumerate(snaps[-data["columns"] :]):
+        assert long_m[:, j].sum(dtype=np.float64) == pytest.approx(snap.long_usd.sum(), rel=1e-5)
+        assert short_m[:, j].sum(dtype=np.float64) == pytest.approx(snap.short_usd.sum(), rel=1e-5)
+
+    # withinPct: the traded range widened by that many percent
+    near = (await gql.data(HEATMAP, withinPct=10.0, **window))["heatmap"]
+    prices = [s.price for s in snaps]
+    assert near["priceMin"] <= min(prices) * 0.9 < near["priceMin"] + bucket
+    top = near["priceMin"] + near["rows"] * bucket
     assert top - bucket < max(prices) * 1.1 <= top
+    # priceMin wins on its side
+    mixed = (await gql.data(HEATMAP, withinPct=10.0, priceMin=60_000.0, **window))["heatmap"]
+    assert mixed["priceMin"] == 60_000.0
+    assert mixed["priceMin"] + mixed["rows"] * bucket == top
+    for bad in (0.0, -1.0, 101.0):
+        (error,) = (await gql(HEATMAP, withinPct=bad, **window))["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
 
 
 @pytest.mark.parametrize(

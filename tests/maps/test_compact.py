@@ -90,6 +90,13 @@ def test_encoding_conserves_every_usd_in_its_bucket(
     assert back.short_usd.sum() == pytest.approx(shorts.sum(), rel=1e-12, abs=1e-6)
     assert back.first == packed.first_grid <= first
     assert back.end >= first + len(values)
+    # the grid buckets the stored ones cover, against the walked layout
+    q_last = packed.q_first + packed.long_usd.size - 1
+    walked = [k for k, (stored, _, _) in layout.items() if stored == q_last]
+    assert compact.covered_grid(fine, center, packed.q_first, packed.long_usd.size) == (
+        packed.first_grid,
+        center + max(walked) + 1,
+    )
     for k in range(back.first, back.end):
         stored, _, width = layout[k - center]
         expected = expect_long.get(stored, 0.0) / width

@@ -8,6 +8,7 @@ import pytest
 from maps.errors import MapRequestError, TooManyCells, TooManyColumns
 from maps.heatmap import (
     RowWindow,
+    StoredRange,
     check_cells,
     check_columns,
     finest_step,
@@ -33,25 +34,34 @@ def test_the_finest_step_that_fits() -> None:
     assert finest_step(400 * day, 300, 300, STEPS, sub_hour_stored=True) is None
 
 
+STORED = StoredRange(price_low=100.0, price_high=200.0, map_low=70.0, map_high=260.0)
+
+
 @pytest.mark.parametrize(
-    ("price_min", "price_max", "traded", "rows"),
+    ("price_min", "price_max", "stored", "within_pct", "rows"),
     [
-        (100.0, 250.0, (None, None), RowWindow(2, 3)),  # [100, 250) in rows of 50
-        (110.0, 240.0, (None, None), RowWindow(2, 3)),  # partly covered rows count whole
+        (100.0, 250.0, StoredRange(), None, RowWindow(2, 3)),  # [100, 250) in rows of 50
+        (110.0, 240.0, StoredRange(), None, RowWindow(2, 3)),  # partly covered rows count whole
+        # the maps' full span 70..260 → rows 1..5 (50..300)
+        (None, None, STORED, None, RowWindow(1, 5)),
         # the traded range 100..200 widened by 10 %: 90..220 → rows 1..4
-        (None, None, (100.0, 200.0), RowWindow(1, 4)),
-        (None, 300.0, (100.0, 200.0), RowWindow(1, 5)),  # only the omitted bound is widened
-        (300.0, None, (100.0, 200.0), RowWindow(0, 0)),  # 300..220 is empty: no rows
-        (None, None, (None, None), RowWindow(0, 0)),  # nothing stored in the range
+        (None, None, STORED, 10.0, RowWindow(1, 4)),
+        (None, 300.0, STORED, 10.0, RowWindow(1, 5)),  # only the omitted bound is widened
+        (None, 300.0, STORED, None, RowWindow(1, 5)),  # 70..300
+        (120.0, None, STORED, None, RowWindow(2, 4)),  # 120..260 → rows 2..5
+        (300.0, None, STORED, 10.0, RowWindow(0, 0)),  # 300..220 is empty: no rows
+        (None, None, StoredRange(), None, RowWindow(0, 0)),  # nothing stored in the range
+        (None, None, StoredRange(), 10.0, RowWindow(0, 0)),
     ],
 )
 def test_price_rows(
     price_min: float | None,
     price_max: float | None,
-    traded: tuple[float | None, float | None],
+    stored: StoredRange,
+    within_pct: float | None,
     rows: RowWindow,
 ) -> None:
-    assert price_rows(price_min, price_max, traded, 10.0, 50.0) == rows
+    assert price_rows(price_min, price_max, stored, within_pct, 50.0) == rows
 
 
 def test_limits_name_themselves() -> None:

@@ -309,6 +309,40 @@ async def test_map_totals_describe_the_map_not_the_view(
     assert await page.text_content("#mapinfo dt.view") == "in view"
 
 
+async def test_price_axis_opens_near_price_and_zooms_out_to_the_full_map(
+    page: Any, viewer_server: LiveServer, viewer_data: ViewerData
+) -> None:
+    """The page opens on the traded range ± 10 % (issue #15: the viewer may open near price)
+    and the "Price axis" control zooms out to the maps' whole span, the rows the API gives
+    without withinPct; both read back through the API with the same window."""
+    await page.goto(f"{viewer_server.url}/?range=24h{NO_OVERLAYS}")
+    await wait_drawn(page)
+    assert await page.input_value("#axis") == "near"
+    canvas = page.locator("#heatmap")
+    start = await canvas.get_attribute("data-start")
+    end = await canvas.get_attribute("data-end")
+    query = """query ($start: DateTime!, $end: DateTime!, $within: Float) {
+      heatmap(symbol: "BTC/USDT:USDT", start: $start, end: $end, withinPct: $within) {
+        priceMin rows priceStep } }"""
+    shapes = {}
+    async with httpx.AsyncClient(base_url=viewer_server.url) as http:
+        for name, within in (("near", 10.0), ("full", None)):
+            body = {"query": query, "variables": {"start": start, "end": end, "within": within}}
+            shapes[name] = (await http.post("/graphql", json=body)).json()["data"]["heatmap"]
+    near_rows = int(await canvas.get_attribute("data-rows") or 0)
+    assert near_rows == shapes["near"]["rows"]
+    await page.select_option("#axis", "full")
+    await page.wait_for_function(
+        f"document.querySelector('#heatmap').dataset.rows == '{shapes['full']['rows']}'"
+    )
+    assert "axis=full" in page.url
+    full = shapes["full"]
+    assert full["rows"] > 2 * near_rows  # model v2 maps reach ±30 %, the near view ±10 %
+    assert full["priceMin"] < shapes["near"]["priceMin"]
+    await wait_drawn(page)
+    assert await canvas.get_attribute("data-rows") == str(full["rows"])
+
+
 async def test_phone_width_and_keyboard(
     browser: Any, viewer_server: LiveServer, viewer_data: ViewerData
 ) -> None:

@@ -7,7 +7,7 @@ import { intervalLabel, options, presetWindow, readable } from "./limits.js";
 import { OVERLAYS } from "./overlays.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
-import { RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
+import { PRICE_AXES, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
 
 const STALE_AFTER_S = 15 * 60; // newest bar older than this: data is stale
 const DEFAULT_SYMBOL = STYLE.defaults.symbol; // shown when the address names none and it is stored
@@ -152,6 +152,12 @@ function buildControls() {
   const scale = $("scale");
   scale.replaceChildren();
   for (const s of SCALE_NAMES) option(scale, s, s);
+  const axis = $("axis");
+  axis.replaceChildren();
+  for (const a of PRICE_AXES) {
+    const label = a === "near" ? `${STYLE.price_axes[a]} (±${STYLE.defaults.near_price_pct} %)` : STYLE.price_axes[a];
+    option(axis, a, label);
+  }
   buildOverlays();
   syncControls();
 }
@@ -241,6 +247,7 @@ function syncControls() {
   for (const box of document.querySelectorAll("#overlay-list input")) box.checked = state.overlays.includes(box.value);
   $("side").value = state.side;
   $("scale").value = state.scale;
+  $("axis").value = state.axis;
   $("pmin").value = state.pmin ?? "";
   $("pmax").value = state.pmax ?? "";
   $("within").value = String(state.within);
@@ -284,6 +291,10 @@ function wireControls() {
     state.scale = e.target.value;
     pushUrl();
     redraw();
+  });
+  $("axis").addEventListener("change", (e) => {
+    state.axis = e.target.value;
+    changed();
   });
   for (const id of ["pmin", "pmax"]) {
     $(id).addEventListener("change", () => {
@@ -404,6 +415,8 @@ async function load(early = null) {
       interval: window_.interval,
       priceMin: state.pmin,
       priceMax: state.pmax,
+      // near: the traded range ± near_price_pct; full: the maps' whole span (the API's default)
+      withinPct: state.axis === "near" ? STYLE.defaults.near_price_pct : null,
       bucketSize: state.bucket,
     };
     performance.clearMarks();

@@ -9,6 +9,7 @@ const RESOLUTIONS = new Set(["auto", ...STYLE.intervals.map((i) => i.id)]);
 export const RANGES = [...Object.keys(DURATIONS), "custom"];
 export const SIDES = Object.keys(STYLE.sides);
 export const SCALE_NAMES = Object.keys(STYLE.scales);
+export const PRICE_AXES = Object.keys(STYLE.price_axes).filter((k) => !k.startsWith("$"));
 
 export const DEFAULTS = {
   symbol: "",
@@ -20,6 +21,7 @@ export const DEFAULTS = {
   side: STYLE.defaults.side,
   scale: STYLE.defaults.scale,
   within: STYLE.defaults.within_pct,
+  axis: STYLE.defaults.price_axis,
   pmin: null,
   pmax: null,
   bucket: null,
@@ -53,6 +55,7 @@ export function fromUrl(search) {
   if (SCALE_NAMES.includes(p.get("scale"))) s.scale = p.get("scale");
   const within = num(p.get("within"));
   if (within !== null && within > 0 && within <= 100) s.within = within;
+  if (PRICE_AXES.includes(p.get("axis"))) s.axis = p.get("axis");
   s.pmin = num(p.get("pmin"));
   s.pmax = num(p.get("pmax"));
   s.bucket = num(p.get("bucket"));
@@ -77,6 +80,7 @@ export function toUrl(s) {
   if (s.side !== DEFAULTS.side) p.set("side", s.side);
   if (s.scale !== DEFAULTS.scale) p.set("scale", s.scale);
   if (s.within !== DEFAULTS.within) p.set("within", String(s.within));
+  if (s.axis !== DEFAULTS.axis) p.set("axis", s.axis);
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));
   if (s.bucket !== null) p.set("bucket", String(s.bucket));
