@@ -7,6 +7,7 @@ PostgreSQL is started under a temporary folder. Either way the run creates a dat
 
 from __future__ import annotations
 
+import csv
 import gc
 import os
 import uuid
@@ -29,6 +30,9 @@ from liqmap.database import (
 REPO = Path(__file__).resolve().parent.parent
 
 
+BINANCE_BTC_CSV = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
@@ -39,6 +43,14 @@ def shared_data() -> Path:
     if not (path / "README.md").exists():
         pytest.fail(f"real exchange data not found at {path}; set LIQMAP_SHARED_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def binance_rows(shared_data: Path) -> list[dict[str, str]]:
+    """The rows of the real Binance BTC 5m file, read once per run (the engine's, the adapters'
+    and the jobs' tests all check against it; none of them changes it)."""
+    with (shared_data / BINANCE_BTC_CSV).open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="session")
