@@ -7,9 +7,11 @@ PostgreSQL is started under a temporary folder. Either way the run creates a dat
 
 from __future__ import annotations
 
+import csv
+import gc
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -28,6 +30,9 @@ from liqmap.database import (
 REPO = Path(__file__).resolve().parent.parent
 
 
+BINANCE_BTC_CSV = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
@@ -38,6 +43,14 @@ def shared_data() -> Path:
     if not (path / "README.md").exists():
         pytest.fail(f"real exchange data not found at {path}; set LIQMAP_SHARED_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def binance_rows(shared_data: Path) -> list[dict[str, str]]:
+    """The rows of the real Binance BTC 5m file, read once per run (the engine's, the adapters'
+    and the jobs' tests all check against it; none of them changes it)."""
+    with (shared_data / BINANCE_BTC_CSV).open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +131,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         else:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Collect with the cyclic garbage collector paused.
+
+    Collecting imports every test module and what it imports (ccxt's ~100 exchange classes,
+    SQLAlchemy, Strawberry, scipy): about a million objects that live as long as the run. While
+    that heap grows, CPython walks all of it again in a full collection every time it has grown
+    by a quarter, a dozen times (~1.5 s on this machine, more than any single import) to free
+    nothing. Paused, the first full collection after collecting walks it once.
+    """
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.enable()

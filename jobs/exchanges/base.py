@@ -100,6 +100,9 @@ class ExchangeAdapter:
         if replay_dir is not None:
             # nothing to protect in a replay: no rate-limit sleeps between recorded answers
             config["enableRateLimit"] = False
+            # nor sockets to drain: ccxt's close() otherwise waits 250 ms for TLS transports
+            # (timeout_on_exit) that a replay never opens
+            config["timeout_on_exit"] = 0
             self.recording = open_recording(Path(replay_dir), self.exchange_id)
             self.window = self.recording.window(replay_window)
             self.clock = clock = ReplayClock.starting(self.window["now_ms"], *replay_clock)

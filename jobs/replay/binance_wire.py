@@ -27,6 +27,7 @@ default/max 500/1500 (klines), 30/500 (openInterestHist, last 30 days only), 100
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jobs.replay.recording import Recording
@@ -38,7 +39,18 @@ from jobs.replay.source import (
     tiers_valid_from_date,
 )
 from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
-from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, series, window
+from jobs.replay.wire import (
+    Params,
+    Reply,
+    Routes,
+    Unrecorded,
+    int_param,
+    ok,
+    series,
+    stamp_at,
+    stamp_of,
+    window,
+)
 
 EXCHANGE_ID = "binanceusdm"
 OPEN_INTEREST_DAYS = 30
@@ -193,9 +205,9 @@ def _limit(params: Params, default: int, maximum: int) -> int | Reply:
     return limit
 
 
-def _slice(rows: list[Any], times: list[int], params: Params, limit: int) -> list[Any]:
+def _slice(rows: list[Any], time: Callable[[Any], int], params: Params, limit: int) -> list[Any]:
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
-    lo, hi = window(times, start, end)
+    lo, hi = window(rows, start, end, time)
     # fapi returns the oldest `limit` rows from startTime, else the newest before endTime/now
     return rows[lo : min(hi, lo + limit)] if start is not None else rows[max(lo, hi - limit) : hi]
 
@@ -209,7 +221,7 @@ def _klines(rec: Recording, params: Params) -> Reply:
     limit = _limit(params, 500, 1500)
     if isinstance(limit, Reply):
         return limit
-    return ok(_slice(rows, [r[0] for r in rows], params, limit))
+    return ok(_slice(rows, stamp_at(0), params, limit))
 
 
 def _open_interest_hist(rec: Recording, params: Params) -> Reply:
@@ -221,7 +233,7 @@ def _open_interest_hist(rec: Recording, params: Params) -> Reply:
     if start is not None and start < rec.now_ms - OPEN_INTEREST_DAYS * DAY_MS:
         # "Only the data of the latest 1 month is available"
         return _error(400, -1130, "Data sent for parameter 'startTime' is not valid.")
-    return ok(_slice(rows, [r["timestamp"] for r in rows], params, limit))
+    return ok(_slice(rows, stamp_of("timestamp"), params, limit))
 
 
 def _funding_rate(rec: Recording, params: Params) -> Reply:
@@ -232,7 +244,7 @@ def _funding_rate(rec: Recording, params: Params) -> Reply:
     limit = _limit(params, 100, 1000)
     if isinstance(limit, Reply):
         return limit
-    return ok(_slice(rows, [r["fundingTime"] for r in rows], params, limit))
+    return ok(_slice(rows, stamp_of("fundingTime"), params, limit))
 
 
 def _leverage_bracket(rec: Recording, params: Params) -> Reply:

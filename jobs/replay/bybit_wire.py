@@ -21,13 +21,26 @@ rows match than ``limit`` the newest are returned (pages run backwards from ``en
 
 from __future__ import annotations
 
+import bisect
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jobs.replay.recording import Recording
 from jobs.replay.source import SharedData
 from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
-from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, series, window
+from jobs.replay.wire import (
+    Params,
+    Reply,
+    Routes,
+    Unrecorded,
+    int_param,
+    ok,
+    series,
+    stamp_at,
+    stamp_of,
+    window,
+)
 
 EXCHANGE_ID = "bybit"
 INTERVALS = {"5": "5m"}  # kline interval -> recorded bar
@@ -120,9 +133,9 @@ def build(data: SharedData) -> Recording:
 
 
 def _newest(
-    rows: list[Any], times: list[int], start: int | None, end: int | None, limit: int
+    rows: list[Any], time: Callable[[Any], int], start: int | None, end: int | None, limit: int
 ) -> list[Any]:
-    lo, hi = window(times, start, end)
+    lo, hi = window(rows, start, end, time)
     return list(reversed(rows[max(lo, hi - limit) : hi]))  # newest first
 
 
@@ -156,8 +169,7 @@ def _kline(rec: Recording, params: Params) -> Reply:
     limit = _limit(params, 200, 1000)
     if isinstance(limit, Reply):
         return limit
-    times = [int(r[0]) for r in rows]
-    found = _newest(rows, times, int_param(params, "start"), int_param(params, "end"), limit)
+    found = _newest(rows, stamp_at(0), int_param(params, "start"), int_param(params, "end"), limit)
     return _v5(rec, {"category": "linear", "symbol": params["symbol"], "list": found})
 
 
@@ -169,14 +181,15 @@ def _open_interest(rec: Recording, params: Params) -> Reply:
     limit = _limit(params, 50, 200)
     if isinstance(limit, Reply):
         return limit
-    times = [int(r["timestamp"]) for r in rows]
+    time = stamp_of("timestamp")
     end = int_param(params, "endTime")
     cursor = params.get("cursor")
     if cursor:  # our cursor: the oldest timestamp already returned
         end = int(cursor) - 1
-    found = _newest(rows, times, int_param(params, "startTime"), end, limit)
-    lo, _ = window(times, int_param(params, "startTime"), end)
-    more = bool(found) and times.index(int(found[-1]["timestamp"])) > lo
+    found = _newest(rows, time, int_param(params, "startTime"), end, limit)
+    lo, _ = window(rows, int_param(params, "startTime"), end, time)
+    # more pages when the oldest row returned is not the first of the range
+    more = bool(found) and bisect.bisect_left(rows, time(found[-1]), key=time) > lo
     return _v5(
         rec,
         {
@@ -195,9 +208,12 @@ def _funding(rec: Recording, params: Params) -> Reply:
     limit = _limit(params, 200, 200)
     if isinstance(limit, Reply):
         return limit
-    times = [int(r["fundingRateTimestamp"]) for r in rows]
     found = _newest(
-        rows, times, int_param(params, "startTime"), int_param(params, "endTime"), limit
+        rows,
+        stamp_of("fundingRateTimestamp"),
+        int_param(params, "startTime"),
+        int_param(params, "endTime"),
+        limit,
     )
     return _v5(rec, {"category": "linear", "list": found})
 

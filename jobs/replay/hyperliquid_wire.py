@@ -36,7 +36,7 @@ from typing import Any
 from jobs.replay.recording import Recording
 from jobs.replay.source import SharedData
 from jobs.replay.windows import DEFAULT_WINDOW, windows_metadata
-from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, window
+from jobs.replay.wire import Params, Reply, Routes, Unrecorded, int_param, ok, stamp_of, window
 
 EXCHANGE_ID = "hyperliquid"
 CCXT_STATIC = Path(__file__).resolve().parent / "data" / "hyperliquid_ccxt_static.json"
@@ -114,8 +114,9 @@ def _candle_snapshot(rec: Recording, params: Params) -> Reply:
     rows = rec.series.get(key)
     if rows is None:
         raise Unrecorded(f"no recorded candles {key!r} (recorded: {', '.join(rec.series)})")
-    times = [int(r["t"]) for r in rows]
-    lo, hi = window(times, int_param(params, "req.startTime"), int_param(params, "req.endTime"))
+    lo, hi = window(
+        rows, int_param(params, "req.startTime"), int_param(params, "req.endTime"), stamp_of("t")
+    )
     return ok(rows[lo : min(hi, lo + CANDLE_LIMIT)])
 
 
@@ -133,9 +134,8 @@ def _user_fills(rec: Recording, params: Params) -> Reply:
     fills = rec.static["userFills"].get(user)
     if fills is None:
         raise Unrecorded(f"no recorded fills of {user}")
-    times = [int(f["time"]) for f in fills]
     start = int_param(params, "startTime") if params.get("type") == "userFillsByTime" else None
-    lo, hi = window(times, start, int_param(params, "endTime"))
+    lo, hi = window(fills, start, int_param(params, "endTime"), stamp_of("time"))
     # newest first when not asked by time, as userFills answers; by time: oldest first
     found = fills[lo:hi]
     if start is None:

@@ -26,6 +26,7 @@ rubik ≤ 100, candles ≤ 300, funding ≤ 400), the newest that match.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +42,8 @@ from jobs.replay.wire import (
     int_param,
     ok,
     series,
+    stamp_at,
+    stamp_of,
     window,
 )
 
@@ -124,11 +127,15 @@ def build(data: SharedData) -> Recording:
 
 
 def _exclusive(
-    times: list[int], rows: list[Any], older_than: int | None, newer_than: int | None, limit: int
+    rows: list[Any],
+    time: Callable[[Any], int],
+    older_than: int | None,
+    newer_than: int | None,
+    limit: int,
 ) -> list[Any]:
     start = None if newer_than is None else newer_than + 1
     end = None if older_than is None else older_than - 1
-    lo, hi = window(times, start, end)
+    lo, hi = window(rows, start, end, time)
     return list(reversed(rows[max(lo, hi - limit) : hi]))  # newest first
 
 
@@ -152,10 +159,9 @@ def _candles(maximum: int) -> Any:
         if bar not in BARS:
             raise Unrecorded(f"only {', '.join(BARS)} candles are recorded")
         rows = series(rec, f"candles:{params.get('instId')}:{bar}")
-        times = [int(r[0]) for r in rows]
         found = _exclusive(
-            times,
             rows,
+            stamp_at(0),
             int_param(params, "after"),
             int_param(params, "before"),
             _limit(params, 100, maximum),
@@ -172,11 +178,10 @@ def _open_interest(rec: Recording, params: Params) -> Reply:
     if params.get("period") != "5m":
         raise Unrecorded("only 5m open interest is recorded")
     rows = series(rec, f"openInterest:{params.get('instId')}:5m")
-    times = [int(r[0]) for r in rows]
     return _v5(
         _exclusive(
-            times,
             rows,
+            stamp_at(0),
             int_param(params, "end"),
             int_param(params, "begin"),
             _limit(params, 100, 100),
@@ -186,11 +191,10 @@ def _open_interest(rec: Recording, params: Params) -> Reply:
 
 def _funding(rec: Recording, params: Params) -> Reply:
     rows = series(rec, f"funding:{params.get('instId')}")
-    times = [int(r["fundingTime"]) for r in rows]
     return _v5(
         _exclusive(
-            times,
             rows,
+            stamp_of("fundingTime"),
             int_param(params, "after"),
             int_param(params, "before"),
             _limit(params, 400, 400),

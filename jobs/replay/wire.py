@@ -44,15 +44,31 @@ def series(recording: Recording, key: str) -> list[Any]:
 answering_at: ContextVar[int | None] = ContextVar("answering_at", default=None)
 
 
-def window(times: Sequence[int], start: int | None, end: int | None) -> tuple[int, int]:
-    """Index range [lo, hi) of ascending ``times`` within [start, end] (both inclusive) and not
-    after the replay clock."""
+def window(
+    rows: Sequence[Any], start: int | None, end: int | None, time: Callable[[Any], int]
+) -> tuple[int, int]:
+    """Index range [lo, hi) of ``rows`` (ascending by ``time(row)``) stamped within [start, end]
+    (both inclusive) and not after the replay clock.
+
+    Bisected through ``time``: a page costs O(log n) reads of the recording, not a new list of
+    all its n stamps (a month of 1-minute bars is ~45,000 rows, paged 100 at a time).
+    """
     now = answering_at.get()
     if now is not None:
         end = now if end is None else min(end, now)
-    lo = 0 if start is None else bisect.bisect_left(times, start)
-    hi = len(times) if end is None else bisect.bisect_right(times, end)
+    lo = 0 if start is None else bisect.bisect_left(rows, start, key=time)
+    hi = len(rows) if end is None else bisect.bisect_right(rows, end, key=time)
     return lo, max(lo, hi)
+
+
+def stamp_at(index: int) -> Callable[[Any], int]:
+    """``time`` for ``window``: a row's stamp at position ``index`` of a wire list, as an int."""
+    return lambda row: int(row[index])
+
+
+def stamp_of(name: str) -> Callable[[Any], int]:
+    """``time`` for ``window``: a row's stamp under ``name`` of a wire object, as an int."""
+    return lambda row: int(row[name])
 
 
 def int_param(params: Params, name: str) -> int | None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,16 +14,16 @@ def tiers() -> MarginTiers:
     return load_shipped_binance_tiers("BTC/USDT:USDT")[0]
 
 
-@pytest.fixture(scope="module")
-def binance_5m(shared_data: Path) -> Bars:
-    path = shared_data / "binance" / "BTCUSDT_perp_5m_klines_oi_funding.csv"
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+@pytest.fixture(scope="session")
+def binance_5m(binance_rows: list[dict[str, str]]) -> Bars:
+    """The real month as engine bars, built once per run; read-only, so that no test can
+    change what the others are given."""
+    rows = binance_rows
 
     def col(name: str) -> np.ndarray:
         return np.array([float(r[name]) for r in rows])
 
-    return Bars(
+    bars = Bars(
         np.array([int(r["timestamp"]) for r in rows], dtype=np.int64),
         col("price_open"),
         col("price_high"),
@@ -34,3 +31,7 @@ def binance_5m(shared_data: Path) -> Bars:
         col("price_close"),
         col("open_interest_usd"),
     )
+    for array in (bars.timestamp, bars.open, bars.high, bars.low, bars.close):
+        array.flags.writeable = False
+    bars.open_interest_usd.flags.writeable = False
+    return bars

@@ -1,8 +1,7 @@
-"""Fixtures for job tests: a Runtime on the run's database, and slices of the real Binance CSV."""
+"""Fixtures for job tests: a Runtime on the run's database (the Binance rows: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.runtime import Runtime
 from liqmap.settings import Settings
-
-BINANCE_CSV = Path("binance") / "BTCUSDT_perp_5m_klines_oi_funding.csv"
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -32,12 +29,6 @@ async def runtime(db: AsyncEngine, shared_data: Path) -> AsyncIterator[Runtime]:
     rt = Runtime(settings=make_settings(replay_dir=shared_data), engine=db)
     yield rt
     await rt.close()
-
-
-@pytest.fixture(scope="session")
-def binance_rows(shared_data: Path) -> list[dict[str, str]]:
-    with (shared_data / BINANCE_CSV).open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ EIGHT_HOURS = 8 * 3_600_000
 
 
 @pytest.fixture(scope="module")
-def csv_rows(shared_data: Path) -> list[dict[str, str]]:
-    with (shared_data / CSV_PATH).open(newline="") as handle:
-        return list(csv.DictReader(handle))
+def csv_rows(binance_rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The rows of ``CSV_PATH`` (the run's one read of it, tests/conftest.py)."""
+    return binance_rows
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ def damaged_copy(shared_data: Path, tmp_path: Path, edit: object) -> tuple[Path,
 
 
 def load(root: Path) -> str:
-    load_shared_data.cache_clear()
+    # every damaged copy is a folder of its own, and a load that raises is never cached, so
+    # the cache (and the real folder's entry the other tests share) needs no clearing
     with pytest.raises(RecordingError) as refused:
         load_shared_data(root)
     return str(refused.value)

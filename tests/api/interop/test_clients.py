@@ -24,10 +24,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportQueryError
-from gql.transport.httpx import HTTPXAsyncTransport
-from gql.transport.websockets import WebsocketsTransport
 
 from tests.api.interop.conftest import serve
 from tests.api.pipeline import BAR, SYMBOL, Stored
@@ -52,6 +48,11 @@ WANTED = 2  # columns each client must receive
 async def test_gql_over_http_reads_the_stored_map_and_reports_error_codes(
     api_server: ApiProcess, stored: Stored
 ) -> None:
+    # gql is imported by the tests that use it: collecting the unit tier need not load it
+    from gql import Client, GraphQLRequest
+    from gql.transport.exceptions import TransportQueryError
+    from gql.transport.httpx import HTTPXAsyncTransport
+
     transport = HTTPXAsyncTransport(url=f"{api_server.url}/graphql")
     async with Client(transport=transport, fetch_schema_from_transport=True) as session:
         data = await session.execute(GraphQLRequest(LATEST, variable_values=VARIABLES))
@@ -79,6 +80,9 @@ def served_live(live: Live, tmp_path: Path) -> Any:  # noqa: F811
 
 
 async def gql_subscriber(url: str, subprotocol: str, out: list[dict[str, Any]]) -> None:
+    from gql import Client, GraphQLRequest
+    from gql.transport.websockets import WebsocketsTransport
+
     transport = WebsocketsTransport(url=url, subprotocols=[subprotocol])
     async with Client(transport=transport) as session:
         request = GraphQLRequest(COLUMNS, variable_values=VARIABLES)
@@ -143,6 +147,8 @@ async def test_subscriptions_reach_gql_and_graphql_ws_as_text_frames(
 ) -> None:
     """Strawberry's binary frames made gql abort ("Binary data received") and graphql-ws close
     with 4004; every frame is text now, and each client receives the new columns."""
+    from gql.transport.websockets import WebsocketsTransport
+
     ws_url = served_live.url.replace("http", "ws") + "/graphql"
     before = snapshots(live.stored, "binanceusdm")
     received: dict[str, list[dict[str, Any]]] = {
