@@ -155,7 +155,7 @@ async def first_answers(request: Request) -> str:
         return ""
     payload = json.dumps(
         {"variables": variables, "limits": limits, "latest": latest}, separators=(",", ":")
-    ).replace("</", "<\\/")  # inside <script> only "</" could end the element early
+    ).replace("<", "\\u003c")  # no "<" at all: the address's symbol is in it, verbatim
     return f'<script type="application/json" id="{FIRST_ID}">{payload}</script>'
 
 

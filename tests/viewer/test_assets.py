@@ -124,6 +124,12 @@ async def test_page_embeds_the_apis_answers_to_its_first_two_queries(
         # an unknown symbol's error is not embedded: the page asks and shows it as before
         unknown = first_answers((await client.get("/?symbol=NOPE/USDT:USDT")).text)
         assert unknown is not None and unknown["latest"] is None and unknown["limits"]
+        # the address's symbol is in the page as data, never as markup
+        hostile = "</script><script>alert(1)</script><!--<script>"
+        page = await client.get("/", params={"symbol": hostile})
+        assert "alert(1)</script>" not in page.text and "<!--<script>" not in page.text
+        embedded = first_answers(page.text)
+        assert embedded is not None and embedded["variables"]["symbol"] == hostile
 
     keyed = build_app(viewer_data.engine, viewer_data.url, require_api_keys=True)
     try:
