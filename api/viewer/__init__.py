@@ -3,22 +3,31 @@
 The page is plain HTML, CSS and JavaScript modules (no build step) shipped inside this package,
 and it reads everything through the public GraphQL API (``/graphql``, including the
 ``heatmapUpdated`` subscription over graphql-transport-ws), so it doubles as the reference client.
-The server inlines what the page shares with `liqmap render` (:mod:`api.viewer.shared`) into it.
+The server inlines what the page shares with `liqmap render` (:mod:`api.viewer.shared`) into it,
+and the API's answers to the page's first two queries (:func:`first_answers`), so that the first
+heatmap is the page's first request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message
 
-from api.viewer.shared import page_block
+from api.viewer.shared import document, page_block, style
+from liqmap.logs import get_logger
+
+log = get_logger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX = STATIC_DIR / "index.html"
@@ -34,21 +43,126 @@ class _Static(StaticFiles):
 
 
 PLACEHOLDER = re.compile(r"<!-- liqmap:shared\b.*?-->")
+FIRST_PLACEHOLDER = re.compile(r"<!-- liqmap:first\b.*?-->")
+FIRST_ID = "liqmap-first"  # the page's <script type="application/json"> of first answers
 
 
 @cache
-def page() -> tuple[bytes, str]:
-    """index.html with the shared definitions in place of its placeholder, and its ETag."""
+def page() -> tuple[str, str]:
+    """index.html with the shared definitions in place of their placeholder, split where the
+    first answers go (:func:`first_answers`)."""
     source = INDEX.read_text(encoding="utf-8")
     html, found = PLACEHOLDER.subn(lambda _: page_block(), source, count=1)
     if not found:
         raise RuntimeError(f"{INDEX} has no <!-- liqmap:shared --> placeholder")
-    body = html.encode()
-    return body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    parts = FIRST_PLACEHOLDER.split(html, maxsplit=1)
+    if len(parts) != 2:
+        raise RuntimeError(f"{INDEX} has no <!-- liqmap:first --> placeholder")
+    return parts[0], parts[1]
+
+
+def first_variables(request: Request) -> dict[str, Any]:
+    """The ``Latest`` variables first.js derives from the page's address (the same
+    rules: ``symbol`` or the default, ``exchanges`` split at commas; it compares them)."""
+    params = request.query_params
+    exchanges = [e.strip() for e in (params.get("exchanges") or "").split(",") if e.strip()]
+    return {
+        "symbol": params.get("symbol") or style()["defaults"]["symbol"],
+        "exchanges": exchanges or None,
+    }
+
+
+# what a request of the page's own keeps of the page request's headers: who asks (forwarded
+# addresses, credentials) but not how the page was asked for
+_DROPPED = {
+    b"accept",
+    b"accept-encoding",
+    b"content-length",
+    b"content-type",
+    b"if-none-match",
+    b"if-modified-since",
+    b"transfer-encoding",
+}
+
+
+async def post_graphql(request: Request, query: str, variables: dict[str, Any]) -> str | None:
+    """POST one document through the whole app, as the page would from the same client (auth,
+    rate limits, caches and metrics apply): the JSON answer, or None unless it is a 200 without
+    errors (the page then asks itself, and sees the error as it always did)."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in _DROPPED]
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    kept = {k: v for k, v in request.scope.items() if k not in ("endpoint", "path_params")}
+    scope = {
+        **kept,
+        "method": "POST",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "headers": headers,
+    }
+    done = asyncio.Event()
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    status = 0
+    chunks: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        await request.app(scope, receive, send)
+    finally:
+        done.set()
+    text = b"".join(chunks).decode()
+    if status != 200:
+        return None
+    answer = json.loads(text)
+    return text if isinstance(answer, dict) and not answer.get("errors") else None
+
+
+async def first_answers(request: Request) -> str:
+    """The ``<script>`` with the API's answers to the page's first queries (``limits`` and the
+    newest map of the symbol the address names), asked for while the page is sent: the page
+    then sends the heatmap as its first request instead of after two round trips. Empty when
+    neither could be answered here."""
+    variables = first_variables(request)
+    try:
+        limits, latest = await asyncio.gather(
+            post_graphql(request, document("limits"), {}),
+            post_graphql(request, document("latest"), variables),
+        )
+    except Exception as exc:  # the page asks for them itself
+        log.warning("first answers not embedded", error=repr(exc))
+        return ""
+    if limits is None and latest is None:
+        return ""
+    payload = json.dumps(
+        {"variables": variables, "limits": limits, "latest": latest}, separators=(",", ":")
+    ).replace("<", "\\u003c")  # no "<" at all: the address's symbol is in it, verbatim
+    return f'<script type="application/json" id="{FIRST_ID}">{payload}</script>'
 
 
 async def index(request: Request) -> Response:
-    body, etag = page()
+    head, tail = page()
+    body = (head + await first_answers(request) + tail).encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)

@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import text
 from starlette.applications import Starlette
 
-from api.viewer import STATIC_DIR
+from api.viewer import FIRST_ID, STATIC_DIR
 from api.viewer.shared import SCRIPT_ID, documents, style
+from tests.api.conftest import build_app
+from tests.viewer.conftest import ViewerData
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,3 +72,70 @@ def test_static_files_are_package_data() -> None:
     shipped = {p for pattern in patterns for p in (STATIC_DIR.parent).glob(pattern)}
     assert shipped == {p for p in STATIC_DIR.rglob("*") if p.is_file()}
     assert any(p.suffix == ".graphql" for p in shipped) and STATIC_DIR / "viewer.json" in shipped
+
+
+def first_answers(html: str) -> dict[str, Any] | None:
+    element = rf'<script type="application/json" id="{FIRST_ID}">(.*?)</script>'
+    found = re.search(element, html, re.S)
+    return None if found is None else json.loads(found.group(1))
+
+
+async def test_page_embeds_the_apis_answers_to_its_first_two_queries(
+    viewer_app: Starlette, viewer_data: ViewerData
+) -> None:
+    """The page carries the answers /graphql gives to its first two documents (limits, and the
+    newest map of the symbol its address names), byte for byte, so that its first request can
+    be the heatmap; with keys required (anonymous answers are refused) it carries none and the
+    page asks for them itself, as it did before."""
+    transport = httpx.ASGITransport(app=viewer_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
+
+        async def asked(doc: str, variables: dict[str, Any]) -> str:
+            body = {"query": documents()[doc], "variables": variables}
+            return (await client.post("/graphql", json=body)).text
+
+        for address, variables in [
+            ("/", {"symbol": style()["defaults"]["symbol"], "exchanges": None}),
+            (
+                "/?symbol=ETH/USDT:USDT&exchanges=binanceusdm,%20&range=7d",
+                {"symbol": "ETH/USDT:USDT", "exchanges": ["binanceusdm"]},
+            ),
+        ]:
+            first = first_answers((await client.get(address)).text)
+            assert first is not None, address
+            assert first["variables"] == variables
+            assert first["limits"] == await asked("limits", {})
+            assert first["latest"] == await asked("latest", variables)
+            assert "errors" not in json.loads(first["latest"])
+        # the BTC map's instant is the newest stored snapshot's close, from SQL
+        latest = json.loads(first_answers((await client.get("/")).text)["latest"])  # type: ignore[index]
+        async with viewer_data.engine.connect() as conn:
+            newest = (
+                await conn.execute(
+                    text(
+                        "SELECT max(ts) FROM heatmap_snapshots WHERE series_id = :sid"
+                        " AND resolution = '5m'"
+                    ),
+                    {"sid": await viewer_data.series_id()},
+                )
+            ).scalar()
+        at = datetime.fromisoformat(latest["data"]["liquidationMap"]["at"])
+        assert at == newest + timedelta(minutes=5)
+        # an unknown symbol's error is not embedded: the page asks and shows it as before
+        unknown = first_answers((await client.get("/?symbol=NOPE/USDT:USDT")).text)
+        assert unknown is not None and unknown["latest"] is None and unknown["limits"]
+        # the address's symbol is in the page as data, never as markup
+        hostile = "</script><script>alert(1)</script><!--<script>"
+        page = await client.get("/", params={"symbol": hostile})
+        assert "alert(1)</script>" not in page.text and "<!--<script>" not in page.text
+        embedded = first_answers(page.text)
+        assert embedded is not None and embedded["variables"]["symbol"] == hostile
+
+    keyed = build_app(viewer_data.engine, viewer_data.url, require_api_keys=True)
+    try:
+        transport = httpx.ASGITransport(app=keyed)
+        async with httpx.AsyncClient(transport=transport, base_url="http://viewer.test") as client:
+            page = await client.get("/")
+            assert page.status_code == 200 and first_answers(page.text) is None
+    finally:
+        await keyed.state.hub.close()

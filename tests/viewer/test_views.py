@@ -450,11 +450,11 @@ async def test_first_paint_of_a_cold_24h_view(
                               const at = (n) => performance.getEntriesByName(n)[0].startTime;
                               const gql = performance.getEntriesByType('resource')
                                 .filter((e) => e.name.endsWith('/graphql'));
-                              const latest = gql[1];  // the inline script's second request
                               return {
                                 total: performance.getEntriesByName('liqmap:first-paint')[0]
                                   .duration,
-                                latest: latest.responseEnd - latest.startTime,
+                                sent: at('liqmap:heatmap:sent'),
+                                firstRequest: gql[0].startTime,
                                 heatmap: at('liqmap:heatmap:response')
                                   - at('liqmap:heatmap:sent'),
                               };
@@ -462,6 +462,9 @@ async def test_first_paint_of_a_cold_24h_view(
                         )
                     )
                     assert await page.get_attribute("#heatmap", "data-columns") == "288"
+                    # the limits and the newest map came in the page: the heatmap request is
+                    # the page's first GraphQL request, not the end of a waterfall
+                    assert runs[-1]["firstRequest"] >= runs[-1]["sent"] - 1, runs[-1]
                 finally:
                     await context.close()
         finally:
@@ -470,13 +473,13 @@ async def test_first_paint_of_a_cold_24h_view(
     total = statistics.median(r["total"] for r in runs)
     quiet = load < 1
     each = ", ".join(f"{r['total']:.0f}" for r in runs)
-    latest = statistics.median(r["latest"] for r in runs)
+    sent = statistics.median(r["sent"] for r in runs)
     heatmap = statistics.median(r["heatmap"] for r in runs)
     verdict = "checked against 0.5 s" if quiet else "busy machine, 0.5 s not checked"
     with capsys.disabled():
         print(
-            f"\nfirst paint of a cold 24 h view: median {total:.0f} ms ({each} ms; newest map "
-            f"{latest:.0f} ms and heatmap {heatmap:.0f} ms from request to response); load "
+            f"\nfirst paint of a cold 24 h view: median {total:.0f} ms ({each} ms; heatmap "
+            f"sent at {sent:.0f} ms, {heatmap:.0f} ms from request to response); load "
             f"{load:.2f} per core: {verdict}"
         )
     assert total <= (FIRST_PAINT_BUDGET_MS if quiet else BUSY_GUARD_MS), runs

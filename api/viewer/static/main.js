@@ -6,6 +6,7 @@ import { DURATIONS, age, dateTime, inputValue, price as fmtPrice, usd } from "./
 import { intervalLabel, options, presetWindow, readable } from "./limits.js";
 import { OVERLAYS } from "./overlays.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
+import { early as firstAnswers } from "./first.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
 import { PRICE_AXES, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
 
@@ -388,13 +389,16 @@ async function resolveWindow(token, early) {
   return { start: auto.start, end: auto.end, interval: null, nothingYet: at === null, notice };
 }
 
-/** Load the view. `early`: a Latest query already sent ({variables, response}), used if it fits. */
+/**
+ * Load the view. `early`: first.js's requests ({latest: {variables, response}, heatmap}), each
+ * used if it asks what this view needs.
+ */
 async function load(early = null) {
   const token = ++loadToken;
   document.body.dataset.busy = "true";
   showMessage(null);
   try {
-    const window_ = await resolveWindow(token, early);
+    const window_ = await resolveWindow(token, early?.latest ?? null);
     if (!window_) return;
     if (window_.refused) {
       clearView();
@@ -421,7 +425,14 @@ async function load(early = null) {
     };
     performance.clearMarks();
     performance.clearMeasures();
-    const data = await query(HEATMAP, variables, { mark: "liqmap:heatmap" });
+    const sent = early?.heatmap && JSON.stringify(early.heatmap.variables) === JSON.stringify(variables)
+      ? early.heatmap
+      : null;
+    if (early) early.taken = true;
+    if (sent) performance.mark("liqmap:heatmap:sent", { startTime: sent.sentAt });
+    const data = sent
+      ? await receive(sent.response, "liqmap:heatmap")
+      : await query(HEATMAP, variables, { mark: "liqmap:heatmap" });
     if (token !== loadToken) return;
     hm = toHeatmap(data.heatmap);
     if (hm.coverage.lastBar) lastBar = Math.max(lastBar ?? 0, Date.parse(hm.coverage.lastBar));
@@ -933,12 +944,13 @@ function scheduleRefresh(full) {
 
 // --- start -----------------------------------------------------------------------------------
 async function boot() {
-  // index.html asked for the limits and the newest map of the address's symbol (or the default)
-  // before the modules loaded; the catalogue follows the first heatmap
-  const early = window.liqmapEarly ?? null;
-  window.liqmapEarly = null; // answers are read once
+  // first.js has the limits and the newest map of the address's symbol (or the default), and
+  // may have sent the first heatmap request; the catalogue follows the first heatmap
+  const early = firstAnswers.limits ? firstAnswers : null;
+  const asked = early?.limits ?? request(LIMITS);
+  firstAnswers.limits = null; // answers are read once
   try {
-    ({ limits } = await receive(early?.limits ?? request(LIMITS)));
+    ({ limits } = await receive(asked));
   } catch (err) {
     showMessage("error", errorText(err), err.code || "INTERNAL");
     if (err.code === "UNAUTHENTICATED") askForKey();
@@ -950,7 +962,7 @@ async function boot() {
   }
   buildControls();
   history.replaceState(null, "", toUrl(state));
-  load(early?.latest ?? null); // the live socket opens with the first subscription
+  load(early); // the live socket opens with the first subscription
 }
 
 function start() {
