@@ -50,6 +50,7 @@ function sendHeatmap(limitsAnswer, latestAnswer) {
     interval: null,
     priceMin: null,
     priceMax: null,
+    withinPct: state.axis === "near" ? STYLE.defaults.near_price_pct : null, // as main.js asks
     bucketSize: state.bucket,
   };
   const sentAt = performance.now();
