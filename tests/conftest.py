@@ -119,9 +119,10 @@ async def db(engine: AsyncEngine) -> AsyncEngine:
 
 
 # The unit tier: tests that need no PostgreSQL, no subprocess server and no browser. A test is
-# in it unless its fixtures reach a database server (``server_url``) or it is marked otherwise;
-# `pytest -m unit` runs it alone (README, "Tests").
-SERVER_FIXTURES = {"server_url", "private_pg"}
+# in it unless its fixtures reach a database server (``server_url``; ``private_pg`` and
+# ``socket_pg`` start a PostgreSQL of their own) or it is marked otherwise; `pytest -m unit`
+# runs it alone (README, "Tests").
+SERVER_FIXTURES = {"server_url", "private_pg", "socket_pg"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
