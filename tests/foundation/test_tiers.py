@@ -22,7 +22,10 @@ def server_fixtures() -> set[str]:
     """Names of fixtures (decorated functions) whose return annotation names PrivatePostgres."""
     found = set()
     for path in TESTS.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        source = path.read_text()
+        if "PrivatePostgres" not in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
             if not isinstance(node, ast.FunctionDef) or node.returns is None:
                 continue
             fixture = any("fixture" in ast.unparse(d) for d in node.decorator_list)
