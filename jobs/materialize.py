@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
+from engine.model import Bars, EngineState, ModelParams, SimulationResult, Snapshot, simulate
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
@@ -226,11 +226,7 @@ async def materialize_market(
     for snap in result.snapshots:
         i = index_of[int(snap.timestamp)]
         ts = to_datetime(int(snap.timestamp))
-        packed = graded(
-            BucketVector(snap.bucket_origin_index, snap.long, snap.short),
-            float(snap.price),
-            grid.bucket_size,
-        )
+        packed = pack_snapshot(snap, grid.bucket_size)
         for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
             if mask[i]:
                 snapshots.append(
@@ -267,6 +263,15 @@ async def materialize_market(
         full=report.full_recompute,
     )
     return report, previous_last
+
+
+def pack_snapshot(snap: Snapshot, bucket_size: float) -> CompactVector:
+    """An engine snapshot as it is stored: graded buckets around its price."""
+    return graded(
+        BucketVector(snap.bucket_origin_index, snap.long, snap.short),
+        float(snap.price),
+        bucket_size,
+    )
 
 
 def graded(vector: BucketVector, price: float, bucket_size: float) -> CompactVector:

@@ -86,6 +86,11 @@ class SnapshotRow:
     center_index: int = 0
     compact_first: int = 0
 
+    @property
+    def vector_bytes(self) -> int:
+        """Bytes of the stored vectors (float32 values, without PostgreSQL's array headers)."""
+        return int(self.long_usd.nbytes + self.short_usd.nbytes)
+
     @classmethod
     def of(
         cls,
