@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_engine import load_5m  # noqa: E402
+
 from engine.model import Bars, ModelParams, simulate  # noqa: E402
 from engine.tiers import load_shipped_binance_tiers  # noqa: E402
 from jobs import materialize  # noqa: E402

@@ -20,7 +20,7 @@ cross-exchange aggregate sums only the venues that have open interest
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -30,7 +30,8 @@ from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
-from maps.compact import CompactVector, encode, fine_buckets
+from maps.bands import BANDS
+from maps.compact import CompactVector, encode, encode_rows, fine_buckets
 from maps.grid import BucketVector, PriceGrid, add_vectors
 from models import heatmap_store as hs
 from models import market_data_store, market_store
@@ -185,9 +186,12 @@ async def materialize_market(
     after = EPOCH
     if _state_usable(saved, params, periods, model_dict):
         assert saved is not None
-        state = EngineState.from_bytes(saved.state)
-        after = saved.last_bar_ts
-    else:
+        try:
+            state = EngineState.from_bytes(saved.state)
+            after = saved.last_bar_ts
+        except ValueError as exc:  # a state of another format (e.g. before leverage bands)
+            log.info("engine state not usable: recompute", exchange=exchange, reason=str(exc))
+    if state is None:
         report.full_recompute = True
     previous_last = after if state is not None else None
 
@@ -266,18 +270,35 @@ async def materialize_market(
 
 
 def pack_snapshot(snap: Snapshot, bucket_size: float) -> CompactVector:
-    """An engine snapshot as it is stored: graded buckets around its price."""
+    """An engine snapshot as it is stored: graded buckets around its price, with its leverage
+    bands on the same buckets."""
     return graded(
         BucketVector(snap.bucket_origin_index, snap.long, snap.short),
         float(snap.price),
         bucket_size,
+        np.concatenate([snap.long_bands, snap.short_bands]),
     )
 
 
-def graded(vector: BucketVector, price: float, bucket_size: float) -> CompactVector:
-    """A snapshot's vectors in graded buckets around the price (``maps.compact``)."""
+def graded(
+    vector: BucketVector, price: float, bucket_size: float, bands: np.ndarray | None = None
+) -> CompactVector:
+    """A snapshot's vectors in graded buckets around the price (``maps.compact``); ``bands``
+    (long bands then short bands, ``(10, n)`` on ``vector``'s buckets) on the same layout."""
     center = math.floor(price / bucket_size)
-    return encode(vector, center, fine_buckets(price, bucket_size))
+    fine = fine_buckets(price, bucket_size)
+    packed = encode(vector, center, fine)
+    if bands is None:
+        return packed
+    q0, rows = encode_rows(vector.first, bands, center, fine)
+    if rows.shape[1] and q0 != packed.q_first:
+        raise ValueError("band rows and totals of a snapshot do not line up")
+    return replace(packed, bands=rows)
+
+
+def _band_rows(bands: tuple[BucketVector, ...]) -> np.ndarray:
+    """Per-band vectors (one extent) as rows: long bands, then short bands."""
+    return np.stack([b.long_usd for b in bands] + [b.short_usd for b in bands])
 
 
 def _bucket(rt: Runtime, symbol: str) -> float:
@@ -306,12 +327,20 @@ async def materialize_aggregate(
                 for snap in await hs.snapshots_after(conn, member, resolution, after):
                     by_ts.setdefault(snap.ts, []).append(snap)
             for ts, parts in sorted(by_ts.items()):
-                # every member is already in USD on the same grid: plain sums
+                # every member is already in USD on the same grid: plain sums, per band too
                 total = add_vectors([p.vector for p in parts])
                 price = float(np.mean([p.price for p in parts]))
+                bands = None
+                if all(p.bands is not None for p in parts):  # every member stored with bands
+                    per_band = [
+                        add_vectors([p.bands[b] for p in parts if p.bands is not None])
+                        for b in range(BANDS)
+                    ]
+                    assert all(v.first == total.first for v in per_band)
+                    bands = _band_rows(tuple(per_band))
                 snapshots.append(
                     hs.SnapshotRow.of(
-                        ts, resolution, price, bucket, graded(total, price, bucket), version
+                        ts, resolution, price, bucket, graded(total, price, bucket, bands), version
                     )
                 )
         for member in member_ids:

@@ -44,3 +44,60 @@ FULL_MASK = band_mask(ALL_BANDS)
 def bands_of(mask: int) -> list[int]:
     """The bands in a mask, ascending."""
     return [b for b in ALL_BANDS if mask >> b & 1]
+
+
+CHANNELS = 2 * BANDS  # long bands 0..4, then short bands 0..4
+_HEADER = np.dtype("<i4")
+_VALUE = np.dtype("<f4")
+
+
+def encode_band_blob(rows: npt.ArrayLike) -> bytes:
+    """Band rows ``(2·BANDS, size)`` (long bands, then short bands, on the snapshot's stored
+    buckets) as one compact blob: each row trimmed to its non-zero range.
+
+    Layout (little-endian): ``2·BANDS`` pairs of int32 (first element, length) relative to
+    element 0 of the snapshot's total vectors, then every row's kept values as float32, row
+    after row. High-leverage bands live near the price and low-leverage ones far out, so the
+    trimmed rows together hold little more than the totals do.
+    """
+    values = np.asarray(rows, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] != CHANNELS:
+        raise ValueError(f"band rows must have shape ({CHANNELS}, size)")
+    header = np.zeros(2 * CHANNELS, dtype=_HEADER)
+    kept = []
+    for c in range(CHANNELS):
+        nz = np.flatnonzero(values[c])
+        if len(nz):
+            a, b = int(nz[0]), int(nz[-1]) + 1
+            header[2 * c : 2 * c + 2] = (a, b - a)
+            kept.append(values[c, a:b].astype(_VALUE))
+    body = np.concatenate(kept) if kept else np.zeros(0, dtype=_VALUE)
+    return header.tobytes() + body.astype(_VALUE, copy=False).tobytes()
+
+
+def decode_band_blob(blob: bytes, size: int) -> npt.NDArray[np.float32]:
+    """The dense band rows ``(2·BANDS, size)`` (float32) of :func:`encode_band_blob`."""
+    head = 2 * CHANNELS * _HEADER.itemsize
+    if len(blob) < head:
+        raise ValueError("band blob is shorter than its header")
+    header = np.frombuffer(blob, dtype=_HEADER, count=2 * CHANNELS).reshape(CHANNELS, 2)
+    body = np.frombuffer(blob, dtype=_VALUE, offset=head)
+    if int(header[:, 1].sum()) != body.size or (header < 0).any():
+        raise ValueError("band blob lengths do not match its values")
+    if (header[:, 0] + header[:, 1] > size).any():
+        raise ValueError("band blob reaches past its snapshot's buckets")
+    out = np.zeros((CHANNELS, size), dtype=np.float32)
+    at = 0
+    for c in range(CHANNELS):
+        a, n = int(header[c, 0]), int(header[c, 1])
+        out[c, a : a + n] = body[at : at + n]
+        at += n
+    return out
+
+
+def select_bands(rows: npt.NDArray, mask: int) -> tuple[np.ndarray, np.ndarray]:
+    """Long and short sums (float64) of the bands in ``mask`` from rows ``(2·BANDS, size)``."""
+    picked = bands_of(mask)
+    long_rows = rows[picked].astype(np.float64)
+    short_rows = rows[[BANDS + b for b in picked]].astype(np.float64)
+    return long_rows.sum(axis=0), short_rows.sum(axis=0)
