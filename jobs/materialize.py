@@ -20,12 +20,21 @@ cross-exchange aggregate sums only the venues that have open interest
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from engine.model import Bars, EngineState, ModelParams, SimulationResult, Snapshot, simulate
+from engine.model import (
+    Bars,
+    EngineState,
+    ModelParams,
+    SimulationResult,
+    Snapshot,
+    SnapshotBlock,
+    SnapshotSink,
+    simulate,
+)
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
@@ -133,12 +142,14 @@ def _simulate_periods(
     market: MarketRow,
     state: EngineState | None,
     snapshot_every: np.ndarray,
+    sink: SnapshotSink,
 ) -> SimulationResult:
-    """Run the engine period by period: positions opened in a period use its tier table."""
+    """Run the engine period by period: positions opened in a period use its tier table.
+    Snapshots go to ``sink`` block by block (the result holds none)."""
     starts = [p.start_ms or 0 for p in periods[1:]]  # only the first period has no start
     bounds = [0, *(int(np.searchsorted(bars.timestamp, s, side="left")) for s in starts)]
     bounds.append(len(bars))
-    longs, shorts, snapshots = [], [], []
+    longs, shorts = [], []
     for period, a, b in zip(periods, bounds[:-1], bounds[1:], strict=True):
         if b <= a:
             continue
@@ -152,13 +163,13 @@ def _simulate_periods(
             period.tiers,
             state=state,
             snapshot_every=snapshot_every[a:b],
+            snapshot_sink=sink,
             profile=profile,
         )
         state = part.state
         longs.append(part.predicted_long_usd)
         shorts.append(part.predicted_short_usd)
-        snapshots.extend(part.snapshots)
-    return SimulationResult(state, np.concatenate(longs), np.concatenate(shorts), snapshots)
+    return SimulationResult(state, np.concatenate(longs), np.concatenate(shorts))
 
 
 async def materialize_market(
@@ -205,6 +216,13 @@ async def materialize_market(
     newest = int(bars.timestamp[-1])
     recent_from = newest - rt.settings.recent_days * 86_400_000
     base_mask, hourly_mask = snapshot_resolutions(bars.timestamp, step, recent_from)
+    packed_snapshots: list[tuple[int, float, CompactVector]] = []
+
+    def pack(block: SnapshotBlock) -> None:  # packed as they come: no copies of the rows
+        packed_snapshots.extend(
+            (s.timestamp, s.price, pack_snapshot(s, grid.bucket_size)) for s in block
+        )
+
     result = _simulate_periods(
         Bars(
             timestamp=bars.timestamp,
@@ -222,20 +240,20 @@ async def materialize_market(
         market,
         state,
         base_mask | hourly_mask,
+        pack,
     )
     used = [p for p in periods if p.start_ms is None or p.start_ms <= newest]
     params_dict = hs.dumps_params({**model_dict, "tier_tables": [_period_record(p) for p in used]})
     snapshots: list[hs.SnapshotRow] = []
     index_of = {int(t): i for i, t in enumerate(bars.timestamp)}
-    for snap in result.snapshots:
-        i = index_of[int(snap.timestamp)]
-        ts = to_datetime(int(snap.timestamp))
-        packed = pack_snapshot(snap, grid.bucket_size)
+    for timestamp, price, packed in packed_snapshots:
+        i = index_of[timestamp]
+        ts = to_datetime(timestamp)
         for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
             if mask[i]:
                 snapshots.append(
                     hs.SnapshotRow.of(
-                        ts, resolution, float(snap.price), grid.bucket_size, packed, params.version
+                        ts, resolution, price, grid.bucket_size, packed, params.version
                     )
                 )
     stamps = [to_datetime(int(t)) for t in bars.timestamp]
@@ -287,13 +305,13 @@ def graded(
     (long bands then short bands, ``(10, n)`` on ``vector``'s buckets) on the same layout."""
     center = math.floor(price / bucket_size)
     fine = fine_buckets(price, bucket_size)
-    packed = encode(vector, center, fine)
     if bands is None:
-        return packed
-    q0, rows = encode_rows(vector.first, bands, center, fine)
-    if rows.shape[1] and q0 != packed.q_first:
-        raise ValueError("band rows and totals of a snapshot do not line up")
-    return replace(packed, bands=rows)
+        return encode(vector, center, fine)
+    # totals and bands in one pass over one layout
+    q0, rows = encode_rows(
+        vector.first, np.concatenate([[vector.long_usd, vector.short_usd], bands]), center, fine
+    )
+    return CompactVector(center, fine, q0, rows[0], rows[1], bands=rows[2:])
 
 
 def _band_rows(bands: tuple[BucketVector, ...]) -> np.ndarray:

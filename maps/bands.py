@@ -63,16 +63,18 @@ def encode_band_blob(rows: npt.ArrayLike) -> bytes:
     values = np.asarray(rows, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] != CHANNELS:
         raise ValueError(f"band rows must have shape ({CHANNELS}, size)")
-    header = np.zeros(2 * CHANNELS, dtype=_HEADER)
-    kept = []
-    for c in range(CHANNELS):
-        nz = np.flatnonzero(values[c])
-        if len(nz):
-            a, b = int(nz[0]), int(nz[-1]) + 1
-            header[2 * c : 2 * c + 2] = (a, b - a)
-            kept.append(values[c, a:b].astype(_VALUE))
-    body = np.concatenate(kept) if kept else np.zeros(0, dtype=_VALUE)
-    return header.tobytes() + body.astype(_VALUE, copy=False).tobytes()
+    size = values.shape[1]
+    if size == 0:
+        return np.zeros(2 * CHANNELS, dtype=_HEADER).tobytes()
+    nonzero = values != 0
+    any_value = nonzero.any(axis=1)
+    start = np.where(any_value, np.argmax(nonzero, axis=1), 0)
+    stop = np.where(any_value, size - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    header = np.stack([start, stop - start], axis=1).astype(_HEADER)
+    body = np.concatenate(
+        [values[c, start[c] : stop[c]] for c in range(CHANNELS)] + [np.zeros(0)]
+    ).astype(_VALUE)
+    return header.tobytes() + body.tobytes()
 
 
 def decode_band_blob(blob: bytes, size: int) -> npt.NDArray[np.float32]:

@@ -140,9 +140,18 @@ def encode_rows(first: int, rows: np.ndarray, center: int, fine: int) -> tuple[i
     n = values.shape[1]
     if n == 0:
         return 0, np.zeros((values.shape[0], 0))
-    q = compact_index(first + np.arange(n, dtype=np.int64) - center, fine)
+    q0, starts = _row_starts(first - center, n, fine)
+    return q0, np.add.reduceat(values, starts, axis=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_starts(offset: int, n: int, fine: int) -> tuple[int, IntArray]:
+    """(first stored index, grid position where each stored bucket starts) of ``n`` grid
+    buckets from ``offset`` (consecutive snapshots share a few such layouts)."""
+    q = compact_index(offset + np.arange(n, dtype=np.int64), fine)
     starts = np.flatnonzero(np.diff(q, prepend=q[0] - 1))  # stored indices are contiguous
-    return int(q[0]), np.add.reduceat(values, starts, axis=1)
+    starts.setflags(write=False)
+    return int(q[0]), starts
 
 
 def decode_rows(center: int, fine: int, q_first: int, rows: np.ndarray) -> tuple[int, FloatArray]:
