@@ -82,6 +82,7 @@ def build_map(
         price_min=price_min,
         price_max=price_max,
         max_levels=max_levels,
+        bands=[p.bands for p in parts],
     )
     at = min(p.ts for p in parts) + timedelta(seconds=timeframe_s)  # the bar's close
     versions = ", ".join(sorted({p.model_version for p in parts}))
