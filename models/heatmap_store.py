@@ -166,6 +166,9 @@ class SnapshotVectors:
     price: float  # the close of the snapshot's bar
     long_usd: np.ndarray
     short_usd: np.ndarray
+    # leverage bands on the same buckets, (2·BANDS, n) float32: long bands then short bands
+    # (maps.bands); None for a snapshot stored without bands
+    bands: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,9 +594,23 @@ async def snapshot_batches(
             c = _column(
                 r.first, r.fine_buckets, r.center_index, r.compact_first, r.long_bin, r.short_bin
             )
+            bands = None
+            if r.band_usd is not None:
+                rows = decode_band_blob(r.band_usd, decode_float4_array(r.long_bin).size)
+                g0, grid_rows = decode_rows(r.center_index, r.fine_buckets, r.compact_first, rows)
+                if g0 != c.first and grid_rows.shape[1]:
+                    raise ValueError("band rows and totals of a snapshot do not line up")
+                bands = grid_rows.astype(np.float32)
             out.append(
                 SnapshotVectors(
-                    r.series_id, r.ts, c.first, r.bucket_size, r.price, c.long_usd, c.short_usd
+                    r.series_id,
+                    r.ts,
+                    c.first,
+                    r.bucket_size,
+                    r.price,
+                    c.long_usd,
+                    c.short_usd,
+                    bands,
                 )
             )
         yield out
