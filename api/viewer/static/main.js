@@ -7,7 +7,7 @@ import { intervalLabel, options, presetWindow, readable } from "./limits.js";
 import { OVERLAYS } from "./overlays.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
-import { RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
+import { LEVERAGE_IDS, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
 
 const STALE_AFTER_S = 15 * 60; // newest bar older than this: data is stale
 const DEFAULT_SYMBOL = STYLE.defaults.symbol; // shown when the address names none and it is stored
@@ -153,7 +153,32 @@ function buildControls() {
   scale.replaceChildren();
   for (const s of SCALE_NAMES) option(scale, s, s);
   buildOverlays();
+  buildLeverage();
   syncControls();
+}
+
+/** The leverage-band control: one checkbox per band; all checked is the whole map. */
+function buildLeverage() {
+  const list = $("leverage-list");
+  list.replaceChildren();
+  for (const band of STYLE.leverage_bands) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = band.id;
+    box.id = `leverage-${band.id}`;
+    box.addEventListener("change", () => {
+      const checked = [...list.querySelectorAll("input")].filter((b) => b.checked).map((b) => b.value);
+      if (!checked.length) {
+        box.checked = true; // at least one band: unchecking the last one would show nothing
+        return;
+      }
+      state.leverage = checked.length === LEVERAGE_IDS.length ? [] : checked;
+      changed();
+    });
+    label.append(box, band.label);
+    list.append(label);
+  }
 }
 
 let cataloguePending = null;
@@ -239,6 +264,12 @@ function syncControls() {
   }
   $("res").value = state.res;
   for (const box of document.querySelectorAll("#overlay-list input")) box.checked = state.overlays.includes(box.value);
+  for (const box of document.querySelectorAll("#leverage-list input")) {
+    box.checked = !state.leverage.length || state.leverage.includes(box.value);
+  }
+  const note = $("leverage-note");
+  note.hidden = !state.leverage.length;
+  note.textContent = state.leverage.length ? "heatmap and map show only the checked bands" : "";
   $("side").value = state.side;
   $("scale").value = state.scale;
   $("pmin").value = state.pmin ?? "";
@@ -405,6 +436,7 @@ async function load(early = null) {
       priceMin: state.pmin,
       priceMax: state.pmax,
       bucketSize: state.bucket,
+      leverage: state.leverage.length ? state.leverage : null,
     };
     performance.clearMarks();
     performance.clearMeasures();
@@ -556,7 +588,8 @@ async function loadDetails(at, token = loadToken) {
     ]);
     if (token !== loadToken || seq !== detailsSeq) return;
     detailsAt = at;
-    details = { map: data.liquidationMap, whole: data.whole, split: data.longShortSplit };
+    const map = state.leverage.length ? bandMap(data.liquidationMap, state.leverage) : data.liquidationMap;
+    details = { map, whole: data.whole, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -564,6 +597,35 @@ async function loadDetails(at, token = loadToken) {
     if (token !== loadToken) return;
     showMessage("error", errorText(err), err.code || "INTERNAL");
   }
+}
+
+/**
+ * The map's levels restricted to some leverage bands: each level's long and short USD the sum
+ * of those bands, the cumulative curves summed again outward from the price (as the API sums
+ * them: longs from the price's level down, shorts from it up) and the totals.
+ */
+function bandMap(map, ids) {
+  if (!map || !map.leverageBands.length) return map;
+  const picked = ids.map((id) => LEVERAGE_IDS.indexOf(id));
+  const sum = (values) => picked.reduce((acc, b) => acc + values[b], 0);
+  const levels = map.levels.map((l) => ({ ...l, longUsd: sum(l.longUsdByLeverage), shortUsd: sum(l.shortUsdByLeverage) }));
+  const n = levels.length;
+  if (n) {
+    const step = map.bucketSize;
+    const k = Math.floor(map.price / step) - Math.round(levels[0].price / step);
+    let acc = 0;
+    for (let i = n - 1; i >= 0; i--) {
+      if (i <= k) acc += levels[i].longUsd;
+      levels[i].cumulativeLongUsd = i <= k ? acc : 0;
+    }
+    acc = 0;
+    for (let i = 0; i < n; i++) {
+      if (i >= k) acc += levels[i].shortUsd;
+      levels[i].cumulativeShortUsd = i >= k ? acc : 0;
+    }
+  }
+  const total = (side) => levels.reduce((acc, l) => acc + l[side], 0);
+  return { ...map, levels, totalLongUsd: total("longUsd"), totalShortUsd: total("shortUsd") };
 }
 
 // --- overlays --------------------------------------------------------------------------------
@@ -814,7 +876,8 @@ function onColumn(col, summed) {
   lastBar = Math.max(lastBar ?? 0, at);
   updateStatus();
   if (!hm || col.symbol !== state.symbol) return;
-  if (summed) {
+  if (summed || state.leverage.length) {
+    // live columns carry every band: a band-filtered view refetches instead
     scheduleRefresh(true);
     return;
   }

@@ -9,6 +9,8 @@ const RESOLUTIONS = new Set(["auto", ...STYLE.intervals.map((i) => i.id)]);
 export const RANGES = [...Object.keys(DURATIONS), "custom"];
 export const SIDES = Object.keys(STYLE.sides);
 export const SCALE_NAMES = Object.keys(STYLE.scales);
+/** The leverage bands, lowest first (ids as the API's LeverageBand enum). */
+export const LEVERAGE_IDS = STYLE.leverage_bands.map((b) => b.id);
 
 export const DEFAULTS = {
   symbol: "",
@@ -24,6 +26,7 @@ export const DEFAULTS = {
   pmax: null,
   bucket: null,
   overlays: DEFAULT_OVERLAYS,
+  leverage: [], // the bands drawn; empty: every band (the whole map)
 };
 
 function num(text) {
@@ -41,7 +44,7 @@ function time(text) {
 /** State from location.search (unknown or malformed values fall back to the defaults). */
 export function fromUrl(search) {
   const p = new URLSearchParams(search);
-  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays] };
+  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays], leverage: [] };
   if (p.get("symbol")) s.symbol = p.get("symbol");
   if (p.get("exchanges")) s.exchanges = p.get("exchanges").split(",").map((e) => e.trim()).filter(Boolean);
   if (RANGES.includes(p.get("range"))) s.range = p.get("range");
@@ -56,6 +59,11 @@ export function fromUrl(search) {
   s.pmin = num(p.get("pmin"));
   s.pmax = num(p.get("pmax"));
   s.bucket = num(p.get("bucket"));
+  if (p.get("leverage")) {
+    const wanted = p.get("leverage").split(",").map((b) => b.trim());
+    s.leverage = LEVERAGE_IDS.filter((id) => wanted.includes(id));
+    if (s.leverage.length === LEVERAGE_IDS.length) s.leverage = [];
+  }
   if (p.has("overlays")) {
     const wanted = p.get("overlays").split(",").map((o) => o.trim());
     s.overlays = OVERLAY_IDS.filter((id) => wanted.includes(id));
@@ -80,6 +88,8 @@ export function toUrl(s) {
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));
   if (s.bucket !== null) p.set("bucket", String(s.bucket));
+  const leverage = LEVERAGE_IDS.filter((id) => s.leverage.includes(id));
+  if (leverage.length && leverage.length < LEVERAGE_IDS.length) p.set("leverage", leverage.join(","));
   const overlays = OVERLAY_IDS.filter((id) => s.overlays.includes(id));
   if (overlays.join(",") !== DEFAULTS.overlays.join(",")) p.set("overlays", overlays.join(","));
   return `?${p.toString()}`;
