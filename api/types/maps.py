@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -176,6 +177,19 @@ class Coverage:
         )
 
 
+BAND_FIELDS = frozenset({"longUsdByLeverage", "shortUsdByLeverage"})
+
+
+def _selects(selections: Sequence[Any], names: frozenset[str]) -> bool:
+    """Whether a selection (fragments followed) asks for any of the fields ``names``."""
+    for item in selections:
+        if getattr(item, "name", None) in names:
+            return True
+        if _selects(getattr(item, "selections", None) or [], names):
+            return True
+    return False
+
+
 @dataclass
 class MapData:
     """Everything a liquidation map is computed from (server side only)."""
@@ -246,12 +260,16 @@ class LiquidationMap:
         )
 
     @resolver
-    def levels(self) -> list[LiquidationLevel]:
+    def levels(self, info: strawberry.Info[ApiContext, None]) -> list[LiquidationLevel]:
         """Every bucket from priceMin to priceMax, ascending by price."""
         t = self.data.view.levels()
         n = t.price.size
-        long_by = t.long_by_band.tolist() if t.long_by_band is not None else [None] * n
-        short_by = t.short_by_band.tolist() if t.short_by_band is not None else [None] * n
+        # the per-band lists are built only when asked for (they are most of a level's cost)
+        wanted = _selects(info.selected_fields, BAND_FIELDS)
+        long_by = t.long_by_band.tolist() if wanted and t.long_by_band is not None else [None] * n
+        short_by = (
+            t.short_by_band.tolist() if wanted and t.short_by_band is not None else [None] * n
+        )
         return [
             LiquidationLevel(
                 price=p,

@@ -195,3 +195,15 @@ async def test_a_band_filter_on_maps_without_bands_is_refused(
             "WHERE series_id = %s AND resolution = %s AND ts = %s",
             (blob, snap.model_version, *key),
         )
+
+
+async def test_band_fields_asked_for_through_fragments(gql: GraphQLClient, stored: Stored) -> None:
+    plain = (await gql.data(MAP))["liquidationLevels"]["levels"]
+    query = """
+    fragment Bands on LiquidationLevel { longUsdByLeverage }
+    query { liquidationLevels(symbol: "BTC/USDT:USDT") {
+      levels { price ...Bands ... on LiquidationLevel { shortUsdByLeverage } } } }
+    """
+    levels = (await gql.data(query))["liquidationLevels"]["levels"]
+    assert [lv["longUsdByLeverage"] for lv in levels] == [lv["longUsdByLeverage"] for lv in plain]
+    assert [lv["shortUsdByLeverage"] for lv in levels] == [lv["shortUsdByLeverage"] for lv in plain]
