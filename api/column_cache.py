@@ -1,5 +1,6 @@
 """Decoded snapshot vectors kept in memory, so heatmaps of overlapping ranges read each stored
-snapshot from PostgreSQL once.
+snapshot from PostgreSQL once. A leverage-band filtered read keeps its sums under a key of
+its own (the band mask is part of the key).
 
 Stored snapshots do not change unless the materializer rewrites them, and every write is
 announced by NOTIFY with the range of bars written (series, resolution, first..ts): the hub
@@ -16,13 +17,15 @@ from datetime import datetime
 from api.subscriptions import SnapshotEvent
 from models.heatmap_store import Column
 
-Key = tuple[int, str, datetime]
+# (series, resolution, bar opening, leverage-band mask: 0 = the totals, else maps.bands mask)
+Key = tuple[int, str, datetime, int]
 
 
 class ColumnCache:
     def __init__(self, entries: int) -> None:
         self.entries = entries
         self._items: OrderedDict[Key, Column] = OrderedDict()
+        self._masks: set[int] = {0}  # band masks ever cached (at most 32)
         self.hits = 0
         self.misses = 0
 
@@ -39,13 +42,15 @@ class ColumnCache:
         if self.entries <= 0:
             return
         self._items[key] = column
+        self._masks.add(key[3])
         self._items.move_to_end(key)
         while len(self._items) > self.entries:
             self._items.popitem(last=False)
 
     def forget(self, event: SnapshotEvent) -> None:
         if event.first == event.ts:  # one bar: the live case, no scan
-            self._items.pop((event.series_id, event.resolution, event.ts), None)
+            for mask in self._masks:
+                self._items.pop((event.series_id, event.resolution, event.ts, mask), None)
             return
         stale = [
             key

@@ -34,6 +34,7 @@ RATE_LIMITED = "RATE_LIMITED"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+NO_LEVERAGE_BANDS = "NO_LEVERAGE_BANDS"
 INTERNAL = "INTERNAL"
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
@@ -70,6 +71,12 @@ class Unauthenticated(ApiError):
 
 class RateLimited(ApiError):
     code = RATE_LIMITED
+
+
+class NoLeverageBands(ApiError):
+    """A leverage-band filter on maps stored without bands (model v1/v2 snapshots)."""
+
+    code = NO_LEVERAGE_BANDS
 
 
 def from_domain(exc: BaseException | None) -> BaseException | None:

@@ -42,6 +42,24 @@ def _overlays(value: str | None) -> tuple[str, ...]:
     return () if names in ([], ["none"]) else tuple(dict.fromkeys(names))
 
 
+def _leverage(value: str | None) -> tuple[str, ...]:
+    """``--leverage 51-100,101+``: the bands' labels → the API's ids (every band: none)."""
+    from cli.render import LEVERAGE
+
+    if value is None:
+        return ()
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [n for n in names if n not in LEVERAGE]
+    if unknown or not names:
+        raise UserError(
+            f"unknown leverage band {', '.join(unknown) or value!r}; use "
+            + ", ".join(LEVERAGE)
+            + " (comma-separated)"
+        )
+    picked = tuple(i for label, i in LEVERAGE.items() if label in names)
+    return () if len(picked) == len(LEVERAGE) else picked
+
+
 # --- render ---------------------------------------------------------------------------------
 def cmd_render(args: argparse.Namespace, env: Any) -> int:
     from api.viewer.local import ApiError, LocalApi
@@ -66,6 +84,7 @@ def cmd_render(args: argparse.Namespace, env: Any) -> int:
         width=args.width,
         height=args.height,
         overlays=_overlays(args.overlays),
+        leverage=_leverage(args.leverage),
     )
 
     async def main() -> Any:
@@ -183,6 +202,12 @@ def register(sub: Any, add: AddCommand) -> None:
     )
     render.add_argument("--side", choices=SIDES, default=DEFAULTS["side"])
     render.add_argument("--scale", choices=SCALES, default=DEFAULTS["scale"], help="colour scale")
+    render.add_argument(
+        "--leverage",
+        metavar="BANDS",
+        help="only these leverage bands, comma-separated: 1-10, 11-25, 26-50, 51-100, 101+ "
+        "(default: all; e.g. 51-100,101+ for high leverage)",
+    )
     render.add_argument("--price-min", type=float, help="lowest price shown (default: auto)")
     render.add_argument("--price-max", type=float, help="highest price shown (default: auto)")
     render.add_argument("--bucket-size", type=float, help="price row height (grid multiple)")

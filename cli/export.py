@@ -3,7 +3,9 @@
 One row per price bucket per snapshot: ``timestamp`` (the instant the map describes, the close of
 its bar, as the API's ``snapshots`` reports it), ``exchange`` (ccxt id, or ``all`` for the
 cross-exchange total), ``price`` (the bucket's lower edge), ``snapshot_price`` (the price at that
-instant), ``long_usd``, ``short_usd``. What a reader needs to use the file alone (symbol,
+instant), ``long_usd``, ``short_usd``, and the same split by leverage band
+(``long_usd_lev_1_10`` … ``short_usd_lev_101_plus``; empty for maps stored without bands). What a
+reader needs to use the file alone (symbol,
 exchanges, range, snapshots, price grid, model versions, units and dtypes) is in the file: the
 Parquet schema's ``liqmap`` metadata, or the CSV's ``#`` header lines. Both carry the same dtypes
 (numbers are float64 in both: the CSV writes ``57150.0``, not ``57150``).
@@ -33,13 +35,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from maps.bands import CHANNELS, LEVERAGE_BANDS
 from models import heatmap_store
 
 FORMATS = ("parquet", "csv")
 RESOLUTIONS = ("1h", "5m")
 AGGREGATE = "all"
 
-FORMAT = "liqmap.snapshots/2"  # the layout below; 1 had no snapshot_price and no metadata
+# the layout below; 1 had no snapshot_price and no metadata, 2 no leverage-band columns
+FORMAT = "liqmap.snapshots/3"
 METADATA_KEY = "liqmap"  # Parquet schema metadata key of the JSON below
 
 # name, Arrow type, pandas dtype, unit, meaning: one table for both formats
@@ -87,12 +91,29 @@ COLUMNS: tuple[tuple[str, pa.DataType, str, str | None, str], ...] = (
         "short positions the model says would be liquidated in the bucket",
     ),
 )
+# long_usd_lev_1_10 … short_usd_lev_101_plus: a side's USD of one leverage band (maps.bands)
+BAND_SUFFIX = tuple(label.replace("-", "_").replace("+", "_plus") for label in LEVERAGE_BANDS)
+BAND_COLUMNS = tuple(
+    (
+        f"{side}_usd_lev_{suffix}",
+        pa.float64(),
+        "float64",
+        "USD notional",
+        f"{side}_usd of positions with leverage in the band {label} (a leverage on a bound is "
+        "in the band below it); the five bands sum to "
+        f"{side}_usd to float32 storage precision; empty (null) for maps stored without bands "
+        "(model v1/v2)",
+    )
+    for side in ("long", "short")
+    for suffix, label in zip(BAND_SUFFIX, LEVERAGE_BANDS, strict=True)
+)
+COLUMNS = COLUMNS + BAND_COLUMNS
 SCHEMA = pa.schema(
     [
         pa.field(
             name,
             kind,
-            nullable=False,
+            nullable=name.startswith(("long_usd_lev_", "short_usd_lev_")),
             metadata={"description": meaning, **({"unit": unit} if unit else {})},
         )
         for name, kind, _, unit, meaning in COLUMNS
@@ -256,7 +277,7 @@ def describe(
 
 
 def _batch_table(
-    rows: list[tuple[str, datetime, int, float, float, np.ndarray, np.ndarray]],
+    rows: list[tuple[str, datetime, int, float, float, np.ndarray, np.ndarray, np.ndarray | None]],
 ) -> pa.Table:
     stamps: list[np.ndarray] = []
     names: list[str] = []
@@ -265,7 +286,8 @@ def _batch_table(
     marks: list[np.ndarray] = []
     longs: list[np.ndarray] = []
     shorts: list[np.ndarray] = []
-    for label, at, first, size, price, long_f32, short_f32 in rows:
+    bands: list[np.ndarray] = []  # (channels, n) each; NaN where a snapshot has no bands
+    for label, at, first, size, price, long_f32, short_f32, band_f32 in rows:
         long_usd = long_f32.astype(np.float64)
         short_usd = short_f32.astype(np.float64)
         n = long_usd.size
@@ -276,11 +298,16 @@ def _batch_table(
         marks.append(np.full(n, price, dtype=np.float64))
         longs.append(long_usd)
         shorts.append(short_usd)
+        if band_f32 is None:
+            bands.append(np.full((CHANNELS, n), np.nan))
+        else:
+            bands.append(band_f32.astype(np.float64))
     if not rows:
         return SCHEMA.empty_table()
     exchange = pa.DictionaryArray.from_arrays(
         np.repeat(np.arange(len(names), dtype=np.int32), counts), pa.array(names)
     ).cast(pa.string())
+    by_band = np.concatenate(bands, axis=1)
     return pa.Table.from_arrays(
         [
             pa.array(np.concatenate(stamps), pa.timestamp("ms", tz="UTC")),
@@ -289,6 +316,7 @@ def _batch_table(
             pa.array(np.concatenate(marks)),
             pa.array(np.concatenate(longs)),
             pa.array(np.concatenate(shorts)),
+            *(pa.array(by_band[c], from_pandas=True) for c in range(CHANNELS)),
         ],
         schema=SCHEMA,
     )
@@ -304,7 +332,8 @@ def csv_text_columns(table: pa.Table) -> pa.Table:
         text_values = pc.if_else(
             whole, pc.binary_join_element_wise(text_values, ".0", ""), text_values
         )
-        table = table.set_column(i, pa.field(name, pa.string(), nullable=False), text_values)
+        nullable = table.schema.field(i).nullable
+        table = table.set_column(i, pa.field(name, pa.string(), nullable=nullable), text_values)
     return table
 
 
@@ -402,6 +431,7 @@ async def export_snapshots(
                                 r.price,
                                 r.long_usd,
                                 r.short_usd,
+                                r.bands,
                             )
                             for r in partition
                         ]

@@ -44,6 +44,8 @@ INTERVALS: dict[str, str | None] = {
     **{i["cli"]: i["id"] for i in style()["intervals"]},
 }
 DEFAULTS: dict[str, Any] = style()["defaults"]
+# leverage bands by their label (1-10 … 101+) → the API's LeverageBand ids, lowest first
+LEVERAGE: dict[str, str] = {b["cli"]: b["id"] for b in style()["leverage_bands"]}
 
 BACKGROUND = colour("background")
 PANEL = colour("panel")
@@ -87,6 +89,7 @@ class RenderRequest:
     width: int = 1600
     height: int = 900
     overlays: tuple[str, ...] = overlays.defaults()
+    leverage: tuple[str, ...] = ()  # LeverageBand ids to draw; empty: every band
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ async def fetch_heatmap(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
         priceMin=req.price_min,
         priceMax=req.price_max,
         bucketSize=req.bucket_size,
+        leverage=list(req.leverage) or None,
     )
     heatmap: dict[str, Any] = data["heatmap"]
     if heatmap["filledColumns"] == 0:
@@ -179,6 +183,12 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
     if data["liquidationMap"] is None:
         when = f" at or before {iso(req.end)}" if req.end else ""
         raise RenderError(f"no liquidation map of {req.symbol} is materialized{when}")
+    if req.leverage:
+        if not data["liquidationMap"]["leverageBands"]:
+            raise RenderError(
+                "this map was stored without leverage bands (model v1/v2); omit --leverage"
+            )
+        data["liquidationMap"] = band_map(data["liquidationMap"], req.leverage)
     at = datetime.fromisoformat(data["liquidationMap"]["at"])
     if req.end is not None and at < req.start:
         raise RenderError(
@@ -186,6 +196,49 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
             f"the newest before is at {iso(at)}"
         )
     return data
+
+
+def band_map(m: dict[str, Any], ids: tuple[str, ...]) -> dict[str, Any]:
+    """The map's levels restricted to some leverage bands, as the page's map panel does: each
+    level's USD the sum of those bands, the cumulative curves summed again outward from the
+    price (longs from the price's level down, shorts from it up), and the totals."""
+    order = list(LEVERAGE.values())
+    picked = [order.index(i) for i in ids]
+    levels = [
+        {
+            **lv,
+            "longUsd": float(sum(lv["longUsdByLeverage"][b] for b in picked)),
+            "shortUsd": float(sum(lv["shortUsdByLeverage"][b] for b in picked)),
+        }
+        for lv in m["levels"]
+    ]
+    if levels:
+        step = float(m["bucketSize"])
+        k = math.floor(float(m["price"]) / step) - round(levels[0]["price"] / step)
+        acc = 0.0
+        for i in range(len(levels) - 1, -1, -1):
+            if i <= k:
+                acc += levels[i]["longUsd"]
+            levels[i]["cumulativeLongUsd"] = acc if i <= k else 0.0
+        acc = 0.0
+        for i, lv in enumerate(levels):
+            if i >= k:
+                acc += lv["shortUsd"]
+            lv["cumulativeShortUsd"] = acc if i >= k else 0.0
+    return {
+        **m,
+        "levels": levels,
+        "totalLongUsd": sum(lv["longUsd"] for lv in levels),
+        "totalShortUsd": sum(lv["shortUsd"] for lv in levels),
+    }
+
+
+def leverage_text(req: RenderRequest) -> str:
+    """`` · leverage 51-100, 101+`` when some bands are drawn, else nothing."""
+    if not req.leverage:
+        return ""
+    labels = {v: k for k, v in LEVERAGE.items()}
+    return " · leverage " + ", ".join(labels[i] for i in req.leverage)
 
 
 Layers = dict[str, Any]  # overlay id → what to draw (as overlays.js prepares it)
@@ -448,7 +501,7 @@ def draw_heatmap(
     title = (
         f"{heatmap['symbol']} · {scope_text(req.exchanges, heatmap['exchanges'])} · "
         f"{iso(datetime.fromisoformat(heatmap['start']))} → "
-        f"{iso(datetime.fromisoformat(heatmap['end']))}"
+        f"{iso(datetime.fromisoformat(heatmap['end']))}{leverage_text(req)}"
     )
     lines = [
         f"liquidation heatmap · {step / 60:g} min columns × {heatmap['priceStep']:g} USD rows · "
@@ -585,7 +638,7 @@ def draw_map(
     range_text = f"{iso(req.start)} → {iso(req.end)}" if req.end else f"from {iso(req.start)}"
     title = (
         f"{m['symbol']} · {scope_text(req.exchanges, m['exchanges'])} · liquidation map at "
-        f"{iso(at)}"
+        f"{iso(at)}{leverage_text(req)}"
     )
     whole = data["whole"]
     # the whole map's totals, as the page's card; what the price range shows is "in view"

@@ -28,6 +28,7 @@ class Position:
     liquidation_price: float
     notional_at_birth: float
     log_scale_at_birth: float
+    band: int = 0  # leverage band: 0 ≤ 10x, 1 ≤ 25x, 2 ≤ 50x, 3 ≤ 100x, 4 above
 
 
 @dataclass
@@ -37,6 +38,21 @@ class ReferenceSnapshot:
     bucket_origin_index: int
     long: list[float]
     short: list[float]
+    long_bands: list[list[float]] = field(default_factory=list)  # [band][bucket]
+    short_bands: list[list[float]] = field(default_factory=list)
+
+
+def leverage_band(leverage: float) -> int:
+    """The band of a leverage, written out (``maps.bands`` is the engine's)."""
+    if leverage <= 10:
+        return 0
+    if leverage <= 25:
+        return 1
+    if leverage <= 50:
+        return 2
+    if leverage <= 100:
+        return 3
+    return 4
 
 
 @dataclass
@@ -210,19 +226,25 @@ def simulate_reference(
                         if notional <= 0:
                             continue
                         lp = _liquidation_price(side, entry, leverage, params.position_usd, tiers)
-                        positions.append(Position(side, lp, notional, log_scale))
+                        band = leverage_band(leverage)
+                        positions.append(Position(side, lp, notional, log_scale, band))
         if snapshot_every is not None and snapshot_every[u]:
             size, origin = grid.bucket_size, grid.origin
             lo = math.floor((close * (1.0 - below) - origin) / size)
             hi = math.floor((close * (1.0 + above) - origin) / size) + 1
             long_levels = [0.0] * (hi - lo)
             short_levels = [0.0] * (hi - lo)
+            long_bands = [[0.0] * (hi - lo) for _ in range(5)]
+            short_bands = [[0.0] * (hi - lo) for _ in range(5)]
             for p in positions:
                 k = math.floor((p.liquidation_price - grid.origin) / grid.bucket_size)
                 if lo <= k < hi:
                     amount = p.notional_at_birth * math.exp(log_scale - p.log_scale_at_birth)
                     (long_levels if p.side == 1 else short_levels)[k - lo] += amount
-            result.snapshots.append(ReferenceSnapshot(ts, close, lo, long_levels, short_levels))
+                    (long_bands if p.side == 1 else short_bands)[p.band][k - lo] += amount
+            result.snapshots.append(
+                ReferenceSnapshot(ts, close, lo, long_levels, short_levels, long_bands, short_bands)
+            )
         prev_close, prev_oi, prev_ts = close, oi, ts
     result.open_positions = positions
     return result

@@ -25,12 +25,22 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from engine.model import Bars, EngineState, ModelParams, SimulationResult, simulate
+from engine.model import (
+    Bars,
+    EngineState,
+    ModelParams,
+    SimulationResult,
+    Snapshot,
+    SnapshotBlock,
+    SnapshotSink,
+    simulate,
+)
 from jobs.runtime import Runtime
 from jobs.tier_periods import TierPeriod, fallback_period, fingerprint, tier_periods
 from jobs.validation import timeframe_ms
 from liqmap.logs import get_logger
-from maps.compact import CompactVector, encode, fine_buckets
+from maps.bands import BANDS
+from maps.compact import CompactVector, encode, encode_rows, fine_buckets
 from maps.grid import BucketVector, PriceGrid, add_vectors
 from models import heatmap_store as hs
 from models import market_data_store, market_store
@@ -132,12 +142,14 @@ def _simulate_periods(
     market: MarketRow,
     state: EngineState | None,
     snapshot_every: np.ndarray,
+    sink: SnapshotSink,
 ) -> SimulationResult:
-    """Run the engine period by period: positions opened in a period use its tier table."""
+    """Run the engine period by period: positions opened in a period use its tier table.
+    Snapshots go to ``sink`` block by block (the result holds none)."""
     starts = [p.start_ms or 0 for p in periods[1:]]  # only the first period has no start
     bounds = [0, *(int(np.searchsorted(bars.timestamp, s, side="left")) for s in starts)]
     bounds.append(len(bars))
-    longs, shorts, snapshots = [], [], []
+    longs, shorts = [], []
     for period, a, b in zip(periods, bounds[:-1], bounds[1:], strict=True):
         if b <= a:
             continue
@@ -151,13 +163,13 @@ def _simulate_periods(
             period.tiers,
             state=state,
             snapshot_every=snapshot_every[a:b],
+            snapshot_sink=sink,
             profile=profile,
         )
         state = part.state
         longs.append(part.predicted_long_usd)
         shorts.append(part.predicted_short_usd)
-        snapshots.extend(part.snapshots)
-    return SimulationResult(state, np.concatenate(longs), np.concatenate(shorts), snapshots)
+    return SimulationResult(state, np.concatenate(longs), np.concatenate(shorts))
 
 
 async def materialize_market(
@@ -185,9 +197,12 @@ async def materialize_market(
     after = EPOCH
     if _state_usable(saved, params, periods, model_dict):
         assert saved is not None
-        state = EngineState.from_bytes(saved.state)
-        after = saved.last_bar_ts
-    else:
+        try:
+            state = EngineState.from_bytes(saved.state)
+            after = saved.last_bar_ts
+        except ValueError as exc:  # a state of another format (e.g. before leverage bands)
+            log.info("engine state not usable: recompute", exchange=exchange, reason=str(exc))
+    if state is None:
         report.full_recompute = True
     previous_last = after if state is not None else None
 
@@ -201,6 +216,13 @@ async def materialize_market(
     newest = int(bars.timestamp[-1])
     recent_from = newest - rt.settings.recent_days * 86_400_000
     base_mask, hourly_mask = snapshot_resolutions(bars.timestamp, step, recent_from)
+    packed_snapshots: list[tuple[int, float, CompactVector]] = []
+
+    def pack(block: SnapshotBlock) -> None:  # packed as they come: no copies of the rows
+        packed_snapshots.extend(
+            (s.timestamp, s.price, pack_snapshot(s, grid.bucket_size)) for s in block
+        )
+
     result = _simulate_periods(
         Bars(
             timestamp=bars.timestamp,
@@ -218,24 +240,20 @@ async def materialize_market(
         market,
         state,
         base_mask | hourly_mask,
+        pack,
     )
     used = [p for p in periods if p.start_ms is None or p.start_ms <= newest]
     params_dict = hs.dumps_params({**model_dict, "tier_tables": [_period_record(p) for p in used]})
     snapshots: list[hs.SnapshotRow] = []
     index_of = {int(t): i for i, t in enumerate(bars.timestamp)}
-    for snap in result.snapshots:
-        i = index_of[int(snap.timestamp)]
-        ts = to_datetime(int(snap.timestamp))
-        packed = graded(
-            BucketVector(snap.bucket_origin_index, snap.long, snap.short),
-            float(snap.price),
-            grid.bucket_size,
-        )
+    for timestamp, price, packed in packed_snapshots:
+        i = index_of[timestamp]
+        ts = to_datetime(timestamp)
         for resolution, mask in ((rt.settings.timeframe, base_mask), ("1h", hourly_mask)):
             if mask[i]:
                 snapshots.append(
                     hs.SnapshotRow.of(
-                        ts, resolution, float(snap.price), grid.bucket_size, packed, params.version
+                        ts, resolution, price, grid.bucket_size, packed, params.version
                     )
                 )
     stamps = [to_datetime(int(t)) for t in bars.timestamp]
@@ -269,10 +287,36 @@ async def materialize_market(
     return report, previous_last
 
 
-def graded(vector: BucketVector, price: float, bucket_size: float) -> CompactVector:
-    """A snapshot's vectors in graded buckets around the price (``maps.compact``)."""
+def pack_snapshot(snap: Snapshot, bucket_size: float) -> CompactVector:
+    """An engine snapshot as it is stored: graded buckets around its price, with its leverage
+    bands on the same buckets."""
+    return graded(
+        BucketVector(snap.bucket_origin_index, snap.long, snap.short),
+        float(snap.price),
+        bucket_size,
+        np.concatenate([snap.long_bands, snap.short_bands]),
+    )
+
+
+def graded(
+    vector: BucketVector, price: float, bucket_size: float, bands: np.ndarray | None = None
+) -> CompactVector:
+    """A snapshot's vectors in graded buckets around the price (``maps.compact``); ``bands``
+    (long bands then short bands, ``(10, n)`` on ``vector``'s buckets) on the same layout."""
     center = math.floor(price / bucket_size)
-    return encode(vector, center, fine_buckets(price, bucket_size))
+    fine = fine_buckets(price, bucket_size)
+    if bands is None:
+        return encode(vector, center, fine)
+    # totals and bands in one pass over one layout
+    q0, rows = encode_rows(
+        vector.first, np.concatenate([[vector.long_usd, vector.short_usd], bands]), center, fine
+    )
+    return CompactVector(center, fine, q0, rows[0], rows[1], bands=rows[2:])
+
+
+def _band_rows(bands: tuple[BucketVector, ...]) -> np.ndarray:
+    """Per-band vectors (one extent) as rows: long bands, then short bands."""
+    return np.stack([b.long_usd for b in bands] + [b.short_usd for b in bands])
 
 
 def _bucket(rt: Runtime, symbol: str) -> float:
@@ -301,12 +345,20 @@ async def materialize_aggregate(
                 for snap in await hs.snapshots_after(conn, member, resolution, after):
                     by_ts.setdefault(snap.ts, []).append(snap)
             for ts, parts in sorted(by_ts.items()):
-                # every member is already in USD on the same grid: plain sums
+                # every member is already in USD on the same grid: plain sums, per band too
                 total = add_vectors([p.vector for p in parts])
                 price = float(np.mean([p.price for p in parts]))
+                bands = None
+                if all(p.bands is not None for p in parts):  # every member stored with bands
+                    per_band = [
+                        add_vectors([p.bands[b] for p in parts if p.bands is not None])
+                        for b in range(BANDS)
+                    ]
+                    assert all(v.first == total.first for v in per_band)
+                    bands = _band_rows(tuple(per_band))
                 snapshots.append(
                     hs.SnapshotRow.of(
-                        ts, resolution, price, bucket, graded(total, price, bucket), version
+                        ts, resolution, price, bucket, graded(total, price, bucket, bands), version
                     )
                 )
         for member in member_ids:

@@ -92,6 +92,9 @@ class CompactVector:
     q_first: int
     long_usd: np.ndarray
     short_usd: np.ndarray
+    # leverage bands on the same stored buckets: (2·BANDS, size), long bands then short bands
+    # (maps.bands); None for maps without bands (model v1/v2)
+    bands: np.ndarray | None = None
 
     @property
     def first_grid(self) -> int:
@@ -137,3 +140,39 @@ def decode(compact: CompactVector) -> BucketVector:
     first, width = _layout(compact.fine, compact.q_first, long_c.size)
     both = np.repeat(np.stack([long_c, short_c]) / width, width, axis=1)
     return BucketVector(compact.center + first, both[0], both[1])
+
+
+def encode_rows(first: int, rows: np.ndarray, center: int, fine: int) -> tuple[int, FloatArray]:
+    """Sum grid rows ``(k, n)`` starting at grid bucket ``first`` into graded buckets around
+    ``center``: (first stored index, rows ``(k, size)``), the layout :func:`encode` gives a
+    vector of the same extent."""
+    if fine < 1:
+        raise ValueError("fine must be at least 1")
+    values = np.asarray(rows, dtype=np.float64)
+    n = values.shape[1]
+    if n == 0:
+        return 0, np.zeros((values.shape[0], 0))
+    q0, starts = _row_starts(first - center, n, fine)
+    return q0, np.add.reduceat(values, starts, axis=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_starts(offset: int, n: int, fine: int) -> tuple[int, IntArray]:
+    """(first stored index, grid position where each stored bucket starts) of ``n`` grid
+    buckets from ``offset`` (consecutive snapshots share a few such layouts)."""
+    q = compact_index(offset + np.arange(n, dtype=np.int64), fine)
+    starts = np.flatnonzero(np.diff(q, prepend=q[0] - 1))  # stored indices are contiguous
+    starts.setflags(write=False)
+    return int(q[0]), starts
+
+
+def decode_rows(center: int, fine: int, q_first: int, rows: np.ndarray) -> tuple[int, FloatArray]:
+    """Stored rows ``(k, size)`` back on the grid: (first grid bucket, rows ``(k, n)``), each
+    stored bucket spread evenly over its grid buckets (as :func:`decode`)."""
+    values = np.asarray(rows, dtype=np.float64)
+    if fine == 0:
+        return q_first, values
+    if values.shape[1] == 0:
+        return 0, np.zeros((values.shape[0], 0))
+    first, width = _layout(fine, q_first, values.shape[1])
+    return center + first, np.repeat(values / width, width, axis=1)

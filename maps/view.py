@@ -30,6 +30,9 @@ class LevelTable:
     cumulative_long_usd: np.ndarray  # from the price downward (0 above it)
     cumulative_short_usd: np.ndarray  # from the price upward (0 below it)
     intensity: np.ndarray  # (long + short) / the largest such bucket, 0–1
+    # per bucket, long and short USD per leverage band (buckets × BANDS); None without bands
+    long_by_band: np.ndarray | None = None
+    short_by_band: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,9 @@ class MapView:
     vector: BucketVector
     bucket_size: float
     price: float
+    # per leverage band (maps.bands), the band's vector over the same buckets; None when a
+    # summed snapshot was stored without bands
+    bands: tuple[BucketVector, ...] | None = None
 
     @property
     def price_min(self) -> float:
@@ -87,6 +93,8 @@ class MapView:
             cumulative_long_usd=cum_long,
             cumulative_short_usd=cum_short,
             intensity=lv.intensity(v),
+            long_by_band=None if self.bands is None else _by_band(self.bands, "long_usd"),
+            short_by_band=None if self.bands is None else _by_band(self.bands, "short_usd"),
         )
 
     def clusters(self, *, min_usd: float, limit: int) -> list[lv.PricedWall]:
@@ -113,6 +121,10 @@ class MapView:
         lower = (self.vector.first + found.index) * self.bucket_size
         price = lower if downward else lower + self.bucket_size
         return PricedMaxPain(price, found.cumulative_usd, 100.0 * found.distance, found.usd_per_pct)
+
+
+def _by_band(bands: tuple[BucketVector, ...], side: str) -> np.ndarray:
+    return np.stack([getattr(b, side) for b in bands], axis=1)
 
 
 def level_window(
@@ -145,12 +157,24 @@ def map_view(
     price_min: float | None,
     price_max: float | None,
     max_levels: int,
+    bands: Sequence[tuple[BucketVector, ...] | None] | None = None,
 ) -> MapView:
     """One map from the vectors of one instant (summed on the shared grid of step
     ``grid_size``), re-bucketed to ``bucket_size`` and cut to the price window; its price is
-    the mean of ``prices``."""
+    the mean of ``prices``. ``bands`` (per vector, its per-band vectors over the same buckets)
+    are summed, re-bucketed and cut alike when every vector has them."""
     factor = rebucket_factor(bucket_size, grid_size)
     size = grid_size * factor
     vector = grid.rebucket(grid.add_vectors(vectors), factor)
     first, end = level_window(vector, size, price_min, price_max, max_levels)
-    return MapView(grid.window(vector, first, end), size, float(np.mean(prices)))
+    banded = None
+    if bands and all(b is not None for b in bands):
+        banded = tuple(
+            grid.window(
+                grid.rebucket(grid.add_vectors([b[k] for b in bands if b is not None]), factor),
+                first,
+                end,
+            )
+            for k in range(len(bands[0] or ()))
+        )
+    return MapView(grid.window(vector, first, end), size, float(np.mean(prices)), banded)

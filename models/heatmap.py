@@ -3,7 +3,8 @@
 A *series* is one symbol either on one exchange or aggregated over exchanges (``scope`` =
 exchange id or ``all``). Snapshots hold the map's span as two ``real[]`` vectors with the grid
 origin and step, not one row per cell; model v2 rows hold them in graded buckets
-(``maps.compact``: every grid bucket near the price, wider ones farther out).
+(``maps.compact``: every grid bucket near the price, wider ones farther out); model v3 rows
+add the levels split by leverage band in one compact blob (``maps.bands``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class HeatmapSnapshot(Base):
     long_total_usd: Mapped[float] = mapped_column(Double)
     short_total_usd: Mapped[float] = mapped_column(Double)
     model_version: Mapped[str] = mapped_column(String(32))
+    # leverage bands on the same stored buckets (maps.bands blob); NULL before model v3
+    band_usd: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class SweptLevel(Base):

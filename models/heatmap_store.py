@@ -18,7 +18,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from liqmap.timeframes import timeframe_ms
-from maps.compact import CompactVector, covered_grid, decode
+from maps.bands import BANDS, decode_band_blob, encode_band_blob, select_bands
+from maps.compact import CompactVector, covered_grid, decode, decode_rows
 from maps.grid import BucketVector, origin_index
 from maps.heatmap import StoredRange
 from models.arrays import decode_float4_array
@@ -86,6 +87,14 @@ class SnapshotRow:
     fine_buckets: int = 0
     center_index: int = 0
     compact_first: int = 0
+    band_usd: bytes | None = None  # leverage bands (maps.bands blob); None: no bands
+
+    @property
+    def vector_bytes(self) -> int:
+        """Bytes of the stored vectors (float32 values and the band blob, without PostgreSQL's
+        array and varlena headers)."""
+        bands = len(self.band_usd) if self.band_usd is not None else 0
+        return int(self.long_usd.nbytes + self.short_usd.nbytes) + bands
 
     @classmethod
     def of(
@@ -109,6 +118,7 @@ class SnapshotRow:
             vector.fine,
             vector.center,
             vector.q_first,
+            None if vector.bands is None else encode_band_blob(vector.bands),
         )
 
 
@@ -123,6 +133,9 @@ class Snapshot:
     bucket_size: float
     model_version: str
     vector: BucketVector
+    # per leverage band (maps.bands), the band's long and short USD on the same buckets as
+    # ``vector``; None for a snapshot stored without bands (model v1/v2)
+    bands: tuple[BucketVector, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +167,9 @@ class SnapshotVectors:
     price: float  # the close of the snapshot's bar
     long_usd: np.ndarray
     short_usd: np.ndarray
+    # leverage bands on the same buckets, (2·BANDS, n) float32: long bands then short bands
+    # (maps.bands); None for a snapshot stored without bands
+    bands: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +257,7 @@ SNAPSHOT_COLUMNS = (
     "fine_buckets",
     "center_index",
     "compact_first",
+    "band_usd",
 )
 
 
@@ -267,6 +284,7 @@ async def write_snapshots(
             s.fine_buckets,
             s.center_index,
             s.compact_first,
+            s.band_usd,
         )
         for s in snapshots
     ]
@@ -313,17 +331,39 @@ async def notify_snapshots(
 
 # --- snapshot reads -----------------------------------------------------------------------------
 def _grid_vector(
-    first: int, fine: int, center: int, q_first: int, long_bin: bytes, short_bin: bytes
+    first: int, fine: int, center: int, q_first: int, long32: np.ndarray, short32: np.ndarray
 ) -> BucketVector:
     """A stored row's vectors on the grid (float64): graded buckets spread back evenly."""
-    long_usd = decode_float4_array(long_bin).astype(np.float64)
-    short_usd = decode_float4_array(short_bin).astype(np.float64)
+    long_usd = long32.astype(np.float64)
+    short_usd = short32.astype(np.float64)
     if fine == 0:
         return BucketVector(first, long_usd, short_usd)
     return decode(CompactVector(center, fine, q_first, long_usd, short_usd))
 
 
+def _grid_bands(
+    vector: BucketVector, fine: int, center: int, q_first: int, size: int, blob: bytes | None
+) -> tuple[BucketVector, ...] | None:
+    """A stored row's band blob on the grid, one vector per band over ``vector``'s buckets."""
+    if blob is None:
+        return None
+    rows = decode_band_blob(blob, size)
+    first, grid_rows = decode_rows(center, fine, q_first, rows)
+    if size and first != vector.first:
+        raise ValueError("band rows and totals of a snapshot do not line up")
+    return tuple(
+        BucketVector(vector.first, grid_rows[b], grid_rows[BANDS + b]) for b in range(BANDS)
+    )
+
+
 def _snapshot(row: Any) -> Snapshot:
+    first = origin_index(row.bucket_origin, row.bucket_size)
+    long32 = decode_float4_array(row.long_bin)
+    short32 = decode_float4_array(row.short_bin)
+    vector = _grid_vector(
+        first, row.fine_buckets, row.center_index, row.compact_first, long32, short32
+    )
+    size = long32.size
     return Snapshot(
         row.series_id,
         row.resolution,
@@ -331,13 +371,14 @@ def _snapshot(row: Any) -> Snapshot:
         row.price,
         row.bucket_size,
         row.model_version,
-        _grid_vector(
-            origin_index(row.bucket_origin, row.bucket_size),
+        vector,
+        _grid_bands(
+            vector,
             row.fine_buckets,
             row.center_index,
-            row.compact_first,
-            row.long_bin,
-            row.short_bin,
+            first if row.fine_buckets == 0 else row.compact_first,
+            size,
+            row.band_usd,
         ),
     )
 
@@ -345,9 +386,10 @@ def _snapshot(row: Any) -> Snapshot:
 def _column(
     first: int, fine: int, center: int, q_first: int, long_bin: bytes, short_bin: bytes
 ) -> Column:
+    long32, short32 = decode_float4_array(long_bin), decode_float4_array(short_bin)
     if fine == 0:
-        return Column(first, decode_float4_array(long_bin), decode_float4_array(short_bin))
-    v = _grid_vector(first, fine, center, q_first, long_bin, short_bin)
+        return Column(first, long32, short32)
+    v = _grid_vector(first, fine, center, q_first, long32, short32)
     return Column(v.first, v.long_usd.astype(np.float32), v.short_usd.astype(np.float32))
 
 
@@ -466,6 +508,31 @@ async def snapshot_columns(
     }
 
 
+def _band_column(
+    first: int, fine: int, center: int, q_first: int, size: int, blob: bytes, mask: int
+) -> Column:
+    """The stored bands of ``mask`` summed per side, on the grid, as float32."""
+    long_c, short_c = select_bands(decode_band_blob(blob, size), mask)
+    if fine == 0:
+        return Column(first, long_c.astype(np.float32), short_c.astype(np.float32))
+    g0, rows = decode_rows(center, fine, q_first, np.stack([long_c, short_c]))
+    return Column(g0, rows[0].astype(np.float32), rows[1].astype(np.float32))
+
+
+async def snapshot_band_columns(
+    conn: Executor, series_id: int, resolution: str, stamps: Sequence[datetime], mask: int
+) -> dict[datetime, Column | None]:
+    """The leverage bands in ``mask`` (``maps.bands``) of one series' snapshots at the given bar
+    openings, summed per side; None for a snapshot stored without bands (model v1/v2)."""
+    params = {"series": series_id, "res": resolution, "stamps": list(stamps)}
+    return {
+        ts: None if blob is None else _band_column(first, fine, center, q0, size, blob, mask)
+        for ts, first, fine, center, q0, size, blob in await conn.execute(
+            query("snapshot_band_vectors"), params
+        )
+    }
+
+
 async def price_range(
     conn: Executor,
     series_ids: Sequence[int],
@@ -544,9 +611,23 @@ async def snapshot_batches(
             c = _column(
                 r.first, r.fine_buckets, r.center_index, r.compact_first, r.long_bin, r.short_bin
             )
+            bands = None
+            if r.band_usd is not None:
+                rows = decode_band_blob(r.band_usd, decode_float4_array(r.long_bin).size)
+                g0, grid_rows = decode_rows(r.center_index, r.fine_buckets, r.compact_first, rows)
+                if g0 != c.first and grid_rows.shape[1]:
+                    raise ValueError("band rows and totals of a snapshot do not line up")
+                bands = grid_rows.astype(np.float32)
             out.append(
                 SnapshotVectors(
-                    r.series_id, r.ts, c.first, r.bucket_size, r.price, c.long_usd, c.short_usd
+                    r.series_id,
+                    r.ts,
+                    c.first,
+                    r.bucket_size,
+                    r.price,
+                    c.long_usd,
+                    c.short_usd,
+                    bands,
                 )
             )
         yield out

@@ -448,7 +448,7 @@ SELECT l.* FROM unnest(CAST(:ids AS int[])) AS q(id),
 CROSS JOIN LATERAL (
     SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
            h.model_version, h.fine_buckets, h.center_index, h.compact_first,
-           array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+           array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin, h.band_usd
     FROM heatmap_snapshots h
     WHERE h.series_id = q.id AND h.resolution = r.res AND h.ts <= :at
     ORDER BY h.ts DESC LIMIT 1
@@ -459,7 +459,7 @@ CROSS JOIN LATERAL (
 -- first, at most :limit.
 SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
        h.model_version, h.fine_buckets, h.center_index, h.compact_first,
-       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin, h.band_usd
 FROM heatmap_snapshots h
 WHERE h.series_id = :series AND h.resolution = :res AND h.ts >= :start AND h.ts < :end
   AND h.ts > :after
@@ -469,7 +469,7 @@ ORDER BY h.ts LIMIT :limit;
 -- Every snapshot of one series and resolution with a bar opening after :after, oldest first.
 SELECT h.series_id, h.resolution, h.ts, h.price, h.bucket_origin, h.bucket_size,
        h.model_version, h.fine_buckets, h.center_index, h.compact_first,
-       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin, h.band_usd
 FROM heatmap_snapshots h
 WHERE h.series_id = :series AND h.resolution = :res AND h.ts > :after
 ORDER BY h.ts;
@@ -509,6 +509,14 @@ SELECT ts, round(bucket_origin / bucket_size)::int AS first, fine_buckets, cente
        compact_first, array_send(long_usd) AS long_bin, array_send(short_usd) AS short_bin
 FROM heatmap_snapshots WHERE series_id = :series AND resolution = :res AND ts = ANY(:stamps);
 
+-- snapshot_band_vectors --
+-- The leverage-band blobs (maps.bands; NULL: stored without bands) of one series' snapshots at
+-- the given bar openings, with the grid index of their first bucket, their layout and their
+-- stored length (a band-filtered heatmap; unfiltered ones read snapshot_vectors).
+SELECT ts, round(bucket_origin / bucket_size)::int AS first, fine_buckets, center_index,
+       compact_first, cardinality(long_usd) AS size, band_usd
+FROM heatmap_snapshots WHERE series_id = :series AND resolution = :res AND ts = ANY(:stamps);
+
 -- snapshot_price_range --
 -- Per series, over its snapshots with bars opening in [start, end): the lowest and highest
 -- price, the lowest stored bucket edge, and the stored layout of the snapshot at the highest
@@ -539,7 +547,7 @@ GROUP BY series_id;
 -- rows, read through a server-side cursor).
 SELECT h.series_id, h.ts, round(h.bucket_origin / h.bucket_size)::int AS first,
        h.bucket_size, h.price, h.fine_buckets, h.center_index, h.compact_first,
-       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin
+       array_send(h.long_usd) AS long_bin, array_send(h.short_usd) AS short_bin, h.band_usd
 FROM heatmap_snapshots h
 WHERE h.series_id = ANY(CAST(:ids AS int[])) AND h.resolution = :res
   AND h.ts >= :start AND h.ts < :end

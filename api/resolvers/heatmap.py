@@ -10,12 +10,13 @@ import strawberry
 
 from api import selection
 from api.context import ApiContext
-from api.errors import BadUserInput
+from api.errors import BadUserInput, NoLeverageBands
 from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
-from api.types.scalars import Interval, MatrixEncoding
+from api.types.scalars import Interval, LeverageBand, MatrixEncoding
 from maps import heatmap as layout
+from maps.bands import FULL_MASK, LEVERAGE_BANDS, band_mask, bands_of
 from maps.request import check_price_window, check_within_pct, rebucket_factor
 from models import heatmap_store
 from models.heatmap_store import HOURLY, Column, ColumnRef
@@ -33,6 +34,17 @@ def pick_interval(
     return Interval.ONE_DAY if step is None else Interval(step)
 
 
+def band_filter(leverage: list[LeverageBand] | None) -> int:
+    """The band mask a ``leverage`` argument asks for: 0 (the totals) when omitted or every
+    band, so the unfiltered answer is the same bytes either way."""
+    if leverage is None:
+        return 0
+    if not leverage:
+        raise BadUserInput("leverage needs at least one band (omit it for every band)")
+    mask = band_mask(int(b.value) for b in leverage)
+    return 0 if mask == FULL_MASK else mask
+
+
 HEATMAP_CELLS = (
     "Rows × columns is at most {limit:max_matrix_cells} cells per matrix "
     "(LIQMAP_API_MAX_MATRIX_CELLS; RANGE_TOO_LARGE above)."
@@ -42,10 +54,12 @@ PARALLEL_CHUNK = 150  # snapshots per query when a heatmap reads many from Postg
 
 
 async def read_columns(
-    ctx: ApiContext, resolution: str, index: list[ColumnRef]
+    ctx: ApiContext, resolution: str, index: list[ColumnRef], mask: int = 0
 ) -> dict[ColumnRef, Column]:
     """The vectors of the indexed snapshots: from the column cache where present (while the
     snapshot listener runs), the rest from PostgreSQL in one query per chunk of a series.
+    ``mask`` 0 reads the totals; otherwise the sums of those leverage bands (``maps.bands``),
+    and a snapshot stored without bands is ``NO_LEVERAGE_BANDS``.
 
     Every query takes a pooled connection of its own and gives it back when done: a request
     never holds a connection while it waits for another, so any number of concurrent heatmaps
@@ -55,7 +69,7 @@ async def read_columns(
     out: dict[ColumnRef, Column] = {}
     missing: dict[int, list[ColumnRef]] = {}
     for ref in index:
-        column = cache.get((ref.series_id, resolution, ref.ts)) if cache is not None else None
+        column = cache.get((ref.series_id, resolution, ref.ts, mask)) if cache is not None else None
         if column is None:
             missing.setdefault(ref.series_id, []).append(ref)
         else:
@@ -69,8 +83,20 @@ async def read_columns(
 
     async def fetch(chunk: tuple[int, list[ColumnRef]]) -> dict[datetime, Column]:
         sid, refs = chunk
+        stamps = [r.ts for r in refs]
         async with ctx.session() as own:
-            return await heatmap_store.snapshot_columns(own, sid, resolution, [r.ts for r in refs])
+            if mask == 0:
+                return await heatmap_store.snapshot_columns(own, sid, resolution, stamps)
+            found = await heatmap_store.snapshot_band_columns(own, sid, resolution, stamps, mask)
+        bare = sorted(ts for ts, column in found.items() if column is None)
+        if bare:
+            raise NoLeverageBands(
+                "leverage bands are not stored for these maps (snapshots of model v1/v2, "
+                f"e.g. the bar opening {bare[0].isoformat()}): omit leverage, or ask for a "
+                "range the current model materialized",
+                first_without_bands=bare[0].isoformat(),
+            )
+        return {ts: column for ts, column in found.items() if column is not None}
 
     # large reads run on several connections at once (each in a session of its own)
     fetched = list(await asyncio.gather(*(fetch(c) for c in chunks)))
@@ -82,7 +108,7 @@ async def read_columns(
         for sid, refs in missing.items():
             for ref in refs:
                 if ref in out:
-                    cache.put((sid, resolution, ref.ts), out[ref])
+                    cache.put((sid, resolution, ref.ts, mask), out[ref])
     return out
 
 
@@ -120,7 +146,7 @@ async def heatmap(
             description="Price axis: the traded range (lowest to highest price of the range's "
             "maps) widened by withinPct % each way (0 < withinPct ≤ 100); priceMin/priceMax, "
             "when given, win on their side. Omitted: the maps' full span, every stored level "
-            "(model v2 maps reach at least ±30 % of their price). " + HEATMAP_CELLS
+            "(maps of model v2 and later reach at least ±30 % of their price). " + HEATMAP_CELLS
         ),
     ] = None,
     bucket_size: Annotated[
@@ -132,6 +158,16 @@ async def heatmap(
     encoding: Annotated[
         MatrixEncoding, strawberry.argument(description="Matrix encoding.")
     ] = MatrixEncoding.FLOAT32_BASE64,
+    leverage: Annotated[
+        list[LeverageBand] | None,
+        strawberry.argument(
+            description="Only positions of these leverage bands (e.g. [FROM_50X_TO_100X, "
+            "ABOVE_100X] for a high-leverage heatmap): each cell is the sum of those bands. "
+            "Omitted (or every band): the whole map, the same answer as without the filter. "
+            "Maps stored without bands (model v1/v2 snapshots) cannot be filtered: "
+            "NO_LEVERAGE_BANDS."
+        ),
+    ] = None,
 ) -> Heatmap:
     """The heatmap over time: long and short USD at risk per price row and time column, with
     the candles of the same columns. Without priceMin/priceMax the price axis spans the maps'
@@ -141,6 +177,7 @@ async def heatmap(
     check_price_window(price_min, price_max)
     if within_pct is not None:
         check_within_pct(within_pct)
+    mask = band_filter(leverage)
     start, end = await ctx.snapshot_range(start, end)
     base_s = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
@@ -184,7 +221,7 @@ async def heatmap(
             return final, await selection.market_ids(own, found)
 
     columns_by_ref, (final, markets) = await asyncio.gather(
-        read_columns(ctx, resolution, index), freshness()
+        read_columns(ctx, resolution, index, mask), freshness()
     )
     placements = [
         [
@@ -210,6 +247,7 @@ async def heatmap(
         encoding=encoding,
         max_usd=layout.peak(long_m, short_m),
         filled_columns=len({ref.column for ref in index}),
+        leverage_bands=[LEVERAGE_BANDS[b] for b in bands_of(mask or FULL_MASK)],
         data=HeatmapData(
             series=found,
             long_usd=long_m,

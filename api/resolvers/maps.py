@@ -49,8 +49,8 @@ WithinPct = Annotated[
     float | None,
     strawberry.argument(
         description="Only levels within ±withinPct % of the map's price (0 < withinPct ≤ 100); "
-        "priceMin/priceMax, when given, win on their side. Omitted: the full map (model v2 "
-        "maps span at least ±30 %)."
+        "priceMin/priceMax, when given, win on their side. Omitted: the full map (maps of "
+        "model v2 and later span at least ±30 %)."
     ),
 ]
 BucketSize = Annotated[
@@ -82,6 +82,7 @@ def build_map(
         price_min=price_min,
         price_max=price_max,
         max_levels=max_levels,
+        bands=[p.bands for p in parts],
     )
     at = min(p.ts for p in parts) + timedelta(seconds=timeframe_s)  # the bar's close
     versions = ", ".join(sorted({p.model_version for p in parts}))

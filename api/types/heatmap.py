@@ -55,6 +55,10 @@ class Heatmap:
     encoding: MatrixEncoding = field("Encoding of the long and short matrices.")
     max_usd: float = field("Largest value in either matrix (for a colour scale).")
     filled_columns: int = field("Columns with at least one stored snapshot (others are 0).")
+    leverage_bands: list[str] = field(
+        "Labels of the leverage bands the matrices sum (all five unless the leverage argument "
+        "picked some; see LiquidationMap.leverageBands)."
+    )
     data: strawberry.Private[HeatmapData]
 
     @resolver

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -14,6 +15,7 @@ from api.loaders import CoverageSummary, ModelSummary
 from api.selection import SeriesSet
 from api.types.base import described, field, resolver
 from api.types.scalars import JSON, Side
+from maps.bands import LEVERAGE_BANDS
 from maps.levels import PricedWall
 from maps.request import check_wall_filter
 from maps.view import MapView, PricedMaxPain
@@ -38,6 +40,14 @@ class LiquidationLevel:
     )
     intensity: float = field(
         "(long + short) of this bucket divided by the largest such value in the response (0–1)."
+    )
+    long_usd_by_leverage: list[float] | None = field(
+        "longUsd split by leverage band (the bands of the map's leverageBands, in that order: "
+        "the leverage of the positions behind the USD). Sums to longUsd up to float32 storage "
+        "rounding. Null when the map's snapshots were stored without bands (model v1/v2)."
+    )
+    short_usd_by_leverage: list[float] | None = field(
+        "shortUsd split by leverage band (as longUsdByLeverage)."
     )
 
 
@@ -167,6 +177,19 @@ class Coverage:
         )
 
 
+BAND_FIELDS = frozenset({"longUsdByLeverage", "shortUsdByLeverage"})
+
+
+def _selects(selections: Sequence[Any], names: frozenset[str]) -> bool:
+    """Whether a selection (fragments followed) asks for any of the fields ``names``."""
+    for item in selections:
+        if getattr(item, "name", None) in names:
+            return True
+        if _selects(getattr(item, "selections", None) or [], names):
+            return True
+    return False
+
+
 @dataclass
 class MapData:
     """Everything a liquidation map is computed from (server side only)."""
@@ -202,9 +225,17 @@ class LiquidationMap:
     total_short_usd: float = field("Sum of shortUsd over the levels.")
     max_usd: float = field("Largest (long + short) of one level; intensity 1 means this.")
     model_version: str = field(
-        "The model version that wrote this map's stored snapshots (e.g. oi-delta-cohorts-v2; "
+        "The model version that wrote this map's stored snapshots (e.g. oi-delta-cohorts-v3; "
         "several, comma-separated, if the summed exchanges' snapshots differ). v1 maps were cut "
-        "at ±10 % of the price; v2 maps span the whole book (at least ±30 %)."
+        "at ±10 % of the price; v2 maps span the whole book (at least ±30 %); v3 maps add "
+        "leverage bands."
+    )
+    leverage_bands: list[str] = field(
+        "Labels of the leverage bands the levels are split by (longUsdByLeverage, "
+        "shortUsdByLeverage), lowest leverage first: 1-10 (≤ 10x), 11-25 (10–25x), 26-50 "
+        "(25–50x), 51-100 (50–100x), 101+ (> 100x); a leverage on a bound is in the band below "
+        "it. The model gives every position a leverage (its leverage distribution), so a band "
+        "is the USD it places at that leverage. Empty when the map has no bands (model v1/v2)."
     )
     data: strawberry.Private[MapData]
 
@@ -224,13 +255,21 @@ class LiquidationMap:
             total_short_usd=view.total_short_usd,
             max_usd=view.max_usd,
             model_version=model_version,
+            leverage_bands=list(LEVERAGE_BANDS) if view.bands is not None else [],
             data=MapData(series=series, view=view),
         )
 
     @resolver
-    def levels(self) -> list[LiquidationLevel]:
+    def levels(self, info: strawberry.Info[ApiContext, None]) -> list[LiquidationLevel]:
         """Every bucket from priceMin to priceMax, ascending by price."""
         t = self.data.view.levels()
+        n = t.price.size
+        # the per-band lists are built only when asked for (they are most of a level's cost)
+        wanted = _selects(info.selected_fields, BAND_FIELDS)
+        long_by = t.long_by_band.tolist() if wanted and t.long_by_band is not None else [None] * n
+        short_by = (
+            t.short_by_band.tolist() if wanted and t.short_by_band is not None else [None] * n
+        )
         return [
             LiquidationLevel(
                 price=p,
@@ -240,8 +279,10 @@ class LiquidationMap:
                 cumulative_long_usd=cl,
                 cumulative_short_usd=cs,
                 intensity=h,
+                long_usd_by_leverage=lb,
+                short_usd_by_leverage=sb,
             )
-            for p, ph, lo, sh, cl, cs, h in zip(
+            for p, ph, lo, sh, cl, cs, h, lb, sb in zip(
                 t.price.tolist(),
                 t.price_high.tolist(),
                 t.long_usd.tolist(),
@@ -249,6 +290,8 @@ class LiquidationMap:
                 t.cumulative_long_usd.tolist(),
                 t.cumulative_short_usd.tolist(),
                 t.intensity.tolist(),
+                long_by,
+                short_by,
                 strict=True,
             )
         ]

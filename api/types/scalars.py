@@ -41,6 +41,19 @@ class MatrixEncoding(Enum):
     JSON = strawberry.enum_value("JSON", description="Nested lists: one list per price row.")
 
 
+@strawberry.enum(
+    description="A leverage band of a model map: the leverage of the positions behind the USD. "
+    "A leverage on a bound is in the band below it (10x is UP_TO_10X). Labels as in "
+    "LiquidationMap.leverageBands."
+)
+class LeverageBand(Enum):
+    UP_TO_10X = strawberry.enum_value(0, description="Up to 10x (label 1-10).")
+    FROM_10X_TO_25X = strawberry.enum_value(1, description="Above 10x, up to 25x (11-25).")
+    FROM_25X_TO_50X = strawberry.enum_value(2, description="Above 25x, up to 50x (26-50).")
+    FROM_50X_TO_100X = strawberry.enum_value(3, description="Above 50x, up to 100x (51-100).")
+    ABOVE_100X = strawberry.enum_value(4, description="Above 100x (101+).")
+
+
 @strawberry.enum(description="Time step of a heatmap or series.")
 class Interval(Enum):
     FIVE_MINUTES = strawberry.enum_value(300, description="5 minutes (the base bar).")

@@ -35,7 +35,9 @@ The model, per bar ``u`` (bar-open timestamps; open interest is the value at bar
 
 Snapshots (heatmaps) are the open notional per grid bucket after the bar, over the full span
 the leverage profile reaches (``ModelParams.span``: at least ±30 % of the price, wide enough
-that 99.5 % of each side's profile weight lies in its inner three quarters).
+that 99.5 % of each side's profile weight lies in its inner three quarters), per side and split
+by leverage band (``maps.bands``: ≤ 10x, 10–25x, 25–50x, 50–100x, > 100x, from each cohort's
+leverage level); a side's total is the exact integer sum of its bands.
 
 Why it is fast and exact: positions are cohorts with exact liquidation prices (``cohorts``);
 closes and decay are one global log-scale (``drivers``); deaths are found for all cohorts at
@@ -141,7 +143,15 @@ def simulate(
 
     def collect(block: SnapshotBlock) -> None:
         collected.extend(
-            Snapshot(s.timestamp, s.price, s.bucket_origin_index, s.long.copy(), s.short.copy())
+            Snapshot(
+                s.timestamp,
+                s.price,
+                s.bucket_origin_index,
+                s.long.copy(),
+                s.short.copy(),
+                s.long_bands.copy(),
+                s.short_bands.copy(),
+            )
             for s in block
         )
 

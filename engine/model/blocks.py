@@ -1,5 +1,7 @@
 """Snapshot blocks: the unit book after each snapshot bar, as dense rows in USD.
 
+Rows are kept per channel (side × leverage band); a side's row is the integer sum of its bands.
+
 A block's rows are the book before the block plus running sums of the run's events (births add
 units, deaths subtract them), all integers, so the order of additions does not matter.
 """
@@ -15,10 +17,11 @@ from engine.model.arrays import BoolArray, FloatArray, IntArray
 from engine.model.bars import Bars
 from engine.model.drivers import BarDrivers
 from engine.model.snapshots import SnapshotBlock, SnapshotSink
-from engine.model.units import Epoch, UnitBook
+from engine.model.units import CHANNELS, Epoch, UnitBook
+from maps.bands import BANDS
 
 BLOCK_ROWS = 128
-BLOCK_CELLS = 1 << 19
+BLOCK_CELLS = 1 << 17  # per channel: ten channels (two sides × five leverage bands)
 
 
 def _blocks(lo: IntArray, hi: IntArray) -> Iterator[tuple[int, int]]:
@@ -37,31 +40,42 @@ class Scratch:
 
     def __init__(self) -> None:
         self.units = np.zeros(0, dtype=np.int64)
+        self.bands = np.zeros(0)
+        self.side_units = np.zeros(0, dtype=np.int64)
         self.long = np.zeros(0)
         self.short = np.zeros(0)
 
-    def take(self, rows: int, width: int) -> tuple[IntArray, FloatArray, FloatArray]:
+    def take(
+        self, rows: int, width: int
+    ) -> tuple[IntArray, FloatArray, IntArray, FloatArray, FloatArray]:
+        """(channel units, channel USD) of shape (CHANNELS, rows, width), a side's units and the
+        long and short USD of shape (rows, width)."""
         cells = rows * width
-        if len(self.units) < cells:
-            self.units = np.zeros(cells, dtype=np.int64)
+        if len(self.long) < cells:
+            self.units = np.zeros(CHANNELS * cells, dtype=np.int64)
+            self.bands = np.zeros(CHANNELS * cells)
+            self.side_units = np.zeros(cells, dtype=np.int64)
             self.long = np.zeros(cells)
             self.short = np.zeros(cells)
-        units = self.units[:cells].reshape(rows, width)
+        c = CHANNELS * cells
         return (
-            units,
+            self.units[:c].reshape(CHANNELS, rows, width),
+            self.bands[:c].reshape(CHANNELS, rows, width),
+            self.side_units[:cells].reshape(rows, width),
             self.long[:cells].reshape(rows, width),
             self.short[:cells].reshape(rows, width),
         )
 
 
 def _running_sum_rows(units: IntArray) -> None:
-    """In place, row ``i`` becomes the sum of rows ``0..i`` (integers: exact in any order).
+    """In place, row ``i`` (axis 1, every channel) becomes the sum of rows ``0..i`` (integers:
+    exact in any order).
 
-    One vectorized add per row rather than ``cumsum(axis=0)``, which walks a C-ordered block
+    One vectorized add per row rather than ``cumsum(axis=1)``, which walks a C-ordered block
     column by column and is slower here; blocks have at most BLOCK_ROWS rows.
     """
-    for i in range(1, units.shape[0]):
-        np.add(units[i], units[i - 1], out=units[i])
+    for i in range(1, units.shape[1]):
+        np.add(units[:, i], units[:, i - 1], out=units[:, i])
 
 
 def run_snapshots(
@@ -69,7 +83,7 @@ def run_snapshots(
     epoch: Epoch,
     drivers: BarDrivers,
     bars: Bars,
-    events: tuple[npt.NDArray[np.int64], IntArray, npt.NDArray[np.int8], IntArray],
+    events: tuple[npt.NDArray[np.int64], IntArray, IntArray, IntArray],
     mask: BoolArray,
     lo: IntArray,
     hi: IntArray,
@@ -78,11 +92,12 @@ def run_snapshots(
 ) -> None:
     """Advance ``book`` through the epoch's bars, emitting snapshots for bars in ``mask``.
 
-    ``events`` = (bar, bucket, side, ±units) sorted by bar. A block's row ``i`` is the book after
+    ``events`` = (bar, bucket, channel, ±units) sorted by bar (channel: side × leverage band,
+    ``cohorts.channels``). A block's row ``i`` is the book after
     its ``i``-th snapshot bar: the book before the block plus the running sum of the events up to
     that bar (integers, so the order of additions does not matter).
     """
-    ev_bar, ev_bucket, ev_side, ev_units = events
+    ev_bar, ev_bucket, ev_channel, ev_units = events
     rows = np.flatnonzero(mask[epoch.start : epoch.stop]) + epoch.start
     e0 = 0
     for ra, rb in _blocks(lo[rows], hi[rows]):
@@ -90,23 +105,28 @@ def run_snapshots(
         e1 = int(np.searchsorted(ev_bar, sel[-1], side="right"))
         first = int(lo[sel].min())
         width = int(hi[sel].max()) - first
-        bkt, sd, un = ev_bucket[e0:e1], ev_side[e0:e1], ev_units[e0:e1]
-        cell = np.searchsorted(sel, ev_bar[e0:e1], side="left") * width + (bkt - first)
+        count = len(sel)
+        bkt, ch, un = ev_bucket[e0:e1], ev_channel[e0:e1], ev_units[e0:e1]
         inside = (bkt >= first) & (bkt < first + width)
+        row = np.searchsorted(sel, ev_bar[e0:e1], side="left")
+        cell = (ch[inside] * count + row[inside]) * width + (bkt[inside] - first)
         scale = epoch.quantum * np.exp(drivers.log_scale[sel] - epoch.ref_log_scale)
-        out_units, out_long, out_short = scratch.take(len(sel), width)
-        flat = out_units.reshape(-1)
-        for units, side_value, out in ((book.long, 1, out_long), (book.short, -1, out_short)):
-            flat[:] = 0
-            a = max(first, book.origin)
-            b = min(first + width, book.origin + len(units))
-            if b > a:
-                out_units[0, a - first : b - first] = units[a - book.origin : b - book.origin]
-            pick = inside & (sd == side_value)
-            np.add.at(flat, cell[pick], un[pick])
-            _running_sum_rows(out_units)
-            np.multiply(out_units, scale[:, None], out=out)
-        book.add(bkt, sd, un)
+        out_units, out_bands, side_units, out_long, out_short = scratch.take(count, width)
+        out_units[...] = 0
+        a = max(first, book.origin)
+        b = min(first + width, book.origin + book.units.shape[1])
+        if b > a:
+            out_units[:, 0, a - first : b - first] = book.units[
+                :, a - book.origin : b - book.origin
+            ]
+        np.add.at(out_units.reshape(-1), cell, un[inside])
+        _running_sum_rows(out_units)
+        np.multiply(out_units, scale[None, :, None], out=out_bands)
+        # a side's total: the exact integer sum of its bands, then scaled like each band
+        for channels, out in ((slice(0, BANDS), out_long), (slice(BANDS, CHANNELS), out_short)):
+            np.sum(out_units[channels], axis=0, out=side_units)
+            np.multiply(side_units, scale[:, None], out=out)
+        book.add(bkt, ch, un)
         e0 = e1
         emit(
             SnapshotBlock(
@@ -117,6 +137,8 @@ def run_snapshots(
                 first=first,
                 long=out_long,
                 short=out_short,
+                long_bands=out_bands[:BANDS],
+                short_bands=out_bands[BANDS:],
             )
         )
-    book.add(ev_bucket[e0:], ev_side[e0:], ev_units[e0:])
+    book.add(ev_bucket[e0:], ev_channel[e0:], ev_units[e0:])

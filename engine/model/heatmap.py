@@ -8,7 +8,7 @@ import numpy.typing as npt
 from engine.model.arrays import BoolArray, IntArray
 from engine.model.bars import Bars
 from engine.model.blocks import Scratch, run_snapshots
-from engine.model.cohorts import Cohorts
+from engine.model.cohorts import Cohorts, channels
 from engine.model.drivers import BarDrivers
 from engine.model.fates import Fates
 from engine.model.snapshots import SnapshotSink
@@ -24,6 +24,7 @@ def _run_epoch(
     bars: Bars,
     cohorts: Cohorts,
     bucket: IntArray,
+    channel: IntArray,
     units: IntArray,
     death: npt.NDArray[np.int64],
     dying: npt.NDArray[np.int64],
@@ -45,7 +46,7 @@ def _run_epoch(
     events = (
         ev_bar[order],
         bucket[ev_rows],
-        cohorts.side[ev_rows],
+        channel[ev_rows],
         units[ev_rows] * ev_sign[order],
     )
     run_snapshots(book, epoch, drivers, bars, events, mask, lo, hi, emit, scratch)
@@ -85,19 +86,20 @@ def advance_book(
     # one dense book covering every bucket any cohort of this run occupies
     span_lo = [int(bucket.min())] if len(bucket) else []
     span_hi = [int(bucket.max()) + 1] if len(bucket) else []
-    if len(state.long_units):
+    saved_width = state.band_units.shape[1]
+    if saved_width:
         span_lo.append(state.units_origin)
-        span_hi.append(state.units_origin + len(state.long_units))
+        span_hi.append(state.units_origin + saved_width)
     origin = min(span_lo, default=0)
     size = max(span_hi, default=0) - origin
     units = np.zeros(len(cohorts.side), dtype=np.int64)
     units[:n_state] = state.units
     epoch_list = epochs(drivers, bars, state)
-    book = UnitBook(origin, np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64))
-    if not epoch_list[0].rebuilt and len(state.long_units):
+    channel = channels(cohorts.side, cohorts.band)
+    book = UnitBook.empty(origin, size)
+    if not epoch_list[0].rebuilt and saved_width:
         off = state.units_origin - origin
-        book.long[off : off + len(state.long_units)] = state.long_units
-        book.short[off : off + len(state.short_units)] = state.short_units
+        book.units[:, off : off + saved_width] = state.band_units
     birth_slices = np.searchsorted(cohorts.birth, [e.start for e in epoch_list] + [n])
     scratch = Scratch()
     if len(epoch_list) == 1 and not epoch_list[0].rebuilt:
@@ -117,6 +119,7 @@ def advance_book(
             bars,
             cohorts,
             bucket,
+            channel,
             units,
             death,
             dying,
@@ -141,9 +144,8 @@ def advance_book(
                     epoch.ref_log_scale,
                     epoch.quantum,
                 )
-                book.long[:] = 0
-                book.short[:] = 0
-                book.add(bucket[open_rows], cohorts.side[open_rows], units[open_rows])
+                book.units[:] = 0
+                book.add(bucket[open_rows], channel[open_rows], units[open_rows])
             units[born] = cohort_units(
                 cohorts.notional_at_birth[born],
                 cohorts.log_scale_at_birth[born],
@@ -161,6 +163,7 @@ def advance_book(
                 bars,
                 cohorts,
                 bucket,
+                channel,
                 units,
                 death,
                 dying,
@@ -174,7 +177,7 @@ def advance_book(
             open_rows = candidates[cand_death >= e]
     last = epoch_list[-1]
     alive = death >= n  # open after the last bar, in birth order
-    nz = np.flatnonzero((book.long != 0) | (book.short != 0))
+    nz = np.flatnonzero((book.units != 0).any(axis=0))
     a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
     # an empty book has no place on the grid: origin 0, so equal states serialize equally
     units_origin = origin + a if len(nz) else 0
@@ -189,12 +192,12 @@ def advance_book(
         quantum=last.quantum,
         oi_basis=last.oi_basis,
         side=cohorts.side[alive],
+        band=cohorts.band[alive],
         liquidation_price=cohorts.liquidation_price[alive],
         notional_at_birth=cohorts.notional_at_birth[alive],
         log_scale_at_birth=cohorts.log_scale_at_birth[alive],
         bucket=bucket[alive],
         units=units[alive],
         units_origin=units_origin,
-        long_units=book.long[a:b].copy(),
-        short_units=book.short[a:b].copy(),
+        band_units=book.units[:, a:b].copy(),
     )

@@ -22,7 +22,9 @@ class Snapshot:
     ``price`` is the bar's close; ``bucket_origin_index`` is the absolute grid index of
     ``long[0]``/``short[0]`` (lower price edge ``grid.origin + index·bucket_size``); ``long`` and
     ``short`` are USD notional per bucket over the model's span around the close,
-    ``close·(1 − below) .. close·(1 + above)`` (``ModelParams.span``).
+    ``close·(1 − below) .. close·(1 + above)`` (``ModelParams.span``). ``long_bands`` and
+    ``short_bands`` (shape ``(5, width)``) split them by leverage band (``maps.bands``); each
+    side's row is the sum of its bands exactly in the engine's integer units.
     """
 
     timestamp: int
@@ -30,6 +32,8 @@ class Snapshot:
     bucket_origin_index: int
     long: FloatArray
     short: FloatArray
+    long_bands: FloatArray
+    short_bands: FloatArray
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,9 @@ class SnapshotBlock:
     """Consecutive snapshots sharing dense ``long``/``short`` rows over columns from ``first``.
 
     Row ``i`` holds snapshot ``i`` over absolute buckets ``first .. first+width``; its own window
-    is ``[lo[i], hi[i])``. Iterate to get ``Snapshot`` views (no copies). The arrays are reused
-    for the next block: a sink that keeps values must copy them.
+    is ``[lo[i], hi[i])``; ``long_bands``/``short_bands`` have shape ``(5, rows, width)``.
+    Iterate to get ``Snapshot`` views (no copies). The arrays are reused for the next block: a
+    sink that keeps values must copy them.
     """
 
     timestamp: npt.NDArray[np.int64]
@@ -48,6 +53,8 @@ class SnapshotBlock:
     first: int
     long: npt.NDArray[np.float64]
     short: npt.NDArray[np.float64]
+    long_bands: npt.NDArray[np.float64]
+    short_bands: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -61,6 +68,8 @@ class SnapshotBlock:
                 int(self.lo[i]),
                 self.long[i, a:b],
                 self.short[i, a:b],
+                self.long_bands[:, i, a:b],
+                self.short_bands[:, i, a:b],
             )
 
 

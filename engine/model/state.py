@@ -15,9 +15,13 @@ import numpy.typing as npt
 
 from engine.model.arrays import FloatArray, IntArray
 from engine.model.snapshots import Snapshot
+from maps.bands import BANDS
 from maps.grid import PriceGrid
 
-STATE_FORMAT = 1
+# 2: cohorts carry their leverage band and the heatmap is kept per side × band (model v3); a
+# state of another format is refused (``from_bytes`` raises ValueError): recompute
+STATE_FORMAT = 2
+CHANNELS = 2 * BANDS
 
 
 @dataclass
@@ -35,15 +39,24 @@ class EngineState:
     oi_basis: float
     # open cohorts, in birth order
     side: npt.NDArray[np.int8]
+    band: npt.NDArray[np.int8]  # leverage band (maps.bands)
     liquidation_price: FloatArray
     notional_at_birth: FloatArray
     log_scale_at_birth: FloatArray
     bucket: IntArray
     units: IntArray
-    # heatmap in quantum units (relative to ref_log_scale), buckets from units_origin
+    # heatmap in quantum units (relative to ref_log_scale), buckets from units_origin, per
+    # channel: long bands 0..4, then short bands 0..4 (shape (10, width))
     units_origin: int
-    long_units: IntArray
-    short_units: IntArray
+    band_units: IntArray
+
+    @property
+    def long_units(self) -> IntArray:
+        return self.band_units[:BANDS].sum(axis=0)
+
+    @property
+    def short_units(self) -> IntArray:
+        return self.band_units[BANDS:].sum(axis=0)
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
@@ -66,13 +79,13 @@ class EngineState:
             scalars=scalars,
             ints=ints,
             side=self.side,
+            band=self.band,
             liquidation_price=self.liquidation_price,
             notional_at_birth=self.notional_at_birth,
             log_scale_at_birth=self.log_scale_at_birth,
             bucket=self.bucket,
             units=self.units,
-            long_units=self.long_units,
-            short_units=self.short_units,
+            band_units=self.band_units,
         )
         return buf.getvalue()
 
@@ -94,14 +107,14 @@ class EngineState:
                 quantum=float(s[6]),
                 oi_basis=float(s[7]),
                 side=z["side"],
+                band=z["band"],
                 liquidation_price=z["liquidation_price"],
                 notional_at_birth=z["notional_at_birth"],
                 log_scale_at_birth=z["log_scale_at_birth"],
                 bucket=z["bucket"],
                 units=z["units"],
                 units_origin=int(ints[2]),
-                long_units=z["long_units"],
-                short_units=z["short_units"],
+                band_units=z["band_units"],
             )
 
     @property
@@ -114,20 +127,24 @@ class EngineState:
         lo = grid.index_of_scalar(price * (1.0 - span[0]))
         hi = grid.index_of_scalar(price * (1.0 + span[1])) + 1
         scale = self.quantum * math.exp(self.log_scale - self.ref_log_scale)
+        units = _window(self.band_units, self.units_origin, lo, hi)
+        bands = np.multiply(units, scale, dtype=np.float64)
         return Snapshot(
             timestamp=self.last_timestamp,
             price=price,
             bucket_origin_index=lo,
-            long=_window(self.long_units, self.units_origin, lo, hi) * scale,
-            short=_window(self.short_units, self.units_origin, lo, hi) * scale,
+            long=units[:BANDS].sum(axis=0) * scale,
+            short=units[BANDS:].sum(axis=0) * scale,
+            long_bands=bands[:BANDS],
+            short_bands=bands[BANDS:],
         )
 
 
-def _window(units: IntArray, origin: int, lo: int, hi: int) -> FloatArray:
-    out = np.zeros(hi - lo, dtype=np.float64)
-    a, b = max(lo, origin), min(hi, origin + len(units))
+def _window(units: IntArray, origin: int, lo: int, hi: int) -> IntArray:
+    out = np.zeros((units.shape[0], hi - lo), dtype=np.int64)
+    a, b = max(lo, origin), min(hi, origin + units.shape[1])
     if b > a:
-        out[a - lo : b - lo] = units[a - origin : b - origin]
+        out[:, a - lo : b - lo] = units[:, a - origin : b - origin]
     return out
 
 
@@ -143,12 +160,12 @@ def empty_state(grid: PriceGrid) -> EngineState:
         quantum=math.nan,
         oi_basis=math.nan,
         side=np.zeros(0, dtype=np.int8),
+        band=np.zeros(0, dtype=np.int8),
         liquidation_price=np.zeros(0),
         notional_at_birth=np.zeros(0),
         log_scale_at_birth=np.zeros(0),
         bucket=np.zeros(0, dtype=np.int64),
         units=np.zeros(0, dtype=np.int64),
         units_origin=0,
-        long_units=np.zeros(0, dtype=np.int64),
-        short_units=np.zeros(0, dtype=np.int64),
+        band_units=np.zeros((CHANNELS, 0), dtype=np.int64),
     )

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from engine.model.arrays import FloatArray, IntArray
 from engine.model.bars import Bars
 from engine.model.drivers import BarDrivers
 from engine.model.state import EngineState
+from maps.bands import BANDS
 
 # Heatmap units: int64 multiples of QUANTUM_PER_OI·(open interest at the epoch start). An epoch
 # restarts when the global scale has fallen by REBASE_LOG or open interest grew
@@ -23,6 +23,7 @@ QUANTUM_PER_OI = 1e-15
 REBASE_LOG = 7.0
 OI_GROWTH_REBASE = 64.0
 MAX_UNITS = 2.0**62
+CHANNELS = 2 * BANDS  # long bands, then short bands
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,26 @@ def cohort_units(
 
 @dataclass
 class UnitBook:
-    """Dense int64 heatmap per side over absolute buckets ``origin .. origin+len``."""
+    """Dense int64 heatmap per channel (side × leverage band, ``cohorts.channels``) over
+    absolute buckets ``origin .. origin+width``: ``units`` has shape ``(2·BANDS, width)``.
+
+    A side's total is the integer sum of its bands, so totals are exact whatever the split.
+    """
 
     origin: int
-    long: IntArray
-    short: IntArray
+    units: IntArray
 
-    def add(self, bucket: IntArray, side: npt.NDArray[np.int8], units: IntArray) -> None:
-        longs = side == 1
-        np.add.at(self.long, bucket[longs] - self.origin, units[longs])
-        np.add.at(self.short, bucket[~longs] - self.origin, units[~longs])
+    @classmethod
+    def empty(cls, origin: int, width: int) -> UnitBook:
+        return cls(origin, np.zeros((CHANNELS, width), dtype=np.int64))
+
+    @property
+    def long(self) -> IntArray:
+        return self.units[:BANDS].sum(axis=0)
+
+    @property
+    def short(self) -> IntArray:
+        return self.units[BANDS:].sum(axis=0)
+
+    def add(self, bucket: IntArray, channel: IntArray, units: IntArray) -> None:
+        np.add.at(self.units, (channel, bucket - self.origin), units)

@@ -260,6 +260,11 @@ class Stored:
         with psycopg.connect(self.url) as conn:
             return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        """Run a change (committed); tests that change stored rows restore them."""
+        with psycopg.connect(self.url) as conn:
+            conn.execute(sql, params)  # type: ignore[arg-type]
+
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         (row,) = self.rows(sql, params)
         return row[0] if len(row) == 1 else row

@@ -258,7 +258,7 @@ async def test_the_default_map_is_the_full_v2_span_and_within_pct_narrows_it(
 ) -> None:
     snap = stored.latest("all")
     full = (await gql.data(WITHIN))["liquidationMap"]
-    assert full["modelVersion"] == snap.model_version == "oi-delta-cohorts-v2"
+    assert full["modelVersion"] == snap.model_version == "oi-delta-cohorts-v3"
     price = full["price"]
     # the stored span reaches at least 30 % each side (v1 stopped at 10 %)
     assert full["priceMin"] <= price * 0.70 and full["priceMax"] >= price * 1.30

@@ -41,8 +41,8 @@ async def stored(engine: AsyncEngine) -> dict[str, Any]:
             await conn.execute(
                 text(
                     "SELECT s.scope, h.resolution, h.ts, h.price, h.bucket_origin, h.long_usd, "
-                    "h.short_usd, h.long_total_usd, h.short_total_usd FROM heatmap_snapshots h "
-                    "JOIN heatmap_series s ON s.id = h.series_id "
+                    "h.short_usd, h.long_total_usd, h.short_total_usd, h.band_usd "
+                    "FROM heatmap_snapshots h JOIN heatmap_series s ON s.id = h.series_id "
                     "ORDER BY s.scope, h.resolution, h.ts"
                 )
             )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -30,7 +31,8 @@ SNAPSHOTS = """query ($symbol: String!, $start: DateTime!, $end: DateTime!, $exc
     $resolution: SnapshotResolution!, $after: String) {
   snapshots(symbol: $symbol, start: $start, end: $end, exchange: $exchange,
             resolution: $resolution, first: 100, after: $after) {
-    edges { node { at price levels { price longUsd shortUsd } } }
+    edges { node { at price levels {
+      price longUsd shortUsd longUsdByLeverage shortUsdByLeverage } } }
     pageInfo { hasNextPage endCursor }
   } }"""
 
@@ -60,7 +62,16 @@ async def api_rows(
                 at = pd.Timestamp(edge["node"]["at"])
                 mark = edge["node"]["price"]
                 rows += [
-                    (at, exchange, lv["price"], mark, lv["longUsd"], lv["shortUsd"])
+                    (
+                        at,
+                        exchange,
+                        lv["price"],
+                        mark,
+                        lv["longUsd"],
+                        lv["shortUsd"],
+                        *lv["longUsdByLeverage"],
+                        *lv["shortUsdByLeverage"],
+                    )
                     for lv in edge["node"]["levels"]
                 ]
             if not page["pageInfo"]["hasNextPage"]:
@@ -69,7 +80,17 @@ async def api_rows(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-COLUMNS = ["timestamp", "exchange", "price", "snapshot_price", "long_usd", "short_usd"]
+BANDS = ["1_10", "11_25", "26_50", "51_100", "101_plus"]
+BAND_COLUMNS = [f"{side}_usd_lev_{b}" for side in ("long", "short") for b in BANDS]
+COLUMNS = [
+    "timestamp",
+    "exchange",
+    "price",
+    "snapshot_price",
+    "long_usd",
+    "short_usd",
+    *BAND_COLUMNS,
+]
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +98,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ms, UTC]")
     frame["exchange"] = frame["exchange"].astype("str")
-    for column in ("price", "snapshot_price", "long_usd", "short_usd"):
+    for column in ("price", "snapshot_price", "long_usd", "short_usd", *BAND_COLUMNS):
         frame[column] = frame[column].astype("float64")
     return frame.sort_values(["timestamp", "exchange", "price"]).reset_index(drop=True)
 
@@ -165,6 +186,7 @@ async def test_parquet_round_trip_equals_the_api(
         "double",
         "double",
         "double",
+        *["double"] * 10,
     ]
     exported = ordered(pd.read_parquet(out))
     per_series = {
@@ -175,6 +197,12 @@ async def test_parquet_round_trip_equals_the_api(
     expected = tidy(pd.concat([rows for rows in per_series.values() if not rows.empty]))
     assert len(exported) > 96 * 200
     pd.testing.assert_frame_equal(exported, expected, check_exact=True)
+    # the bands sum to the side's total, to float32 storage precision (each is a float32
+    # rounding of sums of the same engine units: ≤ 2⁻²⁴ of both, ≈ 1.2e-7 relative)
+    for side, band_columns in (("long_usd", BAND_COLUMNS[:5]), ("short_usd", BAND_COLUMNS[5:])):
+        summed = exported[band_columns].to_numpy().sum(axis=1)
+        assert (summed > 0).any()
+        np.testing.assert_allclose(summed, exported[side], rtol=3e-7, atol=1e-9)
     # the total is the sum over the venues with open interest: Binance's rows, relabelled
     total = exported[exported["exchange"] == "all"].drop(columns="exchange")
     binance = exported[exported["exchange"] == "binanceusdm"].drop(columns="exchange")
@@ -266,7 +294,7 @@ async def test_metadata_dtypes_and_mode_are_the_same_in_parquet_and_csv(
     }
     meta = first
     # what the file holds, said in it, and true (plain SQL over the same bars)
-    assert meta["format"] == "liqmap.snapshots/2" and meta["symbol"] == SYMBOL
+    assert meta["format"] == "liqmap.snapshots/3" and meta["symbol"] == SYMBOL
     # the total covers the venues with maps: Binance alone (Bybit has no open interest)
     assert meta["exchanges"] == {"all": ["binanceusdm"], "binanceusdm": ["binanceusdm"]}
     assert meta["range"]["start"] == start.isoformat().replace("+00:00", "Z")

@@ -344,3 +344,86 @@ async def test_map_png_outlines_the_real_positions_as_the_page_does(
     assert drawn == {"known": expected} and expected > 0
     rgb = np.asarray(Image.open(out).convert("RGB")).astype(int)
     assert int((np.abs(rgb - (0xFA, 0xCC, 0x15)).sum(axis=2) <= 30).sum()) > 20
+
+
+async def test_heatmap_png_of_the_high_leverage_bands_paints_their_stored_usd(
+    viewer_data: ViewerData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start, end = await window(viewer_data)
+    whole_low, whole_long, whole_short = await stored_cells(viewer_data, start, end)
+    rows = await viewer_data.band_snapshots("all", "5m", start, end, [3, 4])
+    long_m, short_m = grid_matrix(rows, round(whole_low / BUCKET), ROWS)
+    values = cell_values(long_m.astype(np.float32), short_m.astype(np.float32), "both")
+    expected = colour_index(values, scale("sqrt")).astype(int)
+    out = tmp_path / "high.png"
+    code = await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--resolution",
+        "5m",
+        "--price-min",
+        f"{whole_low:g}",
+        "--price-max",
+        f"{whole_low + ROWS * BUCKET:g}",
+        "--scale",
+        "sqrt",
+        "--leverage",
+        "51-100,101+",
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
+    assert code == 0
+    image = Image.open(out)
+    assert image.text["Title"].endswith("· leverage 51-100, 101+")
+    painted = colour_indices(
+        cell_pixels(np.asarray(image.convert("RGB")), png_box(out), ROWS, 288), LUT
+    )
+    seen = painted >= 0
+    assert seen.mean() > 0.9
+    assert (painted == expected)[seen].mean() > 0.99
+    # the scale tops at the bands' largest cell (float32 sums of the same stored values)
+    top = float(image.text["liqmap:max"])
+    assert top == pytest.approx(float(values.max()), rel=1e-6)
+    assert top < float((whole_long + whole_short).max())
+
+    # the map at the window's end: its bars are the bands' levels
+    out_map = tmp_path / "high-map.png"
+    code = await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--kind",
+        "map",
+        "--leverage",
+        "51-100,101+",
+        "-o",
+        str(out_map),
+        url=viewer_data.url,
+    )
+    assert code == 0
+    assert Image.open(out_map).text["Title"].endswith("· leverage 51-100, 101+")
+    capsys.readouterr()
+    bad = await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--leverage",
+        "5x",
+        "-o",
+        str(tmp_path / "bad.png"),
+        url=viewer_data.url,
+    )
+    assert bad == 2 and "unknown leverage band '5x'" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()

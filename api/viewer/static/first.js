@@ -9,7 +9,7 @@ import { DURATIONS } from "./format.js";
 import { request } from "./graphql.js";
 import { options, presetWindow } from "./limits.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
-import { fromUrl } from "./state.js";
+import { fromUrl, heatmapVariables } from "./state.js";
 
 const embedded = JSON.parse(document.getElementById("liqmap-first")?.textContent ?? "null");
 const answered = (text) =>
@@ -42,17 +42,13 @@ function sendHeatmap(limitsAnswer, latestAnswer) {
   const duration = DURATIONS[state.range] ?? DURATIONS["24h"];
   const { auto } = options(ld.limits, fineFrom, (seconds) => presetWindow(newest, duration, seconds));
   if (!auto) return;
-  const variables = {
+  const variables = heatmapVariables(state, {
     symbol: latestVariables.symbol,
     exchanges: latestVariables.exchanges,
-    start: new Date(auto.start).toISOString(),
-    end: new Date(auto.end).toISOString(),
+    start: auto.start,
+    end: auto.end,
     interval: null,
-    priceMin: null,
-    priceMax: null,
-    withinPct: state.axis === "near" ? STYLE.defaults.near_price_pct : null, // as main.js asks
-    bucketSize: state.bucket,
-  };
+  });
   const sentAt = performance.now();
   const response = request(DOCUMENTS.heatmap, variables);
   response.catch(() => {});

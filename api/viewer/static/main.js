@@ -8,7 +8,7 @@ import { OVERLAYS } from "./overlays.js";
 import { HeatmapPanel, MapPanel, cellValues, drawLegend } from "./panels.js";
 import { early as firstAnswers } from "./first.js";
 import { DOCUMENTS, STYLE } from "./shared.js";
-import { PRICE_AXES, RANGES, SCALE_NAMES, SIDES, fromUrl, toUrl } from "./state.js";
+import { LEVERAGE_IDS, PRICE_AXES, RANGES, SCALE_NAMES, SIDES, fromUrl, heatmapVariables, toUrl } from "./state.js";
 
 const STALE_AFTER_S = 15 * 60; // newest bar older than this: data is stale
 const DEFAULT_SYMBOL = STYLE.defaults.symbol; // shown when the address names none and it is stored
@@ -160,7 +160,32 @@ function buildControls() {
     option(axis, a, label);
   }
   buildOverlays();
+  buildLeverage();
   syncControls();
+}
+
+/** The leverage-band control: one checkbox per band; all checked is the whole map. */
+function buildLeverage() {
+  const list = $("leverage-list");
+  list.replaceChildren();
+  for (const band of STYLE.leverage_bands) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = band.id;
+    box.id = `leverage-${band.id}`;
+    box.addEventListener("change", () => {
+      const checked = [...list.querySelectorAll("input")].filter((b) => b.checked).map((b) => b.value);
+      if (!checked.length) {
+        box.checked = true; // at least one band: unchecking the last one would show nothing
+        return;
+      }
+      state.leverage = checked.length === LEVERAGE_IDS.length ? [] : checked;
+      changed();
+    });
+    label.append(box, band.label);
+    list.append(label);
+  }
 }
 
 let cataloguePending = null;
@@ -246,6 +271,12 @@ function syncControls() {
   }
   $("res").value = state.res;
   for (const box of document.querySelectorAll("#overlay-list input")) box.checked = state.overlays.includes(box.value);
+  for (const box of document.querySelectorAll("#leverage-list input")) {
+    box.checked = !state.leverage.length || state.leverage.includes(box.value);
+  }
+  const note = $("leverage-note");
+  note.hidden = !state.leverage.length;
+  note.textContent = state.leverage.length ? "heatmap and map show only the checked bands" : "";
   $("side").value = state.side;
   $("scale").value = state.scale;
   $("axis").value = state.axis;
@@ -411,18 +442,13 @@ async function load(early = null) {
       return;
     }
     if (notice) showMessage("info", notice, "ADJUSTED");
-    const variables = {
+    const variables = heatmapVariables(state, {
       symbol: state.symbol,
       exchanges: exchangesArg(),
-      start: new Date(start).toISOString(),
-      end: new Date(end).toISOString(),
+      start,
+      end,
       interval: window_.interval,
-      priceMin: state.pmin,
-      priceMax: state.pmax,
-      // near: the traded range ± near_price_pct; full: the maps' whole span (the API's default)
-      withinPct: state.axis === "near" ? STYLE.defaults.near_price_pct : null,
-      bucketSize: state.bucket,
-    };
+    });
     performance.clearMarks();
     performance.clearMeasures();
     const sent = early?.heatmap && JSON.stringify(early.heatmap.variables) === JSON.stringify(variables)
@@ -580,7 +606,8 @@ async function loadDetails(at, token = loadToken) {
     ]);
     if (token !== loadToken || seq !== detailsSeq) return;
     detailsAt = at;
-    details = { map: data.liquidationMap, whole: data.whole, split: data.longShortSplit };
+    const map = state.leverage.length ? bandMap(data.liquidationMap, state.leverage) : data.liquidationMap;
+    details = { map, whole: data.whole, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -588,6 +615,35 @@ async function loadDetails(at, token = loadToken) {
     if (token !== loadToken) return;
     showMessage("error", errorText(err), err.code || "INTERNAL");
   }
+}
+
+/**
+ * The map's levels restricted to some leverage bands: each level's long and short USD the sum
+ * of those bands, the cumulative curves summed again outward from the price (as the API sums
+ * them: longs from the price's level down, shorts from it up) and the totals.
+ */
+function bandMap(map, ids) {
+  if (!map || !map.leverageBands.length) return map;
+  const picked = ids.map((id) => LEVERAGE_IDS.indexOf(id));
+  const sum = (values) => picked.reduce((acc, b) => acc + values[b], 0);
+  const levels = map.levels.map((l) => ({ ...l, longUsd: sum(l.longUsdByLeverage), shortUsd: sum(l.shortUsdByLeverage) }));
+  const n = levels.length;
+  if (n) {
+    const step = map.bucketSize;
+    const k = Math.floor(map.price / step) - Math.round(levels[0].price / step);
+    let acc = 0;
+    for (let i = n - 1; i >= 0; i--) {
+      if (i <= k) acc += levels[i].longUsd;
+      levels[i].cumulativeLongUsd = i <= k ? acc : 0;
+    }
+    acc = 0;
+    for (let i = 0; i < n; i++) {
+      if (i >= k) acc += levels[i].shortUsd;
+      levels[i].cumulativeShortUsd = i >= k ? acc : 0;
+    }
+  }
+  const total = (side) => levels.reduce((acc, l) => acc + l[side], 0);
+  return { ...map, levels, totalLongUsd: total("longUsd"), totalShortUsd: total("shortUsd") };
 }
 
 // --- overlays --------------------------------------------------------------------------------
@@ -838,7 +894,8 @@ function onColumn(col, summed) {
   lastBar = Math.max(lastBar ?? 0, at);
   updateStatus();
   if (!hm || col.symbol !== state.symbol) return;
-  if (summed) {
+  if (summed || state.leverage.length) {
+    // live columns carry every band: a band-filtered view refetches instead
     scheduleRefresh(true);
     return;
   }

@@ -381,6 +381,9 @@ export class MapPanel {
     ctx.fillText(`cumulative max ${usd(cumMax)}`, x0 + pw, y0 + ph + 7);
     this.levels = levels;
     this.canvas.dataset.levels = String(levels.length);
+    // what the bars show, summed (a leverage-band filter changes it)
+    this.canvas.dataset.longUsd = String(levels.reduce((acc, l) => acc + l.longUsd, 0));
+    this.canvas.dataset.shortUsd = String(levels.reduce((acc, l) => acc + l.shortUsd, 0));
   }
 
   hit(y) {

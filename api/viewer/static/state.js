@@ -10,6 +10,8 @@ export const RANGES = [...Object.keys(DURATIONS), "custom"];
 export const SIDES = Object.keys(STYLE.sides);
 export const SCALE_NAMES = Object.keys(STYLE.scales);
 export const PRICE_AXES = Object.keys(STYLE.price_axes).filter((k) => !k.startsWith("$"));
+/** The leverage bands, lowest first (ids as the API's LeverageBand enum). */
+export const LEVERAGE_IDS = STYLE.leverage_bands.map((b) => b.id);
 
 export const DEFAULTS = {
   symbol: "",
@@ -26,6 +28,7 @@ export const DEFAULTS = {
   pmax: null,
   bucket: null,
   overlays: DEFAULT_OVERLAYS,
+  leverage: [], // the bands drawn; empty: every band (the whole map)
 };
 
 function num(text) {
@@ -43,7 +46,7 @@ function time(text) {
 /** State from location.search (unknown or malformed values fall back to the defaults). */
 export function fromUrl(search) {
   const p = new URLSearchParams(search);
-  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays] };
+  const s = { ...DEFAULTS, exchanges: [], overlays: [...DEFAULTS.overlays], leverage: [] };
   if (p.get("symbol")) s.symbol = p.get("symbol");
   if (p.get("exchanges")) s.exchanges = p.get("exchanges").split(",").map((e) => e.trim()).filter(Boolean);
   if (RANGES.includes(p.get("range"))) s.range = p.get("range");
@@ -59,6 +62,11 @@ export function fromUrl(search) {
   s.pmin = num(p.get("pmin"));
   s.pmax = num(p.get("pmax"));
   s.bucket = num(p.get("bucket"));
+  if (p.get("leverage")) {
+    const wanted = p.get("leverage").split(",").map((b) => b.trim());
+    s.leverage = LEVERAGE_IDS.filter((id) => wanted.includes(id));
+    if (s.leverage.length === LEVERAGE_IDS.length) s.leverage = [];
+  }
   if (p.has("overlays")) {
     const wanted = p.get("overlays").split(",").map((o) => o.trim());
     s.overlays = OVERLAY_IDS.filter((id) => wanted.includes(id));
@@ -84,7 +92,29 @@ export function toUrl(s) {
   if (s.pmin !== null) p.set("pmin", String(s.pmin));
   if (s.pmax !== null) p.set("pmax", String(s.pmax));
   if (s.bucket !== null) p.set("bucket", String(s.bucket));
+  const leverage = LEVERAGE_IDS.filter((id) => s.leverage.includes(id));
+  if (leverage.length && leverage.length < LEVERAGE_IDS.length) p.set("leverage", leverage.join(","));
   const overlays = OVERLAY_IDS.filter((id) => s.overlays.includes(id));
   if (overlays.join(",") !== DEFAULTS.overlays.join(",")) p.set("overlays", overlays.join(","));
   return `?${p.toString()}`;
+}
+
+/**
+ * The heatmap query's variables for a view: one place, because first.js's early request is
+ * used only when main.js would ask exactly the same (compared as JSON, so the order matters).
+ */
+export function heatmapVariables(s, { symbol, exchanges, start, end, interval }) {
+  return {
+    symbol,
+    exchanges,
+    start: new Date(start).toISOString(),
+    end: new Date(end).toISOString(),
+    interval,
+    priceMin: s.pmin,
+    priceMax: s.pmax,
+    // near: the traded range ± near_price_pct; full: the maps' whole span (the API's default)
+    withinPct: s.axis === "near" ? STYLE.defaults.near_price_pct : null,
+    bucketSize: s.bucket,
+    leverage: s.leverage.length ? s.leverage : null,
+  };
 }
