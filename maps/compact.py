@@ -107,17 +107,10 @@ class CompactVector:
 
 def encode(vector: BucketVector, center: int, fine: int) -> CompactVector:
     """Sum a grid vector into graded buckets around ``center`` (sums in float64)."""
-    if fine < 1:
-        raise ValueError("fine must be at least 1")
-    n = vector.long_usd.size
-    if n == 0:
-        return CompactVector(center, fine, 0, np.zeros(0), np.zeros(0))
-    q = compact_index(vector.first + np.arange(n, dtype=np.int64) - center, fine)
-    q0 = int(q[0])
-    size = int(q[-1]) - q0 + 1
-    long_c = np.bincount(q - q0, weights=vector.long_usd, minlength=size)
-    short_c = np.bincount(q - q0, weights=vector.short_usd, minlength=size)
-    return CompactVector(center, fine, q0, long_c, short_c)
+    q0, rows = encode_rows(
+        vector.first, np.stack([vector.long_usd, vector.short_usd]), center, fine
+    )
+    return CompactVector(center, fine, q0, rows[0], rows[1])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -131,21 +124,20 @@ def _layout(fine: int, q_first: int, size: int) -> tuple[int, IntArray]:
 
 def decode(compact: CompactVector) -> BucketVector:
     """The grid vector: each stored bucket's USD spread evenly over its grid buckets."""
-    long_c = np.asarray(compact.long_usd, dtype=np.float64)
-    short_c = np.asarray(compact.short_usd, dtype=np.float64)
-    if compact.fine == 0:
-        return BucketVector(compact.q_first, long_c, short_c)
-    if long_c.size == 0:
-        return BucketVector(0, np.zeros(0), np.zeros(0))
-    first, width = _layout(compact.fine, compact.q_first, long_c.size)
-    both = np.repeat(np.stack([long_c, short_c]) / width, width, axis=1)
-    return BucketVector(compact.center + first, both[0], both[1])
+    first, rows = decode_rows(
+        compact.center,
+        compact.fine,
+        compact.q_first,
+        np.stack([compact.long_usd, compact.short_usd]),
+    )
+    return BucketVector(first, rows[0], rows[1])
 
 
 def encode_rows(first: int, rows: np.ndarray, center: int, fine: int) -> tuple[int, FloatArray]:
     """Sum grid rows ``(k, n)`` starting at grid bucket ``first`` into graded buckets around
-    ``center``: (first stored index, rows ``(k, size)``), the layout :func:`encode` gives a
-    vector of the same extent."""
+    ``center``: (first stored index, rows ``(k, size)``). Every row gets the same layout, so
+    totals and their leverage bands are encoded in one pass (:func:`encode` is the two-row
+    case)."""
     if fine < 1:
         raise ValueError("fine must be at least 1")
     values = np.asarray(rows, dtype=np.float64)
@@ -168,7 +160,7 @@ def _row_starts(offset: int, n: int, fine: int) -> tuple[int, IntArray]:
 
 def decode_rows(center: int, fine: int, q_first: int, rows: np.ndarray) -> tuple[int, FloatArray]:
     """Stored rows ``(k, size)`` back on the grid: (first grid bucket, rows ``(k, n)``), each
-    stored bucket spread evenly over its grid buckets (as :func:`decode`)."""
+    stored bucket spread evenly over its grid buckets (:func:`decode` is the two-row case)."""
     values = np.asarray(rows, dtype=np.float64)
     if fine == 0:
         return q_first, values
