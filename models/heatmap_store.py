@@ -341,19 +341,25 @@ def _grid_vector(
     return decode(CompactVector(center, fine, q_first, long_usd, short_usd))
 
 
+def _bands_on_grid(
+    blob: bytes, size: int, fine: int, center: int, q_first: int, first: int
+) -> np.ndarray:
+    """A stored row's band blob on the grid: rows ``(2·BANDS, n)`` (float64) from grid bucket
+    ``first``, where its totals start (``size`` stored buckets each)."""
+    g0, rows = decode_rows(center, fine, q_first, decode_band_blob(blob, size))
+    if size and g0 != first:
+        raise ValueError("band rows and totals of a snapshot do not line up")
+    return rows
+
+
 def _grid_bands(
     vector: BucketVector, fine: int, center: int, q_first: int, size: int, blob: bytes | None
 ) -> tuple[BucketVector, ...] | None:
     """A stored row's band blob on the grid, one vector per band over ``vector``'s buckets."""
     if blob is None:
         return None
-    rows = decode_band_blob(blob, size)
-    first, grid_rows = decode_rows(center, fine, q_first, rows)
-    if size and first != vector.first:
-        raise ValueError("band rows and totals of a snapshot do not line up")
-    return tuple(
-        BucketVector(vector.first, grid_rows[b], grid_rows[BANDS + b]) for b in range(BANDS)
-    )
+    rows = _bands_on_grid(blob, size, fine, center, q_first, vector.first)
+    return tuple(BucketVector(vector.first, rows[b], rows[BANDS + b]) for b in range(BANDS))
 
 
 def _snapshot(row: Any) -> Snapshot:
@@ -384,9 +390,9 @@ def _snapshot(row: Any) -> Snapshot:
 
 
 def _column(
-    first: int, fine: int, center: int, q_first: int, long_bin: bytes, short_bin: bytes
+    first: int, fine: int, center: int, q_first: int, long32: np.ndarray, short32: np.ndarray
 ) -> Column:
-    long32, short32 = decode_float4_array(long_bin), decode_float4_array(short_bin)
+    """A stored row's float32 vectors on the grid (graded buckets spread back), as float32."""
     if fine == 0:
         return Column(first, long32, short32)
     v = _grid_vector(first, fine, center, q_first, long32, short32)
@@ -501,7 +507,7 @@ async def snapshot_columns(
     """The vectors of one series' snapshots at the given bar openings."""
     params = {"series": series_id, "res": resolution, "stamps": list(stamps)}
     return {
-        ts: _column(first, fine, center, q0, lo, sh)
+        ts: _column(first, fine, center, q0, decode_float4_array(lo), decode_float4_array(sh))
         for ts, first, fine, center, q0, lo, sh in await conn.execute(
             query("snapshot_vectors"), params
         )
@@ -608,16 +614,14 @@ async def snapshot_batches(
     async for partition in result.partitions(batch):
         out = []
         for r in partition:
-            c = _column(
-                r.first, r.fine_buckets, r.center_index, r.compact_first, r.long_bin, r.short_bin
-            )
+            long32, short32 = decode_float4_array(r.long_bin), decode_float4_array(r.short_bin)
+            fine, center = r.fine_buckets, r.center_index
+            c = _column(r.first, fine, center, r.compact_first, long32, short32)
             bands = None
             if r.band_usd is not None:
-                rows = decode_band_blob(r.band_usd, decode_float4_array(r.long_bin).size)
-                g0, grid_rows = decode_rows(r.center_index, r.fine_buckets, r.compact_first, rows)
-                if g0 != c.first and grid_rows.shape[1]:
-                    raise ValueError("band rows and totals of a snapshot do not line up")
-                bands = grid_rows.astype(np.float32)
+                q_first = r.first if fine == 0 else r.compact_first  # as _snapshot reads it
+                grid = _bands_on_grid(r.band_usd, long32.size, fine, center, q_first, c.first)
+                bands = grid.astype(np.float32)
             out.append(
                 SnapshotVectors(
                     r.series_id,
