@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import numpy as np
-import psycopg
 import pytest
 
-from liqmap import migrations
 from liqmap.database import create_engine
 from maps import compact
 from maps.grid import BucketVector
 from models import heatmap_store as hs
-from tests.conftest import create_database, drop_database
+from tests.conftest import drop_database
+from tests.models.legacy import upgraded_with_snapshot
 
 BAR = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 V1_LONG = [0.0, 1.5, 2.5, 0.25]
@@ -25,22 +24,16 @@ V1_SHORT = [4.0, 0.0, 0.0, 8.0]
 @pytest.fixture
 async def upgraded(server_url: str) -> AsyncIterator[str]:
     """A database with one v1 snapshot written at 0008, then upgraded to the head."""
-    url = create_database(server_url, "liqmap_test_m9")
+    url = upgraded_with_snapshot(
+        server_url,
+        "liqmap_test_m9",
+        "0008",
+        "resolution, ts, price, bucket_origin, bucket_size, long_usd, short_usd, "
+        "long_total_usd, short_total_usd, model_version",
+        "'1h', %s, 60075.0, 60000.0, 50.0, %s, %s, 4.25, 12.0, 'oi-delta-cohorts-v1'",
+        (BAR, V1_LONG, V1_SHORT),
+    )
     try:
-        migrations.upgrade(url, "0008")
-        with psycopg.connect(url, autocommit=True) as conn:
-            sid = conn.execute(
-                "INSERT INTO heatmap_series (symbol, scope, bucket_size) "
-                "VALUES ('BTC/USDT:USDT', 'binanceusdm', 50.0) RETURNING id"
-            ).fetchone()[0]  # type: ignore[index]
-            conn.execute(
-                "INSERT INTO heatmap_snapshots (series_id, resolution, ts, price, bucket_origin, "
-                "bucket_size, long_usd, short_usd, long_total_usd, short_total_usd, "
-                "model_version) VALUES (%s, '1h', %s, 60075.0, 60000.0, 50.0, %s, %s, 4.25, "
-                "12.0, 'oi-delta-cohorts-v1')",
-                (sid, BAR, V1_LONG, V1_SHORT),
-            )
-        migrations.upgrade(url, "head")
         yield url
     finally:
         drop_database(server_url, url)

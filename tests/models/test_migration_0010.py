@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import numpy as np
-import psycopg
 import pytest
 
-from liqmap import migrations
 from liqmap.database import create_engine
 from maps import bands, compact
 from maps.grid import BucketVector
 from models import heatmap_store as hs
-from tests.conftest import create_database, drop_database
+from tests.conftest import drop_database
+from tests.models.legacy import upgraded_with_snapshot
 
 BAR = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 LATER = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
@@ -26,22 +25,17 @@ V2_SHORT = [4.0, 0.0, 0.0, 8.0]
 @pytest.fixture
 async def upgraded(server_url: str) -> AsyncIterator[str]:
     """A database with one v2 snapshot (graded, fine 2) written at 0009, then upgraded."""
-    url = create_database(server_url, "liqmap_test_m10")
+    url = upgraded_with_snapshot(
+        server_url,
+        "liqmap_test_m10",
+        "0009",
+        "resolution, ts, price, bucket_origin, bucket_size, long_usd, short_usd, "
+        "long_total_usd, short_total_usd, model_version, fine_buckets, center_index, "
+        "compact_first",
+        "'1h', %s, 60075.0, 59950.0, 50.0, %s, %s, 4.25, 12.0, 'oi-delta-cohorts-v2', 2, 1201, -2",
+        (BAR, V2_LONG, V2_SHORT),
+    )
     try:
-        migrations.upgrade(url, "0009")
-        with psycopg.connect(url, autocommit=True) as conn:
-            sid = conn.execute(
-                "INSERT INTO heatmap_series (symbol, scope, bucket_size) "
-                "VALUES ('BTC/USDT:USDT', 'binanceusdm', 50.0) RETURNING id"
-            ).fetchone()[0]  # type: ignore[index]
-            conn.execute(
-                "INSERT INTO heatmap_snapshots (series_id, resolution, ts, price, bucket_origin, "
-                "bucket_size, long_usd, short_usd, long_total_usd, short_total_usd, "
-                "model_version, fine_buckets, center_index, compact_first) VALUES (%s, '1h', %s, "
-                "60075.0, 59950.0, 50.0, %s, %s, 4.25, 12.0, 'oi-delta-cohorts-v2', 2, 1201, -2)",
-                (sid, BAR, V2_LONG, V2_SHORT),
-            )
-        migrations.upgrade(url, "head")
         yield url
     finally:
         drop_database(server_url, url)

@@ -95,69 +95,39 @@ class ViewerData:
     ) -> list[Any]:
         """As :meth:`snapshots`, each vector the sum of the leverage ``bands`` (plain SQL, the
         blob read with struct), spread on the grid as the API reads it."""
-        sid = await self.series_id(scope)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT ts, price, bucket_origin, bucket_size, band_usd, "
-                    "cardinality(long_usd) AS size, fine_buckets, center_index, compact_first "
-                    "FROM heatmap_snapshots WHERE series_id = :s AND resolution = :r "
-                    "AND ts >= :a AND ts < :b ORDER BY ts"
-                ),
-                {"s": sid, "r": resolution, "a": start_bar, "b": end_bar},
-            )
-            out = []
-            for r in rows:
-                long_c, short_c = band_sums(bytes(r.band_usd), r.size, bands)
-                first, long_usd, short_usd = on_grid(
-                    r.bucket_origin,
-                    r.bucket_size,
-                    long_c.astype(np.float32),
-                    short_c.astype(np.float32),
-                    r.fine_buckets,
-                    r.center_index,
-                    r.compact_first,
-                )
-                out.append(
-                    GridRow(
-                        r.ts, r.price, first * r.bucket_size, r.bucket_size, long_usd, short_usd
-                    )
-                )
-            return out
+        rows = await self._stored(
+            "band_usd, cardinality(long_usd) AS size", scope, resolution, start_bar, end_bar
+        )
+        out = []
+        for r in rows:
+            long_c, short_c = band_sums(bytes(r.band_usd), r.size, bands)
+            out.append(_grid_row(r, long_c.astype(np.float32), short_c.astype(np.float32)))
+        return out
 
     async def snapshots(
         self, scope: str, resolution: str, start_bar: Any, end_bar: Any
     ) -> list[Any]:
         """Stored snapshots (plain SQL) whose bar opened in [start_bar, end_bar), their vectors on
         the grid (graded model v2 rows spread back as the API reads them: ``on_grid``)."""
+        rows = await self._stored("long_usd, short_usd", scope, resolution, start_bar, end_bar)
+        return [_grid_row(r, r.long_usd, r.short_usd) for r in rows]
+
+    async def _stored(
+        self, vectors: str, scope: str, resolution: str, start_bar: Any, end_bar: Any
+    ) -> list[Any]:
+        """The stored rows whose bar opened in [start_bar, end_bar), oldest first: their layout
+        and the ``vectors`` columns."""
         sid = await self.series_id(scope)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
+            result = await conn.execute(
                 text(
-                    "SELECT ts, price, bucket_origin, bucket_size, long_usd, short_usd, "
-                    "fine_buckets, center_index, compact_first "
-                    "FROM heatmap_snapshots WHERE series_id = :s AND resolution = :r "
-                    "AND ts >= :a AND ts < :b ORDER BY ts"
+                    "SELECT ts, price, bucket_origin, bucket_size, fine_buckets, center_index, "
+                    f"compact_first, {vectors} FROM heatmap_snapshots WHERE series_id = :s "
+                    "AND resolution = :r AND ts >= :a AND ts < :b ORDER BY ts"
                 ),
                 {"s": sid, "r": resolution, "a": start_bar, "b": end_bar},
             )
-            out = []
-            for r in rows:
-                first, long_usd, short_usd = on_grid(
-                    r.bucket_origin,
-                    r.bucket_size,
-                    r.long_usd,
-                    r.short_usd,
-                    r.fine_buckets,
-                    r.center_index,
-                    r.compact_first,
-                )
-                out.append(
-                    GridRow(
-                        r.ts, r.price, first * r.bucket_size, r.bucket_size, long_usd, short_usd
-                    )
-                )
-            return out
+            return list(result)
 
     async def newest_bar_close_ms(self, scope: str = "all") -> int:
         sid = await self.series_id(scope)
@@ -180,6 +150,20 @@ class GridRow:
     bucket_size: float
     long_usd: np.ndarray
     short_usd: np.ndarray
+
+
+def _grid_row(r: Any, long_stored: Any, short_stored: Any) -> GridRow:
+    """A stored row's vectors (on its stored buckets) spread on the grid as the API reads them."""
+    first, long_usd, short_usd = on_grid(
+        r.bucket_origin,
+        r.bucket_size,
+        long_stored,
+        short_stored,
+        r.fine_buckets,
+        r.center_index,
+        r.compact_first,
+    )
+    return GridRow(r.ts, r.price, first * r.bucket_size, r.bucket_size, long_usd, short_usd)
 
 
 def band_sums(blob: bytes, size: int, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
