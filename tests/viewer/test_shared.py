@@ -15,10 +15,11 @@ from matplotlib import colormaps
 
 from api.limits import ApiLimits
 from api.schema import create_schema
-from api.types.scalars import Interval
+from api.types.scalars import Interval, LeverageBand
 from api.viewer.colormap import colour_index, legend_caption, legend_ticks, lut, scale
 from api.viewer.labels import age, time_ticks, usd
 from api.viewer.shared import SCRIPT_ID, colour, documents, page_block, style
+from maps.bands import LEVERAGE_BANDS
 
 
 def test_the_colour_map_is_matplotlibs_inferno_rounded_to_bytes() -> None:
@@ -74,6 +75,15 @@ def test_intervals_are_the_apis_interval_enum() -> None:
         "4h": "FOUR_HOURS",
         "1d": "ONE_DAY",
     }
+
+
+def test_leverage_bands_are_the_apis_enum_and_labels() -> None:
+    """viewer.json's bands (the page's checkboxes, `liqmap render --leverage`) are the API's
+    LeverageBand enum, in its order, with the labels maps.bands gives the map."""
+    shared = style()["leverage_bands"]
+    assert [b["id"] for b in shared] == [member.name for member in LeverageBand]
+    assert [member.value for member in LeverageBand] == list(range(len(LEVERAGE_BANDS)))
+    assert tuple(b["cli"] for b in shared) == LEVERAGE_BANDS
 
 
 def test_scales_at_hand_computed_points() -> None:
