@@ -5,7 +5,8 @@ and it reads everything through the public GraphQL API (``/graphql``, including 
 ``heatmapUpdated`` subscription over graphql-transport-ws), so it doubles as the reference client.
 The server inlines what the page shares with `liqmap render` (:mod:`api.viewer.shared`) into it,
 and the API's answers to the page's first two queries (:func:`first_answers`), so that the first
-heatmap is the page's first request.
+heatmap is the page's first request; and it starts that heatmap query itself while the page
+loads (:func:`warm_first_heatmap`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message
 
-from api.viewer.shared import document, page_block, style
+from api.viewer.first_view import first_heatmap_variables, latest_variables
+from api.viewer.shared import document, page_block
 from liqmap.logs import get_logger
 
 log = get_logger(__name__)
@@ -61,17 +63,6 @@ def page() -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def first_variables(request: Request) -> dict[str, Any]:
-    """The ``Latest`` variables first.js derives from the page's address (the same
-    rules: ``symbol`` or the default, ``exchanges`` split at commas; it compares them)."""
-    params = request.query_params
-    exchanges = [e.strip() for e in (params.get("exchanges") or "").split(",") if e.strip()]
-    return {
-        "symbol": params.get("symbol") or style()["defaults"]["symbol"],
-        "exchanges": exchanges or None,
-    }
-
-
 # what a request of the page's own keeps of the page request's headers: who asks (forwarded
 # addresses, credentials) but not how the page was asked for
 _DROPPED = {
@@ -85,10 +76,11 @@ _DROPPED = {
 }
 
 
-async def post_graphql(request: Request, query: str, variables: dict[str, Any]) -> str | None:
+async def call_graphql(
+    request: Request, query: str, variables: dict[str, Any]
+) -> tuple[int, bytes]:
     """POST one document through the whole app, as the page would from the same client (auth,
-    rate limits, caches and metrics apply): the JSON answer, or None unless it is a 200 without
-    errors (the page then asks itself, and sees the error as it always did)."""
+    rate limits, caches and metrics apply): the HTTP status and body."""
     body = json.dumps({"query": query, "variables": variables}).encode()
     headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in _DROPPED]
     headers += [
@@ -130,11 +122,48 @@ async def post_graphql(request: Request, query: str, variables: dict[str, Any]) 
         await request.app(scope, receive, send)
     finally:
         done.set()
-    text = b"".join(chunks).decode()
+    return status, b"".join(chunks)
+
+
+async def post_graphql(request: Request, query: str, variables: dict[str, Any]) -> str | None:
+    """:func:`call_graphql`: the JSON answer, or None unless it is a 200 without errors (the
+    page then asks itself, and sees the error as it always did)."""
+    status, body = await call_graphql(request, query, variables)
     if status != 200:
         return None
+    text = body.decode()
     answer = json.loads(text)
     return text if isinstance(answer, dict) and not answer.get("errors") else None
+
+
+_warming: set[asyncio.Task[Any]] = set()  # kept referenced until done
+
+
+def warm_first_heatmap(request: Request, limits: str | None, latest: str | None) -> None:
+    """Start the heatmap query the page will send first (:mod:`api.viewer.first_view`), so its
+    answer is ready or on its way when the page asks: the browser loads the modules meanwhile.
+    Its answer lands in the response cache like any other; nothing is sent anywhere."""
+    graphql = getattr(request.app.state, "graphql", None)
+    if graphql is None or not graphql.responses.enabled:
+        return  # nothing would keep the answer for the page's own request
+    pairs = request.query_params.multi_items()
+    if limits is None or latest is None or len({k for k, _ in pairs}) != len(pairs):
+        return  # (a repeated parameter: URLSearchParams and Starlette pick different ones)
+    variables = first_heatmap_variables(dict(pairs), json.loads(limits), json.loads(latest))
+    if variables is None:
+        return
+
+    async def run() -> None:
+        try:
+            status, _ = await call_graphql(request, document("heatmap"), variables)
+        except Exception as exc:  # the page asks for it anyway
+            log.warning("first heatmap not warmed", error=repr(exc))
+        else:
+            log.debug("first heatmap warmed", status=status, start=variables["start"])
+
+    task = asyncio.create_task(run())
+    _warming.add(task)
+    task.add_done_callback(_warming.discard)
 
 
 async def first_answers(request: Request) -> str:
@@ -142,7 +171,7 @@ async def first_answers(request: Request) -> str:
     newest map of the symbol the address names), asked for while the page is sent: the page
     then sends the heatmap as its first request instead of after two round trips. Empty when
     neither could be answered here."""
-    variables = first_variables(request)
+    variables = latest_variables(request.query_params)
     try:
         limits, latest = await asyncio.gather(
             post_graphql(request, document("limits"), {}),
@@ -153,6 +182,7 @@ async def first_answers(request: Request) -> str:
         return ""
     if limits is None and latest is None:
         return ""
+    warm_first_heatmap(request, limits, latest)
     payload = json.dumps(
         {"variables": variables, "limits": limits, "latest": latest}, separators=(",", ":")
     ).replace("<", "\\u003c")  # no "<" at all: the address's symbol is in it, verbatim

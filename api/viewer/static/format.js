@@ -169,6 +169,6 @@ export function timeTicks(start, end, widthPx, roomLeft = 0, roomRight = 0) {
 }
 
 /** The range presets (each ends at the newest materialized bar). */
-export const DURATIONS = {
-  "12h": 12 * HOUR, "24h": DAY, "3d": 3 * DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "1y": 365 * DAY,
-};
+export const DURATIONS = Object.fromEntries(
+  Object.entries(STYLE.ranges).filter(([name]) => !name.startsWith("$")).map(([name, s]) => [name, s * 1000]),
+);
