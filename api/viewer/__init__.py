@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import mimetypes
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from api.viewer.first_view import first_heatmap_variables, latest_variables
@@ -35,13 +35,33 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX = STATIC_DIR / "index.html"
 
 
-class _Static(StaticFiles):
-    """Static files that browsers revalidate (ETag) so a new release is picked up at once."""
+@cache
+def assets() -> dict[str, tuple[bytes, str, str]]:
+    """Every file under static/ by its path there: (bytes, ETag, media type). Read once: the
+    files ship in the package and change only with a release (a restart), and a page's modules
+    are then answered without a thread hop per file while the server computes its heatmap."""
+    found: dict[str, tuple[bytes, str, str]] = {}
+    for path in sorted(STATIC_DIR.rglob("*")):
+        if path.is_file():
+            body = path.read_bytes()
+            etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+            media = mimetypes.guess_type(path.name)[0] or "text/plain"
+            if media.startswith("text/") or media.endswith(("javascript", "json")):
+                media += "; charset=utf-8"
+            found[path.relative_to(STATIC_DIR).as_posix()] = (body, etag, media)
+    return found
 
-    def file_response(self, *args: object, **kwargs: object) -> Response:
-        response = super().file_response(*args, **kwargs)  # type: ignore[arg-type]
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+
+async def asset(request: Request) -> Response:
+    """A viewer file, revalidated by browsers (ETag) so a new release is picked up at once."""
+    found = assets().get(request.path_params["path"])
+    if found is None:
+        return PlainTextResponse("Not Found", status_code=404)
+    body, etag, media = found
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, headers={**headers, "Content-Type": media})
 
 
 PLACEHOLDER = re.compile(r"<!-- liqmap:shared\b.*?-->")
@@ -203,5 +223,5 @@ def routes() -> list[BaseRoute]:
     """Routes to add to the app: the page at ``/`` and its assets at ``/viewer/…``."""
     return [
         Route("/", index, methods=["GET", "HEAD"]),
-        Mount("/viewer", app=_Static(directory=STATIC_DIR), name="viewer"),
+        Route("/viewer/{path:path}", asset, methods=["GET", "HEAD"]),
     ]
