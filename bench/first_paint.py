@@ -13,11 +13,11 @@ browser context and reads the page's ``liqmap:first-paint`` measure (navigation 
 first heatmap on screen) and the heatmap request's time from request to response. Two servers
 alternate (ABAB…), so both see the same machine load:
 
-* ``shipped``: as `liqmap serve` runs — the server starts the page's first heatmap query while
-  it sends the page (api/viewer/first_view.py);
-* ``no head start``: the same with ``LIQMAP_API_RESPONSE_CACHE_SECONDS=0``, which keeps no
-  answer, so the server does not start that query and the page's request computes it (the
-  baseline: how the page loaded before the head start).
+* ``shipped``: this checkout's server, whose page names its first heatmap for the browser to
+  preload (api/viewer/first_view.py);
+* ``baseline``: the same database served by the code of ``--baseline`` (a commit, default
+  ``bee8d11``: before the preload and the in-memory files), unpacked with ``git archive`` into
+  a temporary folder and run with its own code first on ``PYTHONPATH``.
 
 Prints the medians per variant and their ratio, with the 1-minute load per core before and after.
 """
@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,17 +44,18 @@ from api.viewer.shared import documents, style
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LIQMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
-LIQMAP = REPO / ".venv" / "bin" / "liqmap"
 
-MEASURE = """() => ({
-  total: performance.getEntriesByName('liqmap:first-paint')[0].duration,
-  sent: performance.getEntriesByName('liqmap:heatmap:sent')[0].startTime,
-  heatmap: performance.getEntriesByName('liqmap:heatmap:response')[0].startTime
-    - performance.getEntriesByName('liqmap:heatmap:sent')[0].startTime,
-  columns: document.querySelector('#heatmap').dataset.columns,
-})"""
-
-VARIANTS = {"shipped": {}, "no head start": {"LIQMAP_API_RESPONSE_CACHE_SECONDS": "0"}}
+# the heatmap is the page's first GraphQL request in both (a preload, or first.js's POST)
+MEASURE = """() => {
+  const heatmap = performance.getEntriesByType('resource')
+    .find((e) => new URL(e.name).pathname === '/graphql');
+  return {
+    total: performance.getEntriesByName('liqmap:first-paint')[0].duration,
+    sent: heatmap.startTime,
+    answered: heatmap.responseEnd,
+    columns: document.querySelector('#heatmap').dataset.columns,
+  };
+}"""
 
 
 def free_port() -> int:
@@ -90,15 +92,37 @@ async def exercise(client: httpx.AsyncClient) -> None:
     assert "errors" not in answer.json(), answer.text[:300]
 
 
+def unpack(revision: str, into: Path) -> Path:
+    """The tree of ``revision`` in a folder of its own (``git archive``)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
 async def one_run(
-    browser: Browser, extra_env: dict[str, str], database_url: str | None, just_started: bool
+    browser: Browser, code: Path, database_url: str | None, just_started: bool
 ) -> dict:
     port = free_port()
-    env = {**os.environ, **extra_env, "LIQMAP_LOG_LEVEL": "WARNING", "LIQMAP_REPLAY": str(SHARED)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code),
+        "LIQMAP_LOG_LEVEL": "WARNING",
+        "LIQMAP_REPLAY": str(SHARED),
+    }
     if database_url:
         env["DATABASE_URL"] = database_url
     server = subprocess.Popen(
-        [str(LIQMAP), "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cli.main import main; sys.exit(main())",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=code,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -135,17 +159,21 @@ async def one_run(
         server.wait(timeout=10)
 
 
-async def main(runs: int, database_url: str | None, just_started: bool) -> None:
+async def main(runs: int, database_url: str | None, just_started: bool, baseline: str) -> None:
     before = load_per_core()
-    results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium")
-        try:
-            for _ in range(runs):
-                for name, extra in VARIANTS.items():
-                    results[name].append(await one_run(browser, extra, database_url, just_started))
-        finally:
-            await browser.close()
+    with tempfile.TemporaryDirectory() as folder:
+        variants = {"shipped": REPO, f"baseline {baseline}": unpack(baseline, Path(folder))}
+        results: dict[str, list[dict]] = {name: [] for name in variants}
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path="/usr/bin/chromium")
+            try:
+                for _ in range(runs):
+                    for name, code in variants.items():
+                        results[name].append(
+                            await one_run(browser, code, database_url, just_started)
+                        )
+            finally:
+                await browser.close()
     after = load_per_core()
     what = "just started" if just_started else "running (code paths exercised on other data)"
     print(
@@ -158,12 +186,12 @@ async def main(runs: int, database_url: str | None, just_started: bool) -> None:
         medians[name] = statistics.median(r["total"] for r in rows)
         each = ", ".join(f"{r['total']:.0f}" for r in rows)
         print(
-            f"{name:>14}: first paint median {medians[name]:.0f} ms ({each}); heatmap sent at "
-            f"{statistics.median(r['sent'] for r in rows):.0f} ms, request to response "
-            f"{statistics.median(r['heatmap'] for r in rows):.0f} ms"
+            f"{name:>16}: first paint median {medians[name]:.0f} ms ({each}); heatmap asked at "
+            f"{statistics.median(r['sent'] for r in rows):.0f} ms, answered at "
+            f"{statistics.median(r['answered'] for r in rows):.0f} ms"
         )
-    ratio = medians["no head start"] / medians["shipped"]
-    print(f"no head start / shipped: {ratio:.2f}x")
+    ratio = medians[f"baseline {baseline}"] / medians["shipped"]
+    print(f"baseline / shipped: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
@@ -173,7 +201,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--just-started", action="store_true", help="measure the first request of each process"
     )
+    parser.add_argument("--baseline", default="bee8d11", help="commit to compare with")
     args = parser.parse_args()
     started = time.perf_counter()
-    asyncio.run(main(args.runs, args.url, args.just_started))
+    asyncio.run(main(args.runs, args.url, args.just_started, args.baseline))
     print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)

@@ -6,19 +6,21 @@ and it reads everything through the public GraphQL API (``/graphql``, including 
 The server inlines what the page shares with `liqmap render` (:mod:`api.viewer.shared`) into it,
 and the API's answers to the page's first two queries (:func:`first_answers`), so that the first
 heatmap is the page's first request; and it starts that heatmap query itself while the page
-loads (:func:`warm_first_heatmap`).
+loads (:func:`first_heatmap`: the page preloads it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import mimetypes
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -66,21 +68,22 @@ async def asset(request: Request) -> Response:
 
 PLACEHOLDER = re.compile(r"<!-- liqmap:shared\b.*?-->")
 FIRST_PLACEHOLDER = re.compile(r"<!-- liqmap:first\b.*?-->")
+PRELOAD_PLACEHOLDER = re.compile(r"<!-- liqmap:preload\b.*?-->", re.S)
 FIRST_ID = "liqmap-first"  # the page's <script type="application/json"> of first answers
 
 
 @cache
-def page() -> tuple[str, str]:
+def page() -> tuple[str, str, str]:
     """index.html with the shared definitions in place of their placeholder, split where the
-    first answers go (:func:`first_answers`)."""
+    first answers and the first heatmap's preload go (:func:`first_answers`)."""
     source = INDEX.read_text(encoding="utf-8")
-    html, found = PLACEHOLDER.subn(lambda _: page_block(), source, count=1)
+    text, found = PLACEHOLDER.subn(lambda _: page_block(), source, count=1)
     if not found:
         raise RuntimeError(f"{INDEX} has no <!-- liqmap:shared --> placeholder")
-    parts = FIRST_PLACEHOLDER.split(html, maxsplit=1)
-    if len(parts) != 2:
-        raise RuntimeError(f"{INDEX} has no <!-- liqmap:first --> placeholder")
-    return parts[0], parts[1]
+    parts = re.split(f"{FIRST_PLACEHOLDER.pattern}|{PRELOAD_PLACEHOLDER.pattern}", text, flags=re.S)
+    if len(parts) != 3:
+        raise RuntimeError(f"{INDEX} needs one <!-- liqmap:first --> and one liqmap:preload")
+    return parts[0], parts[1], parts[2]
 
 
 # what a request of the page's own keeps of the page request's headers: who asks (forwarded
@@ -96,11 +99,10 @@ _DROPPED = {
 }
 
 
-async def call_graphql(
-    request: Request, query: str, variables: dict[str, Any]
-) -> tuple[int, bytes]:
+async def post_graphql(request: Request, query: str, variables: dict[str, Any]) -> str | None:
     """POST one document through the whole app, as the page would from the same client (auth,
-    rate limits, caches and metrics apply): the HTTP status and body."""
+    rate limits, caches and metrics apply): the JSON answer, or None unless it is a 200 without
+    errors (the page then asks itself, and sees the error as it always did)."""
     body = json.dumps({"query": query, "variables": variables}).encode()
     headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in _DROPPED]
     headers += [
@@ -142,55 +144,37 @@ async def call_graphql(
         await request.app(scope, receive, send)
     finally:
         done.set()
-    return status, b"".join(chunks)
-
-
-async def post_graphql(request: Request, query: str, variables: dict[str, Any]) -> str | None:
-    """:func:`call_graphql`: the JSON answer, or None unless it is a 200 without errors (the
-    page then asks itself, and sees the error as it always did)."""
-    status, body = await call_graphql(request, query, variables)
+    text = b"".join(chunks).decode()
     if status != 200:
         return None
-    text = body.decode()
     answer = json.loads(text)
     return text if isinstance(answer, dict) and not answer.get("errors") else None
 
 
-_warming: set[asyncio.Task[Any]] = set()  # kept referenced until done
-
-
-def warm_first_heatmap(request: Request, limits: str | None, latest: str | None) -> None:
-    """Start the heatmap query the page will send first (:mod:`api.viewer.first_view`), so its
-    answer is ready or on its way when the page asks: the browser loads the modules meanwhile.
-    Its answer lands in the response cache like any other; nothing is sent anywhere."""
-    graphql = getattr(request.app.state, "graphql", None)
-    if graphql is None or not graphql.responses.enabled:
-        return  # nothing would keep the answer for the page's own request
+def first_heatmap(
+    request: Request, limits: str | None, latest: str | None
+) -> dict[str, Any] | None:
+    """The heatmap the page will ask for first (:mod:`api.viewer.first_view`), as its variables
+    and the ``GET /graphql`` address the page preloads and then fetches, or None."""
     pairs = request.query_params.multi_items()
     if limits is None or latest is None or len({k for k, _ in pairs}) != len(pairs):
-        return  # (a repeated parameter: URLSearchParams and Starlette pick different ones)
+        return None  # (a repeated parameter: URLSearchParams and Starlette pick different ones)
     variables = first_heatmap_variables(dict(pairs), json.loads(limits), json.loads(latest))
     if variables is None:
-        return
-
-    async def run() -> None:
-        try:
-            status, _ = await call_graphql(request, document("heatmap"), variables)
-        except Exception as exc:  # the page asks for it anyway
-            log.warning("first heatmap not warmed", error=repr(exc))
-        else:
-            log.debug("first heatmap warmed", status=status, start=variables["start"])
-
-    task = asyncio.create_task(run())
-    _warming.add(task)
-    task.add_done_callback(_warming.discard)
+        return None
+    encoded = json.dumps(variables, separators=(",", ":"))
+    return {
+        "variables": variables,
+        "url": "/graphql?" + urlencode({"query": document("heatmap"), "variables": encoded}),
+    }
 
 
-async def first_answers(request: Request) -> str:
+async def first_answers(request: Request) -> tuple[str, str]:
     """The ``<script>`` with the API's answers to the page's first queries (``limits`` and the
     newest map of the symbol the address names), asked for while the page is sent: the page
-    then sends the heatmap as its first request instead of after two round trips. Empty when
-    neither could be answered here."""
+    then sends the heatmap as its first request instead of after two round trips; and the
+    ``<link rel="preload">`` of that heatmap when the server can name it (:func:`first_heatmap`).
+    Empty when neither could be answered here."""
     variables = latest_variables(request.query_params)
     try:
         limits, latest = await asyncio.gather(
@@ -199,19 +183,27 @@ async def first_answers(request: Request) -> str:
         )
     except Exception as exc:  # the page asks for them itself
         log.warning("first answers not embedded", error=repr(exc))
-        return ""
+        return "", ""
     if limits is None and latest is None:
-        return ""
-    warm_first_heatmap(request, limits, latest)
+        return "", ""
+    heatmap = first_heatmap(request, limits, latest)
     payload = json.dumps(
-        {"variables": variables, "limits": limits, "latest": latest}, separators=(",", ":")
+        {"variables": variables, "limits": limits, "latest": latest, "heatmap": heatmap},
+        separators=(",", ":"),
     ).replace("<", "\\u003c")  # no "<" at all: the address's symbol is in it, verbatim
-    return f'<script type="application/json" id="{FIRST_ID}">{payload}</script>'
+    script = f'<script type="application/json" id="{FIRST_ID}">{payload}</script>'
+    if heatmap is None:
+        return script, ""
+    # the browser fetches it as soon as it reads this line, while it loads the modules;
+    # first.js's fetch of the same address is then answered from that request
+    href = html.escape(heatmap["url"])
+    return script, f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{href}">'
 
 
 async def index(request: Request) -> Response:
-    head, tail = page()
-    body = (head + await first_answers(request) + tail).encode()
+    head, modules, tail = page()
+    answers, preload = await first_answers(request)
+    body = (head + answers + modules + preload + tail).encode()
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):

@@ -4,11 +4,13 @@ For the default kind of view (a preset range at auto resolution, no price range,
 filter in the address) ``first.js`` sends the heatmap as soon as it has loaded, with variables it
 derives from the address and from the ``limits`` and ``Latest`` answers embedded in the page.
 The server derives the same variables here (the rules of ``state.js`` ``fromUrl`` and
-``heatmapVariables`` and of ``limits.js`` ``options``, for that kind of view) and starts that
-query while the browser is still loading the modules: when the request arrives, its answer is in
-the response cache or being computed (identical queries wait for one execution). A disagreement
-costs only the head start, never a wrong answer: the cache is keyed by the query's variables.
-tests/viewer/test_views.py checks in Chromium that the page's request is the one warmed.
+``heatmapVariables`` and of ``limits.js`` ``options``, for that kind of view) and names that
+query in the page as a ``GET /graphql`` address with ``<link rel="preload">``: the browser
+requests it while it reads the page's head, long before the modules have loaded, and
+``first.js``'s fetch of the same address is answered from that request. ``main.js`` uses the
+answer only if its own view asks exactly the same (it compares the variables), so a
+disagreement costs the head start, never a wrong picture. tests/viewer/test_first_view.py runs
+first.js in Node against these rules; tests/viewer/test_views.py checks the preload in Chromium.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def first_heatmap_variables(
 ) -> dict[str, Any] | None:
     """The variables of the heatmap ``first.js`` sends for the page at this address, given the
     page's embedded answers; None for any other kind of view (the page then asks as it always
-    did, without a head start)."""
+    did, without a preload)."""
     if any(name not in _DRAWING_ONLY for name in params) or params.get("range") == "custom":
         return None
     limits = (limits_answer.get("data") or {}).get("limits")

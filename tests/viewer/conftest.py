@@ -13,12 +13,14 @@ through the known-positions job's parser, for the real-positions overlay.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pytest
@@ -312,3 +314,18 @@ async def page(browser: Any, tmp_path: Path) -> AsyncIterator[Any]:
     finally:
         await context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def graphql_body(request: Any) -> dict[str, Any] | None:
+    """A playwright request's GraphQL document and variables, POSTed or (as the page preloads
+    its first heatmap) in a GET address; None for any other request."""
+    url = urlsplit(request.url)
+    if url.path != "/graphql":
+        return None
+    if request.method == "POST":
+        body: dict[str, Any] = json.loads(request.post_data)
+        return body
+    params = dict(parse_qsl(url.query))
+    if request.method != "GET" or "query" not in params:
+        return None
+    return {"query": params["query"], "variables": json.loads(params.get("variables") or "{}")}

@@ -3,6 +3,7 @@ and shipped in the wheel."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import tomllib
@@ -100,13 +101,40 @@ async def test_page_embeds_the_apis_answers_to_its_first_two_queries(
                 "/?symbol=ETH/USDT:USDT&exchanges=binanceusdm,%20&range=7d",
                 {"symbol": "ETH/USDT:USDT", "exchanges": ["binanceusdm"]},
             ),
+            (
+                "/?exchanges=binanceusdm&range=7d&axis=full",
+                {"symbol": style()["defaults"]["symbol"], "exchanges": ["binanceusdm"]},
+            ),
         ]:
-            first = first_answers((await client.get(address)).text)
+            page = (await client.get(address)).text
+            first = first_answers(page)
             assert first is not None, address
             assert first["variables"] == variables
             assert first["limits"] == await asked("limits", {})
             assert first["latest"] == await asked("latest", variables)
             assert "errors" not in json.loads(first["latest"])
+            # the page's first heatmap, named by a GET address the page preloads: it answers
+            # what POSTing the heatmap document with those variables answers, byte for byte
+            heatmap = first["heatmap"]
+            if json.loads(first["latest"])["data"]["liquidationMap"] is None:
+                assert heatmap is None, address  # no map of ETH: no window to derive
+                continue
+            preload = re.search(
+                r'<link rel="preload" as="fetch" crossorigin="anonymous" '
+                r'href="([^"]+)">',
+                page,
+            )
+            near = style()["defaults"]["near_price_pct"] if "axis=full" not in address else None
+            assert heatmap["variables"]["withinPct"] == near
+            assert preload is not None and html.unescape(preload.group(1)) == heatmap["url"]
+            assert heatmap["url"].startswith("/graphql?")
+            got = await client.get(heatmap["url"])
+            assert got.status_code == 200 and "errors" not in got.json(), address
+            preloaded = got.json()
+            posted = json.loads(await asked("heatmap", heatmap["variables"]))
+            for answer in (preloaded, posted):  # seconds to now: moves between the two
+                answer["data"]["heatmap"]["coverage"].pop("staleness")
+            assert preloaded == posted, address
         # the BTC map's instant is the newest stored snapshot's close, from SQL
         latest = json.loads(first_answers((await client.get("/")).text)["latest"])  # type: ignore[index]
         async with viewer_data.engine.connect() as conn:
@@ -124,6 +152,12 @@ async def test_page_embeds_the_apis_answers_to_its_first_two_queries(
         # an unknown symbol's error is not embedded: the page asks and shows it as before
         unknown = first_answers((await client.get("/?symbol=NOPE/USDT:USDT")).text)
         assert unknown is not None and unknown["latest"] is None and unknown["limits"]
+        assert unknown["heatmap"] is None  # and nothing preloaded
+        assert 'rel="preload" as="fetch"' not in (await client.get("/?symbol=NOPE")).text
+        # an address whose first heatmap the server does not derive: no preload either
+        fixed = (await client.get("/?res=ONE_HOUR")).text
+        assert first_answers(fixed)["heatmap"] is None  # type: ignore[index]
+        assert 'rel="preload" as="fetch"' not in fixed
         # the address's symbol is in the page as data, never as markup
         hostile = "</script><script>alert(1)</script><!--<script>"
         page = await client.get("/", params={"symbol": hostile})

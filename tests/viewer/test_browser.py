@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
@@ -27,6 +26,7 @@ from tests.viewer.conftest import (
     NO_OI_EXCHANGE,
     SYMBOL,
     ViewerData,
+    graphql_body,
     grid_matrix,
 )
 
@@ -146,8 +146,8 @@ def _gql_requests(page: Any) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
     def record(request: Any) -> None:
-        if request.url.endswith("/graphql") and request.method == "POST":
-            sent.append(json.loads(request.post_data))
+        if (body := graphql_body(request)) is not None:
+            sent.append(body)
 
     page.on("request", record)
     return sent

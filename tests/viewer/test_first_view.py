@@ -1,6 +1,6 @@
-"""The heatmap the server warms while the page loads (api/viewer/first_view.py), checked by hand
-and against the page's own first.js, run in Node over the same inputs: wherever the server
-warms a heatmap, it is the one first.js asks for, byte for byte as JSON."""
+"""The heatmap the page preloads (api/viewer/first_view.py derives it on the server), checked by
+hand and against the page's own first.js, run in Node over the same inputs: wherever the server
+names a first heatmap, it is the one first.js would ask for, byte for byte as JSON."""
 
 from __future__ import annotations
 
@@ -94,10 +94,10 @@ def answers(at: str, fine_from: str | None) -> dict[str, Any]:
     }
 
 
-def test_only_views_whose_heatmap_the_address_does_not_change_are_warmed() -> None:
+def test_only_views_whose_heatmap_the_address_does_not_change_are_preloaded() -> None:
     latest = answers("2026-05-20T11:55:00+00:00", "2026-05-01T00:00:00+00:00")
-    warmed = first_heatmap_variables({}, {"data": {"limits": limits()}}, latest)
-    assert warmed == {
+    named = first_heatmap_variables({}, {"data": {"limits": limits()}}, latest)
+    assert named == {
         "symbol": style()["defaults"]["symbol"],
         "exchanges": None,
         "start": "2026-05-19T11:55:00.000Z",
@@ -136,7 +136,8 @@ globalThis.document = {
 };
 const bodies = [];
 globalThis.fetch = (url, init) => {
-  bodies.push(JSON.parse(init.body));
+  const { mode, credentials } = init;
+  bodies.push(init.body ? JSON.parse(init.body) : { url, mode, credentials });
   return new Promise(() => {});
 };
 const out = [];
@@ -147,10 +148,36 @@ for (const [i, c] of cases.entries()) {
   await import(`./first.js?case=${i}`);
   await new Promise((resolve) => setTimeout(resolve, 0));
   const heatmaps = bodies.filter((b) => b.query === shared.documents.heatmap);
-  out.push(heatmaps.length ? JSON.stringify(heatmaps[0].variables) : null);
+  const gets = bodies.filter((b) => b.url !== undefined);
+  out.push(gets.length ? gets : heatmaps.length ? JSON.stringify(heatmaps[0].variables) : null);
 }
 console.log(JSON.stringify(out));
 """
+
+
+def run_first_js(folder: Path, cases: list[dict[str, Any]]) -> list[Any]:
+    """first.js run in Node for each case: the heatmap variables it POSTs (as JSON), the GETs
+    it sends, or None."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing (Node 20 is part of the test machine)")
+    for source in STATIC.glob("*.js"):
+        shutil.copy(source, folder / source.name)
+    (folder / "package.json").write_text('{"type": "module"}')
+    (folder / "harness.js").write_text(HARNESS)
+    (folder / "shared.json").write_text(json.dumps({"style": style(), "documents": documents()}))
+    (folder / "cases.json").write_text(json.dumps(cases))
+    run = subprocess.run(
+        [node, "harness.js", "cases.json", "shared.json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    asked: list[Any] = json.loads(run.stdout)
+    return asked
+
 
 ADDRESSES = [
     "",
@@ -174,15 +201,7 @@ FINE_FROM = [None, "2026-05-13T12:00:00+00:00", "2026-05-19T11:55:00+00:00", "20
 LIMITS = [limits(), limits(columns=288, span_days=90), limits(columns=287)]
 
 
-def test_the_warmed_heatmap_is_the_one_first_js_asks_for(tmp_path: Path) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing (Node 20 is part of the test machine)")
-    for source in STATIC.glob("*.js"):
-        shutil.copy(source, tmp_path / source.name)
-    (tmp_path / "package.json").write_text('{"type": "module"}')
-    (tmp_path / "harness.js").write_text(HARNESS)
-    (tmp_path / "shared.json").write_text(json.dumps({"style": style(), "documents": documents()}))
+def test_the_preloaded_heatmap_is_the_one_first_js_asks_for(tmp_path: Path) -> None:
     cases, expected = [], []
     for address, newest, fine_from, limit in itertools.product(
         ADDRESSES, NEWEST, FINE_FROM, LIMITS
@@ -196,25 +215,34 @@ def test_the_warmed_heatmap_is_the_one_first_js_asks_for(tmp_path: Path) -> None
             "latest": json.dumps(latest_answer),
         }
         cases.append({"search": address, "first": json.dumps(first)})
-        warmed = first_heatmap_variables(params, limits_answer, latest_answer)
-        expected.append((address, warmed))
-    (tmp_path / "cases.json").write_text(json.dumps(cases))
-    run = subprocess.run(
-        [node, "harness.js", "cases.json", "shared.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    asked = json.loads(run.stdout)
+        named = first_heatmap_variables(params, limits_answer, latest_answer)
+        expected.append((address, named))
+    asked = run_first_js(tmp_path, cases)
     assert len(asked) == len(expected)
-    warmed_views = set()
-    for (address, warmed), js in zip(expected, asked, strict=True):
-        if warmed is not None:
+    named_views = set()
+    for (address, named), js in zip(expected, asked, strict=True):
+        if named is not None:
             # same keys in the same order: first.js and main.js compare variables as JSON
-            assert json.dumps(warmed, separators=(",", ":")) == js, address
-            warmed_views.add(address)
-        # no address the page asks nothing for early is ever warmed
-        assert js is not None or warmed is None, address
-    assert warmed_views == set(ADDRESSES[:8]), warmed_views
+            assert json.dumps(named, separators=(",", ":")) == js, address
+            named_views.add(address)
+        # no address the page asks nothing for early is ever preloaded
+        assert js is not None or named is None, address
+    assert named_views == set(ADDRESSES[:8]), named_views
+
+
+def test_first_js_fetches_the_address_the_page_preloads(tmp_path: Path) -> None:
+    """With the server's first heatmap in the page, first.js sends no POST of its own: it
+    fetches that address with the preload's mode and credentials (so Chromium answers it from
+    the preload; tests/viewer/test_views.py counts the server's executions)."""
+    latest = answers("2026-05-20T11:55:00+00:00", "2026-05-01T00:00:00+00:00")
+    named = first_heatmap_variables({}, {"data": {"limits": limits()}}, latest)
+    first = {
+        "variables": latest_variables({}),
+        "limits": json.dumps({"data": {"limits": limits()}}),
+        "latest": json.dumps(latest),
+        "heatmap": {"variables": named, "url": "/graphql?query=q&variables=v"},
+    }
+    asked = run_first_js(tmp_path, [{"search": "", "first": json.dumps(first)}])
+    assert asked == [
+        [{"url": "/graphql?query=q&variables=v", "mode": "cors", "credentials": "same-origin"}]
+    ]

@@ -20,7 +20,7 @@ from api.viewer.labels import age, time_ticks, usd
 from api.viewer.shared import documents, style
 from cli.render import cell_values
 from tests.api.conftest import LiveServer
-from tests.viewer.conftest import SYMBOL, ViewerData, cell_pixels, colour_indices
+from tests.viewer.conftest import SYMBOL, ViewerData, cell_pixels, colour_indices, graphql_body
 from tests.viewer.test_browser import canvas_rgb, plot_box, wait_drawn
 from tests.viewer.test_render import (
     BUCKET,
@@ -41,8 +41,8 @@ async def test_page_modules_load_what_render_reads(page: Any, viewer_server: Liv
     sent: list[str] = []
 
     def record(request: Any) -> None:
-        if request.url.endswith("/graphql") and request.method == "POST":
-            sent.append(json.loads(request.post_data)["query"])
+        if (body := graphql_body(request)) is not None:
+            sent.append(body["query"])
 
     page.on("request", record)
     await page.goto(f"{viewer_server.url}/")

@@ -3,7 +3,8 @@
 // embedded in the page when the server could answer them (the liqmap-first element), else they
 // are asked for here; for the default kind of view (a preset range at auto resolution over the
 // whole price axis) the heatmap request then leaves at once, instead of after every module has
-// loaded. main.js takes these answers (`early`) when its own view asks the same, else asks again.
+// loaded — or has already left: the server names it in the page, which preloads it. main.js
+// takes these answers (`early`) when its own view asks the same, else asks again.
 
 import { DURATIONS } from "./format.js";
 import { request } from "./graphql.js";
@@ -55,8 +56,24 @@ function sendHeatmap(limitsAnswer, latestAnswer) {
   early.heatmap = { variables, response, sentAt };
 }
 
+/**
+ * The heatmap the server says this page asks for first ({variables, url}: the same variables
+ * sendHeatmap would build, as a GET address the page's <link rel="preload"> has already
+ * requested): fetched with the preload's mode and credentials, so the browser answers it from
+ * that request instead of sending another.
+ */
+function fetchPreloaded({ variables, url }) {
+  if (early.taken) return;
+  const sentAt = performance.now();
+  const response = fetch(url, { mode: "cors", credentials: "same-origin" });
+  response.catch(() => {});
+  early.heatmap = { variables, response, sentAt };
+}
+
 const preset = state.range !== "custom" && state.res === "auto" && state.pmin === null && state.pmax === null;
-if (preset && embedded?.limits && sameView) {
+if (preset && embedded?.limits && sameView && embedded.heatmap) {
+  fetchPreloaded(embedded.heatmap);
+} else if (preset && embedded?.limits && sameView) {
   // both answers are in the page: the request leaves now, before main.js has even started
   sendHeatmap(JSON.parse(embedded.limits), JSON.parse(embedded.latest));
 } else if (preset) {
