@@ -114,5 +114,9 @@ class HeatmapColumn:
     price_step: float = field("Height of one row (USD).")
     rows: int = field("Number of rows.")
     encoding: MatrixEncoding = field("Encoding of long and short.")
+    leverage_bands: list[str] = field(
+        "Labels of the leverage bands long and short sum (all five unless the leverage argument "
+        "picked some)."
+    )
     long: Matrix = field("Long USD per row (a rows × 1 matrix).")
     short: Matrix = field("Short USD per row (a rows × 1 matrix).")

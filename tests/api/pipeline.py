@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,6 +142,21 @@ class Snap:
     def prices(self) -> np.ndarray:
         """Lower edge of every bucket."""
         return (self.first + np.arange(self.long_usd.size)) * self.bucket_size
+
+
+def band_rows(blob: bytes, size: int) -> np.ndarray:
+    """A stored leverage-band blob read with struct, field by field: rows ``(10, size)``
+    float32, the five long bands then the five short ones (an int32 (first, length) header per
+    channel, then each channel's float32 values)."""
+    header = struct.unpack_from("<20i", blob, 0)
+    rows = np.zeros((10, size), np.float32)
+    at = 80
+    for c in range(10):
+        first, length = header[2 * c], header[2 * c + 1]
+        rows[c, first : first + length] = struct.unpack_from(f"<{length}f", blob, at)
+        at += 4 * length
+    assert at == len(blob), "the blob holds more than its header says"
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ to the levels, the band filter of heatmap, and its error on maps stored without 
 
 from __future__ import annotations
 
-import struct
 from datetime import timedelta
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from maps import compact
 from tests.api.conftest import GraphQLClient
-from tests.api.pipeline import Stored
+from tests.api.pipeline import Stored, band_rows
 from tests.api.test_heatmap import decode
 
 LABELS = ["1-10", "11-25", "26-50", "51-100", "101+"]
@@ -41,18 +40,6 @@ query ($start: DateTime!, $end: DateTime, $lo: Float, $hi: Float, $leverage: [Le
 """
 
 
-def brute_bands(blob: bytes) -> list[tuple[int, list[float]]]:
-    """The band blob read with struct, field by field: per channel (first, values)."""
-    header = struct.unpack_from("<20i", blob, 0)
-    at, out = 80, []
-    for c in range(10):
-        first, length = header[2 * c], header[2 * c + 1]
-        out.append((first, list(struct.unpack_from(f"<{length}f", blob, at))))
-        at += 4 * length
-    assert at == len(blob)
-    return out
-
-
 async def test_level_bands_sum_to_the_levels_and_match_the_stored_blob(
     gql: GraphQLClient, stored: Stored
 ) -> None:
@@ -77,9 +64,7 @@ async def test_level_bands_sum_to_the_levels_and_match_the_stored_blob(
         "FROM heatmap_snapshots WHERE series_id = %s AND resolution = %s AND ts = %s",
         (stored.series_id("all"), snap.resolution, snap.ts),
     )
-    rows = np.zeros((10, size))
-    for c, (first, values) in enumerate(brute_bands(bytes(blob))):
-        rows[c, first : first + len(values)] = values
+    rows = band_rows(bytes(blob), size).astype(np.float64)
     for band in range(5):
         for side, got in ((0, long_by[:, band]), (5, short_by[:, band])):
             grid = compact.decode(

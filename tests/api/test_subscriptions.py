@@ -36,7 +36,7 @@ from liqmap.database import DatabaseTarget, create_engine, database_name, with_d
 from models.auth_store import KEYS_CHANNEL
 from tests.api.brute import brute_force_walls
 from tests.api.conftest import LiveServer, build_app
-from tests.api.pipeline import SYMBOL, Snap, Stored
+from tests.api.pipeline import SYMBOL, Snap, Stored, band_rows, on_grid
 from tests.api.settings import jobs_settings
 from tests.conftest import create_database, drop_database
 
@@ -206,6 +206,9 @@ async def ingest_the_rest_and_materialize(live: Live) -> Any:
 HEATMAP_UPDATED = """subscription ($symbol: String!, $exchanges: [String!]) {
   heatmapUpdated(symbol: $symbol, exchanges: $exchanges) {
     symbol exchanges at price priceMin priceStep rows encoding long short } }"""
+BANDS_UPDATED = """subscription ($leverage: [LeverageBand!]) {
+  heatmapUpdated(symbol: "BTC/USDT:USDT", exchanges: ["binanceusdm"], leverage: $leverage) {
+    at priceMin priceStep rows leverageBands long short } }"""
 CLUSTER_ALERT = """subscription ($symbol: String!, $pct: Float!, $min: Float!) {
   clusterAlert(symbol: $symbol, withinPct: $pct, minUsd: $min, exchanges: ["binanceusdm"]) {
     at price cluster { side priceLow priceHigh peakPrice notionalUsd distancePct } } }"""
@@ -257,7 +260,9 @@ async def test_columns_and_alerts_arrive_after_a_materializer_run(
             await sub.start(
                 "alerts", CLUSTER_ALERT, {"symbol": SYMBOL, "pct": within_pct, "min": min_usd}
             )
-            await subscribed(live_app, 3)
+            # two leverage bands only: the lowest and 50-100x
+            await sub.start("bands", BANDS_UPDATED, {"leverage": ["UP_TO_10X", "FROM_50X_TO_100X"]})
+            await subscribed(live_app, 4)
 
             report = await ingest_the_rest_and_materialize(live)
             assert not any(s.full_recompute for s in report.series)  # the incremental path
@@ -282,6 +287,36 @@ async def test_columns_and_alerts_arrive_after_a_materializer_run(
                     np.testing.assert_array_equal(short_usd, snap.short_usd)
 
             new = [s for s in snapshots(live.stored, "binanceusdm") if s.ts > newest.ts]
+            series = live.stored.series_id("binanceusdm")
+            for snap in new:
+                column = (await sub.next("bands"))["payload"]["data"]["heatmapUpdated"]
+                assert column["at"] == snap.at.isoformat()
+                assert column["leverageBands"] == ["1-10", "51-100"]
+                # the stored band blob read field by field, the two bands summed and spread
+                # over the grid like the totals
+                blob, fine, center, q0, size = live.stored.one(
+                    "SELECT band_usd, fine_buckets, center_index, compact_first, "
+                    "cardinality(long_usd) FROM heatmap_snapshots "
+                    "WHERE series_id = %s AND resolution = '5m' AND ts = %s",
+                    (series, snap.ts),
+                )
+                rows = band_rows(bytes(blob), size).astype(np.float64)
+                first, long_usd, short_usd = on_grid(
+                    snap.bucket_origin,
+                    snap.bucket_size,
+                    rows[0] + rows[3],
+                    rows[5] + rows[8],
+                    fine,
+                    center,
+                    q0,
+                )
+                assert column["priceMin"] == first * snap.bucket_size == snap.bucket_origin
+                assert column["rows"] == long_usd.size == snap.long_usd.size
+                got_long = np.frombuffer(base64.b64decode(column["long"]), "<f4")
+                got_short = np.frombuffer(base64.b64decode(column["short"]), "<f4")
+                np.testing.assert_array_equal(got_long, long_usd.astype(np.float32))
+                np.testing.assert_array_equal(got_short, short_usd.astype(np.float32))
+                assert 0 < got_long.sum() < snap.long_usd.sum()  # a part of the whole
             expected = expected_alerts(new, within_pct, min_usd)
             assert expected, "the window's walls should come near the price in the last hour"
             got = []
@@ -311,7 +346,7 @@ async def test_columns_and_alerts_arrive_after_a_materializer_run(
             for (_, g), (_, e) in zip(sorted(got), sorted(expected), strict=True):
                 assert g[3] == pytest.approx(e[3], rel=1e-9)
                 assert g[4] == pytest.approx(e[4], rel=1e-9, abs=1e-12)
-            for op_id in ("binance", "total", "alerts"):
+            for op_id in ("binance", "total", "alerts", "bands"):
                 assert not sub.inbox.get(op_id)
             await sub.nothing_more()
         finally:
@@ -641,6 +676,12 @@ async def test_subscription_errors_have_codes(live_server: LiveServer, stored: S
         message = await sub.next("3")
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+        # no band at all is a mistake, not "every band"
+        await sub.start("4", BANDS_UPDATED, {"leverage": []})
+        message = await sub.next("4")
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "at least one band" in errors[0]["message"]
     finally:
         await ws.close()
 

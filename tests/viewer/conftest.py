@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from starlette.applications import Starlette
 from liqmap.database import DatabaseTarget, create_engine
 from liqmap.settings import Settings
 from tests.api.conftest import LiveServer, build_app
-from tests.api.pipeline import on_grid
+from tests.api.pipeline import band_rows, on_grid
 from tests.conftest import create_database, drop_database
 
 SYMBOL = "BTC/USDT:USDT"
@@ -170,17 +169,9 @@ def _grid_row(r: Any, long_stored: Any, short_stored: Any) -> GridRow:
 
 def band_sums(blob: bytes, size: int, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Long and short sums of some leverage bands from a stored band blob, read field by field
-    with struct (int32 header of (first, length) per channel, then float32 values)."""
-    header = struct.unpack_from("<20i", blob, 0)
-    rows = np.zeros((10, size), np.float32)
-    at = 80
-    for c in range(10):
-        first, length = header[2 * c], header[2 * c + 1]
-        rows[c, first : first + length] = struct.unpack_from(f"<{length}f", blob, at)
-        at += 4 * length
-    return rows[bands].astype(np.float64).sum(axis=0), rows[[5 + b for b in bands]].astype(
-        np.float64
-    ).sum(axis=0)
+    (tests/api/pipeline.band_rows)."""
+    rows = band_rows(blob, size).astype(np.float64)
+    return rows[bands].sum(axis=0), rows[[5 + b for b in bands]].sum(axis=0)
 
 
 def grid_matrix(rows: list[Any], first_row: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -269,7 +269,18 @@ async def test_a_new_materialized_snapshot_appears_without_reload(
     await wait_drawn(page)
     await page.wait_for_selector("#status[data-ws='open']")
     await page.evaluate("window.__sameDocument = true")
-    await page.wait_for_timeout(500)  # the subscription reaches the server's listener
+    # the same view of two leverage bands only: its live columns carry those bands
+    banded_view = f"{view}&leverage=UP_TO_10X,FROM_50X_TO_100X"
+    banded_context = await browser.new_context(
+        viewport={"width": 1600, "height": 1300}, device_scale_factor=1
+    )
+    banded = await banded_context.new_page()
+    banded_sent = _gql_requests(banded)
+    await banded.goto(banded_view)
+    await wait_drawn(banded)
+    await banded.wait_for_selector("#status[data-ws='open']")
+    heatmaps_before = len(_heatmaps(banded_sent))
+    await page.wait_for_timeout(500)  # the subscriptions reach the server's listener
 
     written = await viewer_data.catch_up()  # the real ingest + materializer, held-back hour
     assert written > 0
@@ -315,3 +326,28 @@ async def test_a_new_materialized_snapshot_appears_without_reload(
         await fresh_context.close()
     same = (live_pixels == fresh_pixels).all(axis=2).mean()
     assert same > 0.999, same
+
+    # the band-filtered page placed its columns as they came, without asking for the heatmap
+    # again, and shows what a fresh load of that view shows
+    try:
+        await banded.wait_for_function(
+            f"Date.parse(document.querySelector('#heatmap').dataset.end) === {after}",
+            timeout=10_000,
+        )
+        await banded.wait_for_function(
+            f"document.querySelector('#map-at').dataset.atMs === '{after}'", timeout=10_000
+        )
+        assert len(_heatmaps(banded_sent)) == heatmaps_before
+        banded_pixels = await canvas_rgb(banded)
+        await banded.goto(banded_view)
+        await wait_drawn(banded)
+        await banded.wait_for_function(
+            f"document.querySelector('#map-at').dataset.atMs === '{after}'"
+        )
+        assert _heatmaps(banded_sent)[-1]["leverage"] == ["UP_TO_10X", "FROM_50X_TO_100X"]
+        reloaded = await canvas_rgb(banded)
+    finally:
+        await banded_context.close()
+    same = (banded_pixels == reloaded).all(axis=2).mean()
+    assert same > 0.999, same
+    assert (banded_pixels != live_pixels).any(axis=2).mean() > 0.001  # not the unfiltered one

@@ -878,7 +878,7 @@ function subscribeLive() {
     unsubscribe.push(
       live.subscribe(
         HEATMAP_UPDATED,
-        { symbol, exchanges: t.length ? t : null },
+        { symbol, exchanges: t.length ? t : null, leverage: state.leverage.length ? state.leverage : null },
         (data) => onColumn(data.heatmapUpdated, targets.length > 1),
         (err) => {
           if (symbol === state.symbol) console.warn("live updates:", err.message);
@@ -894,8 +894,12 @@ function onColumn(col, summed) {
   lastBar = Math.max(lastBar ?? 0, at);
   updateStatus();
   if (!hm || col.symbol !== state.symbol) return;
-  if (summed || state.leverage.length) {
-    // live columns carry every band: a band-filtered view refetches instead
+  const wanted = state.leverage.length ? state.leverage : LEVERAGE_IDS;
+  // the API labels its bands as viewer.json's `cli` names them
+  const bands = STYLE.leverage_bands.filter((b) => wanted.includes(b.id)).map((b) => b.cli);
+  if (JSON.stringify(col.leverageBands) !== JSON.stringify(bands)) return; // before a band change
+  if (summed) {
+    // one column per exchange: the summed view refetches instead
     scheduleRefresh(true);
     return;
   }
