@@ -192,6 +192,15 @@ def test_hedge_with_one_empty_leg_is_one_way() -> None:
         np.where(side > 0, qty, 0), entry, np.where(side < 0, qty, 0), entry, wallet, TABLE_B
     )
     np.testing.assert_allclose(hedge, one_way, rtol=1e-12)
+    # also with a deduction in every tier (a published rate/amount pair used as one tier, as
+    # ETH's in V1), and legs under one contract: the empty leg adds no maintenance margin
+    qty = qty / 3_000
+    wallet = qty * entry / 5
+    one_way = linear_liquidation_price(side, qty, entry, wallet, ETH_V1_TIER)
+    hedge = linear_hedge_liquidation_price(
+        np.where(side > 0, qty, 0), entry, np.where(side < 0, qty, 0), entry, wallet, ETH_V1_TIER
+    )
+    np.testing.assert_allclose(hedge, one_way, rtol=1e-12)
 
 
 # --- V6, V7: COIN-M -------------------------------------------------------------------------
@@ -269,6 +278,18 @@ def test_coin_m_hedge_matches_a_price_scan(coin_m_tiers: MarginTiers) -> None:
         wallet, coin_m_tiers, contract_size=size, position_long=long_q, entry_long=long_ep
     )
     np.testing.assert_allclose(legged, one_way, rtol=1e-12)
+    # with V6's published rate/amount as the only tier (a deduction in every tier) and legs of
+    # under one contract too: the empty leg adds no maintenance margin, long or short
+    v6 = MarginTiers.single(0.125, maintenance_amount=11.605)
+    small = long_q / 1_000
+    funds = small * size / long_ep / 3 - 11.605  # above MM at entry, a root either way
+    for side, leg in ((1, "long"), (-1, "short")):
+        alone = inverse_liquidation_price(side, small, long_ep, funds, v6, contract_size=size)
+        hedged = binance_coinm_cross_liquidation_price(
+            funds, v6, contract_size=size, **{f"position_{leg}": small, f"entry_{leg}": long_ep}
+        )
+        assert np.isfinite(alone).sum() > n // 4, side
+        np.testing.assert_allclose(hedged, alone, rtol=1e-12)
 
 
 def test_okx_tiers_are_looked_up_by_contracts() -> None:
@@ -278,7 +299,7 @@ def test_okx_tiers_are_looked_up_by_contracts() -> None:
     large = okx_linear_isolated_liquidation_price(1, 3_000, 20.0, 6_000, tiers, contracts=2_000)
     assert rel(scalar(small), (3_000 - 300) / (1 - 0.004)) < 1e-12
     assert rel(scalar(large), (3_000 - 300) / (1 - 0.01)) < 1e-12
-    with pytest.raises(ValueError, match="contracts"):
+    with pytest.raises(ValueError, match=r"^OKX tiers are keyed on contracts: pass contracts=$"):
         okx_linear_isolated_liquidation_price(1, 3_000, 2.0, 600, tiers)
 
 
@@ -334,6 +355,116 @@ def test_v10_bybit_legacy_inverse_cross() -> None:
         1, 10_000, 8_000, math.inf, tier, extra_margin=0.5, fee_rate=fee, version="legacy"
     )
     assert rel(scalar(lp), 5_739.50) < 1e-4
+
+
+# two risk-limit tiers with the continuous deduction (§1): 0.5 % up to 10 (coin or USD value
+# alike), 1 % above with D = 10·(1 % − 0.5 %) = 0.05
+TWO_TIERS = MarginTiers.from_rates([0, 10], [10, math.inf], [0.005, 0.01])
+
+
+def test_bybit_inverse_current_with_a_tier_deduction_extra_margin_and_fee() -> None:
+    """[Y2, 2026] written out by hand for a position in the second tier: 600,000 USD @ 50,000
+    (PV 12 BTC, tier 2: MMR 1 %, deduction 0.05), 20x (IM 0.6), 0.3 BTC extra margin, 0.06 %
+    fee: ``LP = Qty·(1 ± MMR)/(PV ± (IM + Extra/(1 + fee) + ded))``."""
+    assert TWO_TIERS.maintenance_amount[1] == pytest.approx(0.05)
+    qty, ep, extra, fee = 600_000.0, 50_000.0, 0.3, 0.0006
+    got = bybit_inverse_isolated_liquidation_price(
+        [1, -1], qty, ep, 20, TWO_TIERS, extra_margin=extra, fee_rate=fee
+    )
+    margin = 0.6 + extra / 1.0006 + 0.05
+    by_hand = [qty * 1.01 / (12 + margin), qty * 0.99 / (12 - margin)]
+    np.testing.assert_allclose(got, by_hand, rtol=1e-12)
+    assert 40_000 < got[0] < ep < got[1] < 60_000
+    # V9's position (PV 1.2) is in the first tier of the same table: V9's value
+    first = bybit_inverse_isolated_liquidation_price(1, 60_000, 50_000, 10, TWO_TIERS)
+    assert rel(scalar(first), 60_000 * 1.005 / (1.2 + 0.12)) < 1e-12
+
+
+def test_bybit_inverse_legacy_fee_is_the_cost_of_closing_at_the_bankruptcy_price() -> None:
+    """The legacy formula with ``fee_rate`` [Y3]: the position margin less the taker fee to
+    close at the bankruptcy price, built here from bybit_inverse_bankruptcy_price (V10 checks
+    that one against Bybit's printed 5,718.57), then ``Qty/(PV ± (M − MM))`` with ``MM = PV·MMR
+    − deduction`` of the second tier."""
+    qty, ep, fee = 600_000.0, 50_000.0, 0.00075
+    pv, margin = 12.0, 12.0 / 20 + 0.3
+    for side in (1, -1):
+        bankruptcy = scalar(bybit_inverse_bankruptcy_price(side, qty, ep, margin, fee_rate=fee))
+        close_fee = fee * qty / bankruptcy  # coin paid to close qty USD at that price
+        mm = pv * 0.01 - 0.05
+        by_hand = qty / (pv + side * (margin - close_fee - mm))
+        got = bybit_inverse_isolated_liquidation_price(
+            side, qty, ep, 20, TWO_TIERS, extra_margin=0.3, fee_rate=fee, version="legacy"
+        )
+        assert rel(scalar(got), by_hand) < 1e-12, side
+    # without a fee, the bankruptcy price is where the margin is gone: Qty/(PV ± margin)
+    plain = bybit_inverse_bankruptcy_price([1, -1], qty, ep, margin)
+    np.testing.assert_allclose(plain, [qty / (pv + margin), qty / (pv - margin)], rtol=1e-15)
+
+
+def test_bybit_linear_isolated_takes_the_tier_of_the_entry_value() -> None:
+    """[Y1] for a position past the first tier: 1 BTC @ 20 is worth 20 (tier 2: MMR 1 %,
+    deduction 0.05), 10x: IM 2, MM 0.2 − 0.05 = 0.15, ``LP = EP ∓ (IM − MM)/Size``."""
+    got = bybit_linear_isolated_liquidation_price([1, -1], 20.0, 1.0, 10, TWO_TIERS)
+    np.testing.assert_allclose(got, [20 - (2 - 0.15), 20 + (2 - 0.15)], rtol=1e-15)
+    # in the first tier (worth 5: MMR 0.5 %, no deduction)
+    first = bybit_linear_isolated_liquidation_price(1, 5.0, 1.0, 10, TWO_TIERS)
+    assert rel(scalar(first), 5 - (0.5 - 0.025)) < 1e-15
+
+
+def test_inverse_isolated_margin_counts_the_contract_size() -> None:
+    """Binance COIN-M style isolated: Q contracts of CS USD, margin ``Q·CS/(EP·lev)`` coin, then
+    §1 inverse ``LP = Q·CS·(m + s)/(margin + D + s·Q·CS/EP)`` (by hand, second tier)."""
+    q, ep, lev = 100.0, 40_000.0, 5.0
+    for cs in (100.0, 10.0):
+        value = q * cs
+        margin = value / (ep * lev)
+        for side in (1, -1):
+            got = isolated_liquidation_price(
+                side, ep, lev, q, TWO_TIERS, inverse=True, contract_size=cs
+            )
+            # coin notional at the root decides the tier: check which one by hand
+            lp = [
+                value * (m + side) / (margin + d + side * value / ep)
+                for m, d in ((0.005, 0.0), (0.01, 0.05))
+            ]
+            k = [
+                i
+                for i, x in enumerate(lp)
+                if (10 if i == 0 else math.inf) > value / x >= (0 if i == 0 else 10)
+            ]
+            assert len(k) == 1
+            assert rel(scalar(got), lp[k[0]]) < 1e-12, (cs, side)
+    # the default contract size is one unit of quote currency
+    default = isolated_liquidation_price(1, ep, lev, q, TWO_TIERS, inverse=True)
+    one = isolated_liquidation_price(1, ep, lev, q, TWO_TIERS, inverse=True, contract_size=1.0)
+    assert scalar(default) == scalar(one)
+
+
+def test_roots_exactly_on_a_tier_boundary_are_found() -> None:
+    """Positions liquidated exactly where the notional crosses Table B's 50,000 bracket: both
+    tiers' closed forms give the boundary, up to rounding that can put each just outside its
+    own tier (found among 200,000 such positions; the bounds are widened by BOUNDARY_RTOL)."""
+    cases = [  # quantity, price now, equity
+        (8.522002801303124, 6793.595193239215, 8095.037267704029),
+        (8.420739439505944, 8599.80608265245, 22616.726252294597),
+        (2.0416396821136296, 28567.686527780108, 8524.922441298797),
+    ]
+    q, p0, e0 = (np.array(c) for c in zip(*cases, strict=True))
+    lp = linear_liquidation_price(1, q, p0, e0, TABLE_B)
+    np.testing.assert_allclose(q * lp, 50_000, rtol=1e-12)
+
+
+def test_prices_at_or_below_zero_and_infinite_ones_are_no_liquidation() -> None:
+    # 1x long: bankrupt only at 0, which no mark price reaches
+    assert np.isnan(scalar(bybit_linear_bankruptcy_price(1, 100.0, 1.0)))
+    # MMR + fee = 100 % for a long: the OKX approximation divides by zero
+    assert np.isnan(
+        scalar(
+            okx_linear_isolated_liquidation_price(
+                1, 100.0, 1.0, 10.0, 0.9995, taker_fee_rate=0.0005
+            )
+        )
+    )
 
 
 # --- OKX (approximation) --------------------------------------------------------------------
@@ -690,7 +821,7 @@ def test_no_liquidation_and_bad_input() -> None:
     lp = isolated_liquidation_price([1, -1], 100.0, 1.0, 1.0, TABLE_B)
     assert np.isnan(lp[0]) and lp[1] > 100
     assert np.isnan(scalar(linear_liquidation_price(1, 0.0, 100.0, 10.0, TABLE_B)))
-    with pytest.raises(ValueError, match="side"):
+    with pytest.raises(ValueError, match=r"^side must be \+1 \(long\) or -1 \(short\)$"):
         linear_liquidation_price(0, 1.0, 100.0, 10.0, TABLE_B)
     with pytest.raises(ValueError, match="version"):
         bybit_inverse_isolated_liquidation_price(
@@ -715,7 +846,10 @@ def test_one_way_and_hedge_positions_become_a_long_and_a_short_leg() -> None:
     assert legs(1, 0.0, long_=1.0, short=2.0) == [1.0, 90.0, 2.0, 110.0]  # hedge: both legs
     assert legs(-1, 0.0, short=2.0) == [0.0, 100.0, 2.0, 110.0]  # hedge, short leg only
     for mixed in ({"long_": 1.0}, {"short": 1.0}):
-        with pytest.raises(ValueError, match="either one-way"):
+        with pytest.raises(
+            ValueError,
+            match=r"^a contract is either one-way \(BOTH\) or hedge \(LONG/SHORT\), not both$",
+        ):
             legs(1, 2.0, **mixed)
     long_q, _, short_q, _ = _legs([1, -1, 1], [2.0, 3.0, 0.0], 100.0, [0, 0, 4], 90.0, 0.0, 0)
     assert long_q.tolist() == [2.0, 0.0, 4.0] and short_q.tolist() == [0.0, 3.0, 0.0]
