@@ -71,7 +71,8 @@ def tiled_year(src: dict[str, np.ndarray], n: int) -> Bars:
 
 
 class CountingSink:
-    """Touches every snapshot value (a sum) so nothing is skipped, and keeps nothing."""
+    """Touches every snapshot value (a sum: totals and leverage bands) so nothing is skipped,
+    and keeps nothing."""
 
     def __init__(self) -> None:
         self.snapshots = 0
@@ -83,6 +84,7 @@ class CountingSink:
         widths = block.hi - block.lo
         self.cells += int(widths.sum())
         self.checksum += float(block.long.sum() + block.short.sum())
+        self.checksum += sum(float(values.sum()) for _, values in block.bands)
 
 
 def main() -> int:

@@ -1,6 +1,8 @@
 """Snapshot blocks: the unit book after each snapshot bar, as dense rows in USD.
 
-Rows are kept per channel (side × leverage band); a side's row is the integer sum of its bands.
+Rows are kept per channel (side × leverage band), each over the columns it occupies only (a band
+covers a fraction of the window: together about 1.2 windows on bench/bench_engine.py's bars,
+against 10 if each were dense); a side's row is the integer sum of its bands.
 
 A block's rows are the book before the block plus running sums of the run's events (births add
 units, deaths subtract them), all integers, so the order of additions does not matter.
@@ -21,7 +23,7 @@ from engine.model.units import CHANNELS, Epoch, UnitBook
 from maps.bands import BANDS
 
 BLOCK_ROWS = 128
-BLOCK_CELLS = 1 << 17  # per channel: ten channels (two sides × five leverage bands)
+BLOCK_CELLS = 1 << 19  # cells of a block's dense long and short rows
 
 
 def _blocks(lo: IntArray, hi: IntArray) -> Iterator[tuple[int, int]]:
@@ -39,43 +41,56 @@ class Scratch:
     """Reused buffers for snapshot blocks (avoids page-faulting fresh arrays per block)."""
 
     def __init__(self) -> None:
-        self.units = np.zeros(0, dtype=np.int64)
-        self.bands = np.zeros(0)
         self.side_units = np.zeros(0, dtype=np.int64)
         self.long = np.zeros(0)
         self.short = np.zeros(0)
 
-    def take(
-        self, rows: int, width: int
-    ) -> tuple[IntArray, FloatArray, IntArray, FloatArray, FloatArray]:
-        """(channel units, channel USD) of shape (CHANNELS, rows, width), a side's units and the
-        long and short USD of shape (rows, width)."""
+    def take(self, rows: int, width: int) -> tuple[IntArray, FloatArray, FloatArray]:
+        """A side's units and the long and short USD, each of shape (rows, width)."""
         cells = rows * width
         if len(self.long) < cells:
-            self.units = np.zeros(CHANNELS * cells, dtype=np.int64)
-            self.bands = np.zeros(CHANNELS * cells)
             self.side_units = np.zeros(cells, dtype=np.int64)
             self.long = np.zeros(cells)
             self.short = np.zeros(cells)
-        c = CHANNELS * cells
         return (
-            self.units[:c].reshape(CHANNELS, rows, width),
-            self.bands[:c].reshape(CHANNELS, rows, width),
             self.side_units[:cells].reshape(rows, width),
             self.long[:cells].reshape(rows, width),
             self.short[:cells].reshape(rows, width),
         )
 
 
-def _running_sum_rows(units: IntArray) -> None:
-    """In place, row ``i`` (axis 1, every channel) becomes the sum of rows ``0..i`` (integers:
-    exact in any order).
-
-    One vectorized add per row rather than ``cumsum(axis=1)``, which walks a C-ordered block
-    column by column and is slower here; blocks have at most BLOCK_ROWS rows.
-    """
-    for i in range(1, units.shape[1]):
-        np.add(units[:, i], units[:, i - 1], out=units[:, i])
+def _channel_rows(
+    channel: int,
+    rows: int,
+    held: IntArray | None,
+    held_at: int,
+    ev_channel: IntArray,
+    ev_column: IntArray,
+    ev_row: IntArray,
+    ev_units: IntArray,
+) -> tuple[int, IntArray]:
+    """One channel's block rows over its extent only: ``(offset, rows × extent)`` units, the
+    book's columns (``held``, from block column ``held_at``) plus the running sum of its
+    events. The extent spans every column the book or an event of this channel touches, so the
+    channel is zero in every other column of the block."""
+    own = ev_channel == channel
+    column, row, units = ev_column[own], ev_row[own], ev_units[own]
+    held_nz = np.flatnonzero(held[channel]) if held is not None else np.zeros(0, np.intp)
+    starts = [int(column.min())] if len(column) else []
+    stops = [int(column.max()) + 1] if len(column) else []
+    if len(held_nz):
+        starts.append(held_at + int(held_nz[0]))
+        stops.append(held_at + int(held_nz[-1]) + 1)
+    if not starts:
+        return 0, np.zeros((rows, 0), dtype=np.int64)
+    offset, extent = min(starts), max(stops) - min(starts)
+    out = np.zeros((rows, extent), dtype=np.int64)
+    if held is not None and len(held_nz):
+        x, y = int(held_nz[0]), int(held_nz[-1]) + 1
+        out[0, held_at + x - offset : held_at + y - offset] = held[channel, x:y]
+    np.add.at(out.reshape(-1), row * extent + (column - offset), units)
+    np.cumsum(out, axis=0, out=out)  # row i: the book after snapshot i (integers: exact)
+    return offset, out
 
 
 def run_snapshots(
@@ -109,23 +124,24 @@ def run_snapshots(
         bkt, ch, un = ev_bucket[e0:e1], ev_channel[e0:e1], ev_units[e0:e1]
         inside = (bkt >= first) & (bkt < first + width)
         row = np.searchsorted(sel, ev_bar[e0:e1], side="left")
-        cell = (ch[inside] * count + row[inside]) * width + (bkt[inside] - first)
         scale = epoch.quantum * np.exp(drivers.log_scale[sel] - epoch.ref_log_scale)
-        out_units, out_bands, side_units, out_long, out_short = scratch.take(count, width)
-        out_units[...] = 0
+        side_units, out_long, out_short = scratch.take(count, width)
+        ch_in, rel_in, row_in, un_in = ch[inside], bkt[inside] - first, row[inside], un[inside]
+        # the book's columns inside the block window
         a = max(first, book.origin)
         b = min(first + width, book.origin + book.units.shape[1])
-        if b > a:
-            out_units[:, 0, a - first : b - first] = book.units[
-                :, a - book.origin : b - book.origin
-            ]
-        np.add.at(out_units.reshape(-1), cell, un[inside])
-        _running_sum_rows(out_units)
-        np.multiply(out_units, scale[None, :, None], out=out_bands)
+        held = book.units[:, a - book.origin : b - book.origin] if b > a else None
+        channels = [
+            _channel_rows(c, count, held, a - first, ch_in, rel_in, row_in, un_in)
+            for c in range(CHANNELS)
+        ]
         # a side's total: the exact integer sum of its bands, then scaled like each band
-        for channels, out in ((slice(0, BANDS), out_long), (slice(BANDS, CHANNELS), out_short)):
-            np.sum(out_units[channels], axis=0, out=side_units)
+        for side, out in ((slice(0, BANDS), out_long), (slice(BANDS, CHANNELS), out_short)):
+            side_units[...] = 0
+            for offset, units in channels[side]:
+                side_units[:, offset : offset + units.shape[1]] += units
             np.multiply(side_units, scale[:, None], out=out)
+        bands = tuple((offset, units * scale[:, None]) for offset, units in channels)
         book.add(bkt, ch, un)
         e0 = e1
         emit(
@@ -137,8 +153,7 @@ def run_snapshots(
                 first=first,
                 long=out_long,
                 short=out_short,
-                long_bands=out_bands[:BANDS],
-                short_bands=out_bands[BANDS:],
+                bands=bands,
             )
         )
     book.add(ev_bucket[e0:], ev_channel[e0:], ev_units[e0:])

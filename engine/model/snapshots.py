@@ -41,9 +41,12 @@ class SnapshotBlock:
     """Consecutive snapshots sharing dense ``long``/``short`` rows over columns from ``first``.
 
     Row ``i`` holds snapshot ``i`` over absolute buckets ``first .. first+width``; its own window
-    is ``[lo[i], hi[i])``; ``long_bands``/``short_bands`` have shape ``(5, rows, width)``.
-    Iterate to get ``Snapshot`` views (no copies). The arrays are reused for the next block: a
-    sink that keeps values must copy them.
+    is ``[lo[i], hi[i])``. ``bands`` holds each channel (long bands, then short bands:
+    ``maps.bands``) over its own extent only, as ``(offset from first, rows × extent)``: a
+    band occupies a fraction of the window (the high leverages near the price, the low ones far
+    from it), and zero outside. ``long_bands``/``short_bands`` give them dense,
+    ``(5, rows, width)``. Iterate to get ``Snapshot`` views (the totals without copies). The
+    arrays are reused for the next block: a sink that keeps values must copy them.
     """
 
     timestamp: npt.NDArray[np.int64]
@@ -53,23 +56,47 @@ class SnapshotBlock:
     first: int
     long: npt.NDArray[np.float64]
     short: npt.NDArray[np.float64]
-    long_bands: npt.NDArray[np.float64]
-    short_bands: npt.NDArray[np.float64]
+    bands: tuple[tuple[int, npt.NDArray[np.float64]], ...]
 
     def __len__(self) -> int:
         return len(self.timestamp)
 
+    def window_bands(self, a: int, b: int, rows: slice | int = slice(None)) -> FloatArray:
+        """Every channel over block columns ``[a, b)``, dense (zeros outside its extent):
+        shape ``(channels, [rows,] b − a)``."""
+        picked = np.zeros(self.long.shape[0], dtype=bool)
+        picked[rows] = True
+        shape = (len(self.bands), int(picked.sum()), b - a)
+        out = np.zeros(shape)
+        for c, (offset, values) in enumerate(self.bands):
+            x, y = max(a, offset), min(b, offset + values.shape[1])
+            if y > x:
+                out[c, :, x - a : y - a] = values[picked, x - offset : y - offset]
+        return out if isinstance(rows, slice) else out[:, 0]
+
+    @property
+    def long_bands(self) -> npt.NDArray[np.float64]:
+        half = len(self.bands) // 2
+        return self.window_bands(0, self.long.shape[1])[:half]
+
+    @property
+    def short_bands(self) -> npt.NDArray[np.float64]:
+        half = len(self.bands) // 2
+        return self.window_bands(0, self.long.shape[1])[half:]
+
     def __iter__(self) -> Iterator[Snapshot]:
+        half = len(self.bands) // 2
         for i in range(len(self.timestamp)):
             a, b = int(self.lo[i]) - self.first, int(self.hi[i]) - self.first
+            bands = self.window_bands(a, b, i)
             yield Snapshot(
                 int(self.timestamp[i]),
                 float(self.price[i]),
                 int(self.lo[i]),
                 self.long[i, a:b],
                 self.short[i, a:b],
-                self.long_bands[:, i, a:b],
-                self.short_bands[:, i, a:b],
+                bands[:half],
+                bands[half:],
             )
 
 
