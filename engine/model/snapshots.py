@@ -61,18 +61,17 @@ class SnapshotBlock:
     def __len__(self) -> int:
         return len(self.timestamp)
 
-    def window_bands(self, a: int, b: int, rows: slice | int = slice(None)) -> FloatArray:
+    def window_bands(self, a: int, b: int, row: int | None = None) -> FloatArray:
         """Every channel over block columns ``[a, b)``, dense (zeros outside its extent):
-        shape ``(channels, [rows,] b − a)``."""
-        picked = np.zeros(self.long.shape[0], dtype=bool)
-        picked[rows] = True
-        shape = (len(self.bands), int(picked.sum()), b - a)
-        out = np.zeros(shape)
+        shape ``(channels, rows, b − a)``, or ``(channels, b − a)`` for one ``row``."""
+        rows = self.long.shape[0] if row is None else 1
+        out = np.zeros((len(self.bands), rows, b - a))
         for c, (offset, values) in enumerate(self.bands):
             x, y = max(a, offset), min(b, offset + values.shape[1])
             if y > x:
-                out[c, :, x - a : y - a] = values[picked, x - offset : y - offset]
-        return out if isinstance(rows, slice) else out[:, 0]
+                picked = values if row is None else values[row : row + 1]
+                out[c, :, x - a : y - a] = picked[:, x - offset : y - offset]
+        return out if row is None else out[:, 0]
 
     @property
     def long_bands(self) -> npt.NDArray[np.float64]:
