@@ -9,7 +9,7 @@ Pure numpy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,12 +20,20 @@ BANDS = len(LEVERAGE_BANDS)
 ALL_BANDS = tuple(range(BANDS))
 
 
+def band_index(leverage: npt.ArrayLike, upper: Sequence[float]) -> npt.NDArray[np.intp]:
+    """The band of each leverage given the bands' upper bounds, ascending: a leverage up to and
+    including a bound is in the band it closes, one above the last bound in the last band. The
+    one rule of the model's bands (here) and the known positions' (``maps.known``)."""
+    bounds = np.asarray(upper, dtype=np.float64)
+    return np.searchsorted(bounds, np.asarray(leverage, dtype=np.float64), side="left")
+
+
 def leverage_band(leverage: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """Index in :data:`LEVERAGE_BANDS` of each leverage (finite leverages ≥ 1)."""
     lev = np.asarray(leverage, dtype=np.float64)
     if not np.isfinite(lev).all():
         raise ValueError("a leverage band needs a finite leverage")
-    return np.searchsorted(np.asarray(BAND_UPPER), lev, side="left").astype(np.int8)
+    return band_index(lev, BAND_UPPER).astype(np.int8)
 
 
 def band_mask(bands: Iterable[int]) -> int:

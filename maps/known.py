@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maps.bands import band_index
 from maps.distance import DEFAULT_BANDS, DistanceProfile, distance_profile
 from maps.errors import MapRequestError
 
@@ -53,8 +54,7 @@ def check_bucket_size(bucket_size: float | None) -> None:
 def leverage_band(leverage: np.ndarray) -> np.ndarray:
     """Index in :data:`LEVERAGE_BANDS` of each leverage (-1 where it is unknown)."""
     lev = np.asarray(leverage, dtype=np.float64)
-    band = np.searchsorted(np.asarray(BAND_UPPER), lev, side="left").astype(np.int64)
-    return np.where(np.isfinite(lev), band, -1)
+    return np.where(np.isfinite(lev), band_index(lev, BAND_UPPER), -1).astype(np.int64)
 
 
 def _split(usd: np.ndarray, band: np.ndarray) -> np.ndarray:
