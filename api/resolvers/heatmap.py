@@ -11,12 +11,13 @@ import strawberry
 from api import selection
 from api.context import ApiContext
 from api.errors import BadUserInput, NoLeverageBands
+from api.resolvers.bands import band_filter
 from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
 from api.types.scalars import Interval, LeverageBand, MatrixEncoding
 from maps import heatmap as layout
-from maps.bands import FULL_MASK, LEVERAGE_BANDS, band_mask, bands_of
+from maps.bands import FULL_MASK, LEVERAGE_BANDS, bands_of
 from maps.request import check_price_window, check_within_pct, rebucket_factor
 from models import heatmap_store
 from models.heatmap_store import HOURLY, Column, ColumnRef
@@ -32,17 +33,6 @@ def pick_interval(
         span_s, max_columns, base_s, [i.seconds for i in Interval], sub_hour_stored
     )
     return Interval.ONE_DAY if step is None else Interval(step)
-
-
-def band_filter(leverage: list[LeverageBand] | None) -> int:
-    """The band mask a ``leverage`` argument asks for: 0 (the totals) when omitted or every
-    band, so the unfiltered answer is the same bytes either way."""
-    if leverage is None:
-        return 0
-    if not leverage:
-        raise BadUserInput("leverage needs at least one band (omit it for every band)")
-    mask = band_mask(int(b.value) for b in leverage)
-    return 0 if mask == FULL_MASK else mask
 
 
 HEATMAP_CELLS = (

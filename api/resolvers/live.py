@@ -11,8 +11,8 @@ import strawberry
 
 from api import auth, selection
 from api.context import ApiContext
-from api.errors import BadUserInput, NoLeverageBands, Unauthenticated
-from api.resolvers.heatmap import band_filter
+from api.errors import BadUserInput, Unauthenticated
+from api.resolvers.bands import band_filter, band_labels, only_bands
 from api.resolvers.maps import Exchanges, Symbol
 from api.selection import SeriesSet
 from api.subscriptions import KeyRevoked, Resync
@@ -22,7 +22,6 @@ from api.types.heatmap import HeatmapColumn, encode_matrix
 from api.types.maps import Cluster
 from api.types.scalars import LeverageBand, MatrixEncoding, Side
 from maps import levels
-from maps.bands import FULL_MASK, LEVERAGE_BANDS, bands_of
 from maps.request import check_alert
 from models import heatmap_store
 from models.heatmap_store import Snapshot
@@ -107,25 +106,6 @@ async def _new_snapshots(
                 yield snap
 
 
-def column_sides(snap: Snapshot, mask: int) -> tuple[np.ndarray, np.ndarray]:
-    """A snapshot's long and short USD per bucket: the totals (``mask`` 0), or the sums of the
-    leverage bands in ``mask`` on the same buckets."""
-    v = snap.vector
-    if mask == 0:
-        return v.long_usd, v.short_usd
-    if snap.bands is None:
-        raise NoLeverageBands(
-            "leverage bands are not stored for this snapshot (model v1/v2, the bar opening "
-            f"{snap.ts.isoformat()}): omit leverage",
-            first_without_bands=snap.ts.isoformat(),
-        )
-    picked = [snap.bands[b] for b in bands_of(mask)]
-    return (
-        np.sum([b.long_usd for b in picked], axis=0),
-        np.sum([b.short_usd for b in picked], axis=0),
-    )
-
-
 async def heatmap_updated(
     info: strawberry.Info[ApiContext, None],
     symbol: Symbol,
@@ -145,15 +125,16 @@ async def heatmap_updated(
     mask = band_filter(leverage)
     found = await _single_series(info, symbol, exchanges)
     step = timeframe_seconds(info.context.timeframe)
-    labels = [LEVERAGE_BANDS[b] for b in bands_of(mask or FULL_MASK)]
+    labels = band_labels(mask)
     async for snap in _new_snapshots(info, found):
-        long_usd, short_usd = column_sides(snap, mask)
+        vector = only_bands(snap, mask).vector
+        long_usd, short_usd = vector.long_usd, vector.short_usd
         yield HeatmapColumn(
             symbol=found.symbol,
             exchanges=found.exchanges,
             at=snap.ts + timedelta(seconds=step),
             price=snap.price,
-            price_min=snap.vector.first * snap.bucket_size,
+            price_min=vector.first * snap.bucket_size,
             price_step=snap.bucket_size,
             rows=int(long_usd.size),
             encoding=encoding,

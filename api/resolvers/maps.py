@@ -16,11 +16,12 @@ import strawberry
 from api import selection
 from api.context import ApiContext
 from api.errors import BadUserInput
+from api.resolvers.bands import band_filter, band_labels, only_bands
 from api.selection import SeriesSet
 from api.timerange import timeframe_seconds, utc
 from api.types.connection import PageInfo, SnapshotConnection, SnapshotEdge
 from api.types.maps import LiquidationMap
-from api.types.scalars import EARLIEST, LATEST, SnapshotResolution
+from api.types.scalars import EARLIEST, LATEST, LeverageBand, SnapshotResolution
 from maps.request import check_price_window, check_within_pct, rebucket_factor
 from maps.view import map_view
 from models import heatmap_store
@@ -60,6 +61,15 @@ BucketSize = Annotated[
         "{limit:max_levels} price levels (LIQMAP_API_MAX_LEVELS; RANGE_TOO_LARGE above)."
     ),
 ]
+Leverage = Annotated[
+    list[LeverageBand] | None,
+    strawberry.argument(
+        description="Only positions of these leverage bands (e.g. [UP_TO_10X]): the map of "
+        "those bands alone — levels, totals, clusters and max pain — with leverageBands naming "
+        "them. Omitted (or every band): the whole map, the same answer as without the filter. "
+        "Maps stored without bands (model v1/v2 snapshots): NO_LEVERAGE_BANDS."
+    ),
+]
 SPAN = "at most {limit:max_span_days} days after start (LIQMAP_API_MAX_SPAN_DAYS)"
 
 
@@ -72,8 +82,11 @@ def build_map(
     price_max: float | None,
     bucket_size: float | None,
     max_levels: int,
+    mask: int = 0,
 ) -> LiquidationMap:
-    """One map from each series' snapshot of one instant (several series are summed)."""
+    """One map from each series' snapshot of one instant (several series are summed), of the
+    leverage bands in ``mask`` only when it is not 0."""
+    parts = [only_bands(p, mask) for p in parts]
     view = map_view(
         [p.vector for p in parts],
         [p.price for p in parts],
@@ -86,7 +99,7 @@ def build_map(
     )
     at = min(p.ts for p in parts) + timedelta(seconds=timeframe_s)  # the bar's close
     versions = ", ".join(sorted({p.model_version for p in parts}))
-    return LiquidationMap.of(series, at, view, versions)
+    return LiquidationMap.of(series, at, view, versions, band_labels(mask))
 
 
 async def liquidation_map(
@@ -100,6 +113,7 @@ async def liquidation_map(
     price_max: PriceMax = None,
     bucket_size: BucketSize = None,
     within_pct: WithinPct = None,
+    leverage: Leverage = None,
 ) -> LiquidationMap | None:
     """The liquidation map at an instant: USD at risk per price bucket, walls and max pain.
     The full map by default; priceMin/priceMax or withinPct narrow it. Null when nothing was
@@ -108,6 +122,7 @@ async def liquidation_map(
     check_price_window(price_min, price_max)
     if within_pct is not None:
         check_within_pct(within_pct)
+    mask = band_filter(leverage)
     step = timeframe_seconds(ctx.timeframe)
     async with ctx.session() as session:
         found = await selection.resolve(session, symbol, exchanges)
@@ -143,6 +158,7 @@ async def liquidation_map(
         price_max=price_max,
         bucket_size=bucket_size,
         max_levels=ctx.limits.max_levels,
+        mask=mask,
     )
 
 
@@ -204,6 +220,7 @@ async def snapshots(
             '["binanceusdm"] is the same.',
         ),
     ] = None,
+    leverage: Leverage = None,
 ) -> SnapshotConnection:
     """Historical liquidation maps, oldest first, paged with keyset (time) cursors. Times are
     the instants the maps describe (bar closes)."""
@@ -219,6 +236,7 @@ async def snapshots(
         )
     if exchange is not None and exchanges is not None:
         raise BadUserInput("give exchanges or the deprecated exchange, not both")
+    mask = band_filter(leverage)
     if exchange:
         exchanges = [exchange]
     check_price_window(price_min, price_max)
@@ -257,6 +275,7 @@ async def snapshots(
             price_max=price_max,
             bucket_size=bucket_size,
             max_levels=limits.max_levels,
+            mask=mask,
         )
         edges.append(SnapshotEdge(cursor=encode_cursor(node.at), node=node))
     return SnapshotConnection(

@@ -235,13 +235,19 @@ class LiquidationMap:
         "shortUsdByLeverage), lowest leverage first: 1-10 (≤ 10x), 11-25 (10–25x), 26-50 "
         "(25–50x), 51-100 (50–100x), 101+ (> 100x); a leverage on a bound is in the band below "
         "it. The model gives every position a leverage (its leverage distribution), so a band "
-        "is the USD it places at that leverage. Empty when the map has no bands (model v1/v2)."
+        "is the USD it places at that leverage. Only the bands the leverage argument kept, when "
+        "given. Empty when the map has no bands (model v1/v2)."
     )
     data: strawberry.Private[MapData]
 
     @classmethod
     def of(
-        cls, series: SeriesSet, at: datetime, view: MapView, model_version: str
+        cls,
+        series: SeriesSet,
+        at: datetime,
+        view: MapView,
+        model_version: str,
+        band_labels: Sequence[str] = LEVERAGE_BANDS,
     ) -> LiquidationMap:
         return cls(
             symbol=series.symbol,
@@ -255,7 +261,7 @@ class LiquidationMap:
             total_short_usd=view.total_short_usd,
             max_usd=view.max_usd,
             model_version=model_version,
-            leverage_bands=list(LEVERAGE_BANDS) if view.bands is not None else [],
+            leverage_bands=list(band_labels) if view.bands is not None else [],
             data=MapData(series=series, view=view),
         )
 

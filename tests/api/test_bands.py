@@ -139,6 +139,94 @@ async def test_a_high_leverage_heatmap_equals_the_levels_bands(
     assert 0 < long_m.sum() < whole.sum()
 
 
+FILTERED = """
+query ($at: DateTime, $leverage: [LeverageBand!]) {
+  liquidationMap(symbol: "BTC/USDT:USDT", at: $at, leverage: $leverage) {
+    at price bucketSize leverageBands totalLongUsd totalShortUsd
+    levels { price priceHigh longUsd shortUsd longUsdByLeverage shortUsdByLeverage }
+    maxPainLong { price cumulativeUsd usdPerPct }
+    maxPainShort { price cumulativeUsd usdPerPct }
+  }
+}
+"""
+SNAPSHOTS = """
+query ($start: DateTime!, $leverage: [LeverageBand!]) {
+  snapshots(symbol: "BTC/USDT:USDT", start: $start, first: 3, leverage: $leverage) {
+    edges { node { at leverageBands totalLongUsd totalShortUsd } }
+  }
+}
+"""
+
+
+def brute_max_pain(levels: list[dict], price: float, side: str) -> tuple[float, float]:
+    """(far edge, USD per percent) of the side's max pain from the levels alone: every level
+    at or beyond the price's, the USD from the price's level out to it over the distance to its
+    far edge, the largest ratio (the nearest level on a tie); a level less than one bucket
+    away does not count."""
+    bucket = levels[0]["priceHigh"] - levels[0]["price"]
+    best: tuple[float, float] | None = None
+    here = next(i for i, lv in enumerate(levels) if lv["price"] <= price < lv["priceHigh"])
+    reach = range(here, -1, -1) if side == "long" else range(here, len(levels))
+    cumulative = 0.0
+    for i in reach:
+        cumulative += levels[i][f"{side}Usd"]
+        edge = levels[i]["price"] if side == "long" else levels[i]["priceHigh"]
+        distance = abs(edge - price) / price
+        if distance * price < bucket * (1 - 1e-9) or cumulative <= 0:
+            continue
+        ratio = cumulative / (100 * distance)
+        if best is None or ratio > best[1] * (1 + 1e-9):
+            best = (edge, ratio)
+    assert best is not None
+    return best
+
+
+async def test_a_map_of_some_leverage_bands_is_the_map_of_those_bands_alone(
+    gql: GraphQLClient, stored: Stored
+) -> None:
+    """liquidationMap(leverage:) is the map of those bands: each level the sum of those bands of
+    the whole map's level, the totals their sums, max pain found on them by brute force; every
+    band is the whole map, byte for byte."""
+    whole = (await gql.data(FILTERED))["liquidationMap"]
+    two = (await gql.data(FILTERED, leverage=["UP_TO_10X", "FROM_50X_TO_100X"]))["liquidationMap"]
+    assert two["leverageBands"] == ["1-10", "51-100"]
+    assert (two["at"], two["price"], two["bucketSize"]) == (
+        whole["at"],
+        whole["price"],
+        whole["bucketSize"],
+    )
+    by_price = {lv["price"]: lv for lv in whole["levels"]}
+    for lv in two["levels"]:
+        w = by_price[lv["price"]]
+        for side in ("long", "short"):
+            bands = w[f"{side}UsdByLeverage"]
+            assert lv[f"{side}UsdByLeverage"] == pytest.approx([bands[0], bands[3]], rel=1e-12)
+            assert lv[f"{side}Usd"] == pytest.approx(bands[0] + bands[3], rel=1e-12, abs=1e-9)
+    for side in ("Long", "Short"):
+        total = sum(lv[f"{side.lower()}Usd"] for lv in two["levels"])
+        assert two[f"total{side}Usd"] == pytest.approx(total, rel=1e-9)
+        assert 0 < two[f"total{side}Usd"] < whole[f"total{side}Usd"]
+        at, per_pct = brute_max_pain(two["levels"], two["price"], side.lower())
+        pain = two[f"maxPain{side}"]
+        assert pain["price"] == at and pain["usdPerPct"] == pytest.approx(per_pct, rel=1e-9)
+    # the low band's max pain is not the whole map's: the filter moves it
+    assert (two["maxPainLong"], two["maxPainShort"]) != (
+        whole["maxPainLong"],
+        whole["maxPainShort"],
+    )
+    assert (await gql.data(FILTERED, leverage=ALL))["liquidationMap"] == whole
+    # the same filter over history
+    start = (stored.latest("all").at - timedelta(hours=3)).isoformat()
+    plain = (await gql.data(SNAPSHOTS, start=start))["snapshots"]["edges"]
+    high = (await gql.data(SNAPSHOTS, start=start, leverage=["ABOVE_100X"]))["snapshots"]["edges"]
+    assert [e["node"]["at"] for e in high] == [e["node"]["at"] for e in plain]
+    for p, h in zip(plain, high, strict=True):
+        assert h["node"]["leverageBands"] == ["101+"]
+        assert 0 < h["node"]["totalLongUsd"] < p["node"]["totalLongUsd"]
+    empty = await gql(FILTERED, leverage=[])
+    assert empty["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 async def test_a_band_filter_on_maps_without_bands_is_refused(
     gql: GraphQLClient, stored: Stored
 ) -> None:
@@ -172,6 +260,8 @@ async def test_a_band_filter_on_maps_without_bands_is_refused(
         old = (await gql.data(MAP, at=snap.at.isoformat()))["liquidationLevels"]
         assert old["modelVersion"] == "oi-delta-cohorts-v2" and old["leverageBands"] == []
         assert all(lv["longUsdByLeverage"] is None for lv in old["levels"])
+        refused = await gql(FILTERED, at=snap.at.isoformat(), leverage=["ABOVE_100X"])
+        assert refused["errors"][0]["extensions"]["code"] == "NO_LEVERAGE_BANDS"
         empty = await gql(HEATMAP, **window, leverage=[])
         assert empty["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     finally:
