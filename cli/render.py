@@ -179,16 +179,11 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
         priceMax=req.price_max,
         bucketSize=req.bucket_size,
         within=req.within_pct,
+        leverage=list(req.leverage) or None,  # the API sums those bands (levels, totals…)
     )
     if data["liquidationMap"] is None:
         when = f" at or before {iso(req.end)}" if req.end else ""
         raise RenderError(f"no liquidation map of {req.symbol} is materialized{when}")
-    if req.leverage:
-        if not data["liquidationMap"]["leverageBands"]:
-            raise RenderError(
-                "this map was stored without leverage bands (model v1/v2); omit --leverage"
-            )
-        data["liquidationMap"] = band_map(data["liquidationMap"], req.leverage)
     at = datetime.fromisoformat(data["liquidationMap"]["at"])
     if req.end is not None and at < req.start:
         raise RenderError(
@@ -196,41 +191,6 @@ async def fetch_map(api: LocalApi, req: RenderRequest) -> dict[str, Any]:
             f"the newest before is at {iso(at)}"
         )
     return data
-
-
-def band_map(m: dict[str, Any], ids: tuple[str, ...]) -> dict[str, Any]:
-    """The map's levels restricted to some leverage bands, as the page's map panel does: each
-    level's USD the sum of those bands, the cumulative curves summed again outward from the
-    price (longs from the price's level down, shorts from it up), and the totals."""
-    order = list(LEVERAGE.values())
-    picked = [order.index(i) for i in ids]
-    levels = [
-        {
-            **lv,
-            "longUsd": float(sum(lv["longUsdByLeverage"][b] for b in picked)),
-            "shortUsd": float(sum(lv["shortUsdByLeverage"][b] for b in picked)),
-        }
-        for lv in m["levels"]
-    ]
-    if levels:
-        step = float(m["bucketSize"])
-        k = math.floor(float(m["price"]) / step) - round(levels[0]["price"] / step)
-        acc = 0.0
-        for i in range(len(levels) - 1, -1, -1):
-            if i <= k:
-                acc += levels[i]["longUsd"]
-            levels[i]["cumulativeLongUsd"] = acc if i <= k else 0.0
-        acc = 0.0
-        for i, lv in enumerate(levels):
-            if i >= k:
-                acc += lv["shortUsd"]
-            lv["cumulativeShortUsd"] = acc if i >= k else 0.0
-    return {
-        **m,
-        "levels": levels,
-        "totalLongUsd": sum(lv["longUsd"] for lv in levels),
-        "totalShortUsd": sum(lv["shortUsd"] for lv in levels),
-    }
 
 
 def leverage_text(req: RenderRequest) -> str:

@@ -83,6 +83,9 @@ async def test_the_leverage_control_draws_only_the_chosen_bands(
     map_long = float(await page.get_attribute("#map", "data-long-usd"))
     last_long, _ = grid_matrix(rows[-1:], round(low / BUCKET), ROWS)
     assert abs(map_long / float(last_long.sum()) - 1) < 1e-6
+    # the API made that map of the two bands, and its whole-map totals and max pain too
+    details = [s for s in sent if "query Details" in s["query"]]
+    assert details[-1]["variables"]["leverage"] == HIGH
 
     # checking the bands again is the whole map: no filter, the first picture's scale
     for name in ("≤ 10x", "10–25x", "25–50x"):

@@ -601,13 +601,13 @@ async function loadDetails(at, token = loadToken) {
         priceMax: hm.priceMin + hm.rows * hm.priceStep,
         bucketSize: hm.priceStep,
         within: state.within,
+        leverage: state.leverage.length ? state.leverage : null, // the API sums those bands
       }),
       loadOverlays("map", token, at),
     ]);
     if (token !== loadToken || seq !== detailsSeq) return;
     detailsAt = at;
-    const map = state.leverage.length ? bandMap(data.liquidationMap, state.leverage) : data.liquidationMap;
-    details = { map, whole: data.whole, split: data.longShortSplit };
+    details = { map: data.liquidationMap, whole: data.whole, split: data.longShortSplit };
     if (details.map && !view.hover) view.price = details.map.price;
     redraw();
     describeDetails();
@@ -615,35 +615,6 @@ async function loadDetails(at, token = loadToken) {
     if (token !== loadToken) return;
     showMessage("error", errorText(err), err.code || "INTERNAL");
   }
-}
-
-/**
- * The map's levels restricted to some leverage bands: each level's long and short USD the sum
- * of those bands, the cumulative curves summed again outward from the price (as the API sums
- * them: longs from the price's level down, shorts from it up) and the totals.
- */
-function bandMap(map, ids) {
-  if (!map || !map.leverageBands.length) return map;
-  const picked = ids.map((id) => LEVERAGE_IDS.indexOf(id));
-  const sum = (values) => picked.reduce((acc, b) => acc + values[b], 0);
-  const levels = map.levels.map((l) => ({ ...l, longUsd: sum(l.longUsdByLeverage), shortUsd: sum(l.shortUsdByLeverage) }));
-  const n = levels.length;
-  if (n) {
-    const step = map.bucketSize;
-    const k = Math.floor(map.price / step) - Math.round(levels[0].price / step);
-    let acc = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      if (i <= k) acc += levels[i].longUsd;
-      levels[i].cumulativeLongUsd = i <= k ? acc : 0;
-    }
-    acc = 0;
-    for (let i = 0; i < n; i++) {
-      if (i >= k) acc += levels[i].shortUsd;
-      levels[i].cumulativeShortUsd = i >= k ? acc : 0;
-    }
-  }
-  const total = (side) => levels.reduce((acc, l) => acc + l[side], 0);
-  return { ...map, levels, totalLongUsd: total("longUsd"), totalShortUsd: total("shortUsd") };
 }
 
 // --- overlays --------------------------------------------------------------------------------

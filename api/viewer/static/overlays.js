@@ -136,6 +136,8 @@ function label(ctx, text, x, y, { align = "left", color = TEXT, background = nul
 }
 
 const common = ({ state }) => ({ symbol: state.symbol, exchanges: state.exchanges.length ? state.exchanges : null });
+/** The leverage bands the view draws, as the map queries' argument (null: every band). */
+const leverageArg = ({ state }) => ({ leverage: state.leverage.length ? state.leverage : null });
 
 const knownSymbol = (symbol) => `${(symbol || "BTC").split("/")[0]}/USDC:USDC`;
 const day = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "");
@@ -167,8 +169,8 @@ const BEHAVIOUR = {
   },
   clusters: {
     variables: (c, spec) => ({
-      ...common(c), at: c.at, priceMin: c.hm.priceMin, priceMax: c.hm.priceMin + c.hm.rows * c.hm.priceStep,
-      bucketSize: c.hm.priceStep, limit: spec.limit,
+      ...common(c), ...leverageArg(c), at: c.at, priceMin: c.hm.priceMin,
+      priceMax: c.hm.priceMin + c.hm.rows * c.hm.priceStep, bucketSize: c.hm.priceStep, limit: spec.limit,
     }),
     prepare: (data) => ({ map: data.liquidationMap, walls: data.liquidationMap?.clusters ?? [] }),
     describe: (p) => (p.walls.length ? `${p.walls.length} walls, largest ${usd(p.walls[0].notionalUsd)}` : "none"),
@@ -218,7 +220,7 @@ const BEHAVIOUR = {
     },
   },
   maxpain: {
-    variables: (c) => ({ ...common(c), at: c.at }),
+    variables: (c) => ({ ...common(c), ...leverageArg(c), at: c.at }),
     prepare: (data) => {
       const m = data.liquidationMap;
       const points = [];
