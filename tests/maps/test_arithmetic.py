@@ -108,6 +108,12 @@ def test_max_pain_pays_the_most_per_percent_of_move() -> None:
     assert lv.max_pain(np.zeros(0), 0, 15.0, 10.0, downward=False) is None
     # the window holds only the price's own bucket [10, 20), whose far edge is 5 away
     assert lv.max_pain(np.array([5.0]), 1, 15.0, 10.0, downward=True) is None
+    # no price (0 or below): no move to measure, whatever the map holds
+    for price in (0.0, -5.0):
+        assert lv.max_pain(longs, 0, price, 10.0, downward=True) is None
+    # half a dollar 25 below the price is still something to liquidate: index 0, a 100 % move
+    got = lv.max_pain(np.array([0.5, 0.0, 0.0]), 0, 25.0, 10.0, downward=True)
+    assert got is not None and (got.index, got.cumulative_usd, got.distance) == (0, 0.5, 1.0)
 
 
 def test_intensity_scales_by_the_largest_bucket() -> None:

@@ -62,6 +62,7 @@ def test_rebucket_rows_matches_a_brute_force_sum(factor: int) -> None:
     for i in range(40):
         want[(first_row + i) // factor - first] += matrix[i]
     np.testing.assert_allclose(merged, want, rtol=1e-5)
+    assert merged.dtype == np.float32  # merged heatmaps stay 4 bytes a cell
 
 
 @pytest.mark.parametrize("factor", FACTORS)

@@ -192,6 +192,40 @@ def test_max_pain_of_two_walls_pays_the_most_per_percent(
     assert long.cumulative_usd == (near_usd if expected_d == 2 else near_usd + far_usd)
 
 
+@pytest.mark.parametrize(
+    ("near_usd", "far_usd", "expected_d"), [(1e6, 3e6, 2), (1e6, 5e6, 10), (1e6, 4e6, 2)]
+)
+def test_max_pain_of_two_short_walls_pays_the_most_per_percent(
+    near_usd: float, far_usd: float, expected_d: int
+) -> None:
+    # the mirror image above the price: wall d buckets up is bucket 99 + d, far edge 1000 + 10·d;
+    # the same pay-offs per percent, the tie again to the nearest
+    view = _side_map({2: near_usd, 10: far_usd})
+    short = view.max_pain_short()
+    assert short is not None
+    assert short.price == 1000.0 + 10 * expected_d
+    assert short.cumulative_usd == (near_usd if expected_d == 2 else near_usd + far_usd)
+
+
+def test_max_pain_away_from_grid_bucket_zero_and_below_one_dollar() -> None:
+    # HAND moved up 100 buckets (price 1055 in bucket 105): the same absolute moves, so the
+    # same ranking over one price → bucket 104, far edge 1040, 6 USD over 15/1055
+    moved = MapView(
+        vec(100, [0, 0, 3, 1, 2, 4, 0, 0], [0, 0, 0, 0, 0, 1, 6, 0]), bucket_size=10.0, price=1055.0
+    )
+    long, short = moved.max_pain_long(), moved.max_pain_short()
+    assert long is not None and (long.price, long.cumulative_usd) == (1040.0, 6.0)
+    assert long.distance_pct == pytest.approx(100 * 15 / 1055)
+    assert short is not None and (short.price, short.cumulative_usd) == (1070.0, 7.0)
+    # HAND scaled down 100 times (a coin worth cents): price 0.55, buckets of 0.1
+    cents = MapView(
+        vec(0, [0, 0, 3, 1, 2, 4, 0, 0], [0, 0, 0, 0, 0, 1, 6, 0]), bucket_size=0.1, price=0.55
+    )
+    long = cents.max_pain_long()
+    assert long is not None and long.cumulative_usd == 6.0
+    assert long.price == pytest.approx(0.4) and long.distance_pct == pytest.approx(100 * 15 / 55)
+
+
 def test_max_pain_of_a_flat_map_is_the_nearest_level() -> None:
     # every bucket below the price holds the same: reaching d buckets liquidates d × 1e5 over
     # a d % move, the same per percent everywhere → the nearest, one bucket below
