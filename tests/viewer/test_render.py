@@ -56,6 +56,25 @@ async def window(viewer_data: ViewerData) -> tuple[datetime, datetime]:
     return end - timedelta(hours=24), end
 
 
+async def render(
+    viewer_data: ViewerData, start: datetime, end: datetime, out: Path, *options: str
+) -> int:
+    """`liqmap render` of the tests' symbol over [start, end] with these options, into out."""
+    return await cli(
+        "render",
+        "--symbol",
+        SYMBOL,
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        *options,
+        "-o",
+        str(out),
+        url=viewer_data.url,
+    )
+
+
 async def test_heatmap_png_is_brightest_at_the_largest_stored_bucket(
     viewer_data: ViewerData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,23 +88,17 @@ async def test_heatmap_png_is_brightest_at_the_largest_stored_bucket(
     row, column = np.unravel_index(both.argmax(), both.shape)
 
     out = tmp_path / "heatmap.png"
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
+    code = await render(
+        viewer_data,
+        start,
+        end,
+        out,
         "--resolution",
         "5m",
         "--price-min",
         str(first * 50.0),
         "--price-max",
         str(last * 50.0),
-        "-o",
-        str(out),
-        url=viewer_data.url,
     )
     assert code == 0
     # the total covers the venues with maps: Binance (Bybit has no open interest)
@@ -133,14 +146,11 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
     last_price = snap.bucket_origin + run[-1] * snap.bucket_size
 
     out = tmp_path / "map.png"
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
+    code = await render(
+        viewer_data,
+        start,
+        end,
+        out,
         "--kind",
         "map",
         "--overlays",
@@ -149,9 +159,6 @@ async def test_map_png_has_its_longest_bar_at_the_largest_bucket(
         "1200",
         "--height",
         "1000",
-        "-o",
-        str(out),
-        url=viewer_data.url,
     )
     assert code == 0
     image = Image.open(out)
@@ -201,14 +208,11 @@ async def render_window(
     viewer_data: ViewerData, out: Path, low: float, scale_name: str, side: str
 ) -> None:
     start, end = await window(viewer_data)
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
+    code = await render(
+        viewer_data,
+        start,
+        end,
+        out,
         "--resolution",
         "5m",
         "--price-min",
@@ -219,9 +223,6 @@ async def render_window(
         scale_name,
         "--side",
         side,
-        "-o",
-        str(out),
-        url=viewer_data.url,
     )
     assert code == 0
 
@@ -297,9 +298,8 @@ async def test_map_png_marks_the_walls_and_max_pain_the_api_reports(
     that map, and an unknown overlay name is one line, exit 2, no file."""
     start, end = await window(viewer_data)
     out = tmp_path / "map.png"
-    args = ["render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat()]
-    overlays = ["--overlays", "clusters,maxpain"]
-    code = await cli(*args, "--kind", "map", *overlays, "-o", str(out), url=viewer_data.url)
+    overlays = ("--overlays", "clusters,maxpain")
+    code = await render(viewer_data, start, end, out, "--kind", "map", *overlays)
     assert code == 0
     drawn = json.loads(Image.open(out).text["liqmap:overlays"])
     query = """query ($at: DateTime) { liquidationLevels(symbol: "BTC/USDT:USDT", at: $at) {
@@ -313,7 +313,7 @@ async def test_map_png_marks_the_walls_and_max_pain_the_api_reports(
     assert drawn == {"clusters": len(m["clusters"]), "maxpain": len(pains)}
     assert drawn["clusters"] == 5 and drawn["maxpain"] == 2
     bad = tmp_path / "bad.png"
-    assert await cli(*args, "--overlays", "walls", "-o", str(bad), url=viewer_data.url) == 2
+    assert await render(viewer_data, start, end, bad, "--overlays", "walls") == 2
     assert not bad.exists()
 
 
@@ -327,10 +327,7 @@ async def test_map_png_outlines_the_real_positions_as_the_page_does(
 
     start, end = await window(viewer_data)
     out = tmp_path / "known.png"
-    args = ["render", "--symbol", SYMBOL, "--start", start.isoformat(), "--end", end.isoformat()]
-    code = await cli(
-        *args, "--kind", "map", "--overlays", "known", "-o", str(out), url=viewer_data.url
-    )
+    code = await render(viewer_data, start, end, out, "--kind", "map", "--overlays", "known")
     assert code == 0
     drawn = json.loads(Image.open(out).text["liqmap:overlays"])
     query = """query ($at: DateTime) { liquidationLevels(symbol: "BTC/USDT:USDT", at: $at) {
@@ -356,14 +353,11 @@ async def test_heatmap_png_of_the_high_leverage_bands_paints_their_stored_usd(
     values = cell_values(long_m.astype(np.float32), short_m.astype(np.float32), "both")
     expected = colour_index(values, scale("sqrt")).astype(int)
     out = tmp_path / "high.png"
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
+    code = await render(
+        viewer_data,
+        start,
+        end,
+        out,
         "--resolution",
         "5m",
         "--price-min",
@@ -374,9 +368,6 @@ async def test_heatmap_png_of_the_high_leverage_bands_paints_their_stored_usd(
         "sqrt",
         "--leverage",
         "51-100,101+",
-        "-o",
-        str(out),
-        url=viewer_data.url,
     )
     assert code == 0
     image = Image.open(out)
@@ -394,21 +385,15 @@ async def test_heatmap_png_of_the_high_leverage_bands_paints_their_stored_usd(
 
     # the map at the window's end: its bars are the bands' levels
     out_map = tmp_path / "high-map.png"
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
+    code = await render(
+        viewer_data,
+        start,
+        end,
+        out_map,
         "--kind",
         "map",
         "--leverage",
         "51-100,101+",
-        "-o",
-        str(out_map),
-        url=viewer_data.url,
     )
     assert code == 0
     assert Image.open(out_map).text["Title"].endswith("· leverage 51-100, 101+")

@@ -25,8 +25,8 @@ from tests.viewer.test_browser import canvas_rgb, plot_box, wait_drawn
 from tests.viewer.test_render import (
     BUCKET,
     ROWS,
-    cli,
     png_box,
+    render,
     render_window,
     stored_cells,
     window,
@@ -259,22 +259,7 @@ async def test_page_and_png_draw_the_same_overlays(
     )
     on_page = json.loads(await page.get_attribute("#heatmap", "data-overlays"))
     out = tmp_path / "overlays.png"
-    code = await cli(
-        "render",
-        "--symbol",
-        SYMBOL,
-        "--start",
-        start.isoformat(),
-        "--end",
-        end.isoformat(),
-        "--resolution",
-        "1h",
-        "--overlays",
-        every,
-        "-o",
-        str(out),
-        url=viewer_data.url,
-    )
+    code = await render(viewer_data, start, end, out, "--resolution", "1h", "--overlays", every)
     assert code == 0
     in_png = json.loads(Image.open(out).text["liqmap:overlays"])
     assert in_png == on_page and on_page["realized"] > 100 and on_page["clusters"] == 5
