@@ -44,9 +44,9 @@ class SnapshotBlock:
     is ``[lo[i], hi[i])``. ``bands`` holds each channel (long bands, then short bands:
     ``maps.bands``) over its own extent only, as ``(offset from first, rows × extent)``: a
     band occupies a fraction of the window (the high leverages near the price, the low ones far
-    from it), and zero outside. ``long_bands``/``short_bands`` give them dense,
-    ``(5, rows, width)``. Iterate to get ``Snapshot`` views (the totals without copies). The
-    arrays are reused for the next block: a sink that keeps values must copy them.
+    from it), and zero outside. Iterate to get ``Snapshot`` views (the totals without copies,
+    each snapshot's bands dense over its window). The arrays are reused for the next block: a
+    sink that keeps values must copy them.
     """
 
     timestamp: npt.NDArray[np.int64]
@@ -61,33 +61,21 @@ class SnapshotBlock:
     def __len__(self) -> int:
         return len(self.timestamp)
 
-    def window_bands(self, a: int, b: int, row: int | None = None) -> FloatArray:
-        """Every channel over block columns ``[a, b)``, dense (zeros outside its extent):
-        shape ``(channels, rows, b − a)``, or ``(channels, b − a)`` for one ``row``."""
-        rows = self.long.shape[0] if row is None else 1
-        out = np.zeros((len(self.bands), rows, b - a))
+    def row_bands(self, row: int, a: int, b: int) -> FloatArray:
+        """One snapshot's channels over block columns ``[a, b)``, dense (zeros outside each
+        channel's extent): shape ``(channels, b − a)``."""
+        out = np.zeros((len(self.bands), b - a))
         for c, (offset, values) in enumerate(self.bands):
             x, y = max(a, offset), min(b, offset + values.shape[1])
             if y > x:
-                picked = values if row is None else values[row : row + 1]
-                out[c, :, x - a : y - a] = picked[:, x - offset : y - offset]
-        return out if row is None else out[:, 0]
-
-    @property
-    def long_bands(self) -> npt.NDArray[np.float64]:
-        half = len(self.bands) // 2
-        return self.window_bands(0, self.long.shape[1])[:half]
-
-    @property
-    def short_bands(self) -> npt.NDArray[np.float64]:
-        half = len(self.bands) // 2
-        return self.window_bands(0, self.long.shape[1])[half:]
+                out[c, x - a : y - a] = values[row, x - offset : y - offset]
+        return out
 
     def __iter__(self) -> Iterator[Snapshot]:
         half = len(self.bands) // 2
         for i in range(len(self.timestamp)):
             a, b = int(self.lo[i]) - self.first, int(self.hi[i]) - self.first
-            bands = self.window_bands(a, b, i)
+            bands = self.row_bands(i, a, b)
             yield Snapshot(
                 int(self.timestamp[i]),
                 float(self.price[i]),
