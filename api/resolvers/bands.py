@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 import numpy as np
 
@@ -29,6 +30,16 @@ def band_labels(mask: int) -> list[str]:
     return [LEVERAGE_BANDS[b] for b in bands_of(mask or FULL_MASK)]
 
 
+def no_leverage_bands(first_without: datetime, hint: str) -> NoLeverageBands:
+    """The error of a band filter over maps stored without bands, naming the first such bar;
+    ``hint`` ends the sentence (what to ask instead)."""
+    return NoLeverageBands(
+        "leverage bands are not stored for these maps (snapshots of model v1/v2, e.g. the bar "
+        f"opening {first_without.isoformat()}): {hint}",
+        first_without_bands=first_without.isoformat(),
+    )
+
+
 def only_bands(snap: Snapshot, mask: int) -> Snapshot:
     """A stored snapshot restricted to the bands of ``mask``: its vector the sum of those bands
     (float64, on the same buckets) and its bands those bands only; the snapshot itself for 0.
@@ -36,11 +47,7 @@ def only_bands(snap: Snapshot, mask: int) -> Snapshot:
     if mask == 0:
         return snap
     if snap.bands is None:
-        raise NoLeverageBands(
-            "leverage bands are not stored for these maps (snapshots of model v1/v2, e.g. the "
-            f"bar opening {snap.ts.isoformat()}): omit leverage",
-            first_without_bands=snap.ts.isoformat(),
-        )
+        raise no_leverage_bands(snap.ts, "omit leverage")
     picked = tuple(snap.bands[b] for b in bands_of(mask))
     vector = BucketVector(
         snap.vector.first,

@@ -10,8 +10,8 @@ import strawberry
 
 from api import selection
 from api.context import ApiContext
-from api.errors import BadUserInput, NoLeverageBands
-from api.resolvers.bands import band_filter
+from api.errors import BadUserInput
+from api.resolvers.bands import band_filter, no_leverage_bands
 from api.resolvers.maps import Exchanges, Symbol
 from api.timerange import ceil_to, floor_to, timeframe_seconds
 from api.types.heatmap import Heatmap, HeatmapData
@@ -80,11 +80,8 @@ async def read_columns(
             found = await heatmap_store.snapshot_band_columns(own, sid, resolution, stamps, mask)
         bare = sorted(ts for ts, column in found.items() if column is None)
         if bare:
-            raise NoLeverageBands(
-                "leverage bands are not stored for these maps (snapshots of model v1/v2, "
-                f"e.g. the bar opening {bare[0].isoformat()}): omit leverage, or ask for a "
-                "range the current model materialized",
-                first_without_bands=bare[0].isoformat(),
+            raise no_leverage_bands(
+                bare[0], "omit leverage, or ask for a range the current model materialized"
             )
         return {ts: column for ts, column in found.items() if column is not None}
 
