@@ -413,7 +413,7 @@ def test_bybit_linear_isolated_takes_the_tier_of_the_entry_value() -> None:
 
 def test_inverse_isolated_margin_counts_the_contract_size() -> None:
     """Binance COIN-M style isolated: Q contracts of CS USD, margin ``Q·CS/(EP·lev)`` coin, then
-    §1 inverse ``LP = Q·CS·(m + s)/(margin + D + s·Q·CS/EP)`` (by hand, second tier)."""
+    §1 inverse ``LP = Q·CS·(m + s)/(margin + D + s·Q·CS/EP)`` of the tier its root lies in."""
     q, ep, lev = 100.0, 40_000.0, 5.0
     for cs in (100.0, 10.0):
         value = q * cs
@@ -422,18 +422,14 @@ def test_inverse_isolated_margin_counts_the_contract_size() -> None:
             got = isolated_liquidation_price(
                 side, ep, lev, q, TWO_TIERS, inverse=True, contract_size=cs
             )
-            # coin notional at the root decides the tier: check which one by hand
-            lp = [
-                value * (m + side) / (margin + d + side * value / ep)
-                for m, d in ((0.005, 0.0), (0.01, 0.05))
+            # each tier's root by hand; the coin notional at the root picks the tier
+            tiers = ((0.005, 0.0, 0.0, 10.0), (0.01, 0.05, 10.0, math.inf))  # MMR, D, floor, cap
+            roots = [value * (m + side) / (margin + d + side * value / ep) for m, d, _, _ in tiers]
+            consistent = [
+                x for x, (*_, lo, hi) in zip(roots, tiers, strict=True) if lo <= value / x < hi
             ]
-            k = [
-                i
-                for i, x in enumerate(lp)
-                if (10 if i == 0 else math.inf) > value / x >= (0 if i == 0 else 10)
-            ]
-            assert len(k) == 1
-            assert rel(scalar(got), lp[k[0]]) < 1e-12, (cs, side)
+            assert len(consistent) == 1
+            assert rel(scalar(got), consistent[0]) < 1e-12, (cs, side)
     # the default contract size is one unit of quote currency
     default = isolated_liquidation_price(1, ep, lev, q, TWO_TIERS, inverse=True)
     one = isolated_liquidation_price(1, ep, lev, q, TWO_TIERS, inverse=True, contract_size=1.0)
