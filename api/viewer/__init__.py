@@ -5,8 +5,8 @@ and it reads everything through the public GraphQL API (``/graphql``, including 
 ``heatmapUpdated`` subscription over graphql-transport-ws), so it doubles as the reference client.
 The server inlines what the page shares with `liqmap render` (:mod:`api.viewer.shared`) into it,
 and the API's answers to the page's first two queries (:func:`first_answers`), so that the first
-heatmap is the page's first request; and it starts that heatmap query itself while the page
-loads (:func:`first_heatmap`: the page preloads it).
+heatmap is the page's first request; and it names that heatmap for the browser to preload while
+it loads the modules (:func:`first_heatmap`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def assets() -> dict[str, tuple[bytes, str, str]]:
     for path in sorted(STATIC_DIR.rglob("*")):
         if path.is_file():
             body = path.read_bytes()
-            etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+            etag = content_etag(body)
             media = mimetypes.guess_type(path.name)[0] or "text/plain"
             if media.startswith("text/") or media.endswith(("javascript", "json")):
                 media += "; charset=utf-8"
@@ -55,11 +55,20 @@ def assets() -> dict[str, tuple[bytes, str, str]]:
 
 
 async def asset(request: Request) -> Response:
-    """A viewer file, revalidated by browsers (ETag) so a new release is picked up at once."""
+    """A viewer file (:func:`revalidated`)."""
     found = assets().get(request.path_params["path"])
     if found is None:
         return PlainTextResponse("Not Found", status_code=404)
-    body, etag, media = found
+    return revalidated(request, *found)
+
+
+def content_etag(body: bytes) -> str:
+    return f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+
+
+def revalidated(request: Request, body: bytes, etag: str, media: str) -> Response:
+    """``body`` for browsers to revalidate (no-cache and its ETag; 304 when theirs matches), so
+    a new release, or a page with new answers in it, is picked up at once."""
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
@@ -204,11 +213,7 @@ async def index(request: Request) -> Response:
     head, modules, tail = page()
     answers, preload = await first_answers(request)
     body = (head + answers + modules + preload + tail).encode()
-    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    headers = {"Cache-Control": "no-cache", "ETag": etag}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="text/html", headers=headers)
+    return revalidated(request, body, content_etag(body), "text/html; charset=utf-8")
 
 
 def routes() -> list[BaseRoute]:
